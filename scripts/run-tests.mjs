@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts with node's own test runner (through tsx), so the last lines are
+// node's summary ("ℹ pass N", "ℹ fail N"). Arguments narrow the set: `npm run test:unit -- wire`.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2);
+const files = walk('test')
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
+const reporter = process.env.CI ? ['--test-reporter=spec'] : [];
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', ...reporter, ...files],
+  { stdio: 'inherit' },
+);
+process.exit(r.status ?? 1);
