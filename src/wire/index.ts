@@ -1,0 +1,6 @@
+// Public surface of the wire layer: msgpack, memberlist messages, packet/stream framing, keyring.
+export * from './types.ts';
+export * from './errors.ts';
+export * from './limits.ts';
+export * from './addr.ts';
+export * from './msgpack.ts';
