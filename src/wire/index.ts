@@ -4,3 +4,4 @@ export * from './errors.ts';
 export * from './limits.ts';
 export * from './addr.ts';
 export * from './msgpack.ts';
+export * from './messages.ts';

@@ -1,0 +1,212 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  WireError,
+  asMap,
+  asUint,
+  decodeMessage,
+  decodeMsgpack,
+  encodeMessage,
+  type AliveMsg,
+  type Message,
+} from '../../src/wire/index.ts';
+import { V, hex, unhex } from './vectors.ts';
+
+const LOCAL = new Uint8Array([127, 0, 0, 1]);
+const VSN = [1, 5, 2, 2, 5, 5] as const;
+
+/** decode → fields → re-encode must reproduce the captured bytes exactly. */
+function golden(h: string, expected: Message): void {
+  const bytes = unhex(h);
+  const msg = decodeMessage(bytes);
+  assert.deepEqual(msg, expected);
+  assert.equal(hex(encodeMessage(msg)), hex(bytes));
+}
+
+/** Parts of a captured compound (07 N lens… parts…) starting at `at`. */
+function parts(buf: Uint8Array, at: number): Uint8Array[] {
+  assert.equal(buf[at], 7);
+  const n = buf[at + 1]!;
+  const lens: number[] = [];
+  for (let i = 0; i < n; i++) lens.push((buf[at + 2 + 2 * i]! << 8) | buf[at + 3 + 2 * i]!);
+  let p = at + 2 + 2 * n;
+  return lens.map((l) => {
+    const part = buf.subarray(p, p + l);
+    p += l;
+    return part;
+  });
+}
+
+test('ping b→a (9.1) with Source* fields', () => {
+  golden(V.pingBA, {
+    type: 'ping',
+    seqNo: 1,
+    node: 'a',
+    sourceAddr: LOCAL,
+    sourcePort: 7947,
+    sourceNode: 'b',
+  });
+});
+
+test('ping without Source* omits the keys (omitempty)', () => {
+  const enc = encodeMessage({ type: 'ping', seqNo: 7, node: 'x', sourceAddr: new Uint8Array(0), sourcePort: 0, sourceNode: '' });
+  assert.equal(hex(enc), '0082a44e6f6465a178a55365714e6f07');
+  assert.deepEqual(decodeMessage(enc), {
+    type: 'ping',
+    seqNo: 7,
+    node: 'x',
+    sourceAddr: undefined,
+    sourcePort: undefined,
+    sourceNode: undefined,
+  });
+});
+
+test('ack a→b (9.1) with a 130-byte coordinate payload (da 00 82)', () => {
+  const bytes = unhex(V.ackAB);
+  const msg = decodeMessage(bytes);
+  assert.equal(msg.type, 'ack');
+  assert.ok(msg.type === 'ack' && msg.payload !== null);
+  assert.equal(msg.seqNo, 1);
+  assert.equal(msg.payload.length, 130);
+  assert.equal(msg.payload[0], 1);
+  const coord = asMap(decodeMsgpack(msg.payload.subarray(1), { strings: 'utf8' }));
+  assert.equal(coord.Error, 1.5);
+  assert.equal(coord.Height, 1e-5);
+  assert.equal(hex(encodeMessage(msg)), hex(bytes));
+  // nil payload (TCP fallback path) encodes as c0
+  assert.equal(hex(encodeMessage({ type: 'ack', seqNo: 3, payload: null })), '0282a75061796c6f6164c0a55365714e6f03');
+  assert.deepEqual(decodeMessage(unhex('0282a75061796c6f6164c0a55365714e6f03')), { type: 'ack', seqNo: 3, payload: null });
+});
+
+test('indirect ping a→b about c (9.1) and nack (9.1)', () => {
+  golden(V.indirectAB, {
+    type: 'indirectPing',
+    seqNo: 16,
+    target: LOCAL,
+    port: 7948,
+    node: 'c',
+    nack: true,
+    sourceAddr: LOCAL,
+    sourcePort: 7946,
+    sourceNode: 'a',
+  });
+  golden(V.nack16, { type: 'nack', seqNo: 16 });
+});
+
+test('alive messages from the captured gossip compound and tag change (9.1)', () => {
+  const [a, b] = parts(unhex(V.gossipCompoundCrc), 5);
+  const aliveA: AliveMsg = {
+    type: 'alive',
+    incarnation: 1,
+    node: 'a',
+    addr: LOCAL,
+    port: 7946,
+    meta: unhex('ff82a4726f6c65a3776562a26463a27831'),
+    vsn: VSN,
+  };
+  golden(hex(a!), aliveA);
+  golden(hex(b!), { ...aliveA, node: 'b', port: 7947, meta: unhex('ff81a4726f6c65a26462') });
+  const tagChange = unhex(V.aliveB2Crc).subarray(5);
+  const m = decodeMessage(tagChange);
+  assert.ok(m.type === 'alive');
+  assert.equal(m.incarnation, 2);
+  assert.equal(hex(m.meta), 'ff82a4726f6c65a26462a66e6577746167a27631');
+  assert.equal(hex(encodeMessage(m)), hex(tagChange));
+});
+
+test('suspect and dead (9.1), including the ping+suspect probe compound', () => {
+  const [ping, suspect] = parts(unhex(V.pingSuspectCrc), 5);
+  golden(hex(ping!), { type: 'ping', seqNo: 18, node: 'c', sourceAddr: LOCAL, sourcePort: 7946, sourceNode: 'a' });
+  golden(hex(suspect!), { type: 'suspect', incarnation: 1, node: 'c', from: 'a' });
+  golden(hex(unhex(V.suspectCrc).subarray(5)), { type: 'suspect', incarnation: 1, node: 'c', from: 'a' });
+  const [nack, dead] = parts(unhex(V.nackDead), 0);
+  golden(hex(nack!), { type: 'nack', seqNo: 21 });
+  golden(hex(dead!), { type: 'dead', incarnation: 1, node: 'c', from: 'a' });
+});
+
+test('user messages carry raw Serf bytes (9.2)', () => {
+  const join = unhex(V.joinIntentCrc).subarray(5);
+  const m = decodeMessage(join);
+  assert.ok(m.type === 'user');
+  assert.equal(hex(m.payload), '0182a54c54696d6501a44e6f6465a162');
+  assert.equal(hex(encodeMessage(m)), hex(join));
+  golden(V.queryAck, { type: 'user', payload: unhex(V.queryAck).subarray(1) });
+});
+
+test('push/pull join request (9.3): header, node state, raw user state', () => {
+  const bytes = unhex(V.pushPullJoin);
+  assert.equal(bytes.length, 689);
+  const m = decodeMessage(bytes);
+  assert.ok(m.type === 'pushPull');
+  assert.equal(m.join, true);
+  assert.deepEqual(m.nodes, [
+    { name: 'b', addr: LOCAL, port: 7947, meta: unhex('ff81a4726f6c65a26462'), incarnation: 1, state: 'alive', vsn: VSN },
+  ]);
+  assert.equal(m.userState.length, 585);
+  assert.equal(m.userState[0], 2);
+  const serf = asMap(decodeMsgpack(m.userState.subarray(1), { strings: 'utf8' }));
+  assert.equal(asUint(serf.LTime), 1);
+  assert.equal(hex(encodeMessage(m)), hex(bytes));
+  // every node state survives a round trip
+  const many: Message = {
+    type: 'pushPull',
+    join: false,
+    nodes: (['alive', 'suspect', 'dead', 'left'] as const).map((state, i) => ({
+      name: `n${i}`, addr: LOCAL, port: 8000 + i, meta: new Uint8Array(0), incarnation: i, state, vsn: VSN,
+    })),
+    userState: new Uint8Array(0),
+  };
+  assert.deepEqual(decodeMessage(encodeMessage(many)), many);
+});
+
+test('err reply round trip', () => {
+  const m: Message = { type: 'err', error: 'Encryption is configured but remote state is not encrypted' };
+  const enc = encodeMessage(m);
+  assert.equal(enc[0], 13);
+  assert.deepEqual(decodeMessage(enc), m);
+});
+
+test('short Vsn is zero-padded, long Vsn cut to 6', () => {
+  // alive with Vsn "0102" (2 bytes)
+  const short = unhex('0486a441646472a47f000001ab496e6361726e6174696f6e01a44d657461a0a44e6f6465a161a4506f7274cd1f0aa356736ea20102');
+  const m = decodeMessage(short);
+  assert.ok(m.type === 'alive');
+  assert.deepEqual(m.vsn, [1, 2, 0, 0, 0, 0]);
+  const noVsn = decodeMessage(unhex('0481a44e6f6465a161'));
+  assert.ok(noVsn.type === 'alive');
+  assert.deepEqual(noVsn.vsn, [0, 0, 0, 0, 0, 0]);
+  assert.equal(noVsn.meta.length, 0);
+});
+
+test('decoder is liberal: any key order, str8/bin values, extra keys', () => {
+  // nack as {"Extra": 1, "SeqNo": cd0010} with d9 key
+  assert.deepEqual(decodeMessage(unhex('0b82a5457874726101d9055365714e6fcd0010')), { type: 'nack', seqNo: 16 });
+  // suspect with keys in reverse order and bin Node
+  const s = decodeMessage(unhex('0383a44e6f6465c40163ab496e6361726e6174696f6e05a446726f6da161'));
+  assert.deepEqual(s, { type: 'suspect', incarnation: 5, node: 'c', from: 'a' });
+});
+
+test('bad messages throw WireError with a code, never anything else', () => {
+  const cases: Array<[string, string]> = [
+    ['', 'ERR_WIRE_TRUNCATED'],
+    ['00', 'ERR_WIRE_TRUNCATED'],
+    ['0081a55365714e6f', 'ERR_WIRE_TRUNCATED'],
+    ['07', 'ERR_WIRE_UNKNOWN_MESSAGE'],
+    ['0c', 'ERR_WIRE_UNKNOWN_MESSAGE'],
+    ['ff00', 'ERR_WIRE_UNKNOWN_MESSAGE'],
+    ['0001', 'ERR_WIRE_TYPE'], // ping body not a map
+    ['0081a55365714e6fa178', 'ERR_WIRE_TYPE'], // SeqNo is a string
+    ['0081a55365714e6fff', 'ERR_WIRE_BAD_VALUE'], // SeqNo negative
+    ['0683a44a6f696ec3a54e6f646573ce7fffffffac5573657253746174654c656e00', 'ERR_WIRE_TRUNCATED'], // 2^31 nodes
+    ['0683a44a6f696ec3a54e6f64657300ac5573657253746174654c656ecd0100', 'ERR_WIRE_TRUNCATED'], // user state missing
+    ['0683a44a6f696ec3a54e6f646573ffac5573657253746174654c656e00', 'ERR_WIRE_BAD_VALUE'], // Nodes -1
+    ['0683a44a6f696ec3a54e6f64657301ac5573657253746174654c656e0081a5537461746509', 'ERR_WIRE_BAD_VALUE'], // state 9
+  ];
+  for (const [h, code] of cases) {
+    assert.throws(
+      () => decodeMessage(unhex(h)),
+      (e: unknown) => e instanceof WireError && e.code === code,
+      `${h} → ${code}`,
+    );
+  }
+});
