@@ -1,0 +1,121 @@
+// The command table: what each RPC command does against an RpcBackend. Framing (which commands
+// carry bodies) lives in protocol.ts; ordering, auth and refusals in connection.ts. A command
+// the backend cannot serve has no entry here and is answered "Feature not supported".
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { asBool, asInt, asMap, asString, asUint, type MsgValue } from '../wire/index.ts';
+import type { RpcBackend } from './backend.ts';
+import type { CommandHandler } from './connection.ts';
+import { filterMembers, FilterError } from './filter.ts';
+import {
+  decodeStringList,
+  decodeStringMap,
+  IPC_VERSION_MAX,
+  IPC_VERSION_MIN,
+  memberToWire,
+  RpcErrorText,
+} from './protocol.ts';
+
+function body(v: MsgValue | undefined): { [key: string]: MsgValue } {
+  return asMap(v);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Compare digests so the time taken does not reveal how much of the token matched. */
+export function tokenMatches(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export function buildCommandTable(backend: RpcBackend, authKey: string): Map<string, CommandHandler> {
+  const t = new Map<string, CommandHandler>();
+
+  t.set('handshake', (ctx, b) => {
+    const v = body(b)['Version'];
+    const version = v === undefined ? 0 : asInt(v);
+    if (version < IPC_VERSION_MIN || version > IPC_VERSION_MAX) return ctx.reply(RpcErrorText.unsupportedIpcVersion);
+    if (ctx.conn.version !== 0) return ctx.reply(RpcErrorText.duplicateHandshake);
+    ctx.conn.version = version;
+    ctx.reply('');
+  });
+
+  t.set('auth', (ctx, b) => {
+    const key = asString(body(b)['AuthKey']);
+    // With no rpc_auth configured serf accepts any token (the CLI may send one anyway).
+    if (authKey === '' || tokenMatches(key, authKey)) {
+      ctx.conn.didAuth = true;
+      return ctx.reply('');
+    }
+    ctx.conn.refused('authFailed');
+    ctx.reply(RpcErrorText.invalidAuthToken);
+  });
+
+  const members: CommandHandler = (ctx, b) => {
+    let list = backend.members();
+    if (ctx.command === 'members-filtered') {
+      const req = body(b);
+      try {
+        list = filterMembers(list, {
+          name: asString(req['Name']),
+          status: asString(req['Status']),
+          tags: decodeStringMap(req['Tags']),
+        });
+      } catch (err) {
+        // serf drops the connection here; an error reply tells the user what was wrong instead.
+        if (err instanceof FilterError) return ctx.reply(err.message);
+        throw err;
+      }
+    }
+    ctx.reply('', { Members: list.map(memberToWire) });
+  };
+  t.set('members', members);
+  t.set('members-filtered', members);
+
+  t.set('stop', (ctx, b) => {
+    ctx.conn.stopStream(asUint(body(b)['Stop']));
+    ctx.reply('');
+  });
+
+  const join = backend.join?.bind(backend);
+  if (join !== undefined) {
+    t.set('join', async (ctx, b) => {
+      const req = body(b);
+      const addrs = decodeStringList(req['Existing']);
+      const replay = req['Replay'] === undefined || req['Replay'] === null ? false : asBool(req['Replay']);
+      try {
+        const r = await join(addrs, replay);
+        ctx.reply(r.error, { Num: r.num });
+      } catch (err) {
+        ctx.reply(errorText(err), { Num: 0 });
+      }
+    });
+  }
+
+  const leave = backend.leave?.bind(backend);
+  if (leave !== undefined) {
+    t.set('leave', async (ctx) => {
+      try {
+        await leave();
+        ctx.reply('');
+      } catch (err) {
+        ctx.reply(errorText(err));
+      }
+    });
+  }
+
+  const stats = backend.stats?.bind(backend);
+  if (stats !== undefined) {
+    t.set('stats', (ctx) => {
+      const s = stats();
+      const out: { [k: string]: MsgValue } = {};
+      for (const [section, kv] of Object.entries(s)) out[section] = { ...kv };
+      ctx.reply('', out);
+    });
+  }
+
+  return t;
+}
