@@ -1,0 +1,36 @@
+// Bench runner: `npm run bench [-- filter…]` runs every bench/*.bench.ts whose file name contains
+// one of the filters (all of them without filters), one after another, and prints their figures.
+// Each bench module exports `default async function run(): Promise<void>` and prints its own
+// table; figures are never asserted (tests do that), they are for reading and comparing.
+
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const filters = process.argv.slice(2).filter((a) => a !== '--');
+const files = readdirSync(here)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+
+if (files.length === 0) {
+  console.error(`no bench matches ${filters.join(' ') || '(none found)'}; available: ${readdirSync(here).filter((f) => f.endsWith('.bench.ts')).join(', ')}`);
+  process.exit(1);
+}
+
+let failed = 0;
+for (const f of files) {
+  console.log(`\n=== ${f} ===`);
+  const started = performance.now();
+  try {
+    const mod = (await import(pathToFileURL(join(here, f)).href)) as { default?: () => Promise<void> };
+    if (typeof mod.default !== 'function') throw new Error(`${f} has no default export run()`);
+    await mod.default();
+    console.log(`--- ${f}: ${((performance.now() - started) / 1000).toFixed(1)} s wall`);
+  } catch (e) {
+    failed++;
+    console.error(`--- ${f} FAILED: ${(e as Error).stack ?? String(e)}`);
+  }
+}
+process.exit(failed === 0 ? 0 : 1);
