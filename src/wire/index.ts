@@ -5,3 +5,5 @@ export * from './limits.ts';
 export * from './addr.ts';
 export * from './msgpack.ts';
 export * from './messages.ts';
+export * from './keyring.ts';
+export * from './security.ts';
