@@ -1,0 +1,129 @@
+// The node table: every node we know (ourselves included), by name, plus the probe order.
+//
+// Probing walks `list` round-robin. New nodes go to a random position so that every member's
+// probe order differs; at each wrap-around nodes dead or left for longer than
+// gossipToTheDeadMs are purged and the list is reshuffled (memberlist resetNodes). Work is
+// proportional to what is due: a probe step looks at a few entries, a purge is O(n) once per
+// n probes.
+
+import type { NodeInfo, Random } from './api.ts';
+import type { Address } from '../wire/types.ts';
+
+export function addrKey(a: Address): string {
+  return `${a.ip}|${a.port}`;
+}
+
+export function isDeadOrLeft(n: NodeInfo): boolean {
+  return n.state === 'dead' || n.state === 'left';
+}
+
+export class NodeTable {
+  private readonly byName = new Map<string, NodeInfo>();
+  private readonly byAddr = new Map<string, string>();
+  private list: NodeInfo[] = [];
+  private probeIndex = 0;
+
+  constructor(private readonly random: Random) {}
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  get(name: string): NodeInfo | undefined {
+    return this.byName.get(name);
+  }
+
+  /** The node currently advertised at `addr`, if any (used for the CRC decision). */
+  getByAddr(addr: Address): NodeInfo | undefined {
+    const name = this.byAddr.get(addrKey(addr));
+    return name === undefined ? undefined : this.byName.get(name);
+  }
+
+  all(): readonly NodeInfo[] {
+    return this.list;
+  }
+
+  /** Insert at a random position of the probe list (swap with the end, as memberlist does). */
+  add(node: NodeInfo): void {
+    const n = this.list.length;
+    const offset = n === 0 ? 0 : this.random.int(n);
+    this.list.push(node);
+    const other = this.list[offset]!;
+    this.list[offset] = node;
+    this.list[n] = other;
+    this.byName.set(node.name, node);
+    this.byAddr.set(addrKey(node.addr), node.name);
+  }
+
+  setAddr(node: NodeInfo, addr: Address): void {
+    const oldKey = addrKey(node.addr);
+    if (this.byAddr.get(oldKey) === node.name) this.byAddr.delete(oldKey);
+    node.addr = { ip: addr.ip, port: addr.port };
+    this.byAddr.set(addrKey(addr), node.name);
+  }
+
+  /**
+   * Next node to probe: round-robin, skipping `selfName` and dead/left nodes; purges and
+   * reshuffles at wrap-around. At most one full pass (plus the reset) per call.
+   */
+  nextProbeTarget(selfName: string, now: number, gossipToTheDeadMs: number): NodeInfo | undefined {
+    // Bounded to about two passes (memberlist stops after one, which can skip a tick when the
+    // reset lands just before the only live nodes; two passes always find one if it exists).
+    let checked = 0;
+    for (;;) {
+      if (checked > 2 * this.list.length + 1) return undefined;
+      if (this.probeIndex >= this.list.length) {
+        this.purgeAndShuffle(now, gossipToTheDeadMs);
+        this.probeIndex = 0;
+        checked++;
+        continue;
+      }
+      const node = this.list[this.probeIndex]!;
+      this.probeIndex++;
+      if (node.name === selfName || isDeadOrLeft(node)) {
+        checked++;
+        continue;
+      }
+      return node;
+    }
+  }
+
+  /** Drop nodes dead or left for longer than gossipToTheDeadMs, then shuffle (Fisher–Yates). */
+  purgeAndShuffle(now: number, gossipToTheDeadMs: number): NodeInfo[] {
+    const removed: NodeInfo[] = [];
+    const kept: NodeInfo[] = [];
+    for (const node of this.list) {
+      if (isDeadOrLeft(node) && now - node.stateChangeMs > gossipToTheDeadMs) {
+        removed.push(node);
+        this.byName.delete(node.name);
+        const key = addrKey(node.addr);
+        if (this.byAddr.get(key) === node.name) this.byAddr.delete(key);
+      } else {
+        kept.push(node);
+      }
+    }
+    for (let i = kept.length - 1; i > 0; i--) {
+      const j = this.random.int(i + 1);
+      const t = kept[i]!;
+      kept[i] = kept[j]!;
+      kept[j] = t;
+    }
+    this.list = kept;
+    return removed;
+  }
+
+  /**
+   * Up to k distinct random nodes for which `exclude` is false; at most 3 × n draws, like
+   * memberlist's kRandomNodes, so the cost is bounded even when few nodes qualify.
+   */
+  kRandom(k: number, exclude: (n: NodeInfo) => boolean): NodeInfo[] {
+    const n = this.list.length;
+    const out: NodeInfo[] = [];
+    for (let i = 0; i < 3 * n && out.length < k; i++) {
+      const node = this.list[this.random.int(n)]!;
+      if (exclude(node) || out.includes(node)) continue;
+      out.push(node);
+    }
+    return out;
+  }
+}
