@@ -1,0 +1,134 @@
+// kodama's RpcClient against a real `serf agent` (the reference implementation of the server).
+import { test, after } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { RpcClient, RpcError } from '../../src/rpc/index.ts';
+import { freePort, startSerfAgent, type SerfAgent } from './helpers.ts';
+
+const agents: SerfAgent[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'kodama-rpc-'));
+after(async () => {
+  await Promise.all(agents.map((a) => a.kill()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function agent(extra: string[], node = 's1'): Promise<SerfAgent> {
+  const a = await startSerfAgent(extra, node);
+  agents.push(a);
+  return a;
+}
+
+test('client against serf agent: members, filters, stats, join', async () => {
+  const s1 = await agent(['-tag', 'role=db', '-tag', 'dc=x1']);
+  const c = await RpcClient.connect(s1.rpcAddr);
+  try {
+    const ms = await c.members();
+    assert.equal(ms.length, 1);
+    const me = ms[0];
+    assert.ok(me);
+    assert.equal(me.name, 's1');
+    assert.equal(me.status, 'alive');
+    assert.deepEqual(me.tags, { role: 'db', dc: 'x1' });
+    assert.deepEqual([...me.addr], [127, 0, 0, 1]);
+    assert.equal(me.port, s1.bindPort);
+    assert.deepEqual(
+      [me.protocolMin, me.protocolMax, me.protocolCur, me.delegateMin, me.delegateMax, me.delegateCur],
+      [1, 5, 2, 2, 5, 5],
+    );
+
+    assert.equal((await c.membersFiltered({ tags: { role: 'd.' } })).length, 1);
+    assert.equal((await c.membersFiltered({ tags: { role: 'web' } })).length, 0);
+    assert.equal((await c.membersFiltered({ status: 'alive', name: 's.' })).length, 1);
+    assert.equal((await c.membersFiltered({ name: 's' })).length, 0);
+    assert.equal((await c.membersFiltered({})).length, 1);
+
+    const st = await c.stats();
+    assert.equal(st['agent']?.['name'], 's1');
+    assert.equal(st['serf']?.['members'], '1');
+    assert.equal(st['tags']?.['role'], 'db');
+
+    // A second agent joined through our client shows up in both member lists.
+    const s2 = await agent([], 's2');
+    assert.equal(await c.join([`127.0.0.1:${s2.bindPort}`], false), 1);
+    const deadline = Date.now() + 10_000;
+    let names: string[] = [];
+    while (Date.now() < deadline) {
+      names = (await c.members()).filter((m) => m.status === 'alive').map((m) => m.name).sort();
+      if (names.length === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(names, ['s1', 's2']);
+
+    // A join that cannot work: serf reports the error (and Num 0) → ERR_RPC_REMOTE.
+    const dead = await freePort();
+    await assert.rejects(c.join([`127.0.0.1:${dead}`], false), (e: unknown) => {
+      assert.ok(e instanceof RpcError);
+      assert.equal(e.code, 'ERR_RPC_REMOTE');
+      assert.match(e.message, /Failed to join/);
+      return true;
+    });
+  } finally {
+    c.close();
+  }
+});
+
+test('client against serf agent with -rpc-auth: refused without or with a wrong key, works with it', async () => {
+  // serf takes rpc_auth only from a config file
+  const conf = join(dir, 'auth.json');
+  writeFileSync(conf, JSON.stringify({ rpc_auth: 'k3y' }));
+  const s = await agent(['-config-file', conf, '-tag', 'role=db'], 'auth1');
+  // Without a key the handshake succeeds but the first command is refused.
+  const anon = await RpcClient.connect(s.rpcAddr, { timeoutMs: 3000 });
+  try {
+    await assert.rejects(anon.members(), (e: unknown) => e instanceof RpcError && e.code === 'ERR_RPC_AUTH' && /Authentication required/.test(e.message));
+    // The agent answers a refused request with a body twice (it reads the body as a new
+    // header); the client ignores the echo and stays in step.
+    await assert.rejects(anon.membersFiltered({ name: 'x' }), (e: unknown) => e instanceof RpcError && e.code === 'ERR_RPC_AUTH');
+    await assert.rejects(anon.stats(), (e: unknown) => e instanceof RpcError && e.code === 'ERR_RPC_AUTH');
+  } finally {
+    anon.close();
+  }
+  await assert.rejects(RpcClient.connect(s.rpcAddr, { authKey: 'wrong', timeoutMs: 3000 }), (e: unknown) => {
+    assert.ok(e instanceof RpcError);
+    assert.equal(e.code, 'ERR_RPC_AUTH');
+    assert.match(e.message, /Invalid authentication token/);
+    return true;
+  });
+  const c = await RpcClient.connect(s.rpcAddr, { authKey: 'k3y' });
+  try {
+    const ms = await c.members();
+    assert.deepEqual(ms.map((m) => [m.name, m.status, m.tags['role']]), [['auth1', 'alive', 'db']]);
+    assert.equal((await c.membersFiltered({ tags: { role: 'db' } })).length, 1);
+  } finally {
+    c.close();
+  }
+});
+
+test('client leave makes the real agent leave and exit', async () => {
+  const s = await agent([], 'leaver');
+  const c = await RpcClient.connect(s.rpcAddr);
+  const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)));
+  try {
+    await c.leave();
+  } finally {
+    c.close();
+  }
+  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 10_000))]);
+  assert.equal(code, 0);
+  assert.match(s.output(), /Graceful leave triggered/);
+});
+
+test('connecting where no agent listens says how to start one', async () => {
+  const port = await freePort();
+  await assert.rejects(RpcClient.connect(`127.0.0.1:${port}`), (e: unknown) => {
+    assert.ok(e instanceof RpcError);
+    assert.equal(e.code, 'ERR_RPC_CONNECT');
+    assert.equal(
+      e.message,
+      `no kodama or serf agent is listening on 127.0.0.1:${port} — start one with \`kodama agent\` or pass -rpc-addr`,
+    );
+    return true;
+  });
+});
