@@ -1,0 +1,489 @@
+// The kodama agent: one process-level object that owns the sockets, the clock and the layers.
+//
+//   Agent.create(opts)   validate options; nothing is bound yet, so handlers can register
+//   agent.on(...)        typed member events
+//   await agent.start()  bind UDP+TCP (one port), start memberlist + Serf, open the RPC port
+//   await agent.join([...])   push/pull with every address each name resolves to
+//   await agent.leave()  Serf's graceful sequence (5.5), so peers record us *left*, not failed
+//   await agent.stop()   close everything
+//
+// The protocol layers are sans-I/O; this file is where time (systemClock), randomness
+// (cryptoRandom) and sockets come in.
+
+import { availableParallelism, cpus } from 'node:os';
+import type { MemberEvent } from '../memberlist/api.ts';
+import { Memberlist, lanConfig, localConfig, wanConfig } from '../memberlist/index.ts';
+import type { MemberlistConfig } from '../memberlist/index.ts';
+import { startRpcServer } from '../rpc/index.ts';
+import type { RpcBackend, RpcMember, RpcServer } from '../rpc/index.ts';
+import { Serf } from '../serf/serf.ts';
+import type { Member, MemberEventType, SerfEvent } from '../serf/serf.ts';
+import type { Tags } from '../serf/tags.ts';
+import { cryptoRandom, systemClock } from '../transport/clock.ts';
+import { Driver } from '../transport/driver.ts';
+import { listenNodeTransport } from '../transport/node-transport.ts';
+import type { Transport } from '../transport/transport.ts';
+import { Keyring, ipToBytes } from '../wire/index.ts';
+import type { Address } from '../wire/types.ts';
+import { DEFAULT_SERF_PORT, parseHostPort, pickAdvertiseIp, resolveJoinAddresses } from './address.ts';
+import type { Lookup } from './address.ts';
+import { AgentError } from './errors.ts';
+import { Logger } from './log.ts';
+import type { LogLevel } from './log.ts';
+
+export type Profile = 'lan' | 'wan' | 'local';
+
+export interface AgentOptions {
+  /** Unique node name (serf -node). */
+  nodeName: string;
+  /** `host:port` to bind UDP+TCP on; default 0.0.0.0:7946. Port 0 picks a free port. */
+  bind?: string;
+  /** `ip[:port]` to advertise; default: the bind address (a private IP if bound to 0.0.0.0). */
+  advertise?: string;
+  /** Base64 AES key (16, 24 or 32 bytes) shared by the cluster (serf -encrypt). */
+  encrypt?: string;
+  tags?: Tags;
+  /** Serf protocol version 2..5 (default 5). */
+  protocol?: number;
+  profile?: Profile;
+  /** RPC listen `host:port` (default 127.0.0.1:7373); null = no RPC. */
+  rpcAddr?: string | null;
+  rpcAuth?: string;
+  logLevel?: LogLevel;
+  /** Where log lines go (default stdout). */
+  logSink?: (line: string) => void;
+  /** How long leave waits for its intent to be gossiped (serf -broadcast-timeout, 5 s). */
+  broadcastTimeoutMs?: number;
+  /** How long leave stays up to answer probes after announcing (serf: 1 s). */
+  leavePropagateDelayMs?: number;
+  enableCompression?: boolean;
+  /** Name resolver for join (tests inject one). */
+  lookup?: Lookup;
+}
+
+export interface JoinResult {
+  /** How many addresses answered the push/pull. */
+  num: number;
+  /** Why the others did not (resolution and join failures). */
+  errors: string[];
+}
+
+export interface AgentEventMap {
+  'member-join': SerfEvent;
+  'member-leave': SerfEvent;
+  'member-failed': SerfEvent;
+  'member-update': SerfEvent;
+  'member-reap': SerfEvent;
+  /** Every member event, whatever its type. */
+  member: SerfEvent;
+  /** The agent stopped (after stop(), or after an RPC `leave`). */
+  shutdown: undefined;
+}
+
+type Handler<K extends keyof AgentEventMap> = (e: AgentEventMap[K]) => void;
+
+const DEFAULT_BIND = `0.0.0.0:${DEFAULT_SERF_PORT}`;
+const DEFAULT_RPC_ADDR = '127.0.0.1:7373';
+const LEAVE_POLL_MS = 20;
+/** Drop warnings about one reason from one peer: at most one line per window. */
+const DROP_LOG_WINDOW_MS = 10_000;
+
+type AgentState = 'created' | 'starting' | 'running' | 'leaving' | 'stopped';
+
+export class Agent {
+  readonly logger: Logger;
+  private readonly opts: AgentOptions;
+  private readonly keyring: Keyring | null;
+  private readonly bindHp: { host: string; port: number };
+  private readonly protocol: number;
+  private readonly handlers = new Map<keyof AgentEventMap, Set<(e: never) => void>>();
+  private state: AgentState = 'created';
+  private transport: Transport | undefined;
+  private driver: Driver | undefined;
+  private serf: Serf | undefined;
+  private rpc: RpcServer | undefined;
+  private mlConfig: MemberlistConfig | undefined;
+  private readonly pendingJoins = new Map<number, (r: { joined: number; errors: string[] }) => void>();
+  /** join-complete events that arrived before join() registered its waiter (same tick). */
+  private readonly earlyJoins = new Map<number, { joined: number; errors: string[] }>();
+  private leaveCompleteWaiter: (() => void) | undefined;
+  private readonly dropped: Record<string, number> = {};
+
+  private constructor(opts: AgentOptions) {
+    this.opts = opts;
+    this.logger = new Logger({ level: opts.logLevel ?? 'INFO', ...(opts.logSink ? { sink: opts.logSink } : {}) });
+    if (opts.nodeName === '') throw new AgentError('ERR_AGENT_CONFIG', 'node name must not be empty');
+    this.protocol = opts.protocol ?? 5;
+    if (!Number.isInteger(this.protocol) || this.protocol < 2 || this.protocol > 5) {
+      throw new AgentError('ERR_AGENT_CONFIG', `Serf protocol version ${this.protocol} is not supported (2..5)`);
+    }
+    this.bindHp = parseHostPort(opts.bind ?? DEFAULT_BIND, DEFAULT_SERF_PORT);
+    if (opts.encrypt !== undefined && opts.encrypt !== '') {
+      try {
+        this.keyring = Keyring.fromBase64([opts.encrypt]);
+      } catch (e) {
+        throw new AgentError('ERR_AGENT_CONFIG', `Invalid encryption key: ${(e as Error).message}`);
+      }
+    } else {
+      this.keyring = null;
+    }
+  }
+
+  /** Validate options; binds nothing. Register handlers, then start(). */
+  static create(opts: AgentOptions): Agent {
+    return new Agent(opts);
+  }
+
+  on<K extends keyof AgentEventMap>(type: K, fn: Handler<K>): () => void {
+    let set = this.handlers.get(type);
+    if (set === undefined) {
+      set = new Set();
+      this.handlers.set(type, set);
+    }
+    set.add(fn as (e: never) => void);
+    return () => set.delete(fn as (e: never) => void);
+  }
+
+  get nodeName(): string {
+    return this.opts.nodeName;
+  }
+
+  /** The gossip address actually bound (port 0 resolved). */
+  get bindAddress(): Address {
+    if (this.transport === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
+    return this.transport.localAddress;
+  }
+
+  get advertiseAddress(): Address {
+    if (this.mlConfig === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
+    return this.mlConfig.advertise;
+  }
+
+  /** The RPC address actually bound, or undefined without RPC. */
+  get rpcAddress(): { host: string; port: number } | undefined {
+    return this.rpc?.address;
+  }
+
+  get encrypted(): boolean {
+    return this.keyring !== null;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'created') throw new AgentError('ERR_AGENT_STATE', `cannot start an agent that is ${this.state}`);
+    this.state = 'starting';
+    try {
+      this.transport = await listenNodeTransport({ ip: this.bindHp.host, port: this.bindHp.port });
+    } catch (e) {
+      this.state = 'stopped';
+      throw new AgentError('ERR_AGENT_BIND', `Failed to bind ${this.bindHp.host}:${this.bindHp.port}: ${(e as Error).message}`);
+    }
+    const bound = this.transport.localAddress;
+    let advertise: Address = { ip: pickAdvertiseIp(bound.ip), port: bound.port };
+    if (this.opts.advertise !== undefined && this.opts.advertise !== '') {
+      const hp = parseHostPort(this.opts.advertise, bound.port);
+      advertise = { ip: hp.host, port: hp.port };
+    }
+    const profile = this.opts.profile ?? 'lan';
+    const base = profile === 'wan' ? wanConfig : profile === 'local' ? localConfig : lanConfig;
+    const ml = base(this.opts.nodeName, advertise);
+    ml.keyring = this.keyring;
+    ml.enableCompression = this.opts.enableCompression ?? true;
+    // Serf maps every Serf protocol to memberlist protocol 2; the Serf version rides in Vsn.
+    ml.delegateVersions = { min: 2, max: 5, cur: this.protocol };
+    this.mlConfig = ml;
+
+    const serf = new Serf({
+      nodeName: this.opts.nodeName,
+      tags: this.opts.tags ?? {},
+      protocolVersion: this.protocol,
+      retransmitMult: ml.retransmitMult,
+      log: (level, msg) => this.logger.log(level, msg),
+    });
+    this.serf = serf;
+    const core = new Memberlist(ml, serf, cryptoRandom);
+    this.driver = new Driver(core, this.transport, systemClock, (e) => this.onCoreEvent(e));
+    this.driver.start();
+    this.ensureLocalMember();
+
+    const rpcAddr = this.opts.rpcAddr === undefined ? DEFAULT_RPC_ADDR : this.opts.rpcAddr;
+    if (rpcAddr !== null) {
+      const hp = parseHostPort(rpcAddr, 7373);
+      try {
+        this.rpc = await startRpcServer(hp, this.rpcBackend(), {
+          ...(this.opts.rpcAuth ? { authKey: this.opts.rpcAuth } : {}),
+          log: (level, msg) => this.logger.log(level, msg),
+        });
+      } catch (e) {
+        this.driver.stop();
+        this.state = 'stopped';
+        throw new AgentError('ERR_AGENT_BIND', `Failed to start the RPC listener on ${rpcAddr}: ${(e as Error).message}`);
+      }
+    }
+    this.state = 'running';
+  }
+
+  /**
+   * Join the cluster through `targets` (`host`, `host:port`, DNS names: every address they
+   * resolve to). Resolves with how many answered; never rejects for network reasons.
+   */
+  async join(targets: string[]): Promise<JoinResult> {
+    if (this.state !== 'running' || this.driver === undefined) {
+      throw new AgentError('ERR_AGENT_STATE', "Serf can't Join after Leave or Shutdown");
+    }
+    const { addrs, errors } = await resolveJoinAddresses(targets, this.opts.lookup);
+    if (addrs.length === 0) {
+      this.logJoinFailure(errors);
+      return { num: 0, errors };
+    }
+    this.logger.log('INFO', `agent: joining: ${targets.join(', ')} (${addrs.map(fmtAddr).join(', ')})`);
+    const driver = this.driver;
+    const result = await new Promise<{ joined: number; errors: string[] }>((resolve) => {
+      const id = driver.join(addrs);
+      const early = this.earlyJoins.get(id);
+      if (early !== undefined) {
+        this.earlyJoins.delete(id);
+        resolve(early);
+      } else {
+        this.pendingJoins.set(id, resolve);
+      }
+    });
+    const all = [...errors, ...result.errors];
+    if (result.joined === 0) this.logJoinFailure(all);
+    else {
+      this.logger.log('INFO', `agent: joined: ${result.joined} nodes`);
+      for (const err of all) this.logger.log('WARN', `agent: ${err}`);
+    }
+    return { num: result.joined, errors: all };
+  }
+
+  /** Serf's graceful leave: intent, wait for its broadcast, memberlist leave, propagate delay. */
+  async leave(): Promise<void> {
+    if (this.state !== 'running' || this.serf === undefined || this.driver === undefined) {
+      if (this.state === 'leaving') throw new AgentError('ERR_AGENT_STATE', 'Leave already in progress');
+      return;
+    }
+    this.state = 'leaving';
+    const serf = this.serf;
+    const driver = this.driver;
+    const broadcastTimeoutMs = this.opts.broadcastTimeoutMs ?? 5000;
+    this.logger.log('INFO', 'agent: requesting graceful leave from Serf');
+    serf.leave(systemClock.now());
+    const deadline = Date.now() + broadcastTimeoutMs;
+    while (!serf.leaveBroadcastDone() && Date.now() < deadline) await sleep(LEAVE_POLL_MS);
+    if (!serf.leaveBroadcastDone()) this.logger.log('WARN', 'serf: timeout while waiting for graceful leave');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.leaveCompleteWaiter = undefined;
+        this.logger.log('WARN', 'memberlist: timeout waiting for leave broadcast');
+        resolve();
+      }, broadcastTimeoutMs + 1000);
+      this.leaveCompleteWaiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      driver.leave(broadcastTimeoutMs);
+    });
+    // Stay up so peers probing us before they hear the news still get answers.
+    await sleep(this.opts.leavePropagateDelayMs ?? 1000);
+    serf.markLeft();
+    this.logger.log('INFO', 'agent: graceful leave complete');
+  }
+
+  /** Close sockets and stop timers. Safe to call more than once. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    this.serf?.shutdown();
+    const driver = this.driver;
+    await new Promise<void>((resolve) => {
+      if (driver === undefined) resolve();
+      else driver.stop(resolve);
+    });
+    await this.rpc?.close();
+    for (const [, resolve] of this.pendingJoins) resolve({ joined: 0, errors: ['agent stopped'] });
+    this.pendingJoins.clear();
+    this.logger.log('INFO', 'agent: shutdown complete');
+    this.emit('shutdown', undefined);
+  }
+
+  /** Every member Serf knows. */
+  members(): Member[] {
+    return this.serf?.members() ?? [];
+  }
+
+  /** Replace our tags and gossip them (a new incarnation of our alive message). */
+  setTags(tags: Tags): void {
+    if (this.serf === undefined || this.driver === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
+    this.serf.setTags(tags);
+    this.driver.updateMeta();
+  }
+
+  /** Counters of dropped input by reason (transport, core, Serf), for stats and tests. */
+  droppedCounters(): Record<string, number> {
+    const out: Record<string, number> = { ...this.dropped };
+    for (const [k, v] of Object.entries(this.serf?.counters() ?? {})) {
+      if (k.startsWith('serf.dropped.')) out[k] = v;
+    }
+    return out;
+  }
+
+  /** serf `stats` (6.6) plus kodama's `dropped` and `memberlist` counter sections. */
+  stats(): Record<string, Record<string, string>> {
+    const serf = this.serf;
+    const driver = this.driver;
+    const core = driver?.withCore((c) => ({ health: c.healthScore(), counters: c.counters() }));
+    const dropped = this.droppedCounters();
+    let total = 0;
+    for (const v of Object.values(dropped)) total += v;
+    const strs = (r: Record<string, number>): Record<string, string> =>
+      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)]));
+    return {
+      agent: { name: this.opts.nodeName },
+      runtime: {
+        os: process.platform,
+        arch: process.arch,
+        version: process.version,
+        max_procs: String(availableParallelism()),
+        goroutines: '0',
+        cpu_count: String(cpus().length),
+      },
+      serf: {
+        ...(serf?.stats() ?? {}),
+        health_score: String(core?.health ?? 0),
+        encrypted: String(this.keyring !== null),
+      },
+      tags: serf?.localTags() ?? {},
+      event_handlers: {},
+      dropped: { total: String(total), ...strs(dropped) },
+      memberlist: strs(core?.counters ?? {}),
+      serf_counters: strs(serf?.counters() ?? {}),
+      rpc: strs(this.rpc?.counters() ?? {}),
+    };
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private rpcBackend(): RpcBackend {
+    return {
+      members: () => this.members().map(toRpcMember),
+      join: async (addrs) => {
+        const r = await this.join(addrs);
+        return { num: r.num, error: r.num === 0 || r.errors.length > 0 ? r.errors.join('; ') : '' };
+      },
+      leave: async () => {
+        await this.leave();
+        // The RPC reply goes out first; then the agent shuts down, as serf's does.
+        setTimeout(() => {
+          void this.stop();
+        }, 50);
+      },
+      stats: () => this.stats(),
+    };
+  }
+
+  private onCoreEvent(e: MemberEvent): void {
+    const serf = this.serf;
+    if (serf === undefined) return;
+    serf.handleMemberEvent(e, systemClock.now());
+    switch (e.type) {
+      case 'join-complete': {
+        const waiter = this.pendingJoins.get(e.joinId);
+        const r = { joined: e.joined, errors: e.errors };
+        if (waiter !== undefined) {
+          this.pendingJoins.delete(e.joinId);
+          waiter(r);
+        } else {
+          this.earlyJoins.set(e.joinId, r);
+        }
+        break;
+      }
+      case 'leave-complete':
+        this.leaveCompleteWaiter?.();
+        this.leaveCompleteWaiter = undefined;
+        break;
+      case 'dropped':
+        this.onDropped(e.reason, e.from, e.detail);
+        break;
+      default:
+        break;
+    }
+    for (let ev = serf.pollEvent(), i = 0; ev !== undefined && i < 10_000; ev = serf.pollEvent(), i++) {
+      this.emit(ev.type, ev);
+      this.emit('member', ev);
+    }
+  }
+
+  private onDropped(reason: string, from: Address | undefined, detail: string): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+    const who = from === undefined ? '' : ` from ${fmtAddr(from)}`;
+    if (/decrypt|encrypt|not-encrypted|key/i.test(reason + ' ' + detail)) {
+      const hint = this.keyring === null
+        ? "the sender encrypts: start with -encrypt <the cluster's key>"
+        : "check that -encrypt matches the cluster's key";
+      this.logger.logLimited(
+        `${reason}|${from?.ip ?? ''}`,
+        DROP_LOG_WINDOW_MS,
+        'WARN',
+        `memberlist: dropped input${who}: ${detail} (${reason}); ${hint}`,
+      );
+    } else {
+      this.logger.logLimited(`${reason}|${from?.ip ?? ''}`, DROP_LOG_WINDOW_MS, 'DEBUG', `memberlist: dropped input${who}: ${detail} (${reason})`);
+    }
+  }
+
+  private logJoinFailure(errors: string[]): void {
+    for (const err of errors) this.logger.log('ERR', `agent: ${err}`);
+    const hint = this.keyring === null
+      ? 'if the cluster is encrypted, start with -encrypt <its key>'
+      : "check that -encrypt matches the cluster's key";
+    this.logger.log('ERR', `agent: Failed to join any node: ${errors.length} error(s); ${hint}`);
+  }
+
+  /** Serf counts itself as a member; if the core did not announce us, do it from localNode(). */
+  private ensureLocalMember(): void {
+    const serf = this.serf;
+    const driver = this.driver;
+    if (serf === undefined || driver === undefined || serf.localMember() !== undefined) return;
+    const self = driver.withCore((c) => c.localNode());
+    this.onCoreEvent({ type: 'join', node: self });
+  }
+
+  private emit<K extends keyof AgentEventMap>(type: K, e: AgentEventMap[K]): void {
+    const set = this.handlers.get(type);
+    if (set === undefined) return;
+    for (const fn of [...set]) {
+      try {
+        (fn as Handler<K>)(e);
+      } catch (err) {
+        // A user handler must not break the agent's event loop.
+        this.logger.log('ERR', `agent: event handler for ${type} threw: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+export function toRpcMember(m: Member): RpcMember {
+  return {
+    name: m.name,
+    addr: ipToBytes(m.addr.ip),
+    port: m.addr.port,
+    tags: { ...m.tags },
+    status: m.status,
+    protocolMin: m.protocolMin,
+    protocolMax: m.protocolMax,
+    protocolCur: m.protocolCur,
+    delegateMin: m.delegateMin,
+    delegateMax: m.delegateMax,
+    delegateCur: m.delegateCur,
+  };
+}
+
+function fmtAddr(a: Address): string {
+  return a.ip.includes(':') ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export type { Member, MemberEventType, SerfEvent };
