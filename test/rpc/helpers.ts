@@ -172,9 +172,14 @@ export interface RawResult {
 
 /**
  * Open a raw TCP connection, write `chunks` (in order), and collect what comes back until the
- * server closes, `untilBytes` arrived, or `waitMs` passed.
+ * server closes, `until` bytes arrived (or the predicate holds), or `waitMs` passed.
  */
-export function rawExchange(port: number, chunks: Uint8Array[], waitMs = 2000, untilBytes = Infinity): Promise<RawResult> {
+export function rawExchange(
+  port: number,
+  chunks: Uint8Array[],
+  waitMs = 2000,
+  until: number | ((got: Buffer) => boolean) = Infinity,
+): Promise<RawResult> {
   return new Promise((resolve) => {
     const s: Socket = connect({ host: '127.0.0.1', port });
     const got: Buffer[] = [];
@@ -191,7 +196,7 @@ export function rawExchange(port: number, chunks: Uint8Array[], waitMs = 2000, u
     s.on('data', (d: Buffer) => {
       got.push(d);
       size += d.length;
-      if (size >= untilBytes) finish(false);
+      if (typeof until === 'number' ? size >= until : until(Buffer.concat(got))) finish(false);
     });
     s.on('end', () => finish(true));
     s.on('close', () => finish(true));
