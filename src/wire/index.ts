@@ -7,3 +7,8 @@ export * from './msgpack.ts';
 export * from './messages.ts';
 export * from './keyring.ts';
 export * from './security.ts';
+export * from './crc32.ts';
+export * from './lzw.ts';
+export * from './compress.ts';
+export * from './packet.ts';
+export * from './stream.ts';

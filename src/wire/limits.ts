@@ -21,3 +21,6 @@ export const MAX_COMPOUND_PARTS = 255;
 export const MAX_NESTING = 4;
 /** Deepest msgpack container nesting we decode; Serf's deepest structure is 4 levels. */
 export const MAX_MSGPACK_DEPTH = 32;
+/** Cap on what one compressed UDP payload may expand to. Go has none, but a sender only
+ *  compresses what would otherwise be one datagram; 1 MiB leaves room and stops LZW bombs. */
+export const MAX_PACKET_DECOMPRESSED = 1024 * 1024;
