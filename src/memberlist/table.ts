@@ -113,16 +113,27 @@ export class NodeTable {
   }
 
   /**
-   * Up to k distinct random nodes for which `exclude` is false; at most 3 × n draws, like
-   * memberlist's kRandomNodes, so the cost is bounded even when few nodes qualify.
+   * Up to k distinct random nodes for which `exclude` is false. Random draws first (cheap when
+   * most nodes qualify, as in memberlist's kRandomNodes); memberlist stops after 3 × n draws and
+   * can then miss the only qualifying node of a small cluster (a 2.6% chance per probe with 3
+   * nodes: a spurious suspicion). We finish with one scan from a random offset instead.
    */
   kRandom(k: number, exclude: (n: NodeInfo) => boolean): NodeInfo[] {
     const n = this.list.length;
     const out: NodeInfo[] = [];
+    if (n === 0 || k <= 0) return out;
     for (let i = 0; i < 3 * n && out.length < k; i++) {
       const node = this.list[this.random.int(n)]!;
       if (exclude(node) || out.includes(node)) continue;
       out.push(node);
+    }
+    if (out.length < k) {
+      const start = this.random.int(n);
+      for (let i = 0; i < n && out.length < k; i++) {
+        const node = this.list[(start + i) % n]!;
+        if (exclude(node) || out.includes(node)) continue;
+        out.push(node);
+      }
     }
     return out;
   }

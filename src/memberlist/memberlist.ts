@@ -1,0 +1,613 @@
+// The membership core: SWIM + Lifeguard as memberlist 0.2.2 does it, sans-I/O.
+//
+// This file ties the pieces together and does the byte work at the edges: decoding inbound
+// packets and streams through the wire layer, dispatching each message to the node state
+// machine (nodes.ts), the probe cycle (probe.ts), gossip (gossip.ts) or push/pull
+// (pushpull.ts), and sealing what they want sent into Output records. All waiting is a TimerSet
+// entry; all randomness comes from the Random we are handed, so a run is reproducible.
+
+import type {
+  Counters,
+  Delegate,
+  MemberEvent,
+  MembershipCore,
+  NodeInfo,
+  Output,
+  Random,
+} from './api.ts';
+import { Awareness } from './awareness.ts';
+import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MemberlistConfig } from './config.ts';
+import { MemberlistError } from './errors.ts';
+import { collectBroadcasts, gossipRound, isGossipTarget } from './gossip.ts';
+import { NodeStates, snapshot } from './nodes.ts';
+import { Prober, type StreamHandlers } from './probe.ts';
+import { buildPushPull, mergeState, pushPullScaleMs, verifyProtocol } from './pushpull.ts';
+import { TransmitLimitedQueue } from './queue.ts';
+import { isDeadOrLeft, NodeTable } from './table.ts';
+import { TimerSet, type TimerHandle } from './timers.ts';
+import { bytesToIp } from '../wire/addr.ts';
+import { COMPOUND_HEADER_OVERHEAD, ENCRYPT_OVERHEAD, META_MAX_SIZE } from '../wire/limits.ts';
+import { encodeMessage } from '../wire/messages.ts';
+import { decodePacket, encodePacket, type SealOptions } from '../wire/packet.ts';
+import { decodeStream, encodeStream } from '../wire/stream.ts';
+import type { Address, Message, PushPullMsg, Vsn } from '../wire/types.ts';
+
+/** Streams we have open at once; more are refused (they fail at once). */
+export const MAX_OPEN_STREAMS = 256;
+/** Events kept for the driver before the oldest are dropped (it drains after every call). */
+export const MAX_PENDING_EVENTS = 65_536;
+/** Extra wait beyond a stream's own timeout before the core gives up on the driver's answer. */
+const STREAM_GRACE_MS = 1000;
+
+interface OpenStream {
+  h: StreamHandlers;
+  timer: TimerHandle;
+}
+
+interface PendingJoin {
+  pending: number;
+  joined: number;
+  errors: string[];
+}
+
+function wireReason(e: unknown, prefix: 'packet' | 'stream'): string {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ERR_WIRE_DECRYPT' || code === 'ERR_WIRE_NOT_ENCRYPTED') return `${prefix}-decrypt`;
+  if (code === 'ERR_WIRE_CRC') return `${prefix}-crc`;
+  return `${prefix}-decode`;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class Memberlist implements MembershipCore {
+  readonly table: NodeTable;
+  readonly states: NodeStates;
+  readonly awareness: Awareness;
+  readonly timers = new TimerSet();
+  readonly prober: Prober;
+  private readonly queue: TransmitLimitedQueue;
+
+  private readonly outputs: Output[] = [];
+  private outHead = 0;
+  private readonly events: MemberEvent[] = [];
+  private evHead = 0;
+  private readonly stats: Record<string, number> = Object.create(null) as Record<string, number>;
+
+  private readonly streams = new Map<number, OpenStream>();
+  private nextStreamId = 1;
+  private readonly joins = new Map<number, PendingJoin>();
+  private nextJoinId = 1;
+
+  private started = false;
+  private isShutdown = false;
+  private leaving = false;
+  private leaveDone = false;
+  private leaveTimer: TimerHandle | undefined;
+  private lastNow = 0;
+
+  constructor(
+    readonly config: MemberlistConfig,
+    readonly delegate: Delegate | null,
+    readonly random: Random,
+  ) {
+    this.table = new NodeTable(random);
+    this.awareness = new Awareness(config.awarenessMaxMultiplier);
+    this.queue = new TransmitLimitedQueue(config.retransmitMult, () => this.table.size);
+    this.states = new NodeStates({
+      config,
+      table: this.table,
+      awareness: this.awareness,
+      timers: this.timers,
+      hasLeft: () => this.leaving,
+      broadcast: (key, msg, finished) => this.broadcast(key, msg, finished),
+      emit: (e) => this.emit(e),
+      drop: (reason, detail, from) => this.drop(reason, detail, from),
+      count: (key) => this.count(key),
+    });
+    this.prober = new Prober({
+      config,
+      table: this.table,
+      states: this.states,
+      awareness: this.awareness,
+      timers: this.timers,
+      random,
+      delegate,
+      sendMsg: (to, msg, node) => this.sendMsg(to, msg, node),
+      sendRaw: (to, msgs, node) => this.sendParts(to, msgs.map(encodeMessage), node),
+      openStream: (to, msg, timeoutMs, now, h) => this.openStream(to, msg, timeoutMs, now, h),
+      drop: (reason, detail, from) => this.drop(reason, detail, from),
+      count: (key, by) => this.count(key, by),
+    });
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  start(now: number): void {
+    if (this.started || this.isShutdown) return;
+    this.started = true;
+    this.lastNow = now;
+    const c = this.config;
+    this.states.aliveNode(
+      { incarnation: this.states.nextIncarnation(), node: c.name, addr: c.advertise, meta: this.readMeta(), vsn: this.vsn() },
+      now,
+      true,
+    );
+    // Periodic tasks start after a random stagger so nodes started together do not beat in step.
+    this.every(c.probeIntervalMs, now, () => c.probeIntervalMs, (t) => this.prober.tick(t));
+    if (c.gossipNodes > 0) this.every(c.gossipIntervalMs, now, () => c.gossipIntervalMs, () => this.gossip());
+    this.every(
+      c.pushPullIntervalMs,
+      now,
+      () => pushPullScaleMs(c.pushPullIntervalMs, this.table.size),
+      (t) => this.periodicPushPull(t),
+    );
+  }
+
+  shutdown(): void {
+    this.isShutdown = true;
+    this.timers.clear();
+    this.states.clear();
+    this.prober.clear();
+    this.queue.reset();
+    this.streams.clear();
+    this.outputs.length = 0;
+    this.outHead = 0;
+  }
+
+  private every(intervalMs: number, now: number, next: () => number, fn: (now: number) => void): void {
+    if (!(intervalMs > 0)) return;
+    const run = (t: number): void => {
+      fn(t);
+      if (!this.isShutdown) this.timers.at(t + next(), run);
+    };
+    this.timers.at(now + this.random.int(Math.floor(intervalMs)), run);
+  }
+
+  private vsn(): Vsn {
+    const d = this.config.delegateVersions;
+    return [PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX, this.config.protocolVersion, d.min, d.max, d.cur];
+  }
+
+  private readMeta(): Uint8Array {
+    const meta = this.delegate?.nodeMeta(META_MAX_SIZE) ?? new Uint8Array(0);
+    if (meta.length > META_MAX_SIZE) {
+      throw new MemberlistError(
+        'ERR_MEMBERLIST_META_TOO_LARGE',
+        `node meta is ${meta.length} bytes, the limit is ${META_MAX_SIZE}`,
+      );
+    }
+    return meta;
+  }
+
+  private advance(now: number): number {
+    // Time must not go backwards; a driver bug must not make us schedule into the past.
+    if (now > this.lastNow) this.lastNow = now;
+    return this.lastNow;
+  }
+
+  // ---- poll ---------------------------------------------------------------------------------
+
+  pollOutput(): Output | undefined {
+    if (this.outHead >= this.outputs.length) {
+      if (this.outputs.length > 0) {
+        this.outputs.length = 0;
+        this.outHead = 0;
+      }
+      return undefined;
+    }
+    const o = this.outputs[this.outHead]!;
+    this.outputs[this.outHead++] = undefined as unknown as Output;
+    return o;
+  }
+
+  pollEvent(): MemberEvent | undefined {
+    if (this.evHead >= this.events.length) {
+      if (this.events.length > 0) {
+        this.events.length = 0;
+        this.evHead = 0;
+      }
+      return undefined;
+    }
+    const e = this.events[this.evHead]!;
+    this.events[this.evHead++] = undefined as unknown as MemberEvent;
+    return e;
+  }
+
+  pollTimeout(): number | undefined {
+    if (this.isShutdown) return undefined;
+    return this.timers.next();
+  }
+
+  handleTimeout(now: number): void {
+    if (this.isShutdown) return;
+    this.timers.runDue(this.advance(now));
+  }
+
+  private emit(e: MemberEvent): void {
+    if (this.events.length - this.evHead >= MAX_PENDING_EVENTS) {
+      this.evHead++;
+      this.count('events-overflow');
+    }
+    this.events.push(e);
+  }
+
+  private push(o: Output): void {
+    if (this.isShutdown) return;
+    this.outputs.push(o);
+  }
+
+  private count(key: string, by = 1): void {
+    this.stats[key] = (this.stats[key] ?? 0) + by;
+  }
+
+  private drop(reason: string, detail: string, from?: Address): void {
+    this.count(reason);
+    this.count('dropped');
+    this.emit({ type: 'dropped', reason, from, detail });
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  private encrypting(): boolean {
+    const k = this.config.keyring;
+    return k !== null && this.config.gossipVerifyOutgoing && k.keys().length > 0;
+  }
+
+  private seal(): SealOptions {
+    return {
+      compress: this.config.enableCompression,
+      keyring: this.encrypting() ? this.config.keyring : null,
+      randomBytes: (n) => this.random.bytes(n),
+    };
+  }
+
+  private broadcast(key: string, msg: Message, finished?: () => void): void {
+    const bytes = encodeMessage(msg);
+    this.queue.queue({ key, msg: bytes, finished: finished === undefined ? undefined : () => finished() });
+  }
+
+  /** One message plus whatever broadcasts fit beside it. */
+  private sendMsg(to: Address, msg: Message, node?: NodeInfo): void {
+    const bytes = encodeMessage(msg);
+    let avail = this.config.udpBufferSize - bytes.length - COMPOUND_HEADER_OVERHEAD;
+    if (this.encrypting()) avail -= ENCRYPT_OVERHEAD;
+    const extra = avail > 0 ? collectBroadcasts(this.queue, this.delegate, 2, avail) : [];
+    this.sendParts(to, [bytes, ...extra], node);
+  }
+
+  private sendParts(to: Address, parts: Uint8Array[], node?: NodeInfo): void {
+    if (this.isShutdown || parts.length === 0) return;
+    const peer = node ?? this.table.getByAddr(to);
+    // CRC only for peers that understand it (memberlist protocol 5).
+    const crc = peer !== undefined && (peer.vsn[1] ?? 0) >= 5;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodePacket(parts, { ...this.seal(), crc });
+    } catch (e) {
+      this.drop('send-encode', errText(e), to);
+      return;
+    }
+    this.count('packets-out');
+    this.push({ kind: 'packet', to: { ip: to.ip, port: to.port }, bytes });
+  }
+
+  private openStream(to: Address, msg: Message, timeoutMs: number, now: number, h: StreamHandlers): void {
+    if (this.streams.size >= MAX_OPEN_STREAMS) {
+      this.count('streams-refused');
+      h.fail(`too many open streams (${MAX_OPEN_STREAMS})`, now);
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeStream(encodeMessage(msg), this.seal());
+    } catch (e) {
+      h.fail(`encode: ${errText(e)}`, now);
+      return;
+    }
+    const id = this.nextStreamId++;
+    // Safety net: the driver owns stream timeouts, but a lost callback must not leak the entry.
+    const timer = this.timers.at(now + timeoutMs + STREAM_GRACE_MS, (t) => {
+      if (this.streams.delete(id)) h.fail('i/o timeout', t);
+    });
+    this.streams.set(id, { h, timer });
+    this.count('streams-out');
+    this.push({ kind: 'stream-open', id, to: { ip: to.ip, port: to.port }, bytes, timeoutMs, expectReply: true });
+  }
+
+  private streamReply(id: number, msg: Message): void {
+    try {
+      this.push({ kind: 'stream-reply', id, bytes: encodeStream(encodeMessage(msg), this.seal()) });
+    } catch (e) {
+      this.drop('send-encode', errText(e));
+      this.push({ kind: 'stream-close', id });
+    }
+  }
+
+  // ---- gossip and push/pull -----------------------------------------------------------------
+
+  private gossip(): void {
+    const c = this.config;
+    const now = this.lastNow;
+    gossipRound({
+      gossipNodes: c.gossipNodes,
+      pickTargets: (k) => this.table.kRandom(k, (n) => !isGossipTarget(n, c.name, now, c.gossipToTheDeadMs)),
+      budgetBytes: () => c.udpBufferSize - COMPOUND_HEADER_OVERHEAD - (this.encrypting() ? ENCRYPT_OVERHEAD : 0),
+      take: (overhead, limit) => collectBroadcasts(this.queue, this.delegate, overhead, limit),
+      send: (node, parts) => this.sendParts(node.addr, parts, node),
+    });
+  }
+
+  private localState(join: boolean): PushPullMsg {
+    const user = this.delegate?.localState(join) ?? new Uint8Array(0);
+    return buildPushPull(this.table.all(), join, user);
+  }
+
+  /** Verify and merge a remote state; returns an error text or null. */
+  private mergeRemote(msg: PushPullMsg, from: Address, now: number): string | null {
+    const err = verifyProtocol(msg.nodes, this.table.all());
+    if (err !== null) {
+      this.drop('pushpull-incompatible', err, from);
+      return err;
+    }
+    mergeState(this.states, this.config.name, msg.nodes, now, (name, detail) =>
+      this.drop('pushpull-bad-node', `${name}: ${detail}`, from),
+    );
+    if (msg.userState.length > 0) this.delegate?.mergeRemoteState(msg.userState, msg.join, now);
+    return null;
+  }
+
+  /** Push/pull with `to`; `done(error)` with null on success. */
+  private pushPull(to: Address, join: boolean, now: number, done: (error: string | null) => void): void {
+    this.openStream(to, this.localState(join), this.config.tcpTimeoutMs, now, {
+      reply: (msg, t) => {
+        if (msg.type === 'err') return done(`remote error: ${msg.error}`);
+        if (msg.type !== 'pushPull') return done(`unexpected reply type ${msg.type}`);
+        done(this.mergeRemote(msg, to, t));
+      },
+      fail: (reason) => done(reason),
+    });
+  }
+
+  private periodicPushPull(now: number): void {
+    const c = this.config;
+    const [peer] = this.table.kRandom(1, (n) => n.name === c.name || n.state !== 'alive');
+    if (peer === undefined) return;
+    this.count('pushpull-periodic');
+    this.pushPull(peer.addr, false, now, (err) => {
+      if (err !== null) this.drop('pushpull-failed', `push/pull with ${peer.name} failed: ${err}`, peer.addr);
+    });
+  }
+
+  // ---- commands -----------------------------------------------------------------------------
+
+  join(seeds: Address[], now: number): number {
+    const joinId = this.nextJoinId++;
+    const t = this.advance(now);
+    const state: PendingJoin = { pending: seeds.length, joined: 0, errors: [] };
+    const finish = (): void => {
+      this.joins.delete(joinId);
+      this.emit({ type: 'join-complete', joinId, joined: state.joined, errors: state.errors });
+    };
+    if (!this.started || this.isShutdown || seeds.length === 0) {
+      if (!this.started || this.isShutdown) state.errors.push('memberlist is not running');
+      finish();
+      return joinId;
+    }
+    this.joins.set(joinId, state);
+    for (const seed of seeds) {
+      const to = { ip: seed.ip, port: seed.port };
+      this.pushPull(to, true, t, (err) => {
+        if (err === null) state.joined++;
+        else state.errors.push(`Failed to join ${to.ip}:${to.port}: ${err}`);
+        if (--state.pending === 0) finish();
+      });
+    }
+    return joinId;
+  }
+
+  leave(now: number, timeoutMs: number): void {
+    const t = this.advance(now);
+    if (this.leaving || !this.started || this.isShutdown) {
+      this.emit({ type: 'leave-complete', timedOut: false });
+      return;
+    }
+    this.leaving = true;
+    const me = this.table.get(this.config.name);
+    const complete = (timedOut: boolean): void => {
+      if (this.leaveDone) return;
+      this.leaveDone = true;
+      this.leaveTimer?.cancel();
+      this.emit({ type: 'leave-complete', timedOut });
+    };
+    if (me === undefined) return complete(false);
+    this.states.deadNode({ incarnation: me.incarnation, node: me.name, from: me.name }, t, () => complete(false));
+    // Nobody to tell: done at once (memberlist anyAlive()).
+    const anyAlive = this.table.all().some((n) => n.name !== this.config.name && !isDeadOrLeft(n));
+    if (!anyAlive) return complete(false);
+    if (timeoutMs > 0 && !this.leaveDone) this.leaveTimer = this.timers.at(t + timeoutMs, () => complete(true));
+  }
+
+  updateMeta(now: number): void {
+    if (!this.started || this.isShutdown) return;
+    const t = this.advance(now);
+    const me = this.table.get(this.config.name);
+    if (me === undefined) return;
+    this.states.aliveNode(
+      { incarnation: this.states.nextIncarnation(), node: me.name, addr: me.addr, meta: this.readMeta(), vsn: this.vsn() },
+      t,
+      true,
+    );
+  }
+
+  sendUserPacket(to: Address, payload: Uint8Array): void {
+    this.sendParts(to, [encodeMessage({ type: 'user', payload })]);
+  }
+
+  // ---- inbound ------------------------------------------------------------------------------
+
+  handlePacket(from: Address, bytes: Uint8Array, now: number): void {
+    if (this.isShutdown || !this.started) return;
+    const t = this.advance(now);
+    this.count('packets-in');
+    let decoded: ReturnType<typeof decodePacket>;
+    try {
+      decoded = decodePacket(bytes, { keyring: this.config.keyring, verifyIncoming: this.config.gossipVerifyIncoming });
+    } catch (e) {
+      this.drop(wireReason(e, 'packet'), errText(e), from);
+      return;
+    }
+    for (const e of decoded.errors) this.drop('message-decode', errText(e), from);
+    for (const msg of decoded.messages) this.handleMessage(msg, from, t);
+  }
+
+  private handleMessage(msg: Message, from: Address, now: number): void {
+    const c = this.config;
+    switch (msg.type) {
+      case 'ping': {
+        if (msg.node !== '' && msg.node !== c.name) {
+          this.drop('ping-wrong-node', `ping for ${msg.node}, we are ${c.name}`, from);
+          return;
+        }
+        let to = from;
+        if (msg.sourceAddr !== undefined && msg.sourceAddr.length > 0 && (msg.sourcePort ?? 0) > 0) {
+          try {
+            to = { ip: bytesToIp(msg.sourceAddr), port: msg.sourcePort ?? 0 };
+          } catch (e) {
+            this.drop('ping-bad-source', errText(e), from);
+            return;
+          }
+        }
+        this.sendMsg(to, { type: 'ack', seqNo: msg.seqNo, payload: this.delegate?.ackPayload() ?? null });
+        return;
+      }
+      case 'indirectPing':
+        return this.prober.serveIndirect(msg, from, now);
+      case 'ack':
+        return this.prober.handleAck(msg.seqNo, msg.payload, from, now);
+      case 'nack':
+        return this.prober.handleNack(msg.seqNo, from);
+      case 'suspect':
+        return this.states.suspectNode(msg, now);
+      case 'dead':
+        return this.states.deadNode(msg, now);
+      case 'alive': {
+        let ip: string;
+        try {
+          ip = bytesToIp(msg.addr);
+        } catch (e) {
+          this.drop('alive-bad-addr', errText(e), from);
+          return;
+        }
+        const port = msg.port === 0 ? c.advertise.port : msg.port;
+        this.states.aliveNode(
+          { incarnation: msg.incarnation, node: msg.node, addr: { ip, port }, meta: msg.meta, vsn: msg.vsn },
+          now,
+          false,
+        );
+        return;
+      }
+      case 'user':
+        this.delegate?.notifyMsg(msg.payload, now);
+        return;
+      default:
+        this.drop('packet-unexpected-type', `${msg.type} is not a packet message`, from);
+    }
+  }
+
+  handleStreamRequest(id: number, from: Address, bytes: Uint8Array, now: number): void {
+    if (this.isShutdown || !this.started) {
+      this.push({ kind: 'stream-close', id });
+      return;
+    }
+    const t = this.advance(now);
+    this.count('streams-in');
+    let msg: Message;
+    try {
+      msg = decodeStream(bytes, { keyring: this.config.keyring, verifyIncoming: this.config.gossipVerifyIncoming });
+    } catch (e) {
+      this.drop(wireReason(e, 'stream'), errText(e), from);
+      // The initiator reports this as "remote error: …".
+      this.streamReply(id, { type: 'err', error: errText(e) });
+      return;
+    }
+    switch (msg.type) {
+      case 'pushPull':
+        // Reply with our state before merging theirs (as memberlist does).
+        this.streamReply(id, this.localState(msg.join));
+        this.mergeRemote(msg, from, t);
+        return;
+      case 'ping':
+        if (msg.node !== '' && msg.node !== this.config.name) {
+          this.drop('ping-wrong-node', `stream ping for ${msg.node}, we are ${this.config.name}`, from);
+          this.push({ kind: 'stream-close', id });
+          return;
+        }
+        this.streamReply(id, { type: 'ack', seqNo: msg.seqNo, payload: null });
+        return;
+      case 'user':
+        this.push({ kind: 'stream-close', id });
+        this.delegate?.notifyMsg(msg.payload, t);
+        return;
+      default:
+        this.drop('stream-unexpected-type', `${msg.type} is not a stream request`, from);
+        this.push({ kind: 'stream-close', id });
+    }
+  }
+
+  handleStreamReply(id: number, bytes: Uint8Array, now: number): void {
+    const s = this.streams.get(id);
+    if (s === undefined || this.isShutdown) {
+      if (!this.isShutdown) this.drop('stream-unknown', `reply on unknown stream ${id}`);
+      return;
+    }
+    const t = this.advance(now);
+    this.streams.delete(id);
+    s.timer.cancel();
+    let msg: Message;
+    try {
+      msg = decodeStream(bytes, { keyring: this.config.keyring, verifyIncoming: this.config.gossipVerifyIncoming });
+    } catch (e) {
+      this.drop(wireReason(e, 'stream'), errText(e));
+      s.h.fail(errText(e), t);
+      return;
+    }
+    s.h.reply(msg, t);
+  }
+
+  handleStreamFailed(id: number, reason: string, now: number): void {
+    const s = this.streams.get(id);
+    if (s === undefined || this.isShutdown) return;
+    const t = this.advance(now);
+    this.streams.delete(id);
+    s.timer.cancel();
+    s.h.fail(reason, t);
+  }
+
+  // ---- queries ------------------------------------------------------------------------------
+
+  members(): NodeInfo[] {
+    return this.table.all().map(snapshot);
+  }
+
+  localNode(): NodeInfo {
+    const me = this.table.get(this.config.name);
+    if (me === undefined) throw new MemberlistError('ERR_MEMBERLIST_NOT_STARTED', 'start() was not called');
+    return snapshot(me);
+  }
+
+  numMembers(): number {
+    let n = 0;
+    for (const node of this.table.all()) if (!isDeadOrLeft(node)) n++;
+    return n;
+  }
+
+  healthScore(): number {
+    return this.awareness.healthScore();
+  }
+
+  counters(): Counters {
+    return { ...this.stats, 'health-score': this.awareness.healthScore(), 'broadcasts-queued': this.queue.length };
+  }
+}
