@@ -188,8 +188,8 @@ test('wrong auth key: error reply, connection kept; bodies of refused commands a
 });
 
 test('a pipelined burst of 500 requests in one write is answered in order', async () => {
-  const reqs: Buffer[] = [HANDSHAKE];
-  for (let seq = 2; seq <= 501; seq++) reqs.push(Buffer.from(seq % 2 === 0 ? encodeRequest('stats', seq) : encodeRequest('stop', seq, { Stop: 99 })));
+  const reqs: Uint8Array[] = [HANDSHAKE];
+  for (let seq = 2; seq <= 501; seq++) reqs.push(seq % 2 === 0 ? encodeRequest('stats', seq) : encodeRequest('stop', seq, { Stop: 99 }));
   // 250 stats (header + body) and 250 stop (header only)
   const r = await rawExchange(port, [Buffer.concat(reqs)], 5000, nObjects(1 + 500 + 250));
   const got = objects(r.bytes);
