@@ -197,6 +197,9 @@ export class Agent {
       tags: this.opts.tags ?? {},
       protocolVersion: this.protocol,
       retransmitMult: ml.retransmitMult,
+      // The core's gossip.ts puts memberlist's 08 in front of delegate broadcasts itself
+      // (as Go's memberlist does), although api.ts says the delegate does.
+      prefixBroadcasts: false,
       log: (level, msg) => this.logger.log(level, msg),
     });
     this.serf = serf;

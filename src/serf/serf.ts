@@ -18,7 +18,6 @@ import type { LogFn } from './log.ts';
 import {
   MEMBERLIST_USER_MSG,
   decodeSerfMessage,
-  encodeSerfBroadcast,
   encodeSerfMessage,
 } from './messages.ts';
 import type { JoinIntent, LeaveIntent } from './messages.ts';
@@ -65,6 +64,12 @@ export interface SerfConfig {
   recentIntentTimeoutMs?: number;
   /** Broadcasts beyond this are pruned oldest-first, so a flood cannot exhaust memory. */
   maxQueueDepth?: number;
+  /**
+   * Whether getBroadcasts() returns messages with memberlist's user type byte (08) in front.
+   * The Delegate contract (api.ts) says yes (default); a core that adds the byte itself, as Go's
+   * memberlist does, needs false, or peers see a Serf message of type 8.
+   */
+  prefixBroadcasts?: boolean;
   log?: LogFn;
 }
 
@@ -106,6 +111,7 @@ export class Serf implements Delegate {
   private leaveBroadcastDone_ = false;
   private readonly recentIntentTimeoutMs: number;
   private readonly maxQueueDepth: number;
+  private readonly prefixBroadcasts: boolean;
   private readonly log: LogFn;
   /** Latest `now` seen; callbacks without a time argument (getBroadcasts) stamp with it. */
   private lastNowMs = 0;
@@ -118,6 +124,7 @@ export class Serf implements Delegate {
     encodeTags(this.tags, config.protocolVersion); // fail early on oversized tags
     this.recentIntentTimeoutMs = config.recentIntentTimeoutMs ?? DEFAULT_RECENT_INTENT_TIMEOUT_MS;
     this.maxQueueDepth = config.maxQueueDepth ?? DEFAULT_MAX_QUEUE_DEPTH;
+    this.prefixBroadcasts = config.prefixBroadcasts ?? true;
     this.log = config.log ?? (() => {});
     this.intentQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
     // Serf starts every clock at 1, so the first intent is never mistaken for "no status yet".
@@ -173,7 +180,7 @@ export class Serf implements Delegate {
         this.count(`serf.unhandled.${msg.name}`);
         return;
     }
-    if (rebroadcast) this.queueBroadcast(copyWithUserPrefix(payload));
+    if (rebroadcast) this.queueBroadcast(payload.slice());
   }
 
   getBroadcasts(overhead: number, limit: number): Uint8Array[] {
@@ -282,7 +289,7 @@ export class Serf implements Delegate {
     this.handleLeaveIntent(msg, now);
     if (this.hasAliveMembers()) {
       this.intentQueue.queue({
-        msg: encodeSerfBroadcast(msg),
+        msg: this.framed(encodeSerfMessage(msg)),
         finished: () => {
           this.leaveBroadcastDone_ = true;
         },
@@ -474,11 +481,20 @@ export class Serf implements Delegate {
     const msg: JoinIntent = { type: 'join', ltime, node: this.config.nodeName };
     this.clock.witness(ltime);
     this.handleJoinIntent(msg, now);
-    this.queueBroadcast(encodeSerfBroadcast(msg));
+    this.queueBroadcast(encodeSerfMessage(msg));
   }
 
-  private queueBroadcast(msg: Uint8Array): void {
-    this.intentQueue.queue({ msg });
+  /** `serfMsg` = Serf type byte + body; framed for the core as configured. */
+  private framed(serfMsg: Uint8Array): Uint8Array {
+    if (!this.prefixBroadcasts) return serfMsg;
+    const out = new Uint8Array(1 + serfMsg.length);
+    out[0] = MEMBERLIST_USER_MSG;
+    out.set(serfMsg, 1);
+    return out;
+  }
+
+  private queueBroadcast(serfMsg: Uint8Array): void {
+    this.intentQueue.queue({ msg: this.framed(serfMsg) });
     if (this.intentQueue.length > this.maxQueueDepth) {
       this.count('serf.dropped.queue-pruned');
       this.intentQueue.prune(this.maxQueueDepth);
@@ -556,13 +572,6 @@ function snapshot(m: Member): Member {
 function removeName(list: string[], name: string): void {
   const i = list.indexOf(name);
   if (i >= 0) list.splice(i, 1);
-}
-
-function copyWithUserPrefix(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + payload.length);
-  out[0] = MEMBERLIST_USER_MSG;
-  out.set(payload, 1);
-  return out;
 }
 
 function fmtAddr(a: Address): string {

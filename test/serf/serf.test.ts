@@ -203,3 +203,19 @@ test('garbage and not-yet-supported messages are counted, never thrown', () => {
   assert.deepEqual(s.members().find((m) => m.name === 'z')?.tags, {});
   assert.equal(s.counters()['serf.dropped.bad-tags'], 1);
 });
+
+test('prefixBroadcasts: false hands the core bare Serf messages', () => {
+  const s = new Serf({ nodeName: 'self', tags: {}, protocolVersion: 5, retransmitMult: 2, prefixBroadcasts: false });
+  s.handleMemberEvent({ type: 'join', node: node('self', 7946) }, 0);
+  s.handleMemberEvent({ type: 'join-complete', joinId: 1, joined: 1, errors: [] }, 0);
+  s.notifyMsg(encodeSerfBroadcast({ type: 'leave', ltime: 3, node: 'c', prune: false }).subarray(1), 0);
+  const got = s.getBroadcasts(3, 1000);
+  assert.equal(got.length, 2);
+  assert.deepEqual(
+    got.map((b) => decodeSerfMessage(b)).sort((a, b) => a.type.localeCompare(b.type)),
+    [
+      { type: 'join', ltime: 1, node: 'self' },
+      { type: 'leave', ltime: 3, node: 'c', prune: false },
+    ],
+  );
+});
