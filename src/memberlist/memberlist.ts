@@ -598,9 +598,7 @@ export class Memberlist implements MembershipCore {
   }
 
   numMembers(): number {
-    let n = 0;
-    for (const node of this.table.all()) if (!isDeadOrLeft(node)) n++;
-    return n;
+    return this.table.liveCount;
   }
 
   healthScore(): number {

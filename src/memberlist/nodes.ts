@@ -63,6 +63,11 @@ function bytesEqual(a: Uint8Array | readonly number[], b: Uint8Array | readonly 
   return true;
 }
 
+/** The wire layer zero-fills a missing Vsn; all zeros means "not sent" (old peers). */
+export function hasVsn(v: readonly number[]): boolean {
+  return v.some((x) => x !== 0);
+}
+
 function toVsn(v: readonly number[]): Vsn {
   return [v[0] ?? 0, v[1] ?? 0, v[2] ?? 0, v[3] ?? 0, v[4] ?? 0, v[5] ?? 0];
 }
@@ -110,7 +115,7 @@ export class NodeStates {
       this.host.drop('alive-after-leave', `alive about ourselves after leaving`);
       return;
     }
-    if (a.vsn.length >= 3) {
+    if (hasVsn(a.vsn)) {
       const [pMin, pMax] = a.vsn;
       if (pMin === 0 || pMax === 0 || (pMin ?? 0) > (pMax ?? 0)) {
         this.host.drop('alive-bad-vsn', `alive for ${a.node} with protocol versions ${a.vsn.join(',')}`);
@@ -180,14 +185,11 @@ export class NodeStates {
         { type: 'alive', incarnation: a.incarnation, node: a.node, addr: ipBytesOf(a), port: a.addr.port, meta: a.meta, vsn: toVsn(a.vsn) },
         notify,
       );
-      if (a.vsn.length > 0) state.vsn = toVsn(a.vsn);
+      if (hasVsn(a.vsn)) state.vsn = toVsn(a.vsn);
       state.incarnation = a.incarnation;
       state.meta = a.meta;
       if (state.addr.ip !== a.addr.ip || state.addr.port !== a.addr.port) table.setAddr(state, a.addr);
-      if (state.state !== 'alive') {
-        state.state = 'alive';
-        state.stateChangeMs = now;
-      }
+      if (state.state !== 'alive') table.setState(state, 'alive', now);
     }
 
     if (oldState === 'dead' || oldState === 'left') {
@@ -226,8 +228,7 @@ export class NodeStates {
     }
     this.host.broadcast(s.node, { type: 'suspect', incarnation: s.incarnation, node: s.node, from: s.from });
     state.incarnation = s.incarnation;
-    state.state = 'suspect';
-    state.stateChangeMs = now;
+    table.setState(state, 'suspect', now);
 
     const n = table.size;
     const k = suspicionConfirmationsK(config.suspicionMult, n);
@@ -266,8 +267,7 @@ export class NodeStates {
     }
     this.host.broadcast(d.node, { type: 'dead', incarnation: d.incarnation, node: d.node, from: d.from }, notify);
     state.incarnation = d.incarnation;
-    state.state = d.node === d.from ? 'left' : 'dead';
-    state.stateChangeMs = now;
+    table.setState(state, d.node === d.from ? 'left' : 'dead', now);
     this.host.emit({ type: 'leave', node: snapshot(state) });
   }
 

@@ -2,7 +2,7 @@
 // to join (Join = true) and periodically to repair whatever gossip missed.
 
 import type { NodeInfo } from './api.ts';
-import type { NodeStates } from './nodes.ts';
+import { hasVsn, type NodeStates } from './nodes.ts';
 import { bytesToIp, ipToBytes } from '../wire/addr.ts';
 import type { PushNodeState, PushPullMsg } from '../wire/types.ts';
 
@@ -49,7 +49,7 @@ export function verifyProtocol(remote: readonly PushNodeState[], local: readonly
     maxDMin = Math.max(maxDMin, v[3] ?? 0);
     minDMax = Math.min(minDMax, v[4] ?? 0);
   };
-  for (const r of remote) if (r.state === 'alive' && r.vsn.length > 0) widen(r.vsn);
+  for (const r of remote) if (r.state === 'alive' && hasVsn(r.vsn)) widen(r.vsn);
   for (const n of local) if (n.state === 'alive') widen(n.vsn);
   const check = (name: string, v: readonly number[]): string | null => {
     const pCur = v.length > 0 ? (v[2] ?? 0) : 0;

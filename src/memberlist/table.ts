@@ -22,11 +22,25 @@ export class NodeTable {
   private readonly byAddr = new Map<string, string>();
   private list: NodeInfo[] = [];
   private probeIndex = 0;
+  /** alive + suspect entries, kept up to date so numMembers() is O(1) (the simulator polls it). */
+  private live = 0;
 
   constructor(private readonly random: Random) {}
 
   get size(): number {
     return this.list.length;
+  }
+
+  get liveCount(): number {
+    return this.live;
+  }
+
+  /** Change a node's state; every state change goes through here to keep liveCount right. */
+  setState(node: NodeInfo, state: NodeInfo['state'], now: number): void {
+    if (node.state === state) return;
+    this.live += (isDeadOrLeft(node) ? 0 : -1) + (state === 'dead' || state === 'left' ? 0 : 1);
+    node.state = state;
+    node.stateChangeMs = now;
   }
 
   get(name: string): NodeInfo | undefined {
@@ -53,6 +67,7 @@ export class NodeTable {
     this.list[n] = other;
     this.byName.set(node.name, node);
     this.byAddr.set(addrKey(node.addr), node.name);
+    if (!isDeadOrLeft(node)) this.live++;
   }
 
   setAddr(node: NodeInfo, addr: Address): void {

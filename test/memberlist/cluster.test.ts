@@ -67,6 +67,7 @@ test('a stopped node is suspected, then declared dead exactly 4 s later (n = 3),
   assert.ok(first.at - stopAt <= 2 * 1000 + 1000 + 4000 + 10, `dead after ${first.at - stopAt} ms`);
   // Dead nodes stay listed (for gossip to the dead) until purged after gossipToTheDeadMs (30 s).
   assert.equal(net.stateOf('a', 'c')?.state, 'dead');
+  assert.equal(net.get('a').ml.numMembers(), 2, 'alive + suspect count excludes the dead');
   net.run(40_000);
   assert.equal(net.stateOf('a', 'c'), undefined, 'purged at a probe wrap-around after 30 s');
   assert.equal(net.stateOf('b', 'c'), undefined);
