@@ -8,7 +8,8 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Address } from '../../src/wire/types.ts';
+import type { Address, PushPullMsg } from '../../src/wire/types.ts';
+import { Keyring, decodeStream, encodeMessage, encodeStream } from '../../src/wire/index.ts';
 import type { StreamReply, Transport, TransportHandlers } from '../../src/transport/transport.ts';
 
 export interface ComplianceEnv {
@@ -75,6 +76,27 @@ export function pingStream(seqNo: number, node: string): Uint8Array {
   const out: number[] = [0];
   mpWrite(out, { Node: node, SeqNo: seqNo });
   return Uint8Array.from(out);
+}
+
+/** A push/pull as the core sends it: wire-encoded, LZW-compressed and AES-GCM sealed. */
+function sealedPushPull(nodes: number, keyring: Keyring, salt: number): { msg: PushPullMsg; bytes: Uint8Array } {
+  const msg: PushPullMsg = {
+    type: 'pushPull',
+    join: false,
+    nodes: Array.from({ length: nodes }, (_, i) => ({
+      name: `sealed-${salt}-${i}`,
+      addr: Uint8Array.of(10, salt & 0xff, (i >> 8) & 0xff, i & 0xff),
+      port: 7946,
+      meta: new TextEncoder().encode(`role=db,idx=${i}`),
+      incarnation: i + salt,
+      state: 'alive',
+      vsn: [1, 5, 2, 2, 5, 5],
+    })),
+    userState: Uint8Array.of(2, 0x80),
+  };
+  let nonce = salt;
+  const randomBytes = (n: number): Uint8Array => new Uint8Array(n).map(() => nonce++ & 0xff);
+  return { msg, bytes: encodeStream(encodeMessage(msg), { compress: true, keyring, randomBytes }) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,6 +255,28 @@ export function transportCompliance(name: string, makeEnv: () => Promise<Complia
         assert.equal(o.calls, 1, 'done must run exactly once');
         assert.equal(ra.streams.length, 0, 'the reply must not show up as an inbound stream');
         assert.equal(ra.dropped.length + rb.dropped.length, 0);
+      }));
+
+    test('a compressed, encrypted push/pull (wire-encoded, 500 states) crosses both ways', { timeout: TEST_TIMEOUT_MS }, () =>
+      withEnv(makeEnv, async (raw) => {
+        const { env, clock } = timed(raw);
+        const a = await env.create();
+        const b = await env.create();
+        const keyring = new Keyring([new Uint8Array(32).fill(7)]);
+        const req = sealedPushPull(500, keyring, 1);
+        const resp = sealedPushPull(450, keyring, 2);
+        assert.equal(req.bytes[0], 10, 'expected an encrypted stream frame');
+        record(a);
+        const rb = record(b, (_req, reply) => reply(resp.bytes));
+        const o = open(a, b.localAddress, req.bytes, 5000, true, clock);
+        await until(env, () => o.calls > 0, 6000);
+        assert.equal(o.error, null);
+        assert.ok(o.reply);
+        const opts = { keyring, verifyIncoming: true };
+        assert.deepEqual(decodeStream(o.reply, opts), resp.msg);
+        const got = rb.streams[0]?.request;
+        assert.ok(got);
+        assert.deepEqual(decodeStream(got, opts), req.msg);
       }));
 
     test('a write-only stream is delivered and done(null, null) runs once', { timeout: TEST_TIMEOUT_MS }, () =>

@@ -132,6 +132,28 @@ test('node: a stream request dribbled in tiny chunks is framed once, then answer
   }
 });
 
+test('node: a 3 MB push/pull and its 3 MB reply cross intact and promptly', { timeout: 30_000 }, async () => {
+  const request = pushPullStream(30_000, 11);
+  const response = pushPullStream(30_000, 12);
+  const { t: b, seen } = await listen({}, response);
+  const a = await listenNodeTransport({ ip: LOCALHOST, port: 0 });
+  a.setHandlers({ packet: () => undefined, stream: (_f, _r, reply) => reply(null) });
+  try {
+    assert.ok(request.length > 2_500_000, `${request.length} bytes`);
+    const started = Date.now();
+    const got = await new Promise<[string | null, Uint8Array | null]>((resolve) =>
+      a.openStream(b.localAddress, request, 20_000, true, (e, r) => resolve([e, r])));
+    const tookMs = Date.now() - started;
+    assert.equal(got[0], null);
+    assert.deepEqual(got[1], response);
+    assert.deepEqual(seen.streams[0], request);
+    assert.ok(tookMs < 10_000, `took ${tookMs} ms`);
+  } finally {
+    await closeTransport(a);
+    await closeTransport(b);
+  }
+});
+
 test('node: malformed, truncated and idle inbound streams are dropped and closed', async () => {
   const { t, seen } = await listen({ streamIdleTimeoutMs: 300 }, null);
   try {
