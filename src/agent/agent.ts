@@ -271,9 +271,12 @@ export class Agent {
     const broadcastTimeoutMs = this.opts.broadcastTimeoutMs ?? 5000;
     this.logger.log('INFO', 'agent: requesting graceful leave from Serf');
     serf.leave(systemClock.now());
+    this.sendLeaveIntentDirectly();
     const deadline = Date.now() + broadcastTimeoutMs;
     while (!serf.leaveBroadcastDone() && Date.now() < deadline) await sleep(LEAVE_POLL_MS);
     if (!serf.leaveBroadcastDone()) this.logger.log('WARN', 'serf: timeout while waiting for graceful leave');
+    // Once more: UDP may have lost the first copy, and peers may have joined meanwhile.
+    this.sendLeaveIntentDirectly();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.leaveCompleteWaiter = undefined;
@@ -290,6 +293,13 @@ export class Agent {
     await sleep(this.opts.leavePropagateDelayMs ?? 1000);
     serf.markLeft();
     this.logger.log('INFO', 'agent: graceful leave complete');
+  }
+
+  /** Best effort on top of gossip: see Serf.leaveIntent(). */
+  private sendLeaveIntentDirectly(): void {
+    const intent = this.serf?.leaveIntent();
+    if (intent === undefined || this.driver === undefined) return;
+    for (const to of intent.to) this.driver.sendUserPacket(to, intent.payload);
   }
 
   /** Close sockets and stop timers. Safe to call more than once. */

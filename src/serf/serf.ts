@@ -109,6 +109,7 @@ export class Serf implements Delegate {
   private readonly events: SerfEvent[] = [];
   private readonly counters_: Record<string, number> = {};
   private leaveBroadcastDone_ = false;
+  private leaveIntent_: Uint8Array | undefined;
   private readonly recentIntentTimeoutMs: number;
   private readonly maxQueueDepth: number;
   private readonly prefixBroadcasts: boolean;
@@ -287,6 +288,7 @@ export class Serf implements Delegate {
     const msg: LeaveIntent = { type: 'leave', ltime: this.clock.time(), node: this.config.nodeName, prune: false };
     this.clock.increment();
     this.handleLeaveIntent(msg, now);
+    this.leaveIntent_ = encodeSerfMessage(msg);
     if (this.hasAliveMembers()) {
       this.intentQueue.queue({
         msg: this.framed(encodeSerfMessage(msg)),
@@ -298,6 +300,21 @@ export class Serf implements Delegate {
       // Nobody to tell; don't make the driver wait out the broadcast timeout.
       this.leaveBroadcastDone_ = true;
     }
+  }
+
+  /**
+   * Our leave intent (Serf bytes, no memberlist prefix) once leave() ran. Gossip alone can
+   * spend its few transmissions on recently dead nodes (they are gossip targets too), and a
+   * serf peer that then sees our memberlist departure without the intent records us *failed*;
+   * so the driver also sends this directly to every alive member.
+   */
+  leaveIntent(): { payload: Uint8Array; to: Address[] } | undefined {
+    if (this.leaveIntent_ === undefined) return undefined;
+    const to: Address[] = [];
+    for (const [name, ms] of this.members_) {
+      if (name !== this.config.nodeName && ms.member.status === 'alive') to.push({ ...ms.member.addr });
+    }
+    return { payload: this.leaveIntent_, to };
   }
 
   /** The leave intent has been sent as often as the epidemic needs (or there was no one). */

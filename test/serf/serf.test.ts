@@ -219,3 +219,16 @@ test('prefixBroadcasts: false hands the core bare Serf messages', () => {
     ],
   );
 });
+
+test('leaveIntent names every alive peer (not self, not failed) for direct delivery', () => {
+  const s = newSerf();
+  assert.equal(s.leaveIntent(), undefined);
+  s.handleMemberEvent({ type: 'join', node: node('self', 7946) }, 0);
+  s.handleMemberEvent({ type: 'join', node: node('b', 7947) }, 0);
+  s.handleMemberEvent({ type: 'join', node: node('c', 7948) }, 0);
+  s.handleMemberEvent({ type: 'leave', node: node('c', 7948, {}, 'dead') }, 0);
+  s.leave(1);
+  const li = s.leaveIntent();
+  assert.deepEqual(li?.to, [{ ip: '127.0.0.1', port: 7947 }]);
+  assert.deepEqual(li && decodeSerfMessage(li.payload), { type: 'leave', ltime: 1, node: 'self', prune: false });
+});
