@@ -109,6 +109,17 @@ function describeSocketError(err: Error & { code?: string }): string {
   }
 }
 
+/**
+ * Peer addresses come off the wire (alive messages, push/pull). Node would resolve a hostname,
+ * treat '' as localhost and throw on port 0 or > 65535, so anything but an IP literal with a real
+ * port is refused here.
+ */
+function badAddress(to: Address): string | undefined {
+  if (net.isIP(to.ip) === 0) return `not an IP address: ${JSON.stringify(to.ip)}`;
+  if (!Number.isInteger(to.port) || to.port < 1 || to.port > 65535) return `bad port: ${to.port}`;
+  return undefined;
+}
+
 interface Outbound {
   sock: net.Socket;
   fail(reason: string): void;
@@ -150,6 +161,11 @@ class NodeTransport implements Transport {
       this.report('udp-send-size', to, `refusing to send a ${bytes.length}-byte datagram`);
       return;
     }
+    const bad = badAddress(to);
+    if (bad !== undefined) {
+      this.report('udp-send-bad-address', to, bad);
+      return;
+    }
     this.udp.send(bytes, to.port, to.ip, (err) => {
       if (err && !this.closed) this.report('udp-send-failed', to, describeSocketError(err));
     });
@@ -164,6 +180,11 @@ class NodeTransport implements Transport {
   ): void {
     if (this.closed) {
       setImmediate(() => done('transport closed', null));
+      return;
+    }
+    const bad = badAddress(to);
+    if (bad !== undefined) {
+      setImmediate(() => done(`bad address: ${bad}`, null));
       return;
     }
     const sock = net.connect({ host: to.ip, port: to.port });

@@ -250,6 +250,28 @@ test('node: outbound failure reasons are stable strings', async () => {
   }
 });
 
+test('node: addresses from the wire that are not IP:port are refused, never resolved or thrown', async () => {
+  const { t, seen } = await listen({}, null);
+  try {
+    const bad: Address[] = [
+      { ip: '127.0.0.1', port: 0 },
+      { ip: '127.0.0.1', port: 70_000 },
+      { ip: 'localhost', port: t.localAddress.port },
+      { ip: '', port: t.localAddress.port },
+    ];
+    for (const to of bad) t.sendPacket(to, Uint8Array.of(1));
+    assert.deepEqual(seen.dropped, bad.map(() => 'udp-send-bad-address'));
+    const errors = await Promise.all(bad.map((to) =>
+      new Promise<string | null>((resolve) => t.openStream(to, pingStream(1, 'q'), 1000, true, (e) => resolve(e)))));
+    for (const e of errors) assert.match(e ?? '', /^bad address: /);
+    await sleep(50);
+    assert.equal(seen.packets, 0, "'' must not mean localhost");
+    assert.equal(seen.streams.length, 0);
+  } finally {
+    await closeTransport(t);
+  }
+});
+
 test('node: binding errors carry codes; a closed transport frees its port', async () => {
   await assert.rejects(listenNodeTransport({ ip: 'not-an-ip', port: 0 }), (e: unknown) => e instanceof TransportError && e.code === 'ERR_TRANSPORT_ADDRESS');
   const a = await listenNodeTransport({ ip: LOCALHOST, port: 0 });
