@@ -17,7 +17,13 @@ export type WireErrorCode =
 export class WireError extends Error {
   readonly code: WireErrorCode;
   constructor(code: WireErrorCode, message: string) {
+    // No stack trace: these describe bad input, not program state, and peers can make us build
+    // one per datagram (and streamFrameLength throws internally on every partial read). Capturing
+    // stacks made error construction the single largest cost under a garbage flood.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'WireError';
     this.code = code;
   }

@@ -110,18 +110,32 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
 /** Decompress Go LZW (LSB, width 8). Output beyond `maxOutput` bytes → ERR_WIRE_TOO_LARGE (an
  *  LZW bomb expands ~4000×); malformed codes or a missing end code → ERR_WIRE_LZW. */
 export function lzwDecompress(input: Uint8Array, maxOutput: number): Uint8Array {
-  const prefix = new Uint16Array(1 << MAX_WIDTH);
-  const suffix = new Uint8Array(1 << MAX_WIDTH);
-  const stack = new Uint8Array(1 << MAX_WIDTH);
+  // Every code's string already sits in the output (it is an earlier string plus the byte that
+  // followed it), so a code is stored as (start, length) into the output and expanded with one
+  // copyWithin instead of walking a prefix chain byte by byte.
+  const starts = new Int32Array(1 << MAX_WIDTH);
+  const lens = new Int32Array(1 << MAX_WIDTH);
   let out = new Uint8Array(Math.min(maxOutput, Math.max(64, input.length * 4)));
   let o = 0;
   let width = LIT_WIDTH + 1;
   let hi = EOF;
   let overflow = 1 << width;
   let last = -1;
+  let lastStart = 0;
+  let lastLen = 0;
   let bits = 0;
   let nBits = 0;
   let i = 0;
+
+  const reserve = (n: number): void => {
+    if (o + n > maxOutput) throw new WireError('ERR_WIRE_TOO_LARGE', `LZW output exceeds ${maxOutput} bytes`);
+    if (o + n <= out.length) return;
+    let size = out.length * 2;
+    while (size < o + n) size *= 2;
+    const next = new Uint8Array(Math.min(size, maxOutput));
+    next.set(out.subarray(0, o));
+    out = next;
+  };
 
   for (;;) {
     while (nBits < width) {
@@ -133,50 +147,45 @@ export function lzwDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
     bits >>>= width;
     nBits -= width;
 
-    if (code === CLEAR) {
+    let len: number;
+    if (code < CLEAR) {
+      reserve(1);
+      out[o] = code;
+      len = 1;
+    } else if (code === CLEAR) {
       width = LIT_WIDTH + 1;
       hi = EOF;
       overflow = 1 << width;
       last = -1;
       continue;
-    }
-    if (code === EOF) return out.slice(0, o);
-    if (code > hi || (code === hi && last < 0)) {
+    } else if (code === EOF) {
+      return out.slice(0, o);
+    } else if (code < hi) {
+      len = lens[code] as number;
+      reserve(len);
+      const s = starts[code] as number;
+      if (len < 24) {
+        // copyWithin's call overhead dominates for the short strings of non-repetitive input.
+        for (let k = 0; k < len; k++) out[o + k] = out[s + k] as number;
+      } else out.copyWithin(o, s, s + len);
+    } else if (code === hi && last >= 0) {
+      // KwKwK: the code being defined right now = last string + its own first byte.
+      len = lastLen + 1;
+      reserve(len);
+      out.copyWithin(o, lastStart, lastStart + lastLen);
+      out[o + lastLen] = out[lastStart] as number;
+    } else {
       throw new WireError('ERR_WIRE_LZW', `invalid LZW code ${code} (next free ${hi})`);
     }
-    // Expand the code onto a stack (suffix chain, back to front).
-    let sp = stack.length;
-    let c = code;
-    if (code === hi) {
-      // KwKwK: the code being defined right now = last string + its own first byte.
-      let f = last;
-      while (f >= CLEAR) f = prefix[f] as number;
-      stack[--sp] = f;
-      c = last;
-    }
-    while (c >= CLEAR) {
-      stack[--sp] = suffix[c] as number;
-      c = prefix[c] as number;
-    }
-    stack[--sp] = c;
-    const n = stack.length - sp;
-    if (o + n > maxOutput) {
-      throw new WireError('ERR_WIRE_TOO_LARGE', `LZW output exceeds ${maxOutput} bytes`);
-    }
-    if (o + n > out.length) {
-      let size = out.length * 2;
-      while (size < o + n) size *= 2;
-      const next = new Uint8Array(Math.min(size, maxOutput));
-      next.set(out.subarray(0, o));
-      out = next;
-    }
-    out.set(stack.subarray(sp), o);
-    o += n;
     if (last >= 0) {
-      suffix[hi] = c; // first byte of this expansion
-      prefix[hi] = last;
+      // The new entry is the previous string plus the first byte just written after it.
+      starts[hi] = lastStart;
+      lens[hi] = lastLen + 1;
     }
     last = code;
+    lastStart = o;
+    lastLen = len;
+    o += len;
     hi++;
     if (hi >= overflow) {
       if (width === MAX_WIDTH) {
