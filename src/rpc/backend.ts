@@ -22,6 +22,13 @@ export interface RpcMember {
   delegateCur: number;
 }
 
+export type RpcMemberEventType = 'member-join' | 'member-leave' | 'member-failed' | 'member-update' | 'member-reap';
+
+/** What `stream` subscribers receive (serf's memberEventRecord / userEventRecord). */
+export type RpcEvent =
+  | { type: RpcMemberEventType; members: RpcMember[] }
+  | { type: 'user'; name: string; payload: Uint8Array; ltime: number; coalesce: boolean };
+
 export interface RpcBackend {
   members(): RpcMember[];
   /** `error` is sent to the client even when some joins succeeded (serf sends Num and Error). */
@@ -30,6 +37,23 @@ export interface RpcBackend {
   leave?(): Promise<void>;
   /** serf `stats`: section → key → value, all strings. */
   stats?(): Record<string, Record<string, string>>;
+  /** serf `event`: broadcast a user event. Reject with an Error whose message serf would send. */
+  userEvent?(name: string, payload: Uint8Array, coalesce: boolean): Promise<void>;
+  /** serf `force-leave`: mark a failed node left (prune: forget it at once). */
+  forceLeave?(node: string, prune: boolean): Promise<void>;
+  /** serf `tags`: delete `deleteTags`, then set/overwrite `tags`, and gossip the result. */
+  setTags?(tags: Record<string, string>, deleteTags: string[]): Promise<void>;
+  /**
+   * serf `stream`: deliver every member and user event to `sink` until the returned function is
+   * called. The RPC layer applies the client's event filter.
+   */
+  subscribeEvents?(sink: (e: RpcEvent) => void): () => void;
+  /**
+   * serf `monitor`: deliver the agent's recent log lines (serf replays its last 512), then every
+   * new one, as formatted lines (`… [LEVEL] …`, no newline) until the returned function is
+   * called. The RPC layer applies the client's level filter.
+   */
+  subscribeLogs?(sink: (line: string) => void): () => void;
 }
 
 export type { RpcServer, RpcServerOptions, RpcLogLevel } from './server.ts';

@@ -3,8 +3,8 @@
 // by Seq; each has a timeout (serf's CLI uses 10 s).
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { asMap, asUint, decodeMsgpack, type MsgValue } from '../wire/index.ts';
-import type { RpcMember } from './backend.ts';
+import { asMap, asString, asUint, decodeMsgpack, type MsgValue } from '../wire/index.ts';
+import type { RpcEvent, RpcMember } from './backend.ts';
 import { RpcError } from './errors.ts';
 import { msgpackExtent } from './extent.ts';
 import {
@@ -16,12 +16,19 @@ import {
   membersFromWire,
   RpcErrorText,
 } from './protocol.ts';
+import { decodeEventRecord } from './streams.ts';
 
 export interface RpcClientOptions {
   /** Sent with `auth` right after the handshake when non-empty. */
   authKey?: string;
   /** Per request, and for connecting. Default 10 s, as serf's CLI. */
   timeoutMs?: number;
+}
+
+export interface RpcSubscription {
+  readonly seq: number;
+  /** Ask the agent to stop sending; records already in flight are discarded. */
+  stop(): Promise<void>;
 }
 
 export interface MembersFilter {
@@ -37,6 +44,8 @@ const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 interface Pending {
   command: string;
   expectsBody: boolean;
+  /** For streaming commands: where records go once the first (acknowledging) header is in. */
+  onRecord?: (body: MsgValue) => void;
   resolve(body: MsgValue | undefined): void;
   reject(err: RpcError): void;
   timer: NodeJS.Timeout;
@@ -67,8 +76,12 @@ export class RpcClient {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
   private buf: Buffer = Buffer.alloc(0);
-  /** A header for a body-carrying response arrived; the next object is its body. */
-  private awaitingBody: { p: Pending; error: string } | null = null;
+  /** Streams acknowledged by the agent: Seq → record sink. */
+  private readonly streams = new Map<number, (body: MsgValue) => void>();
+  /** Streams we stopped whose records may still be in flight (until the `stop` reply). */
+  private readonly stopped = new Set<number>();
+  /** A header for a body-carrying response or a stream record arrived; the next object is its body. */
+  private awaitingBody: { p: Pending; error: string } | { record: (body: MsgValue) => void } | null = null;
   private closedWith: RpcError | null = null;
 
   private constructor(
@@ -122,18 +135,76 @@ export class RpcClient {
    * The body is sent only for commands that take one. Rejects with RpcError.
    */
   call(command: string, body?: MsgValue): Promise<MsgValue | undefined> {
+    return this.send(command, body, ++this.seq);
+  }
+
+  private send(
+    command: string,
+    body: MsgValue | undefined,
+    seq: number,
+    onRecord?: (body: MsgValue) => void,
+  ): Promise<MsgValue | undefined> {
     if (this.closedWith !== null) return Promise.reject(this.closedWith);
     const spec = commandSpec(command);
-    const seq = ++this.seq;
     return new Promise<MsgValue | undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
         // The late reply (and maybe its body) would desynchronise the stream: give up on it.
         this.fail(new RpcError('ERR_RPC_TIMEOUT', `no answer to '${command}' from ${this.addr} within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      this.pending.set(seq, { command, expectsBody: spec?.responseBody ?? false, resolve, reject, timer });
+      const p: Pending = { command, expectsBody: spec?.responseBody ?? false, resolve, reject, timer };
+      if (onRecord !== undefined) p.onRecord = onRecord;
+      this.pending.set(seq, p);
       const withBody = spec === undefined ? body : spec.requestBody ? (body ?? {}) : undefined;
       this.socket.write(encodeRequest(command, seq, withBody));
     });
+  }
+
+  /**
+   * Open a streaming command (`stream`, `monitor`): resolves once the agent acknowledges it;
+   * then every record under its Seq goes to `onRecord` until `stop()` or the connection ends.
+   */
+  async subscribe(command: string, body: MsgValue, onRecord: (body: MsgValue) => void): Promise<RpcSubscription> {
+    const seq = ++this.seq;
+    await this.send(command, body, seq, onRecord);
+    return {
+      seq,
+      stop: async () => {
+        if (!this.streams.delete(seq) || this.closedWith !== null) return;
+        this.stopped.add(seq);
+        try {
+          await this.call('stop', { Stop: seq });
+        } finally {
+          // Commands are served in order: nothing for this Seq follows the stop reply.
+          this.stopped.delete(seq);
+        }
+      },
+    };
+  }
+
+  /** serf `stream`: events matching `filter` (`*`, `member-join,user:deploy`, …). */
+  stream(filter: string, onEvent: (e: RpcEvent) => void): Promise<RpcSubscription> {
+    return this.subscribe('stream', { Type: filter }, (body) => {
+      const e = decodeEventRecord(body);
+      if (e !== null) onEvent(e);
+    });
+  }
+
+  /** serf `monitor`: the agent's log lines at `level` (TRACE…ERR) and above, recent ones first. */
+  monitor(level: string, onLine: (line: string) => void): Promise<RpcSubscription> {
+    return this.subscribe('monitor', { LogLevel: level }, (body) => onLine(asString(asMap(body)['Log'])));
+  }
+
+  async userEvent(name: string, payload: Uint8Array, coalesce: boolean): Promise<void> {
+    await this.call('event', { Coalesce: coalesce, Name: name, Payload: payload });
+  }
+
+  async forceLeave(node: string, prune: boolean): Promise<void> {
+    await this.call('force-leave', { Node: node, Prune: prune });
+  }
+
+  /** Delete `deleteTags`, then set `tags`, on the agent. */
+  async updateTags(tags: Record<string, string>, deleteTags: string[]): Promise<void> {
+    await this.call('tags', { DeleteTags: [...deleteTags], Tags: { ...tags } });
   }
 
   /** Decode a response body; a shape error is the agent's fault, reported as ERR_RPC_PROTOCOL. */
@@ -191,8 +262,10 @@ export class RpcClient {
     this.socket.destroy();
     const waiting = [...this.pending.values()];
     this.pending.clear();
-    if (this.awaitingBody !== null) waiting.push(this.awaitingBody.p);
+    if (this.awaitingBody !== null && 'p' in this.awaitingBody) waiting.push(this.awaitingBody.p);
     this.awaitingBody = null;
+    this.streams.clear();
+    this.stopped.clear();
     for (const p of waiting) {
       clearTimeout(p.timer);
       p.reject(err);
@@ -221,17 +294,32 @@ export class RpcClient {
   }
 
   private onObject(v: MsgValue): void {
-    if (this.awaitingBody !== null) {
-      const { p, error } = this.awaitingBody;
+    const waiting = this.awaitingBody;
+    if (waiting !== null) {
       this.awaitingBody = null;
-      this.settle(p, error, v);
+      if ('record' in waiting) waiting.record(v);
+      else this.settle(waiting.p, waiting.error, v);
       return;
     }
     const h = decodeResponseHeader(v);
     const p = this.pending.get(h.seq);
-    // Unknown Seq: serf's server answers a refused request twice (auth quirk); ignore the echo.
-    if (p === undefined) return;
+    if (p === undefined) {
+      const record = this.streams.get(h.seq);
+      if (record !== undefined) {
+        this.awaitingBody = { record };
+        return;
+      }
+      // serf's server answers a refused request with a body twice (auth quirk): ignore the echo.
+      // Records of a stream we already stopped have a body, though: skip it too.
+      if (this.stopped.has(h.seq)) this.awaitingBody = { record: () => {} };
+      return;
+    }
     this.pending.delete(h.seq);
+    if (p.onRecord !== undefined) {
+      if (h.error === '') this.streams.set(h.seq, p.onRecord);
+      this.settle(p, h.error, undefined);
+      return;
+    }
     // Refusals before the command ran carry no body even for body-carrying commands.
     const bodyFollows = p.expectsBody && h.error !== RpcErrorText.authRequired && h.error !== RpcErrorText.handshakeRequired;
     if (bodyFollows) {

@@ -3,9 +3,9 @@
 // the backend cannot serve has no entry here and is answered "Feature not supported".
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { asBool, asInt, asMap, asString, asUint, type MsgValue } from '../wire/index.ts';
+import { asBool, asBytes, asInt, asMap, asString, asUint, type MsgValue } from '../wire/index.ts';
 import type { RpcBackend } from './backend.ts';
-import type { CommandHandler } from './connection.ts';
+import type { CommandContext, CommandHandler } from './connection.ts';
 import { filterMembers, FilterError } from './filter.ts';
 import {
   decodeStringList,
@@ -15,6 +15,7 @@ import {
   memberToWire,
   RpcErrorText,
 } from './protocol.ts';
+import { eventMatches, eventRecord, logLinePasses, parseEventFilter, parseMonitorLevel } from './streams.ts';
 
 function body(v: MsgValue | undefined): { [key: string]: MsgValue } {
   return asMap(v);
@@ -117,5 +118,90 @@ export function buildCommandTable(backend: RpcBackend, authKey: string): Map<str
     });
   }
 
+  /** A backend call answered with '' or the error's message (header only). */
+  const simple =
+    (run: (req: { [key: string]: MsgValue }) => Promise<void>): CommandHandler =>
+    async (ctx, b) => {
+      const req = body(b);
+      let error = '';
+      try {
+        await run(req);
+      } catch (err) {
+        error = errorText(err);
+      }
+      ctx.reply(error);
+    };
+
+  const userEvent = backend.userEvent?.bind(backend);
+  if (userEvent !== undefined) {
+    t.set(
+      'event',
+      simple((req) => userEvent(asString(req['Name']), asBytes(req['Payload']) ?? new Uint8Array(0), asBool(req['Coalesce']))),
+    );
+  }
+
+  const forceLeave = backend.forceLeave?.bind(backend);
+  if (forceLeave !== undefined) {
+    t.set('force-leave', simple((req) => forceLeave(asString(req['Node']), asBool(req['Prune']))));
+  }
+
+  const setTags = backend.setTags?.bind(backend);
+  if (setTags !== undefined) {
+    t.set('tags', simple((req) => setTags(decodeStringMap(req['Tags']), decodeStringList(req['DeleteTags']))));
+  }
+
+  const subscribeEvents = backend.subscribeEvents?.bind(backend);
+  if (subscribeEvents !== undefined) {
+    t.set('stream', (ctx, b) => {
+      const filter = parseEventFilter(asString(body(b)['Type']));
+      if (filter === null) return ctx.reply(RpcErrorText.invalidFilter);
+      if (ctx.conn.streams.has(ctx.seq)) return ctx.reply(RpcErrorText.streamExists);
+      // Acknowledge first: the client treats the first response under this Seq as the answer.
+      ctx.reply('');
+      openSubscription(ctx, 'stream', (send) =>
+        subscribeEvents((e) => {
+          if (eventMatches(filter, e)) send(eventRecord(e));
+        }),
+      );
+    });
+  }
+
+  const subscribeLogs = backend.subscribeLogs?.bind(backend);
+  if (subscribeLogs !== undefined) {
+    t.set('monitor', (ctx, b) => {
+      const asked = asString(body(b)['LogLevel']);
+      const level = parseMonitorLevel(asked);
+      if (level === null) return ctx.reply(`Unknown log level: ${asked.toUpperCase()}`);
+      for (const s of ctx.conn.streams.values()) if (s.kind === 'monitor') return ctx.reply(RpcErrorText.monitorExists);
+      ctx.reply('');
+      openSubscription(ctx, 'monitor', (send) =>
+        subscribeLogs((line) => {
+          if (logLinePasses(line, level)) send({ Log: line });
+        }),
+      );
+    });
+  }
+
   return t;
+}
+
+/**
+ * Subscribe and register the subscription under the request's Seq so `stop` and closing the
+ * connection end it. Records sent before registration (a replay) are fine: they carry the Seq.
+ */
+function openSubscription(
+  ctx: CommandContext,
+  kind: 'stream' | 'monitor',
+  subscribe: (send: (record: MsgValue) => void) => () => void,
+): void {
+  let active = true;
+  const unsubscribe = subscribe((record) => {
+    if (active) ctx.conn.sendRecord(ctx.seq, record);
+  });
+  const stop = (): void => {
+    if (!active) return;
+    active = false;
+    unsubscribe();
+  };
+  if (!ctx.conn.openStream(ctx.seq, { kind, stop })) stop();
 }

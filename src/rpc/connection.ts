@@ -54,7 +54,7 @@ export interface ConnectionEnv {
   readonly maxPendingWriteBytes: number;
   handler(command: string): CommandHandler | undefined;
   refuse(kind: RefusalKind): void;
-  count(name: 'requests' | 'notSupported'): void;
+  count(name: 'requests' | 'notSupported' | 'recordsDropped'): void;
   log(level: RpcLogLevel, msg: string): void;
   closed(conn: RpcConnection): void;
 }
@@ -85,6 +85,7 @@ export class RpcConnection {
   private pending: PendingHeader | null = null;
   private busy = false;
   private isClosed = false;
+  private dropWarned = false;
 
   constructor(
     private readonly socket: Socket,
@@ -109,9 +110,12 @@ export class RpcConnection {
     return ++this.queryIdCounter;
   }
 
-  /** Register a subscription under `seq`; false if one already exists there. */
+  /**
+   * Register a subscription under `seq`. False (and the caller must stop it) if one already
+   * exists there or the connection is gone.
+   */
   openStream(seq: number, stream: ActiveStream): boolean {
-    if (this.streams.has(seq)) return false;
+    if (this.isClosed || this.streams.has(seq)) return false;
     this.streams.set(seq, stream);
     return true;
   }
@@ -136,6 +140,26 @@ export class RpcConnection {
       return false;
     }
     this.socket.write(encodeResponse(seq, error, body));
+    return true;
+  }
+
+  /**
+   * Write one streamed record under `seq` (header + body). A client that stops reading loses
+   * records rather than the connection, as with serf's bounded per-stream channel.
+   */
+  sendRecord(seq: number, body: MsgValue): boolean {
+    if (this.isClosed) return false;
+    if (this.socket.writableLength > this.env.maxPendingWriteBytes) {
+      this.env.count('recordsDropped');
+      if (!this.dropWarned) {
+        this.dropWarned = true;
+        // Deferred: the record may come from the logger itself (monitor), which must not recurse.
+        queueMicrotask(() => this.env.log('WARN', `agent.ipc: Dropping records to ${this.name}: client is not reading`));
+      }
+      return false;
+    }
+    this.dropWarned = false;
+    this.socket.write(encodeResponse(seq, '', body));
     return true;
   }
 

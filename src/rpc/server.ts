@@ -38,6 +38,7 @@ const COUNTER_NAMES = [
   'open',
   'requests',
   'notSupported',
+  'recordsDropped',
   'connectionLimit',
   'requestTooLarge',
   'malformed',

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { RpcClient, RpcError } from '../../src/rpc/index.ts';
+import { RpcClient, RpcError, type RpcEvent } from '../../src/rpc/index.ts';
 import { freePort, startSerfAgent, type SerfAgent } from './helpers.ts';
 
 const agents: SerfAgent[] = [];
@@ -101,6 +101,42 @@ test('client against serf agent with -rpc-auth: refused without or with a wrong 
     const ms = await c.members();
     assert.deepEqual(ms.map((m) => [m.name, m.status, m.tags['role']]), [['auth1', 'alive', 'db']]);
     assert.equal((await c.membersFiltered({ tags: { role: 'db' } })).length, 1);
+  } finally {
+    c.close();
+  }
+});
+
+test('client against serf agent: stream, monitor, event, tags, stop', async () => {
+  const s = await agent(['-tag', 'role=db'], 'streamer');
+  const c = await RpcClient.connect(s.rpcAddr);
+  try {
+    const events: RpcEvent[] = [];
+    const lines: string[] = [];
+    const sub = await c.stream('user:deploy,member-update', (e) => events.push(e));
+    const mon = await c.monitor('debug', (l) => lines.push(l));
+    await c.userEvent('other', new TextEncoder().encode('no'), false);
+    await c.userEvent('deploy', new TextEncoder().encode('v2'), false);
+    await c.updateTags({ dc: 'x9' }, ['role']);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && events.length < 2) await new Promise((r) => setTimeout(r, 50));
+    const user = events.find((e) => e.type === 'user');
+    assert.ok(user?.type === 'user');
+    assert.equal(user.name, 'deploy');
+    assert.equal(new TextDecoder().decode(user.payload), 'v2');
+    assert.ok(user.ltime >= 1);
+    const upd = events.find((e) => e.type === 'member-update');
+    assert.ok(upd?.type === 'member-update');
+    assert.deepEqual(upd.members.map((m) => [m.name, m.tags]), [['streamer', { dc: 'x9' }]]);
+    assert.ok(events.every((e) => e.type !== 'user' || e.name === 'deploy'), 'filter applied by the agent');
+    // monitor replays the agent's recent lines, e.g. its startup
+    assert.ok(lines.some((l) => /\[INFO\] agent: Serf agent starting|\[INFO\] serf: EventMemberJoin: streamer/.test(l)), lines.join('\n'));
+    await sub.stop();
+    await mon.stop();
+    const n = events.length;
+    await c.userEvent('deploy', new Uint8Array(0), false);
+    assert.deepEqual((await c.members()).map((m) => m.tags), [{ dc: 'x9' }]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(events.length, n, 'no records after stop');
   } finally {
     c.close();
   }
