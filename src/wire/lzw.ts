@@ -15,6 +15,15 @@ const TABLE_SIZE = 4 << MAX_WIDTH;
 const TABLE_MASK = TABLE_SIZE - 1;
 
 const table = new Uint32Array(TABLE_SIZE); // entry = key << 12 | code, 0 = empty; reused per call
+// Slots filled since the last reset: clearing only those keeps a 60-byte ping from paying for
+// wiping the whole 64 KB table (at most 4095 - 258 entries exist between resets).
+const usedSlots = new Int32Array(1 << MAX_WIDTH);
+let usedCount = 0;
+
+function resetTable(): void {
+  for (let i = 0; i < usedCount; i++) table[usedSlots[i] as number] = 0;
+  usedCount = 0;
+}
 
 class BitWriter {
   out: Uint8Array;
@@ -48,7 +57,7 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
   const w = new BitWriter((input.length >> 1) + 8);
   let hi = EOF;
   let overflow = CLEAR << 1;
-  table.fill(0);
+  resetTable();
 
   // Returns true when the code space ran out and the table was reset (then nothing is stored).
   const incHi = (): boolean => {
@@ -62,7 +71,7 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
       w.width = LIT_WIDTH + 1;
       hi = EOF;
       overflow = CLEAR << 1;
-      table.fill(0);
+      resetTable();
       return true;
     }
     return false;
@@ -90,6 +99,7 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
       if (incHi()) continue;
       while (table[hash] !== 0) hash = (hash + 1) & TABLE_MASK;
       table[hash] = ((key << 12) | hi) >>> 0;
+      usedSlots[usedCount++] = hash;
     }
     w.write(code);
     incHi();
@@ -107,14 +117,18 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
   return w.out.slice(0, w.pos);
 }
 
+// Decoder tables, reused across calls (never re-entered); entries are always written before read.
+const decodeStarts = new Int32Array(1 << MAX_WIDTH);
+const decodeLens = new Int32Array(1 << MAX_WIDTH);
+
 /** Decompress Go LZW (LSB, width 8). Output beyond `maxOutput` bytes → ERR_WIRE_TOO_LARGE (an
  *  LZW bomb expands ~4000×); malformed codes or a missing end code → ERR_WIRE_LZW. */
 export function lzwDecompress(input: Uint8Array, maxOutput: number): Uint8Array {
   // Every code's string already sits in the output (it is an earlier string plus the byte that
   // followed it), so a code is stored as (start, length) into the output and expanded with one
   // copyWithin instead of walking a prefix chain byte by byte.
-  const starts = new Int32Array(1 << MAX_WIDTH);
-  const lens = new Int32Array(1 << MAX_WIDTH);
+  const starts = decodeStarts;
+  const lens = decodeLens;
   let out = new Uint8Array(Math.min(maxOutput, Math.max(64, input.length * 4)));
   let o = 0;
   let width = LIT_WIDTH + 1;
