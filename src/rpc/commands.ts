@@ -46,8 +46,8 @@ export function buildCommandTable(backend: RpcBackend, authKey: string): Map<str
 
   t.set('auth', (ctx, b) => {
     const key = asString(body(b)['AuthKey']);
-    // With no rpc_auth configured serf accepts any token (the CLI may send one anyway).
-    if (authKey === '' || tokenMatches(key, authKey)) {
+    // As serf: with no rpc_auth configured, only an empty token is "right".
+    if (tokenMatches(key, authKey)) {
       ctx.conn.didAuth = true;
       return ctx.reply('');
     }

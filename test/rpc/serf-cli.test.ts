@@ -168,6 +168,10 @@ test('serf members -rpc-auth: refused without a token or with a wrong one, serve
   assert.deepEqual(parseText(right.stdout).map((r) => r.name), MEMBERS.map((m) => m.name));
   const env = await runSerf(['members', '-rpc-addr', authAddr], { SERF_RPC_AUTH: 'sekret-token' });
   assert.equal(env.code, 0, env.stderr);
+  // like serf, an agent without rpc auth refuses a token it was not configured with
+  const unexpected = await runSerf(['members', '-rpc-addr', addr, '-rpc-auth', 'sekret-token']);
+  assert.equal(unexpected.code, 1);
+  assert.match(unexpected.stderr + unexpected.stdout, /Error connecting to Serf agent: Invalid authentication token/);
   const c = authServer.counters();
   assert.equal(c['authRequired'], 1);
   assert.equal(c['authFailed'], 1);
