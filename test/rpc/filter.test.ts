@@ -1,8 +1,8 @@
 // members-filtered semantics as serf implements them (Go: regexp.Compile("^" + expr + "$")).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileAnchored, filterMembers, FilterError } from '../../src/rpc/filter.ts';
-import { MEMBERS } from './helpers.ts';
+import { compileAnchored, filterMembers, FilterError, MATCH_BUDGET_MS } from '../../src/rpc/filter.ts';
+import { member, MEMBERS } from './helpers.ts';
 
 const names = (f: Parameters<typeof filterMembers>[1]): string[] => filterMembers(MEMBERS, f).map((m) => m.name);
 
@@ -32,4 +32,15 @@ test('empty name/status mean any; tags must all match; a missing tag matches as 
   assert.deepEqual(names({ tags: { nonexistent: 'x' } }), []);
   // tag named like an Object.prototype member is just a missing tag
   assert.deepEqual(names({ tags: { constructor: '.+' } }), []);
+});
+
+test('a catastrophically backtracking regex is cut off after the budget instead of hanging', () => {
+  const victims = [member('a'.repeat(40), [10, 0, 0, 1], 7946, { role: 'a'.repeat(40) }, 'alive'), ...MEMBERS];
+  for (const f of [{ name: '(a+)+b' }, { tags: { role: '(a|aa)+c' } }]) {
+    const t0 = Date.now();
+    assert.throws(() => filterMembers(victims, f), (e: unknown) => e instanceof FilterError && /took over 100 ms/.test(e.message));
+    assert.ok(Date.now() - t0 < MATCH_BUDGET_MS * 10, `returned after ${Date.now() - t0} ms`);
+  }
+  // ordinary filters on the same members still work
+  assert.deepEqual(filterMembers(victims, { name: 'a+' }).map((m) => m.name.length), [40]);
 });
