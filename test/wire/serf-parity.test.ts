@@ -190,7 +190,7 @@ test('serf agent: push/pull both ways, Go LZW byte parity (incl. table resets), 
     // 2. Our compressed request: after merging the first one, the agent's reply now holds our 400
     //    nodes too — tens of KB, which forces Go's LZW through several 4095-code resets.
     //    The agent merges after replying, so ask again (bounded) until the merge has landed.
-    let reply2 = new Uint8Array(0);
+    let reply2: Uint8Array = new Uint8Array(0);
     let m2: Message | undefined;
     for (let attempt = 0; attempt < 25; attempt++) {
       reply2 = await exchange(agent.port, request([me], true));
