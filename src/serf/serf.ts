@@ -92,6 +92,10 @@ const DEFAULT_MAX_QUEUE_DEPTH = 4096;
 /** Undelivered events beyond this are dropped oldest-first (and counted): a stalled consumer
  *  must not grow memory without bound. */
 const MAX_PENDING_EVENTS = 65536;
+/** Intents about unknown nodes are remembered by name; names are attacker-chosen, so cap it. */
+const MAX_RECENT_INTENTS = 8192;
+/** Expiry scans the whole intent buffer; doing it at most this often keeps a flood O(1) each. */
+const INTENT_EXPIRY_EVERY_MS = 1000;
 
 export class Serf implements Delegate {
   readonly clock = new LamportClock();
@@ -116,6 +120,7 @@ export class Serf implements Delegate {
   private readonly log: LogFn;
   /** Latest `now` seen; callbacks without a time argument (getBroadcasts) stamp with it. */
   private lastNowMs = 0;
+  private lastIntentExpiryMs = -Infinity;
 
   constructor(private readonly config: SerfConfig) {
     if (config.protocolVersion < 2 || config.protocolVersion > 5) {
@@ -512,7 +517,9 @@ export class Serf implements Delegate {
 
   private queueBroadcast(serfMsg: Uint8Array): void {
     this.intentQueue.queue({ msg: this.framed(serfMsg) });
-    if (this.intentQueue.length > this.maxQueueDepth) {
+    // Prune with 25% slack: pruning sorts the queue, so doing it per message under a flood
+    // would cost O(depth · log depth) each time.
+    if (this.intentQueue.length > this.maxQueueDepth + (this.maxQueueDepth >> 2)) {
       this.count('serf.dropped.queue-pruned');
       this.intentQueue.prune(this.maxQueueDepth);
     }
@@ -522,6 +529,12 @@ export class Serf implements Delegate {
     this.expireIntents(now);
     const old = this.recentIntents.get(node);
     if (old !== undefined && ltime <= old.ltime) return false;
+    if (old === undefined && this.recentIntents.size >= MAX_RECENT_INTENTS) {
+      // Evict the oldest-inserted entry: a flood of made-up names must not grow memory.
+      const oldest = this.recentIntents.keys().next().value;
+      if (oldest !== undefined) this.recentIntents.delete(oldest);
+      this.count('serf.dropped.intent-buffer-full');
+    }
     this.recentIntents.set(node, { type, ltime, atMs: now });
     return true;
   }
@@ -532,6 +545,8 @@ export class Serf implements Delegate {
   }
 
   private expireIntents(now: number): void {
+    if (now - this.lastIntentExpiryMs < INTENT_EXPIRY_EVERY_MS) return;
+    this.lastIntentExpiryMs = now;
     for (const [name, it] of this.recentIntents) {
       if (now - it.atMs > this.recentIntentTimeoutMs) this.recentIntents.delete(name);
     }

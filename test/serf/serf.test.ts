@@ -232,3 +232,15 @@ test('leaveIntent names every alive peer (not self, not failed) for direct deliv
   assert.deepEqual(li?.to, [{ ip: '127.0.0.1', port: 7947 }]);
   assert.deepEqual(li && decodeSerfMessage(li.payload), { type: 'leave', ltime: 1, node: 'self', prune: false });
 });
+
+test('the intent buffer for unknown nodes is capped against floods of made-up names', () => {
+  const s = newSerf();
+  const t0 = performance.now();
+  for (let i = 0; i < 20_000; i++) {
+    s.notifyMsg(encodeSerfBroadcast({ type: 'join', ltime: i, node: `fake-${i}` }).subarray(1), i);
+  }
+  assert.ok(performance.now() - t0 < 5000, 'a flood stays cheap per message');
+  assert.equal(s.counters()['serf.dropped.intent-buffer-full'], 20_000 - 8192);
+  assert.ok(s.intentQueueLength() <= 4096 * 1.25, 'the re-broadcast queue is pruned too');
+  assert.ok((s.counters()['serf.dropped.queue-pruned'] ?? 0) > 0);
+});
