@@ -27,7 +27,8 @@ export type RefusalKind =
   | 'unsupportedCommand'
   | 'authRequired'
   | 'authFailed'
-  | 'slowConsumer';
+  | 'slowConsumer'
+  | 'requestTimeout';
 
 /** What a command handler sees of the connection it serves. */
 export interface CommandContext {
@@ -52,6 +53,8 @@ export interface ConnectionEnv {
   readonly maxRequestBytes: number;
   /** Unsent bytes allowed to pile up for a client that does not read (streams) before dropping it. */
   readonly maxPendingWriteBytes: number;
+  /** How long a client may owe us bytes: the handshake, or the rest of a started request. */
+  readonly requestTimeoutMs: number;
   handler(command: string): CommandHandler | undefined;
   refuse(kind: RefusalKind): void;
   count(name: 'requests' | 'notSupported' | 'recordsDropped'): void;
@@ -86,6 +89,7 @@ export class RpcConnection {
   private busy = false;
   private isClosed = false;
   private dropWarned = false;
+  private stallTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -95,6 +99,27 @@ export class RpcConnection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.env.log('DEBUG', `agent.ipc: connection ${this.name}: ${err.message}`));
     socket.on('close', () => this.teardown());
+    this.watchStall();
+  }
+
+  /**
+   * Connection slots are limited, so a client must not hold one while owing us bytes: before the
+   * handshake, or in the middle of a request. An idle, handshaken connection (a monitor, a CLI
+   * between commands) is fine. The clock starts when the debt starts and is not reset by a
+   * trickle of bytes.
+   */
+  private watchStall(): void {
+    const owes = !this.isClosed && !this.busy && (this.version === 0 || this.buf.length > 0 || this.pending !== null);
+    if (owes && this.stallTimer === null) {
+      this.stallTimer = setTimeout(() => {
+        this.stallTimer = null;
+        this.env.refuse('requestTimeout');
+        this.close('requestTimeout', `no complete ${this.version === 0 ? 'handshake' : 'request'} within ${this.env.requestTimeoutMs} ms`);
+      }, this.env.requestTimeoutMs);
+    } else if (!owes && this.stallTimer !== null) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+    }
   }
 
   get closed(): boolean {
@@ -175,6 +200,8 @@ export class RpcConnection {
   private teardown(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     this.buf = Buffer.alloc(0);
     for (const [seq, s] of this.streams) {
       this.streams.delete(seq);
@@ -187,6 +214,7 @@ export class RpcConnection {
     if (this.isClosed) return;
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     this.pump();
+    this.watchStall();
   }
 
   /** Take the next complete msgpack object off the buffer, or null if it is not all here yet. */
@@ -298,6 +326,7 @@ export class RpcConnection {
     if (result instanceof Promise) {
       // Hold further requests (and reading) until this one is answered: replies stay in order.
       this.busy = true;
+      this.watchStall();
       this.socket.pause();
       result
         .catch((err: unknown) => this.handlerFailed(p, err))
@@ -306,6 +335,7 @@ export class RpcConnection {
           if (this.isClosed) return;
           this.socket.resume();
           this.pump();
+          this.watchStall();
         });
     }
   }

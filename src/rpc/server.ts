@@ -21,6 +21,11 @@ export interface RpcServerOptions {
   maxRequestBytes?: number;
   /** Unsent reply bytes tolerated for a client that does not read. Default 8 MiB. */
   maxPendingWriteBytes?: number;
+  /**
+   * A connection that has not completed its handshake, or a started request, within this time
+   * is closed (slots are limited; an idle connection after a handshake is kept). Default 10 s.
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface RpcServer {
@@ -32,6 +37,7 @@ export interface RpcServer {
 export const DEFAULT_MAX_CONNECTIONS = 64;
 export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 const COUNTER_NAMES = [
   'accepted',
@@ -48,6 +54,7 @@ const COUNTER_NAMES = [
   'authRequired',
   'authFailed',
   'slowConsumer',
+  'requestTimeout',
 ] as const;
 type CounterName = (typeof COUNTER_NAMES)[number];
 
@@ -70,6 +77,7 @@ export async function startRpcServer(
     authKey: opts.authKey ?? '',
     maxRequestBytes: opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     maxPendingWriteBytes: opts.maxPendingWriteBytes ?? DEFAULT_MAX_PENDING_WRITE_BYTES,
+    requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     handler: (command) => table.get(command),
     refuse: (kind: RefusalKind) => bump(kind),
     count: (name) => bump(name),

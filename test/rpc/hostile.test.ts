@@ -235,3 +235,24 @@ test('200 concurrent connections: 64 served, the rest closed and counted; then a
   assert.equal(srv.counters()['open'], 0);
   assert.equal(await stillServes(port), MEMBERS.length);
 });
+
+test('a client owing the handshake or the rest of a request is cut off; an idle handshaken one is kept', async () => {
+  const s = await startRpcServer({ host: '127.0.0.1', port: 0 }, recordingBackend(), { requestTimeoutMs: 300 });
+  try {
+    const t0 = Date.now();
+    const silent = rawExchange(s.address.port, [], 3000);
+    const partial = rawExchange(s.address.port, [HANDSHAKE, encodeRequest('members', 2).subarray(0, 5)], 3000);
+    // header of members-filtered sent, body never comes
+    const noBody = rawExchange(s.address.port, [HANDSHAKE, encodeRequest('members-filtered', 2)], 3000);
+    const idle = rawExchange(s.address.port, [HANDSHAKE], 1000);
+    const [a, b, c, d] = await Promise.all([silent, partial, noBody, idle]);
+    for (const r of [a, b, c]) assert.equal(r.closed, true);
+    assert.ok(Date.now() - t0 < 2500);
+    assert.equal(d.closed, false, 'an idle connection after the handshake stays open');
+    assert.deepEqual(objects(d.bytes), [{ Error: '', Seq: 1 }]);
+    assert.equal(s.counters()['requestTimeout'], 3);
+    assert.equal(await stillServes(s.address.port), MEMBERS.length);
+  } finally {
+    await s.close();
+  }
+});
