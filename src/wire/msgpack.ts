@@ -478,6 +478,70 @@ class Reader {
     }
   }
 
+  /** Advance past one value without building it (stream framing only needs where it ends). */
+  skip(depth: number): void {
+    const b = this.u8();
+    if (b < 0x80 || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) return;
+    if (b <= 0x8f) return this.skipItems(2 * (b & 0x0f), depth);
+    if (b <= 0x9f) return this.skipItems(b & 0x0f, depth);
+    if (b <= 0xbf) return this.skipRaw(b & 0x1f);
+    switch (b) {
+      case 0xc4:
+      case 0xd9:
+        return this.skipRaw(this.u8());
+      case 0xc5:
+      case 0xda:
+        return this.skipRaw(this.u16());
+      case 0xc6:
+      case 0xdb:
+        return this.skipRaw(this.u32());
+      case 0xcc:
+      case 0xd0:
+        return this.skipFixed(1);
+      case 0xcd:
+      case 0xd1:
+        return this.skipFixed(2);
+      case 0xca:
+      case 0xce:
+      case 0xd2:
+        return this.skipFixed(4);
+      case 0xcb:
+      case 0xcf:
+      case 0xd3:
+        return this.skipFixed(8);
+      case 0xdc:
+        return this.skipItems(this.u16(), depth);
+      case 0xdd:
+        return this.skipItems(this.u32(), depth);
+      case 0xde:
+        return this.skipItems(2 * this.u16(), depth);
+      case 0xdf:
+        return this.skipItems(2 * this.u32(), depth);
+      default:
+        throw new WireError('ERR_WIRE_TYPE', `unsupported msgpack type byte 0x${b.toString(16)}`);
+    }
+  }
+
+  skipFixed(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+
+  skipRaw(len: number): void {
+    if (len > this.maxBytes) {
+      throw new WireError('ERR_WIRE_TOO_LARGE', `msgpack str/bin of ${len} bytes exceeds ${this.maxBytes}`);
+    }
+    this.need(len);
+    this.pos += len;
+  }
+
+  /** `n` values (a map passes 2 × entries, keys included). */
+  skipItems(n: number, depth: number): void {
+    this.enter(depth);
+    this.count(n, 1);
+    for (let i = 0; i < n; i++) this.skip(depth + 1);
+  }
+
   str(len: number): MsgValue {
     return this.utf8 ? this.text(len) : this.raw(len);
   }
@@ -569,6 +633,23 @@ export function decodeMsgpackPrefix(
   } catch (e) {
     if (e instanceof WireError && e.code === 'ERR_WIRE_TRUNCATED') return undefined;
     throw e;
+  }
+}
+
+/** Where the msgpack object starting at `offset` ends, without materialising it (no copies of
+ *  strings, no objects): the cheap way to frame a stream. Same limits and errors as
+ *  decodeMsgpackPrefix; undefined = need more bytes. */
+export function skipMsgpackPrefix(buf: Uint8Array, offset: number, opts: DecodeOptions): number | undefined {
+  const r = new Reader(buf, offset, opts);
+  try {
+    r.skip(0);
+    return r.pos;
+  } catch (e) {
+    if (e instanceof WireError) {
+      if (e.code === 'ERR_WIRE_TRUNCATED') return undefined;
+      throw e;
+    }
+    throw new WireError('ERR_WIRE_BAD_VALUE', `msgpack skip failed: ${(e as Error).message}`);
   }
 }
 

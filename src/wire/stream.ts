@@ -11,7 +11,7 @@ import { WireError } from './errors.ts';
 import type { Keyring } from './keyring.ts';
 import { MAX_STREAM_BYTES } from './limits.ts';
 import { decodeMessage, decodePushPullHeader, encodeMessage, readObject } from './messages.ts';
-import { asInt, asMap, decodeMsgpackPrefix, encodeGossipAfter, type DecodeOptions } from './msgpack.ts';
+import { asInt, asMap, decodeMsgpackPrefix, encodeGossipAfter, skipMsgpackPrefix, type DecodeOptions } from './msgpack.ts';
 import { decryptPayload, encryptPayload, encryptedLength } from './security.ts';
 import type { SealOptions } from './packet.ts';
 import { MessageType, type Message } from './types.ts';
@@ -57,13 +57,13 @@ export function streamFrameLength(buf: Uint8Array, maxBytes: number = MAX_STREAM
   const t = buf[0] as number;
   const opts: DecodeOptions = { strings: 'bytes', maxBytes };
   const object = (at: number): number | undefined => {
-    const r = decodeMsgpackPrefix(buf, at, opts);
-    if (r === undefined) {
+    const end = skipMsgpackPrefix(buf, at, opts);
+    if (end === undefined) {
       if (buf.length > maxBytes) throw tooLarge(buf.length, maxBytes);
       return undefined;
     }
-    if (r.end > maxBytes) throw tooLarge(r.end, maxBytes);
-    return r.end;
+    if (end > maxBytes) throw tooLarge(end, maxBytes);
+    return end;
   };
   switch (t) {
     case MessageType.encrypt: {

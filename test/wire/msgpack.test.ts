@@ -16,6 +16,7 @@ import {
   encodeGossip,
   encodeRpc,
   ipToBytes,
+  skipMsgpackPrefix,
   type MsgValue,
 } from '../../src/wire/index.ts';
 
@@ -234,4 +235,28 @@ test('IP addresses: 4/16 bytes to Go-style text and back', () => {
     assertWireError(() => ipToBytes(badIp), 'ERR_WIRE_BAD_VALUE');
   }
   assertWireError(() => bytesToIp(new Uint8Array(5)), 'ERR_WIRE_BAD_VALUE');
+});
+
+test('skipMsgpackPrefix finds the same end as decoding, on every prefix, without building values', () => {
+  const values: MsgValue[] = [
+    0, -1, 200, -200, 70000, -70000, 2 ** 40, -(2 ** 40), 1.5, new F64(2), true, false, null,
+    'x'.repeat(40), new Uint8Array(300), [1, [2, [3, 'abc']]], { A: { B: [null, 1.25] }, C: new Uint8Array(3) },
+    new Array<MsgValue>(20).fill('ab'),
+  ];
+  for (const spec of [encodeGossip, encodeRpc]) {
+    for (const v of values) {
+      const enc = new Uint8Array([...spec(v), 0xc1]); // a trailing byte that must not be consumed
+      for (let i = 0; i <= enc.length; i++) {
+        const part = enc.subarray(0, i);
+        assert.equal(skipMsgpackPrefix(part, 0, G), decodeMsgpackPrefix(part, 0, G)?.end, `${hex(enc)} prefix ${i}`);
+      }
+    }
+  }
+  // 32-bit float and the limits/errors of the decoder apply as well
+  assert.equal(skipMsgpackPrefix(unhex('ca3fc00000'), 0, G), 5);
+  assertWireError(() => skipMsgpackPrefix(unhex('dbffffffff'), 0, G), 'ERR_WIRE_TOO_LARGE');
+  assertWireError(() => skipMsgpackPrefix(unhex('ddffffffff'), 0, G), 'ERR_WIRE_TOO_LARGE');
+  assertWireError(() => skipMsgpackPrefix(new Uint8Array(100).fill(0x91), 0, G), 'ERR_WIRE_NESTING');
+  assertWireError(() => skipMsgpackPrefix(unhex('c1'), 0, G), 'ERR_WIRE_TYPE');
+  assert.equal(skipMsgpackPrefix(unhex('dd0000100000'), 0, G), undefined);
 });
