@@ -79,6 +79,24 @@ export class NodeStates {
 
   constructor(private readonly host: StateHost) {}
 
+  /** > 0 while merging a push/pull: known entries there are routine, not dropped input. */
+  private quietDepth = 0;
+
+  /** Run `fn` (a push/pull merge) with stale news counted but not reported one by one. */
+  quietly(fn: () => void): void {
+    this.quietDepth++;
+    try {
+      fn();
+    } finally {
+      this.quietDepth--;
+    }
+  }
+
+  private stale(reason: string, detail: () => string): void {
+    if (this.quietDepth > 0) this.host.count(reason);
+    else this.host.drop(reason, detail());
+  }
+
   nextIncarnation(): number {
     return ++this.incarnation;
   }
@@ -160,11 +178,11 @@ export class NodeStates {
     }
 
     if (a.incarnation <= state.incarnation && !isLocal && !updatesNode) {
-      this.host.drop('stale-alive', `alive for ${a.node} incarnation ${a.incarnation} ≤ ${state.incarnation}`);
+      this.stale('stale-alive', () => `alive for ${a.node} incarnation ${a.incarnation} ≤ ${state.incarnation}`);
       return;
     }
     if (a.incarnation < state.incarnation && isLocal) {
-      this.host.drop('stale-alive', `alive for ourselves with old incarnation ${a.incarnation}`);
+      this.stale('stale-alive', () => `alive for ourselves with old incarnation ${a.incarnation}`);
       return;
     }
 
@@ -207,7 +225,7 @@ export class NodeStates {
       return;
     }
     if (s.incarnation < state.incarnation) {
-      this.host.drop('stale-suspect', `suspect for ${s.node} incarnation ${s.incarnation} < ${state.incarnation}`);
+      this.stale('stale-suspect', () => `suspect for ${s.node} incarnation ${s.incarnation} < ${state.incarnation}`);
       return;
     }
     const active = this.suspicions.get(s.node);
@@ -256,7 +274,7 @@ export class NodeStates {
       return;
     }
     if (d.incarnation < state.incarnation) {
-      this.host.drop('stale-dead', `dead for ${d.node} incarnation ${d.incarnation} < ${state.incarnation}`);
+      this.stale('stale-dead', () => `dead for ${d.node} incarnation ${d.incarnation} < ${state.incarnation}`);
       return;
     }
     this.stopSuspicion(d.node);

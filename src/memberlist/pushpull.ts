@@ -85,6 +85,16 @@ export function mergeState(
   now: number,
   onBad: (name: string, detail: string) => void,
 ): void {
+  states.quietly(() => mergeEntries(states, selfName, remote, now, onBad));
+}
+
+function mergeEntries(
+  states: NodeStates,
+  selfName: string,
+  remote: readonly PushNodeState[],
+  now: number,
+  onBad: (name: string, detail: string) => void,
+): void {
   for (const r of remote) {
     switch (r.state) {
       case 'alive': {
