@@ -2,7 +2,7 @@
 // admitted and must say why.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { killAll, rpcMembers, startKodama, waitFor } from './harness.ts';
+import { exitWithin, killAll, rpcMembers, startKodama, waitFor } from './harness.ts';
 import { runClusterScenario } from './scenario.ts';
 
 after(killAll);
@@ -16,7 +16,7 @@ test('encrypted: 3 serf + 2 kodama; a kodama with the wrong key is refused and s
   const s1 = procs.find((p) => p.name === 'serf-1');
   assert.ok(s1);
   const bad = await startKodama('kodama-wrongkey', { encrypt: WRONG_KEY, join: [`127.0.0.1:${s1.port}`] });
-  const code = await Promise.race([bad.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+  const code = await exitWithin(bad, 20_000);
   assert.equal(code, 1, `a failed -join exits 1\n${bad.output()}`);
   assert.match(bad.output(), /check that -encrypt matches the cluster's key/);
   // Never admitted: serf-1 does not know the name at all.
@@ -24,7 +24,7 @@ test('encrypted: 3 serf + 2 kodama; a kodama with the wrong key is refused and s
   assert.equal(ms.find((m) => m.name === 'kodama-wrongkey'), undefined);
   // A kodama without any key is refused by the encrypted cluster as well.
   const plain = await startKodama('kodama-nokey', { join: [`127.0.0.1:${s1.port}`] });
-  const code2 = await Promise.race([plain.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+  const code2 = await exitWithin(plain, 20_000);
   assert.equal(code2, 1, plain.output());
   assert.match(plain.output(), /-encrypt/);
   const ms2 = await rpcMembers(s1.rpcAddr);

@@ -208,3 +208,16 @@ export function waitStatuses(
     context,
   );
 }
+
+/** The process's exit code, or 'still running' after `timeoutMs` (the timer never outlives it). */
+export async function exitWithin(p: Proc, timeoutMs: number): Promise<number | null | 'still running'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'still running'>((r) => {
+    timer = setTimeout(() => r('still running'), timeoutMs);
+  });
+  try {
+    return await Promise.race([p.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import type { Proc } from './harness.ts';
-import { cliMembers, startKodama, startSerf, waitStatuses } from './harness.ts';
+import { cliMembers, exitWithin, startKodama, startSerf, waitStatuses } from './harness.ts';
 
 /** Failure detection in the local profile takes a few probe rounds plus Lifeguard suspicion. */
 const CONVERGE_MS = 30_000;
@@ -65,7 +65,7 @@ export async function runClusterScenario(encrypt: string | undefined, log: (msg:
   k1.child.kill('SIGTERM');
   await waitStatuses(s1.rpcAddr, { 'kodama-1': 'left' }, CONVERGE_MS, context);
   log(`serf saw SIGTERMed kodama-1 left after ${Date.now() - t} ms`);
-  const code = await Promise.race([k1.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+  const code = await exitWithin(k1, 15_000);
   assert.equal(code, 0, `kodama-1 exit after SIGTERM\n${k1.output()}`);
   assert.match(k1.output(), /Gracefully shutting down agent/);
   // serf-2 agrees, and the other members are unaffected.
