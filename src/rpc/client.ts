@@ -297,7 +297,7 @@ export class RpcClient {
     const waiting = this.awaitingBody;
     if (waiting !== null) {
       this.awaitingBody = null;
-      if ('record' in waiting) waiting.record(v);
+      if ('record' in waiting) this.deliver(waiting.record, v);
       else this.settle(waiting.p, waiting.error, v);
       return;
     }
@@ -327,6 +327,22 @@ export class RpcClient {
       return;
     }
     this.settle(p, h.error, undefined);
+  }
+
+  /**
+   * Hand a record to its subscriber. A record of the wrong shape is the agent's fault (it ends
+   * the client, via onData); an exception from the subscriber's own callback is not ours to
+   * swallow, so it is rethrown outside the parser, which stays in step.
+   */
+  private deliver(record: (body: MsgValue) => void, v: MsgValue): void {
+    try {
+      record(v);
+    } catch (err) {
+      if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_WIRE')) throw err;
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 
   private settle(p: Pending, error: string, body: MsgValue | undefined): void {

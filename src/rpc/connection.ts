@@ -189,9 +189,9 @@ export class RpcConnection {
   }
 
   /** Flush what was written, then close; destroy if the peer does not take it in time. */
-  close(kind: RefusalKind | 'shutdown' | 'done', detail: string): void {
+  close(kind: RefusalKind | 'shutdown', detail: string): void {
     if (this.isClosed) return;
-    if (kind !== 'done') this.env.log(kind === 'shutdown' ? 'DEBUG' : 'WARN', `agent.ipc: closing ${this.name}: ${detail}`);
+    this.env.log(kind === 'shutdown' ? 'DEBUG' : 'WARN', `agent.ipc: closing ${this.name}: ${detail}`);
     this.teardown();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();

@@ -168,3 +168,24 @@ test('addresses: host:port and [v6]:port parse; junk is ERR_RPC_CONNECT', () => 
   assert.throws(() => parseRpcAddr('127.0.0.1'), isRpcError('ERR_RPC_CONNECT', /expected host:port/));
   assert.throws(() => parseRpcAddr('h:99999'), isRpcError('ERR_RPC_CONNECT'));
 });
+
+test('a stream record of the wrong shape ends the client with ERR_RPC_PROTOCOL', async () => {
+  const { server, addr: a } = await scripted((s, got) => {
+    if (got.length === HANDSHAKE_LEN) {
+      s.write(HANDSHAKE_OK);
+      return;
+    }
+    // ack the stream (Seq 2), then one record whose LTime is a string
+    s.write(Buffer.concat([encodeRpc({ Error: '', Seq: 2 }), encodeRpc({ Error: '', Seq: 2 }), encodeRpc({ Event: 'user', LTime: 'x' })]));
+  });
+  try {
+    const c = await RpcClient.connect(a, { timeoutMs: 3000 });
+    const got: unknown[] = [];
+    await c.stream('*', (e) => got.push(e));
+    // the record arrived with the ack, so the client is already closed with the reason
+    await assert.rejects(c.members(), isRpcError('ERR_RPC_PROTOCOL', /bad response/));
+    assert.deepEqual(got, []);
+  } finally {
+    server.close();
+  }
+});
