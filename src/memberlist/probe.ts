@@ -12,7 +12,7 @@
 import type { Delegate, NodeInfo, Random } from './api.ts';
 import type { Awareness } from './awareness.ts';
 import type { MemberlistConfig } from './config.ts';
-import type { NodeStates } from './nodes.ts';
+import { snapshot, type NodeStates } from './nodes.ts';
 import type { NodeTable } from './table.ts';
 import type { TimerHandle, TimerSet } from './timers.ts';
 import { bytesToIp, ipToBytes } from '../wire/addr.ts';
@@ -206,7 +206,7 @@ export class Prober {
     // Only a direct ack inside the probe timeout measures the round trip (Serf coordinates).
     if (!run.indirect && !viaTcp) {
       const node = this.host.table.get(run.node.name);
-      this.host.delegate?.notifyPingComplete?.(node ?? run.node, now - run.sentMs, payload);
+      this.host.delegate?.notifyPingComplete?.(node !== undefined ? snapshot(node) : run.node, now - run.sentMs, payload);
     }
     this.finish(run, now);
   }
