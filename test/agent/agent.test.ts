@@ -137,3 +137,33 @@ test('RPC backend: members, join, stats with dropped counters, leave shuts the a
   await until('a shut down after RPC leave', 10_000, () => shutdown);
   await until('b sees a left', 10_000, () => status(b, 'rpc-a') === 'left');
 });
+
+test('packets under the wrong key (or none) are dropped, counted and logged once per window', { timeout: 20_000 }, async () => {
+  const { createSocket } = await import('node:dgram');
+  const { Keyring, encodeMessage, encodePacket } = await import('../../src/wire/index.ts');
+  const lines: string[] = [];
+  const a = make('keyed', {
+    encrypt: '96baQhxYGbNO7JlYstJKyeSchjQhZXkd+YHzSYShNaw=',
+    logLevel: 'WARN',
+    logSink: (l) => lines.push(l),
+  });
+  await a.start();
+  const wrong = Keyring.fromBase64(['AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=']);
+  const ping = encodeMessage({ type: 'ping', seqNo: 1, node: 'keyed' });
+  const sealed = encodePacket([ping], { compress: false, crc: false, keyring: wrong, randomBytes: (n) => new Uint8Array(n) });
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  try {
+    for (let i = 0; i < 40; i++) {
+      await new Promise<void>((r) => sock.send(i % 2 === 0 ? sealed : ping, a.bindAddress.port, '127.0.0.1', () => r()));
+    }
+    await until('40 drops counted', 5000, () => Object.values(a.droppedCounters()).reduce((x, y) => x + y, 0) >= 40);
+  } finally {
+    sock.close();
+  }
+  const warn = lines.filter((l) => l.includes('[WARN] memberlist: dropped input from 127.0.0.1:'));
+  // one reason (packet-decrypt: wrong key or not encrypted) from one peer → one line, not forty
+  assert.equal(warn.length, 1, warn.join('\n'));
+  assert.equal(a.droppedCounters()['packet-decrypt'], 40);
+  assert.ok(warn.every((l) => l.includes("check that -encrypt matches the cluster's key")), warn.join('\n'));
+});
