@@ -38,8 +38,8 @@ test('a catastrophically backtracking regex is cut off after the budget instead 
   const victims = [member('a'.repeat(40), [10, 0, 0, 1], 7946, { role: 'a'.repeat(40) }, 'alive'), ...MEMBERS];
   for (const f of [{ name: '(a+)+b' }, { tags: { role: '(a|aa)+c' } }]) {
     const t0 = Date.now();
-    assert.throws(() => filterMembers(victims, f), (e: unknown) => e instanceof FilterError && /took over 100 ms/.test(e.message));
-    assert.ok(Date.now() - t0 < MATCH_BUDGET_MS * 10, `returned after ${Date.now() - t0} ms`);
+    assert.throws(() => filterMembers(victims, f), (e: unknown) => e instanceof FilterError && /took over 1000 ms/.test(e.message));
+    assert.ok(Date.now() - t0 < MATCH_BUDGET_MS * 5, `returned after ${Date.now() - t0} ms`);
   }
   // ordinary filters on the same members still work
   assert.deepEqual(filterMembers(victims, { name: 'a+' }).map((m) => m.name.length), [40]);

@@ -19,7 +19,7 @@ const QUERY_DONE_RECORD = hex('83a446726f6da0a75061796c6f6164c0a454797065a4646f6
 test('server answers the captured handshake request with the captured response, byte for byte', async () => {
   const srv = await startRpcServer({ host: '127.0.0.1', port: 0 }, recordingBackend());
   try {
-    const r = await rawExchange(srv.address.port, [HANDSHAKE_REQ], 2000, HANDSHAKE_RESP.length);
+    const r = await rawExchange(srv.address.port, [HANDSHAKE_REQ], 10_000, HANDSHAKE_RESP.length);
     assert.deepEqual(r.bytes, HANDSHAKE_RESP);
   } finally {
     await srv.close();
@@ -30,7 +30,7 @@ test('server with rpc auth answers a command before auth with the captured refus
   const srv = await startRpcServer({ host: '127.0.0.1', port: 0 }, recordingBackend(), { authKey: 't' });
   try {
     const members = encodeRequest('members', 2);
-    const r = await rawExchange(srv.address.port, [HANDSHAKE_REQ, members], 2000, HANDSHAKE_RESP.length + AUTH_REQUIRED_RESP_SEQ2.length);
+    const r = await rawExchange(srv.address.port, [HANDSHAKE_REQ, members], 10_000, HANDSHAKE_RESP.length + AUTH_REQUIRED_RESP_SEQ2.length);
     assert.deepEqual(r.bytes, Buffer.concat([HANDSHAKE_RESP, AUTH_REQUIRED_RESP_SEQ2]));
   } finally {
     await srv.close();
@@ -48,7 +48,7 @@ test('server consumes the captured event body (bin payload) and stays in step', 
       encodeRpc({ Error: '', Seq: 3 }),
       encodeRpc({ agent: { name: 'fake' }, serf: { members: '4', encrypted: 'false' } }),
     ]);
-    const r = await rawExchange(srv.address.port, [HANDSHAKE_REQ, event, stats], 2000, expect.length);
+    const r = await rawExchange(srv.address.port, [HANDSHAKE_REQ, event, stats], 10_000, expect.length);
     assert.deepEqual(r.bytes.subarray(0, expect.length), expect);
   } finally {
     await srv.close();

@@ -177,7 +177,7 @@ export interface RawResult {
 export function rawExchange(
   port: number,
   chunks: Uint8Array[],
-  waitMs = 2000,
+  waitMs = 10_000,
   until: number | ((got: Buffer) => boolean) = Infinity,
 ): Promise<RawResult> {
   return new Promise((resolve) => {

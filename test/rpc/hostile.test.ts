@@ -67,8 +67,9 @@ test('garbage bytes close the connection (malformed), server keeps serving', asy
 });
 
 test('a huge declared str or map length is refused at once, without waiting for the bytes', async () => {
+  // The shared server's requestTimeoutMs is 10 s, so closing within these 5 s waits (and the
+  // requestTooLarge counter) shows the declared size alone triggered it.
   const before = counter('requestTooLarge');
-  const t0 = Date.now();
   // header map whose Command value claims 4 GiB (str32)
   const hugeStr = Buffer.from([0x82, 0xa7, ...Buffer.from('Command'), 0xdb, 0xff, 0xff, 0xff, 0xff, 0x41]);
   const r1 = await rawExchange(port, [HANDSHAKE, hugeStr], 5000);
@@ -82,7 +83,6 @@ test('a huge declared str or map length is refused at once, without waiting for 
     assert.equal(r.closed, true);
     assert.deepEqual(objects(r.bytes), [{ Error: '', Seq: 1 }]);
   }
-  assert.ok(Date.now() - t0 < 3000, 'refused promptly');
   assert.equal(counter('requestTooLarge'), before + 3);
   assert.ok(logs.some((l) => l.startsWith('WARN') && l.includes('request exceeds 1048576 bytes')));
   assert.equal(await stillServes(port), MEMBERS.length);
@@ -100,7 +100,7 @@ test('a request larger than maxRequestBytes (sent in pieces) closes the connecti
     assert.equal(small.counters()['requestTooLarge'], 1);
     // just under the cap is fine
     const ok = encodeRpc({ Name: 'x'.repeat(3900), Status: '', Tags: {} });
-    const r2 = await rawExchange(small.address.port, [HANDSHAKE, encodeRequest('members-filtered', 2), ok], 2000, nObjects(3));
+    const r2 = await rawExchange(small.address.port, [HANDSHAKE, encodeRequest('members-filtered', 2), ok], 10_000, nObjects(3));
     const got = objects(r2.bytes);
     assert.deepEqual(got.slice(0, 3), [{ Error: '', Seq: 1 }, { Error: '', Seq: 2 }, { Members: [] }]);
     assert.equal(await stillServes(small.address.port), MEMBERS.length);
@@ -127,7 +127,7 @@ test('a command before the handshake gets "Handshake required" and a disconnect'
   ]);
   assert.equal(r2.closed, true);
   // a second handshake is refused but harmless
-  const r3 = await rawExchange(port, [HANDSHAKE, encodeRequest('handshake', 2, { Version: 1 }), encodeRequest('list-keys', 3)], 2000, nObjects(4));
+  const r3 = await rawExchange(port, [HANDSHAKE, encodeRequest('handshake', 2, { Version: 1 }), encodeRequest('list-keys', 3)], 10_000, nObjects(4));
   assert.deepEqual(objects(r3.bytes), [
     { Error: '', Seq: 1 },
     { Error: 'Handshake already performed', Seq: 2 },
@@ -168,7 +168,7 @@ test('wrong auth key: error reply, connection kept; bodies of refused commands a
       encodeRequest('auth', 4, { AuthKey: 'right' }),
       encodeRequest('members-filtered', 5, { Name: 'db-.*', Status: '', Tags: {} }),
     ];
-    const r = await rawExchange(a.address.port, chunks, 2000, nObjects(6));
+    const r = await rawExchange(a.address.port, chunks, 10_000, nObjects(6));
     const got = objects(r.bytes);
     assert.equal(got.length, 6);
     assert.deepEqual(got.slice(0, 5), [
@@ -191,7 +191,7 @@ test('a pipelined burst of 500 requests in one write is answered in order', asyn
   const reqs: Uint8Array[] = [HANDSHAKE];
   for (let seq = 2; seq <= 501; seq++) reqs.push(seq % 2 === 0 ? encodeRequest('stats', seq) : encodeRequest('stop', seq, { Stop: 99 }));
   // 250 stats (header + body) and 250 stop (header only)
-  const r = await rawExchange(port, [Buffer.concat(reqs)], 5000, nObjects(1 + 500 + 250));
+  const r = await rawExchange(port, [Buffer.concat(reqs)], 10_000, nObjects(1 + 500 + 250));
   const got = objects(r.bytes);
   const seqs = got.filter((v) => typeof v === 'object' && v !== null && 'Seq' in v).map((v) => (v as { Seq: number }).Seq);
   assert.deepEqual(seqs, Array.from({ length: 501 }, (_, i) => i + 1));
@@ -239,15 +239,13 @@ test('200 concurrent connections: 64 served, the rest closed and counted; then a
 test('a client owing the handshake or the rest of a request is cut off; an idle handshaken one is kept', async () => {
   const s = await startRpcServer({ host: '127.0.0.1', port: 0 }, recordingBackend(), { requestTimeoutMs: 300 });
   try {
-    const t0 = Date.now();
-    const silent = rawExchange(s.address.port, [], 3000);
-    const partial = rawExchange(s.address.port, [HANDSHAKE, encodeRequest('members', 2).subarray(0, 5)], 3000);
+    const silent = rawExchange(s.address.port, [], 8000);
+    const partial = rawExchange(s.address.port, [HANDSHAKE, encodeRequest('members', 2).subarray(0, 5)], 8000);
     // header of members-filtered sent, body never comes
-    const noBody = rawExchange(s.address.port, [HANDSHAKE, encodeRequest('members-filtered', 2)], 3000);
+    const noBody = rawExchange(s.address.port, [HANDSHAKE, encodeRequest('members-filtered', 2)], 8000);
     const idle = rawExchange(s.address.port, [HANDSHAKE], 1000);
     const [a, b, c, d] = await Promise.all([silent, partial, noBody, idle]);
     for (const r of [a, b, c]) assert.equal(r.closed, true);
-    assert.ok(Date.now() - t0 < 2500);
     assert.equal(d.closed, false, 'an idle connection after the handshake stays open');
     assert.deepEqual(objects(d.bytes), [{ Error: '', Seq: 1 }]);
     assert.equal(s.counters()['requestTimeout'], 3);
