@@ -84,9 +84,12 @@ test('driver + Memberlist: three nodes join over real sockets and see each other
     for (const m of nodes) {
       assert.deepEqual(n1.core.members().find((x) => x.name === m.name)?.addr, m.transport.localAddress);
     }
-    // Probes keep flowing without anyone being suspected for a couple of probe rounds.
+    // Probes keep flowing for a few rounds and nobody is declared dead. (A loaded CI machine may
+    // cause a brief suspicion, which the suspect refutes; so check the outcome, not an instant.)
     await sleep(2500);
-    for (const n of nodes) for (const m of nodes) assert.equal(stateOf(n, m.name), 'alive', `${n.name} thinks ${m.name} is ${stateOf(n, m.name)}`);
+    await waitFor('everyone still alive', () => nodes.every((n) => nodes.every((m) => stateOf(n, m.name) === 'alive')), 5000);
+    for (const n of nodes) assert.deepEqual(n.events.filter((e) => e.type === 'leave'), [], `${n.name} saw a leave`);
+    assert.ok(nodes.every((n) => (n.core.counters()['packets-out'] ?? 0) > 5), 'probes and gossip went out');
   } finally {
     await Promise.all(nodes.map(stopNode));
   }
