@@ -200,7 +200,11 @@ export class Agent {
       // The core's gossip.ts puts memberlist's 08 in front of delegate broadcasts itself
       // (as Go's memberlist does), although api.ts says the delegate does.
       prefixBroadcasts: false,
-      log: (level, msg) => this.logger.log(level, msg),
+      // Undecodable Serf messages arrive as fast as anyone sends them: one line per window.
+      log: (level, msg) =>
+        msg.startsWith('serf: Failed to decode')
+          ? this.logger.logLimited('serf-decode', DROP_LOG_WINDOW_MS, level, msg)
+          : this.logger.log(level, msg),
     });
     this.serf = serf;
     const core = new Memberlist(ml, serf, cryptoRandom);

@@ -151,8 +151,13 @@ export class Serf implements Delegate {
 
   nodeMeta(limit: number): Uint8Array {
     const meta = encodeTags(this.tags, this.config.protocolVersion);
-    // setTags refuses oversized tags, so this only trips if memberlist's limit is below 512.
-    if (meta.length > limit) throw new SerfError('ERR_SERF_TAGS_TOO_LARGE', `meta ${meta.length} > ${limit}`);
+    // setTags refuses oversized tags, so this only trips if memberlist's limit is below 512;
+    // advertising no tags beats throwing inside the core.
+    if (meta.length > limit) {
+      this.count('serf.tags-too-large');
+      this.log('ERR', `serf: Encoded tags are ${meta.length} bytes, over memberlist's limit of ${limit}; advertising none`);
+      return encodeTags({}, this.config.protocolVersion).subarray(0, limit);
+    }
     return meta;
   }
 

@@ -244,3 +244,10 @@ test('the intent buffer for unknown nodes is capped against floods of made-up na
   assert.ok(s.intentQueueLength() <= 4096 * 1.25, 'the re-broadcast queue is pruned too');
   assert.ok((s.counters()['serf.dropped.queue-pruned'] ?? 0) > 0);
 });
+
+test('nodeMeta never throws: a limit below the tags advertises none', () => {
+  const s = newSerf();
+  const meta = s.nodeMeta(3);
+  assert.ok(meta.length <= 3);
+  assert.equal(s.counters()['serf.tags-too-large'], 1);
+});
