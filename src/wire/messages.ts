@@ -37,8 +37,8 @@ export function vsnToBytes(v: Vsn): Uint8Array {
 }
 
 export function vsnFromBytes(b: Uint8Array | null): Vsn {
-  const at = (i: number): number => (b !== null ? (b[i] ?? 0) : 0);
-  return [at(0), at(1), at(2), at(3), at(4), at(5)];
+  if (b === null) return [0, 0, 0, 0, 0, 0];
+  return [b[0] ?? 0, b[1] ?? 0, b[2] ?? 0, b[3] ?? 0, b[4] ?? 0, b[5] ?? 0];
 }
 
 /** Go `omitempty`: zero values are left out of the map entirely. */

@@ -75,7 +75,9 @@ class Writer {
 
   /** Copy of what was written since `start`, leaving the scratch buffer for the next call. */
   take(start: number): Uint8Array {
-    return this.buf.slice(start, this.pos);
+    const out = new Uint8Array(this.pos - start);
+    out.set(this.buf.subarray(start, this.pos));
+    return out;
   }
 }
 
