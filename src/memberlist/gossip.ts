@@ -51,7 +51,7 @@ export function isGossipTarget(n: NodeInfo, selfName: string, now: number, gossi
 export interface GossipHost {
   readonly gossipNodes: number;
   pickTargets(k: number): NodeInfo[];
-  budgetBytes(): number;
+  budgetBytes(node: NodeInfo): number;
   take(overhead: number, limit: number): Uint8Array[];
   send(node: NodeInfo, parts: Uint8Array[]): void;
 }
@@ -61,7 +61,7 @@ export function gossipRound(host: GossipHost): number {
   const targets = host.pickTargets(host.gossipNodes);
   let sent = 0;
   for (const node of targets) {
-    const parts = host.take(COMPOUND_PART_OVERHEAD, host.budgetBytes());
+    const parts = host.take(COMPOUND_PART_OVERHEAD, host.budgetBytes(node));
     if (parts.length === 0) break;
     host.send(node, parts);
     sent++;

@@ -26,7 +26,7 @@ import { TransmitLimitedQueue } from './queue.ts';
 import { isDeadOrLeft, NodeTable } from './table.ts';
 import { TimerSet, type TimerHandle } from './timers.ts';
 import { bytesToIp } from '../wire/addr.ts';
-import { COMPOUND_HEADER_OVERHEAD, ENCRYPT_OVERHEAD, META_MAX_SIZE } from '../wire/limits.ts';
+import { COMPOUND_HEADER_OVERHEAD, COMPOUND_PART_OVERHEAD, ENCRYPT_OVERHEAD, META_MAX_SIZE } from '../wire/limits.ts';
 import { encodeMessage } from '../wire/messages.ts';
 import { decodePacket, encodePacket, type SealOptions } from '../wire/packet.ts';
 import { decodeStream, encodeStream } from '../wire/stream.ts';
@@ -36,6 +36,8 @@ import type { Address, Message, PushPullMsg, Vsn } from '../wire/types.ts';
 export const MAX_OPEN_STREAMS = 256;
 /** Events kept for the driver before the oldest are dropped (it drains after every call). */
 export const MAX_PENDING_EVENTS = 65_536;
+/** hasCrc header: type byte + CRC-32. */
+const CRC_HEADER_BYTES = 5;
 /** Extra wait beyond a stream's own timeout before the core gives up on the driver's answer. */
 const STREAM_GRACE_MS = 1000;
 
@@ -268,20 +270,35 @@ export class Memberlist implements MembershipCore {
     this.queue.queue({ key, msg: bytes, finished: finished === undefined ? undefined : () => finished() });
   }
 
+  /** CRC only for peers that understand it (memberlist protocol 5). */
+  private wantsCrc(peer: NodeInfo | undefined): boolean {
+    return peer !== undefined && (peer.vsn[1] ?? 0) >= 5;
+  }
+
+  /**
+   * Room for piggybacked parts in one datagram to `peer`. Unlike memberlist (which forgets the
+   * first part's length prefix and the CRC header, overshooting by up to 7 bytes) the whole
+   * datagram stays within udpBufferSize.
+   */
+  private budgetBytes(peer: NodeInfo | undefined, used: number): number {
+    let avail = this.config.udpBufferSize - COMPOUND_HEADER_OVERHEAD - used;
+    if (this.wantsCrc(peer)) avail -= CRC_HEADER_BYTES;
+    if (this.encrypting()) avail -= ENCRYPT_OVERHEAD;
+    return avail;
+  }
+
   /** One message plus whatever broadcasts fit beside it. */
   private sendMsg(to: Address, msg: Message, node?: NodeInfo): void {
     const bytes = encodeMessage(msg);
-    let avail = this.config.udpBufferSize - bytes.length - COMPOUND_HEADER_OVERHEAD;
-    if (this.encrypting()) avail -= ENCRYPT_OVERHEAD;
-    const extra = avail > 0 ? collectBroadcasts(this.queue, this.delegate, 2, avail) : [];
-    this.sendParts(to, [bytes, ...extra], node);
+    const peer = node ?? this.table.getByAddr(to);
+    const avail = this.budgetBytes(peer, bytes.length + COMPOUND_PART_OVERHEAD);
+    const extra = avail > 0 ? collectBroadcasts(this.queue, this.delegate, COMPOUND_PART_OVERHEAD, avail) : [];
+    this.sendParts(to, [bytes, ...extra], peer);
   }
 
   private sendParts(to: Address, parts: Uint8Array[], node?: NodeInfo): void {
     if (this.isShutdown || parts.length === 0) return;
-    const peer = node ?? this.table.getByAddr(to);
-    // CRC only for peers that understand it (memberlist protocol 5).
-    const crc = peer !== undefined && (peer.vsn[1] ?? 0) >= 5;
+    const crc = this.wantsCrc(node ?? this.table.getByAddr(to));
     let bytes: Uint8Array;
     try {
       bytes = encodePacket(parts, { ...this.seal(), crc });
@@ -333,7 +350,7 @@ export class Memberlist implements MembershipCore {
     gossipRound({
       gossipNodes: c.gossipNodes,
       pickTargets: (k) => this.table.kRandom(k, (n) => !isGossipTarget(n, c.name, now, c.gossipToTheDeadMs)),
-      budgetBytes: () => c.udpBufferSize - COMPOUND_HEADER_OVERHEAD - (this.encrypting() ? ENCRYPT_OVERHEAD : 0),
+      budgetBytes: (node) => this.budgetBytes(node, 0),
       take: (overhead, limit) => collectBroadcasts(this.queue, this.delegate, overhead, limit),
       send: (node, parts) => this.sendParts(node.addr, parts, node),
     });

@@ -34,7 +34,7 @@ export class TestDelegate implements Delegate {
   notifyMsg(payload: Uint8Array): void {
     this.received.push(payload);
   }
-  getBroadcasts(): Uint8Array[] {
+  getBroadcasts(_overhead: number, _limit: number): Uint8Array[] {
     return [];
   }
   localState(): Uint8Array {

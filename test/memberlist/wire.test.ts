@@ -254,3 +254,58 @@ test('outputs stop after shutdown', () => {
   a.handleTimeout(net.now + 10_000);
   assert.equal(a.pollOutput(), undefined);
 });
+
+test('gossip and piggybacked packets stay within udpBufferSize; several broadcasts go as one compound', () => {
+  for (const encrypted of [false, true]) {
+    const keyring = encrypted ? Keyring.fromBase64(['hnHmLBWO0mSkH9Y9bGjN5Q==']) : null;
+    const names = Array.from({ length: 30 }, (_, i) => `a-rather-long-node-name-to-fill-datagrams-${i}`);
+    let max = 0;
+    let compounds = 0;
+    const net = new Net(89);
+    net.rules.push((k, _f, _t, bytes) => {
+      if (k === 'packet') {
+        max = Math.max(max, bytes.length);
+        if (!encrypted && bytes[0] === 7) compounds++;
+      }
+      return false;
+    });
+    for (const n of names) {
+      net.add(n, (c) => {
+        c.enableCompression = false;
+        c.keyring = keyring;
+      });
+    }
+    for (const n of names.slice(1)) net.join(n, [names[0]!]);
+    net.run(20_000);
+    assert.ok(max <= 1400, `largest datagram ${max} bytes (encrypted: ${encrypted})`);
+    assert.ok(max > 1000, `datagrams were filled (${max} bytes)`);
+    if (!encrypted) assert.ok(compounds > 0);
+    for (const n of names) assert.equal(net.get(n).ml.numMembers(), names.length);
+  }
+});
+
+test('delegate broadcasts ride along with memberlist gossip, prefixed with the user type', () => {
+  const net = Net.cluster(['a', 'b', 'c'], 97);
+  net.run(3000);
+  const a = net.get('a');
+  const pending = [Uint8Array.of(0xaa, 1), Uint8Array.of(0xaa, 2)];
+  a.delegate.getBroadcasts = (overhead: number, limit: number): Uint8Array[] => {
+    const out: Uint8Array[] = [];
+    let used = 0;
+    while (pending.length > 0 && used + pending[0]!.length + overhead <= limit) {
+      const m = pending.shift()!;
+      used += m.length + overhead;
+      out.push(m);
+    }
+    return out;
+  };
+  net.run(1000);
+  const got = [...net.get('b').delegate.received, ...net.get('c').delegate.received];
+  assert.deepEqual(
+    got.map((p) => Array.from(p)).sort(),
+    [
+      [0xaa, 1],
+      [0xaa, 2],
+    ],
+  );
+});
