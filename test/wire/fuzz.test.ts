@@ -184,7 +184,7 @@ function splice(b: Uint8Array, at: number, del: number, ins: Uint8Array): Uint8A
 const SPECIAL = [0x00, 0x7f, 0x80, 0xc0, 0xc1, 0xd9, 0xdb, 0xdd, 0xdf, 0xff, 7, 9, 12];
 
 function mutate(input: Uint8Array): Uint8Array {
-  let b = Uint8Array.from(input);
+  let b: Uint8Array = Uint8Array.from(input);
   const edits = 1 + int(4);
   for (let e = 0; e < edits; e++) {
     const at = int(b.length + 1);
