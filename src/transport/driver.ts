@@ -133,9 +133,19 @@ export class Driver {
     return this.lastNowMs;
   }
 
+  /**
+   * Network and timer input. These run inside socket and timer callbacks, where an exception would
+   * take the whole agent down; a core bug triggered by one peer's bytes is reported and survived
+   * instead. (Commands through withCore() still throw to their caller.)
+   */
   private input(fn: (now: number) => void): void {
     if (this.stopped) return;
-    fn(this.now());
+    try {
+      fn(this.now());
+    } catch (e) {
+      const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      this.emit({ type: 'dropped', reason: 'driver-core-exception', detail });
+    }
     this.pump();
   }
 

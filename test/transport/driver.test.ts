@@ -331,6 +331,24 @@ test('driver: stop() from inside onEvent ends the drain', () => {
   assert.equal(clock.pending(), 0);
 });
 
+test('driver: a core exception on network input is reported and survived', () => {
+  const { core, net, clock, events, driver } = setup();
+  core.onPacket = (_from, b) => {
+    if (text(b) === 'poison') throw new RangeError('index out of range');
+    core.outputs.push({ kind: 'packet', to: B, bytes: bytes(`ack ${text(b)}`) });
+  };
+  driver.start();
+  net.handlers?.packet(B, bytes('poison'));
+  net.handlers?.packet(B, bytes('fine'));
+  assert.deepEqual(events, [{ type: 'dropped', reason: 'driver-core-exception', detail: 'RangeError: index out of range' }]);
+  assert.deepEqual(net.sent.map((s) => s.bytes), ['ack fine']);
+  assert.equal(clock.pending(), 1, 'the timer is still armed');
+  // Commands are the caller's business: their exceptions propagate.
+  assert.throws(() => driver.withCore(() => {
+    throw new Error('bad command');
+  }), /bad command/);
+});
+
 test('driver: a core that never stops emitting is cut off and resumed on a timer', () => {
   const { core, net, clock, events, driver } = setup();
   let produced = 0;
