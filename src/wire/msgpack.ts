@@ -484,8 +484,8 @@ class Reader {
   skip(depth: number): void {
     const b = this.u8();
     if (b < 0x80 || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) return;
-    if (b <= 0x8f) return this.skipItems(2 * (b & 0x0f), depth);
-    if (b <= 0x9f) return this.skipItems(b & 0x0f, depth);
+    if (b <= 0x8f) return this.skipItems(b & 0x0f, 2, depth);
+    if (b <= 0x9f) return this.skipItems(b & 0x0f, 1, depth);
     if (b <= 0xbf) return this.skipRaw(b & 0x1f);
     switch (b) {
       case 0xc4:
@@ -512,13 +512,13 @@ class Reader {
       case 0xd3:
         return this.skipFixed(8);
       case 0xdc:
-        return this.skipItems(this.u16(), depth);
+        return this.skipItems(this.u16(), 1, depth);
       case 0xdd:
-        return this.skipItems(this.u32(), depth);
+        return this.skipItems(this.u32(), 1, depth);
       case 0xde:
-        return this.skipItems(2 * this.u16(), depth);
+        return this.skipItems(this.u16(), 2, depth);
       case 0xdf:
-        return this.skipItems(2 * this.u32(), depth);
+        return this.skipItems(this.u32(), 2, depth);
       default:
         throw new WireError('ERR_WIRE_TYPE', `unsupported msgpack type byte 0x${b.toString(16)}`);
     }
@@ -537,11 +537,12 @@ class Reader {
     this.pos += len;
   }
 
-  /** `n` values (a map passes 2 × entries, keys included). */
-  skipItems(n: number, depth: number): void {
+  /** `n` entries of `width` values each (2 for maps: key and value). */
+  skipItems(n: number, width: number, depth: number): void {
     this.enter(depth);
-    this.count(n, 1);
-    for (let i = 0; i < n; i++) this.skip(depth + 1);
+    this.count(n, width);
+    const values = n * width;
+    for (let i = 0; i < values; i++) this.skip(depth + 1);
   }
 
   str(len: number): MsgValue {
