@@ -148,6 +148,39 @@ async function udpRoundTrip(port: number, build: (ourPort: number) => Uint8Array
   }
 }
 
+async function sendUdp(port: number, datagram: Uint8Array): Promise<void> {
+  const u = createSocket('udp4');
+  try {
+    await new Promise<void>((resolve, reject) => u.send(datagram, port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+  } finally {
+    u.close();
+  }
+}
+
+function aliveOf(n: PushNodeState, prefix: string): Message {
+  return { type: 'alive', incarnation: n.incarnation, node: n.name.replace('kodama-fake', prefix), addr: n.addr, port: n.port, meta: n.meta, vsn: n.vsn };
+}
+
+/** Push/pull until the agent's state lists every name (bounded: gossip is processed async). */
+async function waitForNodes(
+  port: number,
+  names: string[],
+  request: (nodes: PushNodeState[]) => Uint8Array,
+  ring: Keyring | null,
+): Promise<void> {
+  const probe: PushNodeState = { name: 'kodama-probe', addr: LOCAL, port: 1, meta: new Uint8Array([0xff, 0x80]), incarnation: 1, state: 'alive', vsn: VSN };
+  let seen: string[] = [];
+  for (let attempt = 0; attempt < 25; attempt++) {
+    const m = decodeStream(await exchange(port, request([probe])), { keyring: ring, verifyIncoming: ring !== null });
+    if (m.type === 'pushPull') {
+      seen = m.nodes.map((x) => x.name);
+      if (names.every((n) => seen.includes(n))) return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`agent never listed ${names.join(', ')}; it has ${seen.length} nodes`);
+}
+
 function fakeNodes(n: number): PushNodeState[] {
   return Array.from({ length: n }, (_, i) => ({
     name: `kodama-fake-${i}`,
@@ -206,7 +239,14 @@ test('serf agent: push/pull both ways, Go LZW byte parity (incl. table resets), 
     const fake7 = m2.nodes.find((n) => n.name === 'kodama-fake-7');
     assert.deepEqual(fake7?.meta, fakeNodes(8)[7]?.meta, 'our tags came back byte for byte');
 
-    // 3. UDP ping → ack to the SourceAddr/SourcePort we named.
+    // 3. A gossip datagram the way memberlist builds one (compound of alives → LZW → CRC): the
+    //    agent must learn both nodes from it.
+    await sendUdp(agent.port, encodePacket(fakeNodes(3).slice(1).map((n) => encodeMessage(aliveOf(n, 'kodama-udp'))), {
+      compress: true, crc: true, keyring: null, randomBytes: nonce,
+    }));
+    await waitForNodes(agent.port, ['kodama-udp-1', 'kodama-udp-2'], (nodes) => request(nodes, false), null);
+
+    // 4. UDP ping → ack to the SourceAddr/SourcePort we named.
     const ack = await udpRoundTrip(agent.port, (ours) =>
       encodePacket([encodeMessage({ type: 'ping', seqNo: 4242, node: 'serf-parity', sourceAddr: LOCAL, sourcePort: ours, sourceNode: 'kodama-probe' })], {
         compress: false, crc: false, keyring: null, randomBytes: nonce,
@@ -244,6 +284,16 @@ test('serf agent with -encrypt: AES-GCM streams (AAD) and datagrams both ways, p
     });
     assert.ok(refused.type === 'err');
     assert.match(refused.error, /not encrypted/);
+    // Encrypted gossip datagram (compound → LZW → CRC → AES-GCM) is understood.
+    await sendUdp(agent.port, encodePacket(fakeNodes(3).slice(1).map((n) => encodeMessage(aliveOf(n, 'kodama-sealed'))), {
+      compress: true, crc: true, keyring: ring, randomBytes: nonce,
+    }));
+    await waitForNodes(
+      agent.port,
+      ['kodama-sealed-1', 'kodama-sealed-2'],
+      (nodes) => encodeStream(encodeMessage({ type: 'pushPull', join: false, nodes, userState }), { compress: true, keyring: ring, randomBytes: nonce }),
+      ring,
+    );
     // Encrypted UDP ping → encrypted ack.
     const ack = await udpRoundTrip(agent.port, (ours) =>
       encodePacket([encodeMessage({ type: 'ping', seqNo: 99, node: 'serf-crypt', sourceAddr: LOCAL, sourcePort: ours, sourceNode: 'kodama-crypt' })], {
