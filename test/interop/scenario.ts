@@ -59,6 +59,11 @@ export async function runClusterScenario(encrypt: string | undefined, log: (msg:
   s3.child.kill('SIGKILL');
   await waitStatuses(k1.rpcAddr, { 'serf-3': 'failed' }, CONVERGE_MS, context);
   log(`kodama saw SIGKILLed serf-3 failed after ${Date.now() - t} ms`);
+  // As users see it, through both CLIs.
+  const kView = await cliMembers('kodama', k1.rpcAddr);
+  assert.equal(kView.find((m) => m.name === 'serf-3')?.status, 'failed', '`kodama members` shows serf-3 failed');
+  const sView = await cliMembers('serf', s1.rpcAddr);
+  assert.equal(sView.find((m) => m.name === 'kodama-2')?.status, 'failed', '`serf members` shows kodama-2 failed');
 
   // SIGTERM a kodama node: it leaves gracefully, so serf reports it *left*, and it exits 0.
   t = Date.now();
@@ -68,6 +73,8 @@ export async function runClusterScenario(encrypt: string | undefined, log: (msg:
   const code = await exitWithin(k1, 15_000);
   assert.equal(code, 0, `kodama-1 exit after SIGTERM\n${k1.output()}`);
   assert.match(k1.output(), /Gracefully shutting down agent/);
+  const afterLeave = await cliMembers('serf', s1.rpcAddr);
+  assert.equal(afterLeave.find((m) => m.name === 'kodama-1')?.status, 'left', '`serf members` shows kodama-1 left');
   // serf-2 agrees, and the other members are unaffected.
   await waitStatuses(
     s2.rpcAddr,
