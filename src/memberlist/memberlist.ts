@@ -381,7 +381,14 @@ export class Memberlist implements MembershipCore {
       reply: (msg, t) => {
         if (msg.type === 'err') return done(`remote error: ${msg.error}`);
         if (msg.type !== 'pushPull') return done(`unexpected reply type ${msg.type}`);
-        done(this.mergeRemote(msg, to, t));
+        let err: string | null;
+        try {
+          err = this.mergeRemote(msg, to, t);
+        } catch (e) {
+          // e.g. the delegate refused the remote state; the join must still complete.
+          err = `merge failed: ${errText(e)}`;
+        }
+        done(err);
       },
       fail: (reason) => done(reason),
     });
@@ -476,7 +483,15 @@ export class Memberlist implements MembershipCore {
       return;
     }
     for (const e of decoded.errors) this.drop('message-decode', errText(e), from);
-    for (const msg of decoded.messages) this.handleMessage(msg, from, t);
+    for (const msg of decoded.messages) {
+      try {
+        this.handleMessage(msg, from, t);
+      } catch (e) {
+        // A message that passed decoding but broke a handler (or the delegate) is dropped like
+        // any bad input: one peer's odd message must not take the node down.
+        this.drop('message-handler', `${msg.type}: ${errText(e)}`, from);
+      }
+    }
   }
 
   private handleMessage(msg: Message, from: Address, now: number): void {
@@ -549,6 +564,14 @@ export class Memberlist implements MembershipCore {
       this.streamReply(id, { type: 'err', error: errText(e) });
       return;
     }
+    try {
+      this.serveStream(id, msg, from, t);
+    } catch (e) {
+      this.drop('stream-handler', `${msg.type}: ${errText(e)}`, from);
+    }
+  }
+
+  private serveStream(id: number, msg: Message, from: Address, t: number): void {
     switch (msg.type) {
       case 'pushPull':
         // Reply with our state before merging theirs (as memberlist does).
@@ -590,7 +613,11 @@ export class Memberlist implements MembershipCore {
       s.h.fail(errText(e), t);
       return;
     }
-    s.h.reply(msg, t);
+    try {
+      s.h.reply(msg, t);
+    } catch (e) {
+      this.drop('stream-handler', `${msg.type} reply: ${errText(e)}`);
+    }
   }
 
   handleStreamFailed(id: number, reason: string, now: number): void {

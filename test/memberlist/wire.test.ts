@@ -309,3 +309,28 @@ test('delegate broadcasts ride along with memberlist gossip, prefixed with the u
     ],
   );
 });
+
+test('a delegate that throws costs a counted drop, not the node; a join still completes', () => {
+  const net = Net.cluster(['a', 'b'], 101);
+  net.run(2000);
+  const b = net.get('b');
+  b.delegate.notifyMsg = (): void => {
+    throw new Error('delegate bug');
+  };
+  b.delegate.mergeRemoteState = (): void => {
+    throw new Error('bad remote state');
+  };
+  net.with('a', (ml) => ml.sendUserPacket(b.addr, Uint8Array.of(9)));
+  net.run(10);
+  assert.ok(drained(net, 'b').some((d) => d.reason === 'message-handler' && /delegate bug/.test(d.detail)));
+  net.get('a').delegate.localState = (): Uint8Array => Uint8Array.of(1, 2, 3);
+  const id = net.join('b', ['a']);
+  net.run(100);
+  const done = net.eventsOf('b', 'join-complete').map((x) => x.e as Extract<MemberEvent, { type: 'join-complete' }>);
+  const mine = done.find((d) => d.joinId === id);
+  assert.ok(mine !== undefined, 'join completed');
+  assert.equal(mine.joined, 0);
+  assert.match(mine.errors[0]!, /merge failed: bad remote state/);
+  net.run(3000);
+  assert.equal(net.stateOf('a', 'b')?.state, 'alive');
+});
