@@ -190,3 +190,20 @@ test('join with unreachable seeds reports each failure', () => {
   assert.equal(e.errors.length, 2);
   assert.match(e.errors[0]!, /Failed to join 10\.9\.9\.9:7946: connection refused/);
 });
+
+test('deterministic: the same seed gives the same trace, another seed another', () => {
+  const trace = (seed: number): string => {
+    const net = Net.cluster(['a', 'b', 'c', 'd'], seed);
+    net.run(4000);
+    net.stop('d');
+    net.run(12_000);
+    return JSON.stringify(
+      ['a', 'b', 'c'].map((n) => [
+        net.get(n).events.map((x) => [x.at, x.e.type, 'node' in x.e ? x.e.node.name : '']),
+        net.get(n).ml.counters(),
+      ]),
+    );
+  };
+  assert.equal(trace(5), trace(5));
+  assert.notEqual(trace(5), trace(6));
+});
