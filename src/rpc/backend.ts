@@ -24,10 +24,66 @@ export interface RpcMember {
 
 export type RpcMemberEventType = 'member-join' | 'member-leave' | 'member-failed' | 'member-update' | 'member-reap';
 
-/** What `stream` subscribers receive (serf's memberEventRecord / userEventRecord). */
-export type RpcEvent =
-  | { type: RpcMemberEventType; members: RpcMember[] }
-  | { type: 'user'; name: string; payload: Uint8Array; ltime: number; coalesce: boolean };
+export type RpcMemberEvent = { type: RpcMemberEventType; members: RpcMember[] };
+export type RpcUserEvent = { type: 'user'; name: string; payload: Uint8Array; ltime: number; coalesce: boolean };
+
+/** A query this agent received, offered to `stream` subscribers (who may `respond`). */
+export interface RpcIncomingQuery {
+  type: 'query';
+  name: string;
+  payload: Uint8Array;
+  ltime: number;
+  /** Time left to respond, from now; after it the RPC forgets the query ID. */
+  timeoutMs: number;
+  /** Send the response; rejects with serf's error text (e.g. response too large, already sent). */
+  respond(payload: Uint8Array): Promise<void>;
+}
+
+/** What the backend feeds to `stream` subscribers. */
+export type RpcEvent = RpcMemberEvent | RpcUserEvent | RpcIncomingQuery;
+
+/** serf `query` parameters (as the CLI sends them). */
+export interface RpcQueryParams {
+  name: string;
+  payload: Uint8Array;
+  /** Only these nodes respond; [] = all. */
+  filterNodes: string[];
+  /** Only nodes whose tags match these anchored regexes respond. */
+  filterTags: Record<string, string>;
+  requestAck: boolean;
+  relayFactor: number;
+  /** 0 = the agent's default (serf: GossipInterval × QueryTimeoutMult × log(N+1)). */
+  timeoutMs: number;
+}
+
+/** Where a running query's results go. */
+export interface RpcQuerySink {
+  ack(from: string): void;
+  response(from: string, payload: Uint8Array): void;
+  /** The deadline passed: nothing more will be delivered. */
+  done(): void;
+}
+
+/** serf's key operation result (`keyResponse`). */
+export interface RpcKeyResponse {
+  /** Header error, e.g. "1/2 nodes reported failure"; the counts are sent with it. */
+  error: string;
+  numNodes: number;
+  numResp: number;
+  numErr: number;
+  /** node → error message */
+  messages: Record<string, string>;
+  /** list-keys only: base64 key → how many nodes have it */
+  keys?: Record<string, number>;
+}
+
+/** serf's Vivaldi network coordinate. */
+export interface RpcCoordinate {
+  vec: number[];
+  error: number;
+  adjustment: number;
+  height: number;
+}
 
 export interface RpcBackend {
   members(): RpcMember[];
@@ -54,6 +110,18 @@ export interface RpcBackend {
    * called. The RPC layer applies the client's level filter.
    */
   subscribeLogs?(sink: (line: string) => void): () => void;
+  /**
+   * serf `query`: send it and feed acks/responses to `sink` until `sink.done()` at the deadline.
+   * Resolves once sent, with a function that cancels delivery (the client went away); rejects
+   * with serf's error text (e.g. "Queries cannot contain the '_serf_' prefix").
+   */
+  query?(params: RpcQueryParams, sink: RpcQuerySink): Promise<() => void>;
+  installKey?(key: string): Promise<RpcKeyResponse>;
+  useKey?(key: string): Promise<RpcKeyResponse>;
+  removeKey?(key: string): Promise<RpcKeyResponse>;
+  listKeys?(): Promise<RpcKeyResponse>;
+  /** serf `get-coordinate`: the cached coordinate of `node`, null if unknown. */
+  getCoordinate?(node: string): RpcCoordinate | null;
 }
 
 export type { RpcServer, RpcServerOptions, RpcLogLevel } from './server.ts';

@@ -3,8 +3,8 @@
 // by Seq; each has a timeout (serf's CLI uses 10 s).
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { asMap, asString, asUint, decodeMsgpack, type MsgValue } from '../wire/index.ts';
-import type { RpcEvent, RpcMember } from './backend.ts';
+import { asArray, asBool, asFloat, asMap, asString, asUint, decodeMsgpack, type MsgValue } from '../wire/index.ts';
+import type { RpcCoordinate, RpcKeyResponse, RpcMember, RpcQueryParams } from './backend.ts';
 import { RpcError } from './errors.ts';
 import { msgpackExtent } from './extent.ts';
 import {
@@ -16,7 +16,12 @@ import {
   membersFromWire,
   RpcErrorText,
 } from './protocol.ts';
-import { decodeEventRecord } from './streams.ts';
+import {
+  decodeEventRecord,
+  decodeQueryRecord,
+  type RpcQueryResult,
+  type RpcStreamEvent,
+} from './streams.ts';
 
 export interface RpcClientOptions {
   /** Sent with `auth` right after the handshake when non-empty. */
@@ -41,12 +46,23 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 /** A single response larger than this is treated as a broken stream (a huge cluster's member list fits easily). */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
+/** Receives one streamed record; returning 'end' closes the stream on our side (query done). */
+type RecordSink = (body: MsgValue) => void | 'end';
+
+/** A response as sent: error text ('' = success) and body (undefined if the command has none). */
+export interface RawReply {
+  error: string;
+  body: MsgValue | undefined;
+}
+
 interface Pending {
   command: string;
   expectsBody: boolean;
   /** For streaming commands: where records go once the first (acknowledging) header is in. */
-  onRecord?: (body: MsgValue) => void;
-  resolve(body: MsgValue | undefined): void;
+  onRecord?: RecordSink;
+  /** Resolve with the agent's error text instead of rejecting (auth refusals still reject). */
+  raw: boolean;
+  resolve(r: RawReply): void;
   reject(err: RpcError): void;
   timer: NodeJS.Timeout;
 }
@@ -76,12 +92,12 @@ export class RpcClient {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
   private buf: Buffer = Buffer.alloc(0);
-  /** Streams acknowledged by the agent: Seq → record sink. */
-  private readonly streams = new Map<number, (body: MsgValue) => void>();
+  /** Streams acknowledged by the agent: Seq → record sink (and who to tell if the client dies). */
+  private readonly streams = new Map<number, { record: RecordSink; closed?: (err: RpcError) => void }>();
   /** Streams we stopped whose records may still be in flight (until the `stop` reply). */
   private readonly stopped = new Set<number>();
   /** A header for a body-carrying response or a stream record arrived; the next object is its body. */
-  private awaitingBody: { p: Pending; error: string } | { record: (body: MsgValue) => void } | null = null;
+  private awaitingBody: { p: Pending; error: string } | { record: RecordSink; seq: number } | null = null;
   private closedWith: RpcError | null = null;
 
   private constructor(
@@ -134,24 +150,33 @@ export class RpcClient {
    * Send one request and wait for its response body (undefined for commands without one).
    * The body is sent only for commands that take one. Rejects with RpcError.
    */
-  call(command: string, body?: MsgValue): Promise<MsgValue | undefined> {
-    return this.send(command, body, ++this.seq);
+  async call(command: string, body?: MsgValue): Promise<MsgValue | undefined> {
+    return (await this.send(command, body, ++this.seq, false)).body;
+  }
+
+  /**
+   * Like call, but an error reply resolves (with its text and body) instead of rejecting: key
+   * operations send per-node counts with errors like "1/2 nodes reported failure".
+   */
+  callRaw(command: string, body?: MsgValue): Promise<RawReply> {
+    return this.send(command, body, ++this.seq, true);
   }
 
   private send(
     command: string,
     body: MsgValue | undefined,
     seq: number,
-    onRecord?: (body: MsgValue) => void,
-  ): Promise<MsgValue | undefined> {
+    raw: boolean,
+    onRecord?: RecordSink,
+  ): Promise<RawReply> {
     if (this.closedWith !== null) return Promise.reject(this.closedWith);
     const spec = commandSpec(command);
-    return new Promise<MsgValue | undefined>((resolve, reject) => {
+    return new Promise<RawReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         // The late reply (and maybe its body) would desynchronise the stream: give up on it.
         this.fail(new RpcError('ERR_RPC_TIMEOUT', `no answer to '${command}' from ${this.addr} within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      const p: Pending = { command, expectsBody: spec?.responseBody ?? false, resolve, reject, timer };
+      const p: Pending = { command, expectsBody: spec?.responseBody ?? false, raw, resolve, reject, timer };
       if (onRecord !== undefined) p.onRecord = onRecord;
       this.pending.set(seq, p);
       const withBody = spec === undefined ? body : spec.requestBody ? (body ?? {}) : undefined;
@@ -163,9 +188,16 @@ export class RpcClient {
    * Open a streaming command (`stream`, `monitor`): resolves once the agent acknowledges it;
    * then every record under its Seq goes to `onRecord` until `stop()` or the connection ends.
    */
-  async subscribe(command: string, body: MsgValue, onRecord: (body: MsgValue) => void): Promise<RpcSubscription> {
+  async subscribe(
+    command: string,
+    body: MsgValue,
+    onRecord: RecordSink,
+    onClosed?: (err: RpcError) => void,
+  ): Promise<RpcSubscription> {
     const seq = ++this.seq;
-    await this.send(command, body, seq, onRecord);
+    await this.send(command, body, seq, false, onRecord);
+    const entry = this.streams.get(seq);
+    if (entry !== undefined && onClosed !== undefined) entry.closed = onClosed;
     return {
       seq,
       stop: async () => {
@@ -181,8 +213,106 @@ export class RpcClient {
     };
   }
 
-  /** serf `stream`: events matching `filter` (`*`, `member-join,user:deploy`, …). */
-  stream(filter: string, onEvent: (e: RpcEvent) => void): Promise<RpcSubscription> {
+  /**
+   * serf `query`: results go to `onResult` as they come; resolves when the agent reports the
+   * deadline passed. Rejects with the agent's error (e.g. the `_serf_` prefix) or if the
+   * connection dies first.
+   */
+  async query(params: Partial<RpcQueryParams> & { name: string }, onResult: (r: RpcQueryResult) => void): Promise<void> {
+    let finish!: () => void;
+    let abort!: (err: RpcError) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      finish = resolve;
+      abort = reject;
+    });
+    await this.subscribe(
+      'query',
+      {
+        FilterNodes: params.filterNodes === undefined ? null : [...params.filterNodes],
+        FilterTags: params.filterTags === undefined ? null : { ...params.filterTags },
+        Name: params.name,
+        Payload: params.payload ?? new Uint8Array(0),
+        RelayFactor: params.relayFactor ?? 0,
+        RequestAck: params.requestAck ?? false,
+        // Go time.Duration: nanoseconds
+        Timeout: Math.round((params.timeoutMs ?? 0) * 1e6),
+      },
+      (body) => {
+        const r = decodeQueryRecord(body);
+        if (r !== 'done') {
+          onResult(r);
+          return;
+        }
+        finish();
+        return 'end';
+      },
+      (err) => abort(err),
+    );
+    return done;
+  }
+
+  /** Answer a query received through `stream` (its `id`). */
+  async respond(id: number, payload: Uint8Array): Promise<void> {
+    await this.call('respond', { ID: id, Payload: payload });
+  }
+
+  installKey(key: string): Promise<RpcKeyResponse> {
+    return this.keyOp('install-key', key);
+  }
+
+  useKey(key: string): Promise<RpcKeyResponse> {
+    return this.keyOp('use-key', key);
+  }
+
+  removeKey(key: string): Promise<RpcKeyResponse> {
+    return this.keyOp('remove-key', key);
+  }
+
+  listKeys(): Promise<RpcKeyResponse> {
+    return this.keyOp('list-keys', undefined);
+  }
+
+  /**
+   * Key operations report per-node failures in the header *and* counts in the body; both are
+   * returned (the header text as `error`) rather than thrown, as serf's CLI prints both.
+   */
+  private async keyOp(command: string, key: string | undefined): Promise<RpcKeyResponse> {
+    const { error, body } = await this.callRaw(command, key === undefined ? undefined : { Key: key });
+    return this.shape(command, body, (v) => {
+      const m = asMap(v);
+      const keys = m['Keys'];
+      const out: RpcKeyResponse = {
+        error,
+        numNodes: asUint(m['NumNodes']),
+        numResp: asUint(m['NumResp']),
+        numErr: asUint(m['NumErr']),
+        messages: decodeStringMap(m['Messages']),
+      };
+      if (keys !== undefined && keys !== null) {
+        const k = asMap(keys);
+        out.keys = Object.fromEntries(Object.keys(k).map((name) => [name, asUint(k[name])]));
+      }
+      return out;
+    });
+  }
+
+  /** serf `get-coordinate`: null when the agent has none for `node`. */
+  async getCoordinate(node: string): Promise<RpcCoordinate | null> {
+    return this.shape('get-coordinate', await this.call('get-coordinate', { Node: node }), (v) => {
+      const m = asMap(v);
+      if (!asBool(m['Ok'])) return null;
+      const c = asMap(m['Coord']);
+      return {
+        vec: asArray(c['Vec']).map((x) => asFloat(x)),
+        error: asFloat(c['Error']),
+        adjustment: asFloat(c['Adjustment']),
+        height: asFloat(c['Height']),
+      };
+    });
+  }
+
+  /** serf `stream`: events matching `filter` (`*`, `member-join,user:deploy`, `query:NAME`, …). */
+  stream(filter: string, onEvent: (e: RpcStreamEvent) => void): Promise<RpcSubscription> {
     return this.subscribe('stream', { Type: filter }, (body) => {
       const e = decodeEventRecord(body);
       if (e !== null) onEvent(e);
@@ -264,7 +394,9 @@ export class RpcClient {
     this.pending.clear();
     if (this.awaitingBody !== null && 'p' in this.awaitingBody) waiting.push(this.awaitingBody.p);
     this.awaitingBody = null;
+    const streams = [...this.streams.values()];
     this.streams.clear();
+    for (const st of streams) st.closed?.(err);
     this.stopped.clear();
     for (const p of waiting) {
       clearTimeout(p.timer);
@@ -297,26 +429,26 @@ export class RpcClient {
     const waiting = this.awaitingBody;
     if (waiting !== null) {
       this.awaitingBody = null;
-      if ('record' in waiting) this.deliver(waiting.record, v);
+      if ('record' in waiting) this.deliver(waiting.record, waiting.seq, v);
       else this.settle(waiting.p, waiting.error, v);
       return;
     }
     const h = decodeResponseHeader(v);
     const p = this.pending.get(h.seq);
     if (p === undefined) {
-      const record = this.streams.get(h.seq);
-      if (record !== undefined) {
-        this.awaitingBody = { record };
+      const stream = this.streams.get(h.seq);
+      if (stream !== undefined) {
+        this.awaitingBody = { record: stream.record, seq: h.seq };
         return;
       }
       // serf's server answers a refused request with a body twice (auth quirk): ignore the echo.
       // Records of a stream we already stopped have a body, though: skip it too.
-      if (this.stopped.has(h.seq)) this.awaitingBody = { record: () => {} };
+      if (this.stopped.has(h.seq)) this.awaitingBody = { record: () => {}, seq: h.seq };
       return;
     }
     this.pending.delete(h.seq);
     if (p.onRecord !== undefined) {
-      if (h.error === '') this.streams.set(h.seq, p.onRecord);
+      if (h.error === '') this.streams.set(h.seq, { record: p.onRecord });
       this.settle(p, h.error, undefined);
       return;
     }
@@ -334,9 +466,9 @@ export class RpcClient {
    * the client, via onData); an exception from the subscriber's own callback is not ours to
    * swallow, so it is rethrown outside the parser, which stays in step.
    */
-  private deliver(record: (body: MsgValue) => void, v: MsgValue): void {
+  private deliver(record: RecordSink, seq: number, v: MsgValue): void {
     try {
-      record(v);
+      if (record(v) === 'end') this.streams.delete(seq);
     } catch (err) {
       if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_WIRE')) throw err;
       queueMicrotask(() => {
@@ -347,7 +479,9 @@ export class RpcClient {
 
   private settle(p: Pending, error: string, body: MsgValue | undefined): void {
     clearTimeout(p.timer);
-    if (error !== '') p.reject(remoteError(this.addr, error));
-    else p.resolve(body);
+    if (error === '') return p.resolve({ error, body });
+    const err = remoteError(this.addr, error);
+    if (p.raw && err.code === 'ERR_RPC_REMOTE') p.resolve({ error, body });
+    else p.reject(err);
   }
 }

@@ -3,8 +3,8 @@
 // the backend cannot serve has no entry here and is answered "Feature not supported".
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { asBool, asBytes, asInt, asMap, asString, asUint, type MsgValue } from '../wire/index.ts';
-import type { RpcBackend } from './backend.ts';
+import { asBool, asBytes, asInt, asMap, asString, asUint, F64, type MsgValue } from '../wire/index.ts';
+import type { RpcBackend, RpcKeyResponse } from './backend.ts';
 import type { CommandContext, CommandHandler } from './connection.ts';
 import { filterMembers, FilterError } from './filter.ts';
 import {
@@ -15,7 +15,7 @@ import {
   memberToWire,
   RpcErrorText,
 } from './protocol.ts';
-import { eventMatches, eventRecord, logLinePasses, parseEventFilter, parseMonitorLevel } from './streams.ts';
+import { eventMatches, eventRecord, logLinePasses, parseEventFilter, parseMonitorLevel, queryRecord } from './streams.ts';
 
 function body(v: MsgValue | undefined): { [key: string]: MsgValue } {
   return asMap(v);
@@ -160,9 +160,118 @@ export function buildCommandTable(backend: RpcBackend, authKey: string): Map<str
       ctx.reply('');
       openSubscription(ctx, 'stream', (send) =>
         subscribeEvents((e) => {
-          if (eventMatches(filter, e)) send(eventRecord(e));
+          if (!eventMatches(filter, e)) return;
+          const queryId = e.type === 'query' ? ctx.conn.registerQuery(e.respond, e.timeoutMs) : 0;
+          send(eventRecord(e, queryId));
         }),
       );
+    });
+
+    // Only queries delivered through `stream` have IDs to respond to.
+    t.set('respond', async (ctx, b) => {
+      const req = body(b);
+      const respond = ctx.conn.pendingQuery(asUint(req['ID']));
+      if (respond === undefined) return ctx.reply(RpcErrorText.invalidQueryId);
+      try {
+        await respond(asBytes(req['Payload']) ?? new Uint8Array(0));
+        ctx.reply('');
+      } catch (err) {
+        ctx.reply(errorText(err));
+      }
+    });
+  }
+
+  const query = backend.query?.bind(backend);
+  if (query !== undefined) {
+    t.set('query', async (ctx, b) => {
+      const req = body(b);
+      const timeoutNs = req['Timeout'] === undefined ? 0 : asInt(req['Timeout']);
+      const params = {
+        name: asString(req['Name']),
+        payload: asBytes(req['Payload']) ?? new Uint8Array(0),
+        filterNodes: decodeStringList(req['FilterNodes']),
+        filterTags: decodeStringMap(req['FilterTags']),
+        requestAck: asBool(req['RequestAck']),
+        relayFactor: req['RelayFactor'] === undefined ? 0 : asUint(req['RelayFactor']),
+        // Go's time.Duration is nanoseconds; round up so a tiny timeout is not "default" (0).
+        timeoutMs: timeoutNs <= 0 ? 0 : Math.max(1, Math.ceil(timeoutNs / 1e6)),
+      };
+      // Results can arrive (the local node acks at once) before the query call returns; serf
+      // buffers them until the acknowledging header is out, so the client sees it first.
+      let early: MsgValue[] | null = [];
+      let finished = false;
+      const emit = (record: MsgValue): void => {
+        if (finished) return;
+        if (early !== null) early.push(record);
+        else ctx.conn.sendRecord(ctx.seq, record);
+      };
+      const sink = {
+        ack: (from: string) => emit(queryRecord('ack', from, null)),
+        response: (from: string, payload: Uint8Array) => emit(queryRecord('response', from, payload)),
+        done: () => {
+          emit(queryRecord('done', '', null));
+          finished = true;
+          ctx.conn.forgetStream(ctx.seq);
+        },
+      };
+      let cancel: () => void;
+      try {
+        cancel = await query(params, sink);
+      } catch (err) {
+        finished = true;
+        return ctx.reply(errorText(err));
+      }
+      ctx.reply('');
+      const buffered = early;
+      early = null;
+      for (const r of buffered) ctx.conn.sendRecord(ctx.seq, r);
+      const stop = (): void => {
+        finished = true;
+        cancel();
+      };
+      if (!finished && !ctx.conn.openStream(ctx.seq, { kind: 'query', stop })) stop();
+    });
+  }
+
+  const keyOp = (run: (req: { [key: string]: MsgValue }) => Promise<RpcKeyResponse>): CommandHandler => async (ctx, b) => {
+    const req = body(b);
+    let r: RpcKeyResponse;
+    try {
+      r = await run(req);
+    } catch (err) {
+      return ctx.reply(errorText(err));
+    }
+    ctx.reply(r.error, {
+      Keys: r.keys === undefined ? null : { ...r.keys },
+      Messages: { ...r.messages },
+      NumErr: r.numErr,
+      NumNodes: r.numNodes,
+      NumResp: r.numResp,
+    });
+  };
+  const installKey = backend.installKey?.bind(backend);
+  if (installKey !== undefined) t.set('install-key', keyOp((req) => installKey(asString(req['Key']))));
+  const useKey = backend.useKey?.bind(backend);
+  if (useKey !== undefined) t.set('use-key', keyOp((req) => useKey(asString(req['Key']))));
+  const removeKey = backend.removeKey?.bind(backend);
+  if (removeKey !== undefined) t.set('remove-key', keyOp((req) => removeKey(asString(req['Key']))));
+  const listKeys = backend.listKeys?.bind(backend);
+  if (listKeys !== undefined) t.set('list-keys', keyOp(() => listKeys()));
+
+  const getCoordinate = backend.getCoordinate?.bind(backend);
+  if (getCoordinate !== undefined) {
+    t.set('get-coordinate', (ctx, b) => {
+      const c = getCoordinate(asString(body(b)['Node']));
+      if (c === null) return ctx.reply('');
+      ctx.reply('', {
+        Coord: {
+          Adjustment: new F64(c.adjustment),
+          Error: new F64(c.error),
+          Height: new F64(c.height),
+          Vec: c.vec.map((x) => new F64(x)),
+        },
+        Ok: true,
+      });
     });
   }
 

@@ -82,6 +82,8 @@ export class RpcConnection {
   readonly streams = new Map<number, ActiveStream>();
   /** Per-connection counter for query IDs handed to `respond` (serf numbers them from 1). */
   private queryIdCounter = 0;
+  /** Queries streamed to this client that it may still `respond` to, by ID. */
+  private readonly pendingQueries = new Map<number, { respond: (payload: Uint8Array) => Promise<void>; timer: NodeJS.Timeout }>();
   readonly name: string;
 
   private buf: Buffer = Buffer.alloc(0);
@@ -131,8 +133,22 @@ export class RpcConnection {
     this.env.refuse(kind);
   }
 
-  nextQueryId(): number {
-    return ++this.queryIdCounter;
+  /**
+   * Give a received query an ID this client can `respond` with until `timeoutMs` passes (serf
+   * hands out an ID even when the deadline already passed; it just cannot be answered).
+   */
+  registerQuery(respond: (payload: Uint8Array) => Promise<void>, timeoutMs: number): number {
+    const id = ++this.queryIdCounter;
+    if (timeoutMs > 0 && !this.isClosed) {
+      const timer = setTimeout(() => this.pendingQueries.delete(id), timeoutMs);
+      this.pendingQueries.set(id, { respond, timer });
+    }
+    return id;
+  }
+
+  /** The responder for query `id`, if it is still open. */
+  pendingQuery(id: number): ((payload: Uint8Array) => Promise<void>) | undefined {
+    return this.pendingQueries.get(id)?.respond;
   }
 
   /**
@@ -143,6 +159,11 @@ export class RpcConnection {
     if (this.isClosed || this.streams.has(seq)) return false;
     this.streams.set(seq, stream);
     return true;
+  }
+
+  /** Forget the subscription under `seq` without stopping it (it ended by itself). */
+  forgetStream(seq: number): void {
+    this.streams.delete(seq);
   }
 
   /** End the subscription opened by request `seq`, if any (serf's `stop` always succeeds). */
@@ -207,6 +228,8 @@ export class RpcConnection {
       this.streams.delete(seq);
       s.stop();
     }
+    for (const q of this.pendingQueries.values()) clearTimeout(q.timer);
+    this.pendingQueries.clear();
     this.env.closed(this);
   }
 

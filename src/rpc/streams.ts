@@ -1,8 +1,8 @@
 // Filters and record shapes for the streaming commands: `stream` (events, serf's event filter
 // syntax shared with event handlers) and `monitor` (log lines, serf's logutils level filter).
 
-import { asArray, asBool, asBytes, asMap, asString, asUint, type MsgValue } from '../wire/index.ts';
-import type { RpcEvent, RpcMemberEventType } from './backend.ts';
+import { asArray, asBool, asBytes, asMap, asString, asUint, WireError, type MsgValue } from '../wire/index.ts';
+import type { RpcEvent, RpcMemberEvent, RpcMemberEventType, RpcUserEvent } from './backend.ts';
 import { memberFromWire, memberToWire } from './protocol.ts';
 
 const EVENT_NAMES: ReadonlySet<string> = new Set([
@@ -35,24 +35,76 @@ export function parseEventFilter(spec: string): EventFilterItem[] | null {
 
 export function eventMatches(filter: readonly EventFilterItem[], e: RpcEvent): boolean {
   return filter.some(
-    (f) => f.event === '*' || (f.event === e.type && (f.name === '' || (e.type === 'user' && e.name === f.name))),
+    (f) =>
+      f.event === '*' ||
+      (f.event === e.type && (f.name === '' || ((e.type === 'user' || e.type === 'query') && e.name === f.name))),
   );
 }
 
-/** serf's stream records; keys are emitted sorted, as Go does. */
-export function eventRecord(e: RpcEvent): MsgValue {
-  if (e.type === 'user') {
-    return { Event: 'user', LTime: e.ltime, Name: e.name, Payload: e.payload, Coalesce: e.coalesce };
+/**
+ * serf's stream records; keys are emitted sorted, as Go does. A query carries the ID this
+ * connection gave it for `respond`.
+ */
+export function eventRecord(e: RpcEvent, queryId: number): MsgValue {
+  switch (e.type) {
+    case 'user':
+      return { Event: 'user', LTime: e.ltime, Name: e.name, Payload: e.payload, Coalesce: e.coalesce };
+    case 'query':
+      return { Event: 'query', ID: queryId, LTime: e.ltime, Name: e.name, Payload: e.payload };
+    default:
+      return { Event: e.type, Members: e.members.map(memberToWire) };
   }
-  return { Event: e.type, Members: e.members.map(memberToWire) };
+}
+
+/** A query as a `stream` client sees it: answer it with `respond(id, …)` before its deadline. */
+export interface RpcQueryEventRecord {
+  type: 'query';
+  id: number;
+  name: string;
+  payload: Uint8Array;
+  ltime: number;
+}
+
+/** What RpcClient.stream delivers. */
+export type RpcStreamEvent = RpcMemberEvent | RpcUserEvent | RpcQueryEventRecord;
+
+/** One result of a query the client started. */
+export interface RpcQueryResult {
+  type: 'ack' | 'response';
+  from: string;
+  /** null for acks */
+  payload: Uint8Array | null;
+}
+
+/** serf's queryRecord; Payload nil for acks and done (as Go sends it). */
+export function queryRecord(type: 'ack' | 'response' | 'done', from: string, payload: Uint8Array | null): MsgValue {
+  return { From: from, Payload: payload, Type: type };
+}
+
+/** A queryRecord back: a result, or 'done'. */
+export function decodeQueryRecord(v: MsgValue): RpcQueryResult | 'done' {
+  const m = asMap(v);
+  const type = asString(m['Type']);
+  if (type === 'done') return 'done';
+  if (type !== 'ack' && type !== 'response') throw new WireError('ERR_WIRE_BAD_VALUE', `unknown query record type '${type}'`);
+  return { type, from: asString(m['From']), payload: asBytes(m['Payload']) };
 }
 
 const MEMBER_EVENTS: ReadonlySet<string> = new Set(['member-join', 'member-leave', 'member-failed', 'member-update', 'member-reap']);
 
-/** A stream record back to an event; null for kinds this client does not model (queries). */
-export function decodeEventRecord(v: MsgValue): RpcEvent | null {
+/** A stream record back to an event; null for an event kind this client does not know. */
+export function decodeEventRecord(v: MsgValue): RpcStreamEvent | null {
   const m = asMap(v);
   const type = asString(m['Event']);
+  if (type === 'query') {
+    return {
+      type: 'query',
+      id: asUint(m['ID']),
+      name: asString(m['Name']),
+      payload: asBytes(m['Payload']) ?? new Uint8Array(0),
+      ltime: asUint(m['LTime']),
+    };
+  }
   if (type === 'user') {
     return {
       type: 'user',

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { RpcClient, RpcError, type RpcEvent } from '../../src/rpc/index.ts';
+import { RpcClient, RpcError, type RpcStreamEvent } from '../../src/rpc/index.ts';
 import { freePort, startSerfAgent, type SerfAgent } from './helpers.ts';
 
 const agents: SerfAgent[] = [];
@@ -110,7 +110,7 @@ test('client against serf agent: stream, monitor, event, tags, stop', async () =
   const s = await agent(['-tag', 'role=db'], 'streamer');
   const c = await RpcClient.connect(s.rpcAddr);
   try {
-    const events: RpcEvent[] = [];
+    const events: RpcStreamEvent[] = [];
     const lines: string[] = [];
     const sub = await c.stream('user:deploy,member-update', (e) => events.push(e));
     const mon = await c.monitor('debug', (l) => lines.push(l));

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { RpcClient, RpcError, startRpcServer, type RpcBackend, type RpcEvent, type RpcServer } from '../../src/rpc/index.ts';
+import { RpcClient, RpcError, startRpcServer, type RpcBackend, type RpcEvent, type RpcServer, type RpcStreamEvent } from '../../src/rpc/index.ts';
 import { MEMBERS, runSerf, SERF, sleep } from './helpers.ts';
 
 /** A backend with live event and log feeds the test drives by hand. */
@@ -120,7 +120,7 @@ test('RpcClient stream: filter, records by Seq, stop ends delivery; errors for b
   await withServer(async (srv, f) => {
     const c = await RpcClient.connect(`127.0.0.1:${srv.address.port}`);
     try {
-      const got: RpcEvent[] = [];
+      const got: RpcStreamEvent[] = [];
       const sub = await c.stream('member-failed,user:deploy', (e) => got.push(e));
       const lines: string[] = [];
       const mon = await c.monitor('warn', (l) => lines.push(l));
