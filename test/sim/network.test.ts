@@ -135,3 +135,51 @@ test('closed transports receive nothing and free their address', () => {
   const b2 = net.createTransport(b.localAddress);
   assert.deepEqual(b2.localAddress, b.localAddress);
 });
+
+/** `00 | msgpack({Node, SeqNo})`: a stream ping, the smallest real stream message. */
+function pingStream(seq: number): Uint8Array {
+  return Uint8Array.from([0, 0x82, 0xa4, ...new TextEncoder().encode('Node'), 0xa1, 0x62, 0xa5, ...new TextEncoder().encode('SeqNo'), seq]);
+}
+
+test('streams to killed or partitioned hosts fail with "connection refused" after the connect timeout, bounded by timeoutMs', () => {
+  const { clock, net, make } = setup({ latencyMinMs: 2, latencyMaxMs: 2, connectTimeoutMs: 800 });
+  const [a, b, c] = [make(), make(), make()];
+  const outcomes: Array<{ to: string; error: string | null; atMs: number }> = [];
+  const open = (to: SimTransport, label: string, timeoutMs: number): void =>
+    a.openStream(to.localAddress, pingStream(1), timeoutMs, true, (error) => outcomes.push({ to: label, error, atMs: clock.now() }));
+  net.kill(b.localAddress);
+  net.partition([a.localAddress], [c.localAddress]);
+  open(b, 'killed', 5000);
+  open(c, 'partitioned', 5000);
+  open(c, 'partitioned-short', 300);
+  assert.equal(outcomes.length, 0, 'failures are asynchronous');
+  clock.runFor(2000);
+  assert.deepEqual(outcomes.map((o) => [o.to, o.error, o.atMs]).sort(), [
+    ['killed', 'connection refused', 800],
+    ['partitioned', 'connection refused', 800],
+    ['partitioned-short', 'timeout', 300],
+  ]);
+  assert.equal(net.stats.streamsFailed, 3);
+});
+
+test('a stream round trip takes 1.5 RTT + reply, a slow responder adds its delay to the reply', () => {
+  const { clock, net, make } = setup({ latencyMinMs: 10, latencyMaxMs: 10 });
+  const a = make();
+  const b = make();
+  let gotAt = -1;
+  let reply: Uint8Array | null = null;
+  a.openStream(b.localAddress, pingStream(2), 5000, true, (error, r) => {
+    assert.equal(error, null);
+    reply = r;
+    gotAt = clock.now();
+  });
+  clock.runFor(1000);
+  // SYN 10 + SYN-ACK 10 + request 10, echo reply 10
+  assert.equal(gotAt, 40);
+  assert.deepEqual(reply, pingStream(2));
+  net.setSlow(b.localAddress, 300);
+  const t0 = clock.now();
+  a.openStream(b.localAddress, pingStream(3), 5000, true, () => (gotAt = clock.now() - t0));
+  clock.runFor(1000);
+  assert.equal(gotAt, 40 + 300 + 300, 'the slow node delays its SYN-ACK and its reply');
+});
