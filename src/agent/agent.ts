@@ -395,6 +395,15 @@ export class Agent {
         }, 50);
       },
       stats: () => this.stats(),
+      setTags: async (tags, deleteTags) => {
+        const next = { ...(this.serf?.localTags() ?? {}) };
+        for (const k of deleteTags) delete next[k];
+        Object.assign(next, tags);
+        this.setTags(next);
+      },
+      subscribeEvents: (sink) =>
+        this.on('member', (e) => sink({ type: e.type, members: e.members.map(toRpcMember) })),
+      subscribeLogs: (sink) => this.logger.subscribe(sink),
     };
   }
 

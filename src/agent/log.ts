@@ -45,6 +45,7 @@ export class Logger {
   private readonly limited = new Map<string, { windowStartMs: number; suppressed: number }>();
   /** The last lines, whatever the level filter (serf's monitor replays these). */
   private readonly ring: string[] = [];
+  private readonly subscribers = new Set<(line: string) => void>();
 
   constructor(opts: LoggerOptions) {
     this.minRank = LOG_LEVELS.indexOf(opts.level);
@@ -61,6 +62,14 @@ export class Logger {
     this.ring.push(line);
     if (this.ring.length > RING_LINES) this.ring.shift();
     if (this.enabled(level)) this.sink(line);
+    for (const fn of [...this.subscribers]) {
+      try {
+        fn(line);
+      } catch {
+        // A broken subscriber (closed RPC connection) must not break logging; drop it.
+        this.subscribers.delete(fn);
+      }
+    }
   }
 
   /**
@@ -86,5 +95,19 @@ export class Logger {
 
   recentLines(): string[] {
     return [...this.ring];
+  }
+
+  /**
+   * Every line, whatever the level filter (serf's `monitor` filters per client): the recent
+   * ring first, then live lines until the returned function is called.
+   */
+  subscribe(fn: (line: string) => void): () => void {
+    try {
+      for (const line of this.ring) fn(line);
+    } catch {
+      return () => false; // broken from the start: never subscribed
+    }
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
   }
 }

@@ -167,3 +167,32 @@ test('packets under the wrong key (or none) are dropped, counted and logged once
   assert.equal(a.droppedCounters()['packet-decrypt'], 40);
   assert.ok(warn.every((l) => l.includes("check that -encrypt matches the cluster's key")), warn.join('\n'));
 });
+
+test('RPC tags, stream and monitor reach the agent (serf tags / monitor / stream work against kodama)', { timeout: 30_000 }, async () => {
+  const a = make('rpc-s', { rpcAddr: '127.0.0.1:0', tags: { keep: '1', drop: 'x' }, logLevel: 'ERR' });
+  await a.start();
+  const c = await RpcClient.connect(`127.0.0.1:${a.rpcAddress?.port}`);
+  const events: string[] = [];
+  const lines: string[] = [];
+  try {
+    const sub = await c.stream('*', (e) => {
+      if (e.type !== 'user' && 'members' in e) events.push(`${e.type} ${e.members.map((m) => m.name).join()}`);
+    });
+    const mon = await c.monitor('DEBUG', (l) => lines.push(l));
+    await c.updateTags({ added: 'y' }, ['drop']);
+    assert.deepEqual(a.members().find((m) => m.name === 'rpc-s')?.tags, { keep: '1', added: 'y' });
+    const b = make('rpc-s-peer');
+    await b.start();
+    await b.join([`127.0.0.1:${a.bindAddress.port}`]);
+    await until('stream delivers the join', 10_000, () => events.includes('member-join rpc-s-peer'));
+    // monitor replays recent lines (the agent logs at ERR, monitor still sees INFO)
+    await until('monitor sees the join line', 10_000, () => lines.some((l) => /\[INFO\] serf: EventMemberJoin: rpc-s-peer 127\.0\.0\.1/.test(l)));
+    await sub.stop();
+    await mon.stop();
+    // tags over the limit are refused with an error, and the old tags stay
+    await assert.rejects(c.updateTags({ big: 'v'.repeat(600) }, []), /over the limit/);
+    assert.equal(a.members().find((m) => m.name === 'rpc-s')?.tags['big'], undefined);
+  } finally {
+    c.close();
+  }
+});

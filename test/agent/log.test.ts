@@ -38,3 +38,29 @@ test('log levels parse case-insensitively, with serf aliases', () => {
   assert.equal(parseLogLevel('error'), 'ERR');
   assert.throws(() => parseLogLevel('chatty'), AgentError);
 });
+
+test('subscribers get the recent ring, then live lines of every level; a throwing one is dropped', () => {
+  const log = new Logger({ level: 'ERR', sink: () => {}, wallClockMs: () => 0 });
+  log.log('DEBUG', 'one');
+  const got: string[] = [];
+  const off = log.subscribe((l) => got.push(l));
+  log.log('INFO', 'two');
+  off();
+  log.log('INFO', 'three');
+  assert.deepEqual(got.map((l) => l.slice(20)), ['[DEBUG] one', '[INFO] two']);
+  let calls = 0;
+  log.subscribe(() => {
+    calls++;
+    throw new Error('socket closed');
+  });
+  assert.equal(calls, 1, 'replay stopped at the first throw and did not subscribe');
+  let live = 0;
+  const empty = new Logger({ level: 'ERR', sink: () => {} });
+  empty.subscribe(() => {
+    live++;
+    throw new Error('socket closed');
+  });
+  empty.log('INFO', 'four');
+  empty.log('INFO', 'five');
+  assert.equal(live, 1, 'a live subscriber that throws is dropped after one call');
+});
