@@ -67,8 +67,9 @@ export interface Delegate {
   /** A user message (memberlist type 8) arrived, by packet or stream. */
   notifyMsg(payload: Uint8Array, now: number): void;
   /**
-   * Piggyback: return whole messages (each already prefixed with the user type byte 8) whose
-   * total size plus `overhead` bytes each fits in `limit`.
+   * Piggyback: return delegate messages (raw Serf bytes, *without* the user type byte: the core
+   * prefixes each with 8, as memberlist does) whose sizes plus `overhead` bytes each (the core
+   * already counts the prefix in it) fit in `limit`.
    */
   getBroadcasts(overhead: number, limit: number): Uint8Array[];
   /** Our state for a push/pull. */
