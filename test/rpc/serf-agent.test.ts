@@ -142,6 +142,55 @@ test('client against serf agent: stream, monitor, event, tags, stop', async () =
   }
 });
 
+test('client against serf agent: query with acks, respond through a stream, done at the deadline', async () => {
+  const s = await agent([], 'q1');
+  const responder = await RpcClient.connect(s.rpcAddr);
+  const asker = await RpcClient.connect(s.rpcAddr);
+  try {
+    // the responder answers every "whoami" query it is offered
+    await responder.stream('query:whoami', (e) => {
+      if (e.type === 'query') void responder.respond(e.id, new TextEncoder().encode(`me:${new TextDecoder().decode(e.payload)}`));
+    });
+    const results: string[] = [];
+    const t0 = Date.now();
+    await asker.query({ name: 'whoami', payload: new TextEncoder().encode('hi'), requestAck: true, timeoutMs: 700 }, (r) =>
+      results.push(`${r.type}:${r.from}:${r.payload === null ? 'nil' : new TextDecoder().decode(r.payload)}`),
+    );
+    const took = Date.now() - t0;
+    assert.deepEqual(results.sort(), ['ack:q1:nil', 'response:q1:me:hi']);
+    assert.ok(took >= 600 && took < 5000, `done after ${took} ms`);
+    await assert.rejects(asker.query({ name: '_serf_x' }, () => {}), (e: unknown) => e instanceof RpcError && /_serf_/.test(e.message));
+    await assert.rejects(responder.respond(12345, new Uint8Array(1)), (e: unknown) => e instanceof RpcError && e.message === 'No pending queries matching ID');
+  } finally {
+    responder.close();
+    asker.close();
+  }
+});
+
+test('client against serf agent with -encrypt: list, install, use, remove keys', async () => {
+  const k1 = 'ZWFjaG9mdGhlc2VhcmUxNg==';
+  const k2 = 'c2Vjb25ka2V5c2l4dGVlbg==';
+  const s = await agent(['-encrypt', k1], 'keys1');
+  const c = await RpcClient.connect(s.rpcAddr);
+  try {
+    assert.deepEqual(await c.listKeys(), { error: '', numNodes: 1, numResp: 1, numErr: 0, messages: {}, keys: { [k1]: 1 } });
+    const inst = await c.installKey(k2);
+    assert.deepEqual([inst.error, inst.numNodes, inst.numResp, inst.numErr], ['', 1, 1, 0]);
+    assert.deepEqual((await c.listKeys()).keys, { [k1]: 1, [k2]: 1 });
+    assert.equal((await c.useKey(k2)).error, '');
+    const rm = await c.removeKey(k2); // the primary now: every node refuses
+    assert.equal(rm.error, '1/1 nodes reported failure');
+    assert.equal(rm.numErr, 1);
+    assert.match(rm.messages['keys1'] ?? '', /primary key/i);
+    assert.equal((await c.removeKey(k1)).error, '');
+    assert.deepEqual((await c.listKeys()).keys, { [k2]: 1 });
+    // serf computes no coordinate for a lone node's peers; an unknown node has none
+    assert.equal(await c.getCoordinate('nobody'), null);
+  } finally {
+    c.close();
+  }
+});
+
 test('client leave makes the real agent leave and exit', async () => {
   const s = await agent([], 'leaver');
   const c = await RpcClient.connect(s.rpcAddr);
