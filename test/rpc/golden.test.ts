@@ -66,6 +66,27 @@ test('encoders produce the captured event body and query records', () => {
   assert.deepEqual(Buffer.from(ev['Payload'] as Uint8Array), Buffer.from(payload));
 });
 
+test('a monitor record for a 53-byte log line uses str8, as captured (81a34c6f67d935…)', async () => {
+  const line = '2026/11/24 21:00:00 [INFO] agent: a line of 53 bytes.';
+  assert.equal(line.length, 53);
+  const srv = await startRpcServer({ host: '127.0.0.1', port: 0 }, {
+    members: () => [],
+    subscribeLogs: (sink) => {
+      sink(line);
+      return () => {};
+    },
+  });
+  try {
+    const monitor = encodeRequest('monitor', 2, { LogLevel: 'info' });
+    const ack = encodeRpc({ Error: '', Seq: 2 });
+    const record = Buffer.concat([Buffer.from(ack), hex('81a34c6f67d935'), Buffer.from(line)]);
+    const r = await rawExchange(srv.address.port, [HANDSHAKE_REQ, monitor], 10_000, HANDSHAKE_RESP.length + ack.length + record.length);
+    assert.deepEqual(r.bytes, Buffer.concat([HANDSHAKE_RESP, ack, record]));
+  } finally {
+    await srv.close();
+  }
+});
+
 test('client sends the captured handshake and empty members-filtered body, byte for byte', async () => {
   const received: Buffer[] = [];
   const server = createServer((s: Socket) => {
