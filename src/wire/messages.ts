@@ -10,7 +10,7 @@ import {
   asMap,
   asString,
   asUint,
-  decodeMsgpackPrefix,
+  decodeStructAt,
   encodeGossip,
   encodeGossipAfter,
   type MsgMap,
@@ -26,7 +26,6 @@ import {
   type Vsn,
 } from './types.ts';
 
-const GOSSIP = { strings: 'bytes' } as const;
 const EMPTY = new Uint8Array(0);
 
 const STATE_NAMES: readonly NodeStateName[] = ['alive', 'suspect', 'dead', 'left'];
@@ -143,9 +142,7 @@ export function encodeMessage(msg: Message): Uint8Array {
 
 /** One msgpack object at `offset`; the whole message must already be in `buf`. */
 export function readObject(buf: Uint8Array, offset: number): { value: MsgValue; end: number } {
-  const r = decodeMsgpackPrefix(buf, offset, GOSSIP);
-  if (r === undefined) throw new WireError('ERR_WIRE_TRUNCATED', 'message body ends early');
-  return r;
+  return decodeStructAt(buf, offset);
 }
 
 function optBytes(v: MsgValue | undefined): Uint8Array | undefined {

@@ -316,6 +316,13 @@ export interface DecodeOptions {
 
 const DEFAULT_MAX_ITEMS = 1 << 20;
 
+/** Objects with an empty prototype chain (no Object.prototype, so no inherited keys and no
+ *  `__proto__` setter) that V8 still keeps in fast mode: Object.create(null) objects start as
+ *  dictionaries, and building one per decoded struct was the top cost of message decoding. */
+function FieldMap(this: object): void {}
+FieldMap.prototype = Object.create(null) as object;
+const FieldMapCtor = FieldMap as unknown as new () => MsgMap;
+
 function truncated(): WireError {
   return new WireError('ERR_WIRE_TRUNCATED', 'msgpack input ends early');
 }
@@ -324,6 +331,8 @@ class Reader {
   readonly view: DataView;
   pos: number;
   readonly utf8: boolean;
+  /** Build maps as FieldMap (fast) instead of null-prototype objects (the public contract). */
+  fastMaps = false;
   readonly maxDepth: number;
   readonly maxItems: number;
   readonly maxBytes: number;
@@ -566,7 +575,7 @@ class Reader {
   map(n: number, depth: number): MsgMap {
     this.enter(depth);
     this.count(n, 2);
-    const out = Object.create(null) as MsgMap;
+    const out = (this.fastMaps ? new FieldMapCtor() : Object.create(null)) as MsgMap;
     for (let i = 0; i < n; i++) {
       const k = this.key();
       out[k] = this.value(depth + 1);
@@ -638,6 +647,17 @@ export function decodeMsgpackPrefix(
     throw e;
   }
 }
+
+/** decodeMsgpackPrefix for the message decoders: gossip strings, and maps whose prototype is an
+ *  empty object rather than null (same keys, no inheritance, faster to build). Throws
+ *  ERR_WIRE_TRUNCATED instead of returning undefined: a datagram or frame is already complete. */
+export function decodeStructAt(buf: Uint8Array, offset: number): { value: MsgValue; end: number } {
+  const r = new Reader(buf, offset, GOSSIP_STRUCT);
+  r.fastMaps = true;
+  const value = decodeGuarded(r);
+  return { value, end: r.pos };
+}
+const GOSSIP_STRUCT: DecodeOptions = { strings: 'bytes' };
 
 /** Where the msgpack object starting at `offset` ends, without materialising it (no copies of
  *  strings, no objects): the cheap way to frame a stream. Same limits and errors as
