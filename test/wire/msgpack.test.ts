@@ -17,6 +17,7 @@ import {
   encodeRpc,
   ipToBytes,
   skipMsgpackPrefix,
+  decodeStructAt,
   type MsgValue,
 } from '../../src/wire/index.ts';
 
@@ -259,4 +260,17 @@ test('skipMsgpackPrefix finds the same end as decoding, on every prefix, without
   assertWireError(() => skipMsgpackPrefix(new Uint8Array(100).fill(0x91), 0, G), 'ERR_WIRE_NESTING');
   assertWireError(() => skipMsgpackPrefix(unhex('c1'), 0, G), 'ERR_WIRE_TYPE');
   assert.equal(skipMsgpackPrefix(unhex('dd0000100000'), 0, G), undefined);
+});
+
+test('hostile keys (__proto__, toString) are plain own properties, in both map kinds', () => {
+  // {"__proto__": {"x": 1}, "toString": 1, "SeqA": 2}
+  const enc = unhex('83a95f5f70726f746f5f5f81a17801a8746f537472696e6701a45365714102');
+  for (const m of [asMap(decodeMsgpack(enc, U)), asMap(decodeStructAt(enc, 0).value)]) {
+    assert.deepEqual(Object.keys(m).sort(), ['SeqA', '__proto__', 'toString']);
+    assert.equal(m.toString, 1);
+    assert.equal(Object.prototype.hasOwnProperty.call(m, '__proto__'), true);
+    assert.equal('hasOwnProperty' in m, false, 'nothing inherited from Object.prototype');
+    assert.equal(({} as Record<string, unknown>).x, undefined, 'Object.prototype untouched');
+  }
+  assertWireError(() => decodeStructAt(unhex('82a161'), 0), 'ERR_WIRE_TRUNCATED');
 });
