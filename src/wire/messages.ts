@@ -149,11 +149,15 @@ function optBytes(v: MsgValue | undefined): Uint8Array | undefined {
   const b = asBytes(v);
   return b === null || b.length === 0 ? undefined : b;
 }
+// omitempty fields: a present zero value means the same as an absent one (Go cannot tell them
+// apart either), so both decode to undefined and re-encode identically.
 function optNum(v: MsgValue | undefined): number | undefined {
-  return v === undefined || v === null ? undefined : asUint(v);
+  const n = v === undefined || v === null ? 0 : asUint(v);
+  return n === 0 ? undefined : n;
 }
 function optStr(v: MsgValue | undefined): string | undefined {
-  return v === undefined || v === null ? undefined : asString(v);
+  const s = v === undefined || v === null ? '' : asString(v);
+  return s === '' ? undefined : s;
 }
 
 export function decodeNodeState(v: MsgValue): PushNodeState {
