@@ -171,7 +171,12 @@ function attack(input: Uint8Array): void {
     }
   });
   guarded('streamFrameLength', input, () => streamFrameLength(input, rand() < 0.5 ? undefined : int(4096)));
-  guarded('decodeStream', input, () => decodeStream(input, { keyring: null, verifyIncoming: false }));
+  guarded('decodeStream', input, () => {
+    const m = decodeStream(input, { keyring: null, verifyIncoming: false });
+    const again = encodeStreamMessage(m);
+    assert.equal(streamFrameLength(again), again.length);
+    assert.deepEqual(decodeStream(again, { keyring: null, verifyIncoming: false }), m, `stream re-encode (seed ${SEED})`);
+  });
   if (rand() < 0.25) {
     guarded('decodePacket+keyring', input, () => decodePacket(input, { keyring: ring, verifyIncoming: rand() < 0.5 }));
     guarded('decodeStream+keyring', input, () => decodeStream(input, { keyring: ring, verifyIncoming: rand() < 0.5 }));
