@@ -24,6 +24,8 @@ const textDecoder = new TextDecoder('utf-8');
 
 const U64_MAX = (1n << 64n) - 1n;
 const I64_MIN = -(1n << 63n);
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE_BIG = BigInt(Number.MIN_SAFE_INTEGER);
 
 /** Growable output buffer reused across encode calls (the encoder never re-enters itself). */
 class Writer {
@@ -445,7 +447,7 @@ class Reader {
         this.need(8);
         const x = v.getBigUint64(this.pos);
         this.pos += 8;
-        return x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+        return x <= MAX_SAFE_BIG ? Number(x) : x;
       }
       case 0xd0: {
         this.need(1);
@@ -467,7 +469,7 @@ class Reader {
         this.need(8);
         const x = v.getBigInt64(this.pos);
         this.pos += 8;
-        return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+        return x >= MIN_SAFE_BIG && x <= MAX_SAFE_BIG ? Number(x) : x;
       }
       case 0xd9:
         return this.str(this.u8());
@@ -721,7 +723,7 @@ export function asInt(v: MsgValue | undefined): number {
     throw typeError('integer', v);
   }
   if (typeof v === 'bigint') {
-    if (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) return Number(v);
+    if (v <= MAX_SAFE_BIG && v >= MIN_SAFE_BIG) return Number(v);
     throw new WireError('ERR_WIRE_BAD_VALUE', `integer ${v} exceeds 2^53`);
   }
   if (v === null || v === undefined) return 0;
