@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { lanConfig } from '../../src/memberlist/config.ts';
 import { Cluster } from '../../src/sim/cluster.ts';
 import { withCluster } from './helpers.ts';
 
@@ -50,5 +51,24 @@ test('the replay line names the run seed and the test file', () => {
   assert.equal(
     c.replayHint('test/sim/x.test.ts'),
     'simulation failed: seed=777 (replay: KODAMA_SEED=777 npm run test:unit -- test/sim/x.test.ts)',
+  );
+});
+
+test('the false-death detector fires when live, reachable nodes are declared dead', async () => {
+  // All UDP lost and TCP pings off: every probe fails although every node is up and reachable,
+  // which is exactly what the lossy-network test must be able to catch.
+  await withCluster(
+    FILE,
+    { config: (name, addr) => ({ ...lanConfig(name, addr), enableCompression: false, disableTcpPings: true }) },
+    (c) => {
+      c.addNodes(5);
+      c.joinAll('node-0001');
+      assert.ok(c.runUntil(() => c.converged(), 30_000));
+      assert.equal(c.falseDeaths.length, 0);
+      c.network.setLoss(1);
+      c.runFor(60_000);
+      assert.ok(c.falseDeaths.length > 0, 'no false death recorded');
+      assert.equal(c.converged(), false);
+    },
   );
 });
