@@ -9,9 +9,10 @@
 // membership). KODAMA_SIM_CONVERGE_N overrides N for a quick run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withCluster, wallSince } from './helpers.ts';
+import { useLargeYoungGeneration, withCluster, wallSince } from './helpers.ts';
 
 const FILE = 'test/sim/converge-1000.test.ts';
+useLargeYoungGeneration();
 const N = Number(process.env['KODAMA_SIM_CONVERGE_N'] ?? 1000);
 // Joins are spread over 10 s: a real fleet does not start in the same millisecond, and 999
 // simultaneous push/pulls to one node only measure the seed's queueing.

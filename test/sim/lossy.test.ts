@@ -11,9 +11,10 @@
 // packets: well under a minute of wall time on an idle 2-core machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withCluster, wallSince } from './helpers.ts';
+import { useLargeYoungGeneration, withCluster, wallSince } from './helpers.ts';
 
 const FILE = 'test/sim/lossy.test.ts';
+useLargeYoungGeneration();
 const N = 100;
 const SIM_MS = 10 * 60_000;
 const LOSS = 0.1;
