@@ -2,10 +2,11 @@
 //
 // Cost: memberlist spreads each of the N alive messages from every node that learns it,
 // RetransmitMult × ceil(log10(N + 1)) = 16 times, so a join storm is ≈ N² × 16 message receptions
-// (≈ 9.3 M stale-alive copies dropped at N = 1000): ≈ 190 s of CPU on one core with the core and
-// wire code as of this commit, most of it in msgpack decoding, the broadcast queue's scan and
-// alive handling (profiled; sim + driver overhead is a few percent). Compression is off in the
-// simulator's configs (LZW on every gossip packet would add to that, and changes nothing about
+// (≈ 9.3 M stale-alive copies dropped at N = 1000): ≈ 115 s of CPU on one idle core (34 s
+// virtual) with the core and wire code as of this commit, most of it in msgpack decoding, the
+// broadcast queue's per-call scan of every queued item and alive handling (profiled; sim +
+// driver overhead is a few percent). Compression is off in the simulator's configs (LZW on every
+// gossip packet would add to that, and changes nothing about
 // membership). KODAMA_SIM_CONVERGE_N overrides N for a quick run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
