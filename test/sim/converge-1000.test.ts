@@ -6,8 +6,8 @@
 // virtual) with the core and wire code as of this commit, most of it in msgpack decoding, the
 // broadcast queue's per-call scan of every queued item and alive handling (profiled; sim +
 // driver overhead is a few percent). Compression is off in the simulator's configs (LZW on every
-// gossip packet would add to that, and changes nothing about
-// membership). KODAMA_SIM_CONVERGE_N overrides N for a quick run.
+// gossip packet would add to that, and changes nothing about membership).
+// KODAMA_SIM_CONVERGE_N overrides N for a quick run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useLargeYoungGeneration, withCluster, wallSince } from './helpers.ts';
