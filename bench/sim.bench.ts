@@ -67,7 +67,7 @@ function measure(n: number): Row {
       return d;
     },
     onEvent: (observer, e, nowMs) => {
-      if (watching && e.type === 'update' && e.node.name === subject && !seenAt.has(observer.name)) {
+      if (watching && e.type === 'update' && e.node.name === subject && observer.name !== subject && !seenAt.has(observer.name)) {
         seenAt.set(observer.name, nowMs);
       }
     },
