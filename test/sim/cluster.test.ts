@@ -72,3 +72,16 @@ test('the false-death detector fires when live, reachable nodes are declared dea
     },
   );
 });
+
+test('heavy duplication and reordering (20% duplicates, 1–150 ms jitter) change nothing: convergence, no false deaths', async () => {
+  await withCluster(FILE, { network: { duplicate: 0.2, latencyMinMs: 1, latencyMaxMs: 150 } }, (c) => {
+    c.addNodes(16);
+    c.joinAll('node-0001', 1000);
+    assert.ok(c.runUntil(() => c.converged(), 30_000), 'did not converge');
+    c.runFor(120_000);
+    assert.ok(c.network.stats.packetsDuplicated > 100, 'duplication did not happen');
+    assert.ok(c.converged());
+    assert.deepEqual(c.falseDeaths, []);
+    assert.deepEqual(c.checkInvariants(), []);
+  });
+});
