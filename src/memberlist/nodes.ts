@@ -68,8 +68,37 @@ export function hasVsn(v: readonly number[]): boolean {
   return v.some((x) => x !== 0);
 }
 
-function toVsn(v: readonly number[]): Vsn {
-  return [v[0] ?? 0, v[1] ?? 0, v[2] ?? 0, v[3] ?? 0, v[4] ?? 0, v[5] ?? 0];
+/**
+ * Vsn tuples are read-only and nearly every member of a cluster carries the same one, so one
+ * shared array per distinct tuple replaces an array per table entry (~80 bytes each, N of them on
+ * every node). The cache holds only tuples of byte-sized versions and at most VSN_CACHE_MAX of
+ * them, so hostile input cannot grow it.
+ */
+const VSN_CACHE_MAX = 64;
+const vsnCache = new Map<number, Vsn>();
+
+export function toVsn(v: readonly number[]): Vsn {
+  const t: Vsn = [v[0] ?? 0, v[1] ?? 0, v[2] ?? 0, v[3] ?? 0, v[4] ?? 0, v[5] ?? 0];
+  let key = 0;
+  for (const x of t) {
+    if (!Number.isInteger(x) || x < 0 || x > 255) return t;
+    key = key * 256 + x; // 6 bytes: exact in a double
+  }
+  const hit = vsnCache.get(key);
+  if (hit !== undefined) return hit;
+  if (vsnCache.size < VSN_CACHE_MAX) vsnCache.set(key, t);
+  return t;
+}
+
+const EMPTY_META = new Uint8Array(0);
+
+/**
+ * The table keeps its own copy of a node's meta: a decoded meta is a view into the whole received
+ * datagram or push/pull buffer, and keeping that view would keep the whole buffer alive for as
+ * long as the entry lives (a 5000-entry push/pull is ~300 KB). Empty meta shares one array.
+ */
+export function ownMeta(meta: Uint8Array): Uint8Array {
+  return meta.length === 0 ? EMPTY_META : meta.slice();
 }
 
 export class NodeStates {
@@ -147,7 +176,7 @@ export class NodeStates {
       state = {
         name: a.node,
         addr: { ip: a.addr.ip, port: a.addr.port },
-        meta: a.meta,
+        meta: ownMeta(a.meta),
         incarnation: 0,
         state: 'dead',
         vsn: toVsn(a.vsn),
@@ -205,7 +234,7 @@ export class NodeStates {
       );
       if (hasVsn(a.vsn)) state.vsn = toVsn(a.vsn);
       state.incarnation = a.incarnation;
-      state.meta = a.meta;
+      if (!bytesEqual(state.meta, a.meta)) state.meta = ownMeta(a.meta);
       if (state.addr.ip !== a.addr.ip || state.addr.port !== a.addr.port) table.setAddr(state, a.addr);
       if (state.state !== 'alive') table.setState(state, 'alive', now);
     }

@@ -9,9 +9,6 @@
 import type { NodeInfo, Random } from './api.ts';
 import type { Address } from '../wire/types.ts';
 
-export function addrKey(a: Address): string {
-  return `${a.ip}|${a.port}`;
-}
 
 export function isDeadOrLeft(n: NodeInfo): boolean {
   return n.state === 'dead' || n.state === 'left';
@@ -19,7 +16,11 @@ export function isDeadOrLeft(n: NodeInfo): boolean {
 
 export class NodeTable {
   private readonly byName = new Map<string, NodeInfo>();
-  private readonly byAddr = new Map<string, string>();
+  /**
+   * Who is advertised at an address, keyed by the ip string the entry already holds (no key
+   * string per entry); several ports on one ip (rare: test rigs) share an array.
+   */
+  private readonly byIp = new Map<string, NodeInfo | NodeInfo[]>();
   private list: NodeInfo[] = [];
   private probeIndex = 0;
   /** alive + suspect entries, kept up to date so numMembers() is O(1) (the simulator polls it). */
@@ -49,8 +50,39 @@ export class NodeTable {
 
   /** The node currently advertised at `addr`, if any (used for the CRC decision). */
   getByAddr(addr: Address): NodeInfo | undefined {
-    const name = this.byAddr.get(addrKey(addr));
-    return name === undefined ? undefined : this.byName.get(name);
+    const v = this.byIp.get(addr.ip);
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) return v.addr.port === addr.port ? v : undefined;
+    return v.find((n) => n.addr.port === addr.port);
+  }
+
+  /** Index `node` at its address; a node indexed there before stops being found (last wins). */
+  private indexAddr(node: NodeInfo): void {
+    const { ip, port } = node.addr;
+    const v = this.byIp.get(ip);
+    if (v === undefined || (!Array.isArray(v) && v.addr.port === port)) {
+      this.byIp.set(ip, node);
+    } else if (!Array.isArray(v)) {
+      this.byIp.set(ip, [v, node]);
+    } else {
+      const i = v.findIndex((n) => n.addr.port === port);
+      if (i >= 0) v[i] = node;
+      else v.push(node);
+    }
+  }
+
+  /** Forget the index entry at node's current address if it is this node's. */
+  private unindexAddr(node: NodeInfo): void {
+    const ip = node.addr.ip;
+    const v = this.byIp.get(ip);
+    if (v === node) {
+      this.byIp.delete(ip);
+    } else if (Array.isArray(v)) {
+      const i = v.indexOf(node);
+      if (i < 0) return;
+      v.splice(i, 1);
+      if (v.length === 1) this.byIp.set(ip, v[0]!);
+    }
   }
 
   all(): readonly NodeInfo[] {
@@ -66,15 +98,14 @@ export class NodeTable {
     this.list[offset] = node;
     this.list[n] = other;
     this.byName.set(node.name, node);
-    this.byAddr.set(addrKey(node.addr), node.name);
+    this.indexAddr(node);
     if (!isDeadOrLeft(node)) this.live++;
   }
 
   setAddr(node: NodeInfo, addr: Address): void {
-    const oldKey = addrKey(node.addr);
-    if (this.byAddr.get(oldKey) === node.name) this.byAddr.delete(oldKey);
+    this.unindexAddr(node);
     node.addr = { ip: addr.ip, port: addr.port };
-    this.byAddr.set(addrKey(addr), node.name);
+    this.indexAddr(node);
   }
 
   /**
@@ -111,8 +142,7 @@ export class NodeTable {
       if (isDeadOrLeft(node) && now - node.stateChangeMs > gossipToTheDeadMs) {
         removed.push(node);
         this.byName.delete(node.name);
-        const key = addrKey(node.addr);
-        if (this.byAddr.get(key) === node.name) this.byAddr.delete(key);
+        this.unindexAddr(node);
       } else {
         kept.push(node);
       }
