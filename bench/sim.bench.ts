@@ -1,25 +1,27 @@
 // How fast one update spreads through an already converged cluster, in the simulator.
 //
-// For N = 100 and 1000 (override with KODAMA_BENCH_SIZES=100,1000,5000): build a converged LAN
-// cluster, let the broadcast queues drain, then change node-0001's meta (updateMeta → a new alive
-// with a higher incarnation) and count gossip rounds (GossipInterval = 200 ms) until every other
-// node has applied it. Printed beside the epidemic estimate
+// For N = 100, 1000 and 5000 (override with KODAMA_BENCH_SIZES=100,1000): build a converged LAN
+// cluster, then change node-0001's meta (updateMeta → a new alive with a higher incarnation) and
+// count gossip rounds (GossipInterval = 200 ms) until every other node has applied it. Printed
+// beside the epidemic estimate
 //     rounds ≈ log_{fanout+1}(N) + ln(N)      (fanout = GossipNodes = 3)
 // (push gossip: the informed set grows ≈ (fanout+1)× per round until most nodes know, then the
 // last uninformed nodes are found at rate ≈ e^{-round}), plus wall time and packets per node
-// during the spread.
+// during the spread, and what the cluster cost: peak RSS and heap bytes per member-table entry
+// (N² entries: every node knows every node).
 //
 // Building the cluster: every node gets one push/pull listing all nodes, delivered through its
 // transport into the core's real stream + merge path (Cluster.seedTables), instead of N joins.
-// The merges queue alive re-broadcasts exactly as real joins would, so we run until the network
-// is quiet (only probes left) before measuring.
+// The merges queue alive re-broadcasts as real joins would; the cluster is built `settled`, i.e.
+// each node's queue is emptied right after its merge — the state a formed cluster reaches once
+// that storm has drained (at N = 5000 simulating the storm is ~400 million gossip receptions).
+// Then it runs until the network is quiet (only probes) before measuring.
 //
-// 5000 is opt-in: a converged cluster of N full memberlist nodes in one process holds N² member
-// records plus, right after it forms, N² queued re-broadcasts (≈ 1.6 GB at N = 1000 measured, so
-// ≈ 40 GB at 5000) and N² × retransmit-limit gossip receptions to drain; it does not fit a 2-core,
-// 23 GB machine, and the figure it would give follows the same formula.
+// Each N runs in its own child process: a clean heap to measure, a peak RSS that belongs to that
+// N alone, and room for the ~7 GB heap N = 5000 needs (25 M table entries).
 
-import v8 from 'node:v8';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Delegate } from '../src/memberlist/api.ts';
 import { Cluster } from '../src/sim/cluster.ts';
 
@@ -50,10 +52,21 @@ interface Row {
   spreadWallMs: number;
   packetsPerNode: number;
   reached: number;
+  /** Heap growth from seeding the tables (after a full GC), per table entry (N²). */
+  heapBytesPerEntry: number;
+  heapUsedBytes: number;
+  peakRssBytes: number;
 }
 
 const GOSSIP_INTERVAL_MS = 200;
 const FANOUT = 3;
+const CHILD_FLAG = '--sim-bench-child';
+/** Heap limit for the child: N = 5000 settles at ~7 GB of heap; the machine has 24 GiB. */
+const CHILD_HEAP_MB = 14_000;
+
+function fullGc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
 
 function measure(n: number): Row {
   const subject = 'node-0001';
@@ -75,7 +88,12 @@ function measure(n: number): Row {
   try {
     const buildStart = performance.now();
     c.addNodes(n);
-    c.seedTables();
+    fullGc();
+    const heapBefore = process.memoryUsage().heapUsed;
+    c.seedTables({ settled: true });
+    fullGc();
+    const heapUsedBytes = process.memoryUsage().heapUsed;
+    const heapBytesPerEntry = (heapUsedBytes - heapBefore) / (n * n);
     // Quiet = one second with no more packets than probing explains (ping + ack per node, plus
     // some indirect probes); bounded so a cluster that never calms down still reports.
     const t0 = c.clock.now();
@@ -100,7 +118,8 @@ function measure(n: number): Row {
     delegates.get(subject)!.meta = new TextEncoder().encode('role=web');
     c.node(subject).driver.updateMeta();
     c.runUntil(() => seenAt.size >= n - 1, 120_000, GOSSIP_INTERVAL_MS);
-    const lastMs = Math.max(startMs, ...seenAt.values());
+    let lastMs = startMs;
+    for (const t of seenAt.values()) lastMs = Math.max(lastMs, t);
     return {
       n,
       buildWallMs,
@@ -110,23 +129,61 @@ function measure(n: number): Row {
       spreadWallMs: performance.now() - spreadStart,
       packetsPerNode: (c.network.stats.packetsSent - packetsBefore) / n,
       reached: seenAt.size,
+      heapBytesPerEntry,
+      heapUsedBytes,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } finally {
     c.shutdown();
   }
 }
 
+/** Run measure(n) in a child process (flags: heap room, GC access, a young generation sized for
+ * millions of short-lived decoded messages, ~16 % less CPU) and read its one JSON line. */
+function measureInChild(n: number): Promise<Row> {
+  const args = [
+    `--max-old-space-size=${CHILD_HEAP_MB}`,
+    '--max-semi-space-size=64',
+    '--expose-gc',
+    '--import',
+    'tsx',
+    fileURLToPath(import.meta.url),
+    CHILD_FLAG,
+    String(n),
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code !== 0) {
+        reject(new Error(`N=${n}: child exited with ${signal ?? code}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as Row);
+      } catch (e) {
+        reject(new Error(`N=${n}: unreadable child output: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+
 export default async function run(): Promise<void> {
-  // Millions of short-lived decoded messages: a bigger young generation saves ~16 % CPU here.
-  v8.setFlagsFromString('--max-semi-space-size=64');
-  const sizes = (process.env['KODAMA_BENCH_SIZES'] ?? '100,1000').split(',').map(Number);
+  const sizes = (process.env['KODAMA_BENCH_SIZES'] ?? '100,1000,5000').split(',').map(Number);
   console.log('one meta update (alive, new incarnation) spreading through a converged LAN cluster');
   console.log('bound = log_{fanout+1}(N) + ln(N) gossip rounds, fanout 3, round = 200 ms');
-  console.log('cluster built by one all-nodes push/pull per node through the real merge path, then run until quiet');
-  if (!sizes.includes(5000)) console.log('N=5000 skipped by default (≈ N² memory; KODAMA_BENCH_SIZES=5000 to try)');
-  console.log(['N', 'reached', 'rounds', 'bound', 'packets/node', 'spread wall ms', 'build wall ms', 'quiet after (virtual ms)'].join('\t'));
+  console.log('cluster built settled (one all-nodes push/pull per node through the real merge path, queues drained), then run until quiet');
+  console.log('heap/entry = heap growth from filling the N² member-table entries, after a full GC; peak RSS of the process running that N');
+  console.log(
+    ['N', 'reached', 'rounds', 'bound', 'packets/node', 'spread wall ms', 'build wall ms', 'quiet after (virtual ms)', 'heap/entry B', 'heap', 'peak RSS'].join('\t'),
+  );
   for (const n of sizes) {
-    const r = measure(n);
+    const r = await measureInChild(n);
     console.log(
       [
         r.n,
@@ -137,7 +194,14 @@ export default async function run(): Promise<void> {
         r.spreadWallMs.toFixed(0),
         r.buildWallMs.toFixed(0),
         r.quietAfterMs,
+        r.heapBytesPerEntry.toFixed(0),
+        mb(r.heapUsedBytes),
+        mb(r.peakRssBytes),
       ].join('\t'),
     );
   }
+}
+
+if (process.argv[2] === CHILD_FLAG) {
+  process.stdout.write(`${JSON.stringify(measure(Number(process.argv[3])))}\n`);
 }

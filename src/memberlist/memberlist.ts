@@ -147,6 +147,17 @@ export class Memberlist implements MembershipCore {
     );
   }
 
+  /**
+   * Drop every queued broadcast, as if each had gone out its retransmit limit. For simulators
+   * that build a large cluster directly in its settled state (full tables, drained queues)
+   * instead of replaying the N² gossip storm of N joins to get there. Returns how many.
+   */
+  discardBroadcasts(): number {
+    const n = this.queue.length;
+    this.queue.reset();
+    return n;
+  }
+
   shutdown(): void {
     this.isShutdown = true;
     this.timers.clear();

@@ -184,8 +184,13 @@ export class Cluster {
    * listing every live node alive (incarnation 1, empty meta), through its transport, so it goes
    * through the core's real stream handling and merge path — as if each node had just done a
    * push/pull with an all-knowing peer. The merges queue alive re-broadcasts, as real ones do.
+   *
+   * `settled: true` then empties each node's broadcast queue right after its merge: the state
+   * the cluster reaches once that re-broadcast storm (N² alive messages, each sent up to the
+   * retransmit limit) has drained, without simulating it — at N = 5000 the storm alone is
+   * ~400 million message receptions and, while it lasts, N² queued broadcasts in memory.
    */
-  seedTables(): void {
+  seedTables(opts: { settled?: boolean } = {}): void {
     const live = this.live();
     const states: PushNodeState[] = live.map((n) => ({
       name: n.name,
@@ -198,7 +203,10 @@ export class Cluster {
     }));
     const bytes = encodeMessage({ type: 'pushPull', join: false, nodes: states, userState: new Uint8Array(0) });
     const from = this.network.deadAddress();
-    for (const n of live) n.transport.deliverStream(from, bytes, () => undefined);
+    for (const n of live) {
+      n.transport.deliverStream(from, bytes, () => undefined);
+      if (opts.settled === true) n.core.discardBroadcasts();
+    }
   }
 
   /** Crash a node: the network drops everything to/from it and its process stops. */
