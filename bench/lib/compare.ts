@@ -1,0 +1,166 @@
+// One serf-vs-kodama comparison: for each cluster size, a cluster of real serf agents, then the
+// same of kodama agents (never both at once, so neither sees the other's CPU), each measured
+// the same way, then a table with kodama/serf ratios.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentCluster, kodamaHasHandlers } from './cluster.ts';
+import type { Kind } from './cluster.ts';
+import { measureFailure, measureIdle, measureUserEvent, waitHandlersQuiet } from './measure.ts';
+import type { Idle, Spread } from './measure.ts';
+import { installExitHooks, memAvailableBytes } from './procs.ts';
+
+export interface CompareOptions {
+  sizes: number[];
+  kinds: Kind[];
+  /** Idle window for the CPU figure. */
+  idleMs: number;
+  /** Limit for the user event to reach everyone, and for everyone to see the failure. */
+  userEventTimeoutMs: number;
+  failureTimeoutMs: number;
+  log: (line: string) => void;
+  /** Keep agent logs and handler files (their directory is printed). */
+  keepFiles: boolean;
+}
+
+export interface KindResult {
+  kind: Kind;
+  n: number;
+  /** Why this cluster was not measured (or only partly); empty when complete. */
+  notes: string[];
+  startMs?: number;
+  convergeMs?: number;
+  idle?: Idle;
+  userEvent?: Spread;
+  failure?: Spread;
+}
+
+/** Rough RSS per agent to refuse sizes that would push a shared machine into the OOM killer. */
+const EXPECTED_RSS_BYTES: Record<Kind, number> = { serf: 40 * 2 ** 20, kodama: 140 * 2 ** 20 };
+const MEMORY_HEADROOM_BYTES = 3 * 2 ** 30;
+
+export async function runKind(kind: Kind, n: number, o: CompareOptions, handlers: boolean): Promise<KindResult> {
+  const tag = `[${kind} N=${n}]`;
+  const log = (s: string): void => o.log(`${tag} ${s}`);
+  const r: KindResult = { kind, n, notes: [] };
+  const avail = memAvailableBytes();
+  const need = EXPECTED_RSS_BYTES[kind] * n + MEMORY_HEADROOM_BYTES;
+  if (avail !== undefined && avail < need) {
+    r.notes.push(`skipped: ${(avail / 2 ** 30).toFixed(1)} GiB available, ~${(need / 2 ** 30).toFixed(1)} GiB needed`);
+    log(r.notes[0] ?? '');
+    return r;
+  }
+  if (!handlers) r.notes.push('no -event-handler in this agent yet: handler figures n/a');
+  const dir = mkdtempSync(join(tmpdir(), `kodama-bench-${kind}-${n}-`));
+  const c = new AgentCluster({
+    kind,
+    n,
+    dir,
+    handlers,
+    log,
+    // kodama agents start through tsx (a second of CPU each): fewer at once on a 2-core machine.
+    startConcurrency: kind === 'serf' ? 8 : 3,
+    startTimeoutMs: kind === 'serf' ? 20_000 : 60_000,
+  });
+  let failed = false;
+  try {
+    log(`starting ${n} agents (logs in ${dir})`);
+    const t0 = Date.now();
+    await c.start();
+    r.startMs = Date.now() - t0;
+    log(`all started in ${(r.startMs / 1000).toFixed(1)} s; waiting for every view to hold ${n} alive`);
+    r.convergeMs = await c.waitConverged(60_000 + n * 1000);
+    log(`converged ${(r.convergeMs / 1000).toFixed(1)} s after the last start; letting join handlers finish`);
+    if (!(await waitHandlersQuiet(c, 5000, 60_000))) r.notes.push('handlers still busy after 60 s of settling');
+    log(`measuring idle CPU for ${(o.idleMs / 1000).toFixed(0)} s`);
+    r.idle = await measureIdle(c, o.idleMs);
+    log(`idle CPU ${r.idle.cpuPctOfCore.toFixed(1)}% of a core, RSS ${(r.idle.rssMeanBytes / 2 ** 20).toFixed(1)} MiB/agent`);
+    if (handlers) {
+      log('user event');
+      r.userEvent = await measureUserEvent(c, `bench-${kind}-${n}`, o.userEventTimeoutMs);
+      log(`user event reached ${r.userEvent.reached}/${r.userEvent.expected}; p50 ${fmtMs(r.userEvent.p50Ms)}, last ${fmtMs(r.userEvent.lastMs)}`);
+      log(`kill -9 ${c.agents[c.agents.length - 1]?.name ?? '?'}`);
+      r.failure = await measureFailure(c, o.failureTimeoutMs);
+      log(`member-failed handlers ${r.failure.reached}/${r.failure.expected}; p50 ${fmtMs(r.failure.p50Ms)}, last ${fmtMs(r.failure.lastMs)}`);
+    }
+  } catch (e) {
+    failed = true;
+    r.notes.push(`failed: ${(e as Error).message.split('\n')[0] ?? ''}`);
+    log(`FAILED: ${(e as Error).message}`);
+  } finally {
+    await c.destroy();
+    if (o.keepFiles || failed) log(`files kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+  return r;
+}
+
+export async function compare(o: CompareOptions): Promise<KindResult[]> {
+  installExitHooks();
+  const kodamaHandlers = o.kinds.includes('kodama') ? kodamaHasHandlers() : false;
+  const results: KindResult[] = [];
+  for (const n of o.sizes) {
+    for (const kind of o.kinds) {
+      results.push(await runKind(kind, n, o, kind === 'serf' || kodamaHandlers));
+    }
+  }
+  return results;
+}
+
+function fmtMs(ms: number | undefined): string {
+  return ms === undefined ? 'n/a' : `${Math.round(ms)} ms`;
+}
+
+function num(x: number | undefined, digits: number): string {
+  return x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits);
+}
+
+interface Metric {
+  label: string;
+  digits: number;
+  get: (r: KindResult) => number | undefined;
+}
+
+const METRICS: Metric[] = [
+  { label: 'user event p50 (ms)', digits: 0, get: (r) => r.userEvent?.p50Ms },
+  { label: 'user event last node (ms)', digits: 0, get: (r) => r.userEvent?.lastMs },
+  { label: 'failure → handler p50 (ms)', digits: 0, get: (r) => r.failure?.p50Ms },
+  { label: 'failure → handler last node (ms)', digits: 0, get: (r) => r.failure?.lastMs },
+  { label: 'idle CPU, whole cluster (% core)', digits: 1, get: (r) => r.idle?.cpuPctOfCore },
+  { label: 'RSS per agent, mean (MiB)', digits: 1, get: (r) => (r.idle ? r.idle.rssMeanBytes / 2 ** 20 : undefined) },
+  { label: 'RSS per agent, max (MiB)', digits: 1, get: (r) => (r.idle ? r.idle.rssMaxBytes / 2 ** 20 : undefined) },
+  { label: 'start all (s)', digits: 1, get: (r) => (r.startMs === undefined ? undefined : r.startMs / 1000) },
+  { label: 'converge after start (s)', digits: 1, get: (r) => (r.convergeMs === undefined ? undefined : r.convergeMs / 1000) },
+];
+
+/** The comparison table: one block per N, kodama/serf ratio per metric. */
+export function formatTable(results: KindResult[]): string {
+  const lines: string[] = [];
+  const sizes = [...new Set(results.map((r) => r.n))];
+  const w = [34, 10, 10, 12];
+  const row = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(w[0] ?? 0) : c.padStart(w[i] ?? 0))).join(' ');
+  for (const n of sizes) {
+    const serf = results.find((r) => r.n === n && r.kind === 'serf');
+    const kodama = results.find((r) => r.n === n && r.kind === 'kodama');
+    lines.push(`N = ${n} agents on 127.0.0.1, profile lan`);
+    lines.push(row(['metric', 'serf', 'kodama', 'kodama/serf']));
+    for (const m of METRICS) {
+      const s = serf ? m.get(serf) : undefined;
+      const k = kodama ? m.get(kodama) : undefined;
+      const ratio = s !== undefined && k !== undefined && s > 0 ? `${(k / s).toFixed(2)}×` : 'n/a';
+      lines.push(row([m.label, num(s, m.digits), num(k, m.digits), ratio]));
+    }
+    for (const r of [serf, kodama]) {
+      if (r === undefined) continue;
+      const reach = [
+        r.userEvent && r.userEvent.reached < r.userEvent.expected ? `user event reached only ${r.userEvent.reached}/${r.userEvent.expected}` : '',
+        r.failure && r.failure.reached < r.failure.expected ? `member-failed ran on only ${r.failure.reached}/${r.failure.expected}` : '',
+      ].filter((x) => x !== '');
+      for (const note of [...r.notes, ...reach]) lines.push(`  ${r.kind}: ${note}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
