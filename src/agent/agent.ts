@@ -59,6 +59,30 @@ export interface AgentOptions {
   enableCompression?: boolean;
   /** Name resolver for join (tests inject one). */
   lookup?: Lookup;
+  /** Event handler specs (`[filter=]script`, serf's -event-handler). */
+  eventHandlers?: string[];
+  /** serf -keyring-file: JSON list of base64 keys, rewritten on key changes. */
+  keyringFile?: string;
+  /** serf -tags-file: JSON object of tags, rewritten on tag changes. */
+  tagsFile?: string;
+  /** serf -snapshot: rejoin known members on restart without -join. */
+  snapshotPath?: string;
+  /** serf -rejoin: ignore a leave recorded in the snapshot. */
+  rejoinAfterLeave?: boolean;
+  reconnectIntervalMs?: number;
+  reconnectTimeoutMs?: number;
+  tombstoneTimeoutMs?: number;
+  /** serf's limits (bytes): query response 1024, query 1024, user event 512. */
+  queryResponseSizeLimit?: number;
+  querySizeLimit?: number;
+  userEventSizeLimit?: number;
+}
+
+/** What SIGHUP (or an embedder) may change on a running agent. */
+export interface ReloadOptions {
+  logLevel?: LogLevel;
+  eventHandlers?: string[];
+  tags?: Tags;
 }
 
 export interface JoinResult {
@@ -108,11 +132,13 @@ export class Agent {
   private readonly earlyJoins = new Map<number, { joined: number; errors: string[] }>();
   private leaveCompleteWaiter: (() => void) | undefined;
   private readonly dropped: Record<string, number> = {};
+  private eventHandlerSpecs: string[];
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
     this.logger = new Logger({ level: opts.logLevel ?? 'INFO', ...(opts.logSink ? { sink: opts.logSink } : {}) });
     if (opts.nodeName === '') throw new AgentError('ERR_AGENT_CONFIG', 'node name must not be empty');
+    this.eventHandlerSpecs = [...(opts.eventHandlers ?? [])];
     this.protocol = opts.protocol ?? 5;
     if (!Number.isInteger(this.protocol) || this.protocol < 2 || this.protocol > 5) {
       throw new AgentError('ERR_AGENT_CONFIG', `Serf protocol version ${this.protocol} is not supported (2..5)`);
@@ -233,7 +259,8 @@ export class Agent {
    * Join the cluster through `targets` (`host`, `host:port`, DNS names: every address they
    * resolve to). Resolves with how many answered; never rejects for network reasons.
    */
-  async join(targets: string[]): Promise<JoinResult> {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- replay is honoured once user events land
+  async join(targets: string[], replay = false): Promise<JoinResult> {
     if (this.state !== 'running' || this.driver === undefined) {
       throw new AgentError('ERR_AGENT_STATE', "Serf can't Join after Leave or Shutdown");
     }
@@ -333,6 +360,14 @@ export class Agent {
     if (this.serf === undefined || this.driver === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
     this.serf.setTags(tags);
     this.driver.updateMeta();
+  }
+
+  /** Apply a configuration reload (serf's handleReload): log level, handlers, tags. */
+  reload(r: ReloadOptions): void {
+    if (r.logLevel !== undefined) this.logger.setLevel(r.logLevel);
+    if (r.eventHandlers !== undefined) this.eventHandlerSpecs = [...r.eventHandlers];
+    if (r.tags !== undefined && this.serf !== undefined) this.setTags(r.tags);
+    this.logger.log('INFO', 'agent: configuration reloaded');
   }
 
   /** Counters of dropped input by reason (transport, core, Serf), for stats and tests. */

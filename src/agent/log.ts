@@ -39,7 +39,7 @@ export interface LoggerOptions {
 const RING_LINES = 512;
 
 export class Logger {
-  private readonly minRank: number;
+  private minRank: number;
   private readonly sink: (line: string) => void;
   private readonly wallClockMs: () => number;
   private readonly limited = new Map<string, { windowStartMs: number; suppressed: number }>();
@@ -51,6 +51,11 @@ export class Logger {
     this.minRank = LOG_LEVELS.indexOf(opts.level);
     this.sink = opts.sink ?? ((line) => process.stdout.write(`${line}\n`));
     this.wallClockMs = opts.wallClockMs ?? Date.now;
+  }
+
+  /** SIGHUP reload changes the level of a running agent (serf's logFilter.SetMinLevel). */
+  setLevel(level: LogLevel): void {
+    this.minRank = LOG_LEVELS.indexOf(level);
   }
 
   enabled(level: LogLevel): boolean {

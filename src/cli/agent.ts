@@ -1,18 +1,22 @@
-// `kodama agent`: run an agent until a signal (or an RPC `leave`). Flags follow `serf agent`.
-// SIGINT and SIGTERM both leave gracefully (an instance being terminated should leave, so peers
-// record it *left*, not failed); a second signal during the leave exits at once.
+// `kodama agent`: run an agent until a signal (or an RPC `leave`). Flags and JSON config keys
+// follow `serf agent`; KODAMA_* environment variables sit between the files and the flags.
+//
+// Signals, as serf: SIGINT leaves gracefully unless skip_leave_on_interrupt; SIGTERM leaves
+// gracefully when leave_on_terminate, which kodama defaults to true (serf: false) so that an
+// instance being terminated is recorded *left*, not failed; SIGHUP reloads the configuration
+// (log level, event handlers, tags). A second INT/TERM during the leave exits at once.
 
 import { hostname } from 'node:os';
 import { Agent } from '../agent/agent.ts';
-import type { Profile } from '../agent/agent.ts';
+import type { AgentOptions, Profile } from '../agent/agent.ts';
+import { ENV_VARS, configFromEnv, parseDuration, parseTagPairs, readConfigPaths, resolveConfig } from '../agent/config.ts';
+import type { AgentConfig, ResolvedConfig } from '../agent/config.ts';
 import { AgentError } from '../agent/errors.ts';
 import { parseLogLevel } from '../agent/log.ts';
 import { SerfError } from '../serf/errors.ts';
-import { parseTag } from '../serf/tags.ts';
 import { CliError, parseFlags } from './flags.ts';
 import type { FlagSpec } from './flags.ts';
 import type { CliIo, Command } from './io.ts';
-import { parseDurationMs } from './duration.ts';
 
 const help = `Usage: kodama agent [options]
 
@@ -20,88 +24,207 @@ const help = `Usage: kodama agent [options]
   agent represents a single node in a cluster; it speaks Serf's protocol,
   so it can join a cluster of serf agents.
 
+  Configuration comes from JSON files (serf's keys), then KODAMA_*
+  environment variables, then flags: a later source overrides an earlier
+  one; tags merge key by key and -join/-retry-join/-event-handler lists
+  append.
+
 Options:
 
   -bind=0.0.0.0:7946       Address to bind network listeners to (UDP and TCP).
   -advertise=addr          Address to advertise to the other cluster members.
+  -config-file=foo         Path to a JSON file to read configuration from
+                           (serf's keys; an unknown key is an error). Can be
+                           specified multiple times.
+  -config-dir=foo          Directory of JSON files to read, every "*.json" in
+                           alphabetical order. Can be specified multiple times.
   -encrypt=key             Key for encrypting network traffic (base64, 16, 24
                            or 32 bytes). Must match the cluster's key.
+  -keyring-file=path       File holding the keyring (JSON list of base64 keys);
+                           key changes are written back. Not with -encrypt.
+  -event-handler=foo       Script to execute when events occur:
+                           "script", "TYPE=script", "user:NAME=script",
+                           "query:NAME=script", comma lists of types. Can be
+                           specified multiple times.
   -join=addr               An initial agent to join with (host, host:port or a
                            DNS name: every address it resolves to is joined).
-                           Can be specified multiple times.
+                           Can be specified multiple times. Exits 1 on failure.
+  -replay                  Replay past user events when joining.
+  -retry-join=addr         An agent to join with, retried until it succeeds;
+                           can be specified multiple times.
+  -retry-interval=30s      Time between -retry-join attempts (at least 1s).
+  -retry-max=0             Number of -retry-join retries before exiting 1
+                           (0 = unlimited).
+  -rejoin                  Ignore a previous leave recorded in the snapshot and
+                           rejoin the cluster.
+  -snapshot=path           Snapshot file: on restart, rejoin the known members
+                           without -join and do not replay old events.
   -log-level=info          Log level of the agent (trace, debug, info, warn, err).
   -node=hostname           Name of this node. Must be unique in the cluster.
   -profile=[lan|wan|local] Timing profile. The default is lan.
   -protocol=n              Serf protocol version to use (2..5, default 5).
+  -role=foo                Deprecated: the same as -tag role=foo.
   -rpc-addr=127.0.0.1:7373 Address to bind the RPC listener.
   -rpc-auth=token          Require this token from RPC clients.
   -tag key=value           Tag to attach to this node. Can be specified
                            multiple times.
+  -tags-file=path          Persist tags in this file (JSON); reloaded on start.
+                           Not together with -tag or tags in config files.
   -broadcast-timeout=5s    Max time to wait for the leave intent to go out.
   -disable-compression     Disable message compression.
+
+Signals:
+
+  SIGINT   graceful leave, then exit (unless skip_leave_on_interrupt).
+  SIGTERM  graceful leave, then exit: leave_on_terminate defaults to TRUE in
+           kodama (serf's default is false); set it to false in a config file
+           or KODAMA_LEAVE_ON_TERMINATE=false to exit without leaving.
+  SIGHUP   reload config files/env: log level, event handlers and tags.
+
+Environment:
+
+  ${ENV_VARS.join(' ')}
+  Lists (KODAMA_JOIN, KODAMA_RETRY_JOIN) and KODAMA_TAGS (k=v,k=v) are comma
+  separated; KODAMA_EVENT_HANDLERS has one handler per line.
 `;
 
 const FLAGS: FlagSpec[] = [
   { name: 'bind', kind: 'string' },
   { name: 'advertise', kind: 'string' },
+  { name: 'config-file', kind: 'list' },
+  { name: 'config-dir', kind: 'list' },
   { name: 'encrypt', kind: 'string' },
+  { name: 'keyring-file', kind: 'string' },
+  { name: 'event-handler', kind: 'list' },
   { name: 'join', kind: 'list' },
+  { name: 'replay', kind: 'bool' },
+  { name: 'retry-join', kind: 'list' },
+  { name: 'retry-interval', kind: 'string' },
+  { name: 'retry-max', kind: 'string' },
+  { name: 'rejoin', kind: 'bool' },
+  { name: 'snapshot', kind: 'string' },
   { name: 'log-level', kind: 'string' },
   { name: 'node', kind: 'string' },
   { name: 'profile', kind: 'string' },
   { name: 'protocol', kind: 'string' },
+  { name: 'role', kind: 'string' },
   { name: 'rpc-addr', kind: 'string' },
   { name: 'rpc-auth', kind: 'string' },
   { name: 'tag', kind: 'list' },
+  { name: 'tags-file', kind: 'string' },
   { name: 'broadcast-timeout', kind: 'string' },
   { name: 'disable-compression', kind: 'bool' },
 ];
 
+const STRING_FLAGS: Record<string, keyof AgentConfig> = {
+  bind: 'bind',
+  advertise: 'advertise',
+  encrypt: 'encryptKey',
+  'keyring-file': 'keyringFile',
+  snapshot: 'snapshotPath',
+  'log-level': 'logLevel',
+  node: 'nodeName',
+  profile: 'profile',
+  role: 'role',
+  'rpc-addr': 'rpcAddr',
+  'rpc-auth': 'rpcAuth',
+  'tags-file': 'tagsFile',
+};
+
+function intFlag(text: string, name: string): number {
+  if (!/^-?\d+$/.test(text)) throw new CliError('ERR_CLI_USAGE', `invalid value "${text}" for flag -${name}: expected an integer`);
+  return Number(text);
+}
+
+/** What the flags say, as a config layer (flags not given are absent, so they override nothing). */
+export function configFromFlags(args: readonly string[]): { config: AgentConfig; configPaths: string[] } {
+  const f = parseFlags(args, FLAGS);
+  if (f.positional.length > 0) throw new CliError('ERR_CLI_USAGE', `unexpected argument: ${f.positional[0]}`);
+  const c: AgentConfig = {};
+  const rec = c as Record<string, unknown>;
+  for (const [flag, field] of Object.entries(STRING_FLAGS)) {
+    const v = f.strings.get(flag);
+    if (v !== undefined) rec[field] = v;
+  }
+  const proto = f.strings.get('protocol');
+  if (proto !== undefined) c.protocol = intFlag(proto, 'protocol');
+  const rm = f.strings.get('retry-max');
+  if (rm !== undefined) c.retryMaxAttempts = intFlag(rm, 'retry-max');
+  const ri = f.strings.get('retry-interval');
+  if (ri !== undefined) c.retryIntervalMs = parseDuration(ri, '-retry-interval');
+  const bt = f.strings.get('broadcast-timeout');
+  if (bt !== undefined) c.broadcastTimeoutMs = parseDuration(bt, '-broadcast-timeout');
+  const tags = f.lists.get('tag');
+  if (tags !== undefined) c.tags = parseTagPairs(tags, '-tag');
+  const lists: [string, keyof AgentConfig][] = [['join', 'startJoin'], ['retry-join', 'retryJoin'], ['event-handler', 'eventHandlers']];
+  for (const [flag, field] of lists) {
+    const v = f.lists.get(flag);
+    if (v !== undefined) rec[field] = v;
+  }
+  if (f.bools.has('replay')) c.replayOnJoin = true;
+  if (f.bools.has('rejoin')) c.rejoinAfterLeave = true;
+  if (f.bools.has('disable-compression')) c.enableCompression = false;
+  return { config: c, configPaths: [...(f.lists.get('config-file') ?? []), ...(f.lists.get('config-dir') ?? [])] };
+}
+
+/** Files < env < flags, resolved. Throws CliError/AgentError with a message for the user. */
+export function readAgentConfig(args: readonly string[], env: Record<string, string | undefined>): { config: ResolvedConfig; warnings: string[] } {
+  const flags = configFromFlags(args);
+  const files = readConfigPaths(flags.configPaths);
+  const fromEnv = configFromEnv(env);
+  const r = resolveConfig([files.config, fromEnv.config, flags.config], hostname());
+  parseLogLevel(r.config.logLevel); // validate now, not at the first log line
+  return { config: r.config, warnings: [...files.warnings, ...fromEnv.warnings, ...r.warnings] };
+}
+
+export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void): AgentOptions {
+  return {
+    nodeName: c.nodeName,
+    bind: c.bind,
+    ...(c.advertise !== undefined && c.advertise !== '' ? { advertise: c.advertise } : {}),
+    ...(c.encryptKey !== undefined && c.encryptKey !== '' ? { encrypt: c.encryptKey } : {}),
+    ...(c.rpcAuth !== undefined && c.rpcAuth !== '' ? { rpcAuth: c.rpcAuth } : {}),
+    ...(c.keyringFile !== undefined && c.keyringFile !== '' ? { keyringFile: c.keyringFile } : {}),
+    ...(c.tagsFile !== undefined && c.tagsFile !== '' ? { tagsFile: c.tagsFile } : {}),
+    ...(c.snapshotPath !== undefined && c.snapshotPath !== '' ? { snapshotPath: c.snapshotPath } : {}),
+    tags: c.tags,
+    protocol: c.protocol,
+    profile: c.profile as Profile,
+    rpcAddr: c.rpcAddr,
+    logLevel: parseLogLevel(c.logLevel),
+    logSink,
+    broadcastTimeoutMs: c.broadcastTimeoutMs,
+    enableCompression: c.enableCompression,
+    eventHandlers: c.eventHandlers,
+    rejoinAfterLeave: c.rejoinAfterLeave,
+    ...(c.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: c.reconnectIntervalMs } : {}),
+    ...(c.reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs: c.reconnectTimeoutMs } : {}),
+    ...(c.tombstoneTimeoutMs !== undefined ? { tombstoneTimeoutMs: c.tombstoneTimeoutMs } : {}),
+    queryResponseSizeLimit: c.queryResponseSizeLimit ?? 1024,
+    querySizeLimit: c.querySizeLimit ?? 1024,
+    userEventSizeLimit: c.userEventSizeLimit ?? 512,
+  };
+}
+
+function isUserError(e: unknown): e is Error {
+  return e instanceof CliError || e instanceof AgentError || e instanceof SerfError;
+}
+
 async function run(args: string[], io: CliIo): Promise<number> {
   let agent: Agent;
-  let profile: Profile;
-  let joins: string[];
+  let config: ResolvedConfig;
   try {
-    const f = parseFlags(args, FLAGS);
-    if (f.positional.length > 0) throw new CliError('ERR_CLI_USAGE', `unexpected argument: ${f.positional[0]}`);
-    const tags: Record<string, string> = {};
-    for (const kv of f.lists.get('tag') ?? []) {
-      const [k, v] = parseTag(kv);
-      tags[k] = v;
-    }
-    const p = f.strings.get('profile') ?? 'lan';
-    if (p !== 'lan' && p !== 'wan' && p !== 'local') throw new CliError('ERR_CLI_USAGE', `Unknown profile: ${p}`);
-    profile = p;
-    const protoText = f.strings.get('protocol') ?? '5';
-    if (!/^\d+$/.test(protoText)) throw new CliError('ERR_CLI_USAGE', `invalid -protocol ${protoText}`);
-    const bt = f.strings.get('broadcast-timeout');
-    const broadcastTimeoutMs = bt === undefined ? 5000 : Math.max(1000, parseDurationMs(bt));
-    joins = f.lists.get('join') ?? [];
-    const encrypt = f.strings.get('encrypt');
-    const rpcAuth = f.strings.get('rpc-auth');
-    const advertise = f.strings.get('advertise');
-    agent = Agent.create({
-      nodeName: f.strings.get('node') ?? hostname(),
-      bind: f.strings.get('bind') ?? '0.0.0.0:7946',
-      ...(advertise !== undefined ? { advertise } : {}),
-      ...(encrypt !== undefined ? { encrypt } : {}),
-      ...(rpcAuth !== undefined ? { rpcAuth } : {}),
-      tags,
-      protocol: Number(protoText),
-      profile,
-      rpcAddr: f.strings.get('rpc-addr') ?? io.env['KODAMA_RPC_ADDR'] ?? '127.0.0.1:7373',
-      logLevel: parseLogLevel(f.strings.get('log-level') ?? 'info'),
-      logSink: (line) => io.stdout(`    ${line}\n`),
-      broadcastTimeoutMs,
-      enableCompression: !f.bools.has('disable-compression'),
-    });
+    const r = readAgentConfig(args, io.env);
+    config = r.config;
+    for (const w of r.warnings) io.stdout(`==> ${w}\n`);
+    agent = Agent.create(agentOptions(config, (line) => io.stdout(`    ${line}\n`)));
   } catch (e) {
     if (e instanceof CliError && e.code === 'ERR_CLI_HELP') {
       io.stdout(help);
       return 0;
     }
-    if (e instanceof CliError || e instanceof AgentError || e instanceof SerfError) {
-      io.stderr(`${e.message}\n\n${help}`);
+    if (isUserError(e)) {
+      io.stderr(`${e.message}\n\nRun 'kodama agent -h' for the options.\n`);
       return 1;
     }
     throw e;
@@ -124,44 +247,93 @@ async function run(args: string[], io: CliIo): Promise<number> {
       `    Advertise addr: '${agent.advertiseAddress.ip}:${agent.advertiseAddress.port}'`,
       `          RPC addr: '${rpc === undefined ? '' : `${rpc.host}:${rpc.port}`}'`,
       `         Encrypted: ${agent.encrypted}`,
-      `           Profile: ${profile}`,
+      `          Snapshot: ${config.snapshotPath !== undefined && config.snapshotPath !== ''}`,
+      `           Profile: ${config.profile}`,
       '',
       '==> Log data will now stream in as it occurs:',
       '',
     ].join('\n') + '\n',
   );
 
+  let stopRetry = false;
+  let exitWith: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => {
-    let signals = 0;
+    let exiting = false;
+    let leaving = false;
+    const detach = (): void => {
+      stopRetry = true;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+    };
+    const exitNow = (code: number): void => {
+      if (exiting) return;
+      exiting = true;
+      detach();
+      void agent.stop().finally(() => resolve(code));
+    };
+    exitWith = exitNow;
     const onSignal = (sig: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        io.stdout(`==> Caught second signal ${sig}, exiting without leaving\n`);
-        resolve(1);
+      io.stdout(`==> Caught signal: ${sig}\n`);
+      if (sig === 'SIGHUP') {
+        reload();
         return;
       }
-      io.stdout(`==> Caught signal: ${sig}\n==> Gracefully shutting down agent...\n`);
+      if (leaving) {
+        io.stdout('==> Second signal during leave: exiting without waiting\n');
+        exitNow(1);
+        return;
+      }
+      const graceful = (sig === 'SIGINT' && !config.skipLeaveOnInterrupt) || (sig === 'SIGTERM' && config.leaveOnTerminate);
+      if (!graceful) {
+        // serf exits 1 without leaving: peers will see this node fail.
+        exitNow(1);
+        return;
+      }
+      leaving = true;
+      io.stdout('==> Gracefully shutting down agent...\n');
       void (async () => {
+        let code = 0;
         try {
           await agent.leave();
         } catch (e) {
-          io.stderr(`==> Error leaving: ${(e as Error).message}\n`);
+          io.stderr(`==> Error: ${(e as Error).message}\n`);
+          code = 1;
         }
-        await agent.stop();
+        exitNow(code);
       })();
+    };
+    const reload = (): void => {
+      io.stdout('==> Reloading configuration...\n');
+      let next: ResolvedConfig;
+      try {
+        next = readAgentConfig(args, io.env).config;
+      } catch (e) {
+        io.stderr(`==> Failed to reload configs: ${(e as Error).message}\n`);
+        return;
+      }
+      try {
+        agent.reload({ logLevel: parseLogLevel(next.logLevel), eventHandlers: next.eventHandlers, tags: next.tags });
+        config = { ...next, nodeName: config.nodeName };
+      } catch (e) {
+        io.stderr(`==> Failed to reload: ${(e as Error).message}\n`);
+      }
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onSignal);
     agent.on('shutdown', () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(0);
+      detach();
+      if (!exiting) {
+        exiting = true;
+        resolve(0);
+      }
     });
   });
 
-  if (joins.length > 0) {
-    io.stdout(`==> Joining cluster...(replay: false)\n`);
-    const r = await agent.join(joins);
+  if (config.startJoin.length > 0) {
+    io.stdout(`==> Joining cluster...(replay: ${config.replayOnJoin})\n`);
+    const r = await agent.join(config.startJoin, config.replayOnJoin);
     if (r.num === 0) {
       io.stderr(`==> Failed to join: ${r.errors.join('; ')}\n`);
       await agent.stop();
@@ -170,7 +342,44 @@ async function run(args: string[], io: CliIo): Promise<number> {
     }
     io.stdout(`    Join completed. Synced with ${r.num} initial agents\n`);
   }
+
+  if (config.retryJoin.length > 0) {
+    void retryJoin(agent, config, () => stopRetry).then((ok) => {
+      if (!ok && !stopRetry) exitWith(1);
+    });
+  }
   return finished;
+}
+
+/**
+ * serf's retryJoin: try every retry-join address until one push/pull succeeds; after
+ * `retryMaxAttempts` failed attempts (0 = unlimited) give up, which exits the agent with 1.
+ */
+export async function retryJoin(agent: Agent, config: ResolvedConfig, stopped: () => boolean): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    if (stopped()) return true;
+    agent.logger.log('INFO', `agent: Joining cluster...(replay: ${config.replayOnJoin})`);
+    let r: { num: number; errors: string[] };
+    try {
+      r = await agent.join(config.retryJoin, config.replayOnJoin);
+    } catch (e) {
+      // the agent is leaving or stopped: nothing left to retry for
+      agent.logger.log('DEBUG', `agent: retry join stopped: ${(e as Error).message}`);
+      return true;
+    }
+    if (r.num > 0) {
+      agent.logger.log('INFO', `agent: Join completed. Synced with ${r.num} initial agents`);
+      return true;
+    }
+    // serf's count: retry-max=N gives up after N retries, i.e. N+1 attempts
+    if (config.retryMaxAttempts > 0 && attempt > config.retryMaxAttempts) {
+      agent.logger.log('ERR', 'agent: maximum retry join attempts made, exiting');
+      return false;
+    }
+    agent.logger.log('WARN', `agent: Join failed: ${r.errors.join('; ')}, retrying in ${config.retryIntervalMs / 1000}s`);
+    const until = Date.now() + config.retryIntervalMs;
+    while (Date.now() < until && !stopped()) await new Promise((res) => setTimeout(res, Math.min(250, until - Date.now())));
+  }
 }
 
 export const agentCommand: Command = { synopsis: 'Runs a kodama agent', help, run };

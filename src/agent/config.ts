@@ -1,0 +1,401 @@
+// The agent's configuration from three sources, as `serf agent` reads it plus 12-factor env vars:
+//
+//   JSON files (-config-file, -config-dir: every *.json in lexical order, serf's keys;
+//   an unknown key is an error)  <  KODAMA_* environment variables  <  command-line flags
+//
+// Merging follows serf's MergeConfig: a later source overrides scalars it sets, tags merge key by
+// key (the later value wins), and the lists (start_join, retry_join, event_handlers) append.
+// Pure functions over already-read text, except readConfigPaths(), which reads the files.
+
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentError } from './errors.ts';
+
+export interface AgentConfig {
+  nodeName?: string;
+  role?: string;
+  tags?: Record<string, string>;
+  tagsFile?: string;
+  bind?: string;
+  advertise?: string;
+  encryptKey?: string;
+  keyringFile?: string;
+  logLevel?: string;
+  rpcAddr?: string;
+  rpcAuth?: string;
+  protocol?: number;
+  replayOnJoin?: boolean;
+  queryResponseSizeLimit?: number;
+  querySizeLimit?: number;
+  userEventSizeLimit?: number;
+  startJoin?: string[];
+  eventHandlers?: string[];
+  profile?: string;
+  snapshotPath?: string;
+  /** kodama's default is true (serf's is false): a terminated instance should leave, not fail. */
+  leaveOnTerminate?: boolean;
+  skipLeaveOnInterrupt?: boolean;
+  reconnectIntervalMs?: number;
+  reconnectTimeoutMs?: number;
+  tombstoneTimeoutMs?: number;
+  retryJoin?: string[];
+  retryMaxAttempts?: number;
+  retryIntervalMs?: number;
+  rejoinAfterLeave?: boolean;
+  enableCompression?: boolean;
+  broadcastTimeoutMs?: number;
+  disableCoordinates?: boolean;
+  disableNameResolution?: boolean;
+}
+
+/** serf's defaults (DefaultConfig), with kodama's leave_on_terminate = true. */
+export const DEFAULT_CONFIG: Readonly<Required<Pick<AgentConfig,
+  'bind' | 'logLevel' | 'rpcAddr' | 'protocol' | 'profile' | 'retryIntervalMs' | 'broadcastTimeoutMs' |
+  'queryResponseSizeLimit' | 'querySizeLimit' | 'userEventSizeLimit' | 'leaveOnTerminate' |
+  'skipLeaveOnInterrupt' | 'enableCompression' | 'retryMaxAttempts' | 'replayOnJoin' | 'rejoinAfterLeave'>>> = {
+  bind: '0.0.0.0:7946',
+  logLevel: 'info',
+  rpcAddr: '127.0.0.1:7373',
+  protocol: 5,
+  profile: 'lan',
+  retryIntervalMs: 30_000,
+  broadcastTimeoutMs: 5_000,
+  queryResponseSizeLimit: 1024,
+  querySizeLimit: 1024,
+  userEventSizeLimit: 512,
+  leaveOnTerminate: true,
+  skipLeaveOnInterrupt: false,
+  enableCompression: true,
+  retryMaxAttempts: 0,
+  replayOnJoin: false,
+  rejoinAfterLeave: false,
+};
+
+/** serf clamps these (with a warning) rather than failing. */
+export const MIN_RETRY_INTERVAL_MS = 1000;
+export const MIN_BROADCAST_TIMEOUT_MS = 1000;
+
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration';
+interface KeySpec { field: keyof AgentConfig; kind: Kind }
+
+/** serf's JSON keys (mapstructure tags in serf's config.go) → our fields. */
+const JSON_KEYS: Record<string, KeySpec> = {
+  node_name: { field: 'nodeName', kind: 'string' },
+  role: { field: 'role', kind: 'string' },
+  disable_coordinates: { field: 'disableCoordinates', kind: 'bool' },
+  tags: { field: 'tags', kind: 'tags' },
+  tags_file: { field: 'tagsFile', kind: 'string' },
+  bind: { field: 'bind', kind: 'string' },
+  advertise: { field: 'advertise', kind: 'string' },
+  encrypt_key: { field: 'encryptKey', kind: 'string' },
+  keyring_file: { field: 'keyringFile', kind: 'string' },
+  log_level: { field: 'logLevel', kind: 'string' },
+  rpc_addr: { field: 'rpcAddr', kind: 'string' },
+  rpc_auth: { field: 'rpcAuth', kind: 'string' },
+  protocol: { field: 'protocol', kind: 'int' },
+  replay_on_join: { field: 'replayOnJoin', kind: 'bool' },
+  query_response_size_limit: { field: 'queryResponseSizeLimit', kind: 'int' },
+  query_size_limit: { field: 'querySizeLimit', kind: 'int' },
+  user_event_size_limit: { field: 'userEventSizeLimit', kind: 'int' },
+  start_join: { field: 'startJoin', kind: 'list' },
+  event_handlers: { field: 'eventHandlers', kind: 'list' },
+  profile: { field: 'profile', kind: 'string' },
+  snapshot_path: { field: 'snapshotPath', kind: 'string' },
+  leave_on_terminate: { field: 'leaveOnTerminate', kind: 'bool' },
+  skip_leave_on_interrupt: { field: 'skipLeaveOnInterrupt', kind: 'bool' },
+  reconnect_interval: { field: 'reconnectIntervalMs', kind: 'duration' },
+  reconnect_timeout: { field: 'reconnectTimeoutMs', kind: 'duration' },
+  tombstone_timeout: { field: 'tombstoneTimeoutMs', kind: 'duration' },
+  disable_name_resolution: { field: 'disableNameResolution', kind: 'bool' },
+  retry_join: { field: 'retryJoin', kind: 'list' },
+  retry_max_attempts: { field: 'retryMaxAttempts', kind: 'int' },
+  retry_interval: { field: 'retryIntervalMs', kind: 'duration' },
+  rejoin_after_leave: { field: 'rejoinAfterLeave', kind: 'bool' },
+  enable_compression: { field: 'enableCompression', kind: 'bool' },
+  broadcast_timeout: { field: 'broadcastTimeoutMs', kind: 'duration' },
+};
+
+/**
+ * serf keys for features kodama does not have (mDNS, interface binding, syslog, statsd). They
+ * are accepted so that an existing serf config file loads; each one set produces a warning.
+ */
+const UNSUPPORTED_KEYS = new Set(['discover', 'interface', 'enable_syslog', 'syslog_facility', 'statsite_addr', 'statsd_addr']);
+
+/** KODAMA_* variables → serf JSON keys (so they share the JSON decoder's checks). */
+const ENV_KEYS: Record<string, string> = {
+  KODAMA_NODE: 'node_name',
+  KODAMA_ROLE: 'role',
+  KODAMA_BIND: 'bind',
+  KODAMA_ADVERTISE: 'advertise',
+  KODAMA_ENCRYPT: 'encrypt_key',
+  KODAMA_KEYRING_FILE: 'keyring_file',
+  KODAMA_TAGS_FILE: 'tags_file',
+  KODAMA_LOG_LEVEL: 'log_level',
+  KODAMA_RPC_ADDR: 'rpc_addr',
+  KODAMA_RPC_AUTH: 'rpc_auth',
+  KODAMA_PROTOCOL: 'protocol',
+  KODAMA_PROFILE: 'profile',
+  KODAMA_SNAPSHOT: 'snapshot_path',
+  KODAMA_REPLAY: 'replay_on_join',
+  KODAMA_REJOIN: 'rejoin_after_leave',
+  KODAMA_LEAVE_ON_TERMINATE: 'leave_on_terminate',
+  KODAMA_SKIP_LEAVE_ON_INTERRUPT: 'skip_leave_on_interrupt',
+  KODAMA_RETRY_MAX: 'retry_max_attempts',
+  KODAMA_RETRY_INTERVAL: 'retry_interval',
+  KODAMA_BROADCAST_TIMEOUT: 'broadcast_timeout',
+  KODAMA_RECONNECT_INTERVAL: 'reconnect_interval',
+  KODAMA_RECONNECT_TIMEOUT: 'reconnect_timeout',
+  KODAMA_TOMBSTONE_TIMEOUT: 'tombstone_timeout',
+  // Lists: comma separated (addresses contain no commas).
+  KODAMA_JOIN: 'start_join',
+  KODAMA_RETRY_JOIN: 'retry_join',
+  // key=value pairs, comma separated.
+  KODAMA_TAGS: 'tags',
+  // Handler specs contain commas (`member-join,member-leave=script`): one per line.
+  KODAMA_EVENT_HANDLERS: 'event_handlers',
+};
+
+/** The env var names kodama reads, for --help. */
+export const ENV_VARS: readonly string[] = Object.keys(ENV_KEYS);
+
+export interface Decoded {
+  config: AgentConfig;
+  warnings: string[];
+}
+
+/** Go time.ParseDuration's usual subset; a bare number of seconds is refused, as Go does. */
+export function parseDuration(s: string, what: string): number {
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  if (s === '0') return 0;
+  let total = 0;
+  let pos = 0;
+  while (pos < s.length) {
+    re.lastIndex = pos;
+    const m = re.exec(s);
+    if (m === null) throw new AgentError('ERR_AGENT_CONFIG', `${what}: invalid duration "${s}" (use e.g. 500ms, 30s, 5m)`);
+    total += Number(m[1]) * (unit[m[2]!] ?? 0);
+    pos = re.lastIndex;
+  }
+  if (pos === 0) throw new AgentError('ERR_AGENT_CONFIG', `${what}: invalid duration "${s}" (use e.g. 500ms, 30s, 5m)`);
+  return total;
+}
+
+/** serf's UnmarshalTags: `key=value`, key non-empty, value may contain '='. */
+export function parseTagPairs(pairs: readonly string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new AgentError('ERR_AGENT_CONFIG', `${what}: Invalid tag: '${p}' (expected key=value)`);
+    out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
+}
+
+function setField(cfg: AgentConfig, spec: KeySpec, key: string, v: unknown, source: string): void {
+  const bad = (want: string): never => {
+    throw new AgentError('ERR_AGENT_CONFIG', `${source}: '${key}' expected ${want}, got ${JSON.stringify(v)}`);
+  };
+  const rec = cfg as Record<string, unknown>;
+  switch (spec.kind) {
+    case 'string':
+      if (typeof v !== 'string') bad('a string');
+      rec[spec.field] = v;
+      break;
+    case 'int':
+      if (typeof v !== 'number' || !Number.isInteger(v)) bad('an integer');
+      rec[spec.field] = v;
+      break;
+    case 'bool':
+      if (typeof v !== 'boolean') bad('true or false');
+      rec[spec.field] = v;
+      break;
+    case 'duration':
+      if (typeof v !== 'string') bad('a duration string such as "30s"');
+      rec[spec.field] = parseDuration(v as string, `${source}: '${key}'`);
+      break;
+    case 'list':
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) bad('a list of strings');
+      rec[spec.field] = [...(v as string[])];
+      break;
+    case 'tags': {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('an object of string values');
+      const tags: Record<string, string> = {};
+      for (const [k, tv] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof tv !== 'string') bad('an object of string values');
+        tags[k] = tv as string;
+      }
+      rec[spec.field] = tags;
+      break;
+    }
+  }
+}
+
+/** Decode one serf JSON config document. Unknown keys are an error, as in serf. */
+export function decodeConfigJson(text: string, source: string): Decoded {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new AgentError('ERR_AGENT_CONFIG', `Error decoding '${source}': ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new AgentError('ERR_AGENT_CONFIG', `Error decoding '${source}': expected a JSON object`);
+  }
+  const config: AgentConfig = {};
+  const warnings: string[] = [];
+  const unknown: string[] = [];
+  for (const [key, v] of Object.entries(raw as Record<string, unknown>)) {
+    const spec = Object.hasOwn(JSON_KEYS, key) ? JSON_KEYS[key] : undefined;
+    if (spec !== undefined) setField(config, spec, key, v, `Error decoding '${source}'`);
+    else if (UNSUPPORTED_KEYS.has(key)) warnings.push(`${source}: '${key}' is a serf option kodama does not support; ignored`);
+    else unknown.push(key);
+  }
+  if (unknown.length > 0) {
+    throw new AgentError('ERR_AGENT_CONFIG', `Error decoding '${source}': Config has invalid keys: ${unknown.sort().join(', ')}`);
+  }
+  return { config, warnings };
+}
+
+/** serf's MergeConfig: b's scalars win, tags merge, lists append. */
+export function mergeConfig(a: AgentConfig, b: AgentConfig): AgentConfig {
+  const out: AgentConfig = { ...a };
+  const rec = out as Record<string, unknown>;
+  for (const [k, v] of Object.entries(b)) {
+    if (v === undefined) continue;
+    if (k === 'tags') out.tags = { ...(a.tags ?? {}), ...(v as Record<string, string>) };
+    else if (Array.isArray(v)) rec[k] = [...((a as Record<string, unknown>)[k] as string[] | undefined ?? []), ...v];
+    else rec[k] = v;
+  }
+  return out;
+}
+
+/** Read -config-file / -config-dir paths in order (a directory: its *.json files, sorted). */
+export function readConfigPaths(paths: readonly string[]): Decoded {
+  let config: AgentConfig = {};
+  const warnings: string[] = [];
+  const one = (file: string): void => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new AgentError('ERR_AGENT_CONFIG', `Error reading '${file}': ${(e as Error).message}`);
+    }
+    const d = decodeConfigJson(text, file);
+    config = mergeConfig(config, d.config);
+    warnings.push(...d.warnings);
+  };
+  for (const p of paths) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch (e) {
+      throw new AgentError('ERR_AGENT_CONFIG', `Error reading '${p}': ${(e as Error).message}`);
+    }
+    if (!isDir) {
+      one(p);
+      continue;
+    }
+    const names = readdirSync(p).filter((n) => n.endsWith('.json')).sort();
+    for (const n of names) {
+      const sub = join(p, n);
+      if (statSync(sub).isDirectory()) continue; // serf does not recurse
+      one(sub);
+    }
+  }
+  return { config, warnings };
+}
+
+/** KODAMA_* variables; empty ones are ignored (unset-by-emptying is the 12-factor habit). */
+export function configFromEnv(env: Record<string, string | undefined>): Decoded {
+  const raw: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const text = env[name];
+    if (text === undefined || text.trim() === '') continue;
+    const spec = JSON_KEYS[key]!;
+    switch (spec.kind) {
+      case 'int':
+        if (!/^-?\d+$/.test(text.trim())) throw new AgentError('ERR_AGENT_CONFIG', `${name}: expected an integer, got "${text}"`);
+        raw[key] = Number(text.trim());
+        break;
+      case 'bool': {
+        const t = text.trim().toLowerCase();
+        if (t === 'true' || t === '1' || t === 'yes') raw[key] = true;
+        else if (t === 'false' || t === '0' || t === 'no') raw[key] = false;
+        else throw new AgentError('ERR_AGENT_CONFIG', `${name}: expected true or false, got "${text}"`);
+        break;
+      }
+      case 'list':
+        raw[key] = text.split(name === 'KODAMA_EVENT_HANDLERS' ? '\n' : ',').map((s) => s.trim()).filter((s) => s !== '');
+        break;
+      case 'tags':
+        raw[key] = parseTagPairs(text.split(',').map((s) => s.trim()).filter((s) => s !== ''), name);
+        break;
+      default:
+        raw[key] = text.trim();
+    }
+  }
+  return decodeConfigJson(JSON.stringify(raw), 'environment');
+}
+
+/** The final configuration: defaults, then files, env and flags; then serf's sanity rules. */
+export interface ResolvedConfig extends AgentConfig {
+  nodeName: string;
+  tags: Record<string, string>;
+  bind: string;
+  logLevel: string;
+  rpcAddr: string;
+  protocol: number;
+  profile: string;
+  startJoin: string[];
+  retryJoin: string[];
+  eventHandlers: string[];
+  retryIntervalMs: number;
+  retryMaxAttempts: number;
+  broadcastTimeoutMs: number;
+  leaveOnTerminate: boolean;
+  skipLeaveOnInterrupt: boolean;
+  enableCompression: boolean;
+  replayOnJoin: boolean;
+  rejoinAfterLeave: boolean;
+}
+
+export function resolveConfig(layers: readonly AgentConfig[], defaultNodeName: string): Decoded & { config: ResolvedConfig } {
+  let c: AgentConfig = { ...DEFAULT_CONFIG };
+  for (const l of layers) c = mergeConfig(c, l);
+  const warnings: string[] = [];
+  const tags = { ...(c.tags ?? {}) };
+  if (c.role !== undefined && c.role !== '') {
+    warnings.push("Deprecation warning: 'Role' has been replaced with 'Tags'");
+    tags['role'] = c.role;
+  }
+  let retryIntervalMs = c.retryIntervalMs ?? DEFAULT_CONFIG.retryIntervalMs;
+  if (retryIntervalMs < MIN_RETRY_INTERVAL_MS) {
+    retryIntervalMs = MIN_RETRY_INTERVAL_MS;
+    warnings.push("Warning: 'RetryInterval' is too low. Setting to 1s");
+  }
+  let broadcastTimeoutMs = c.broadcastTimeoutMs ?? DEFAULT_CONFIG.broadcastTimeoutMs;
+  if (broadcastTimeoutMs < MIN_BROADCAST_TIMEOUT_MS) {
+    broadcastTimeoutMs = MIN_BROADCAST_TIMEOUT_MS;
+    warnings.push("Warning: 'BroadcastTimeout' is too low. Setting to 1s");
+  }
+  if (c.rejoinAfterLeave === true && (c.snapshotPath ?? '') === '') {
+    warnings.push("Warning: 'RejoinAfterLeave' enabled without snapshot file");
+  }
+  if (c.profile !== undefined && !['lan', 'wan', 'local'].includes(c.profile)) {
+    throw new AgentError('ERR_AGENT_CONFIG', `Unknown profile: ${c.profile} (use lan, wan or local)`);
+  }
+  if ((c.retryMaxAttempts ?? 0) < 0) throw new AgentError('ERR_AGENT_CONFIG', 'retry_max_attempts must not be negative');
+  const config: ResolvedConfig = {
+    ...DEFAULT_CONFIG,
+    ...c,
+    nodeName: c.nodeName !== undefined && c.nodeName !== '' ? c.nodeName : defaultNodeName,
+    tags,
+    startJoin: c.startJoin ?? [],
+    retryJoin: c.retryJoin ?? [],
+    eventHandlers: c.eventHandlers ?? [],
+    retryIntervalMs,
+    broadcastTimeoutMs,
+  };
+  return { config, warnings };
+}
