@@ -22,6 +22,8 @@ export interface FlagSpec {
 export interface ParsedFlags {
   strings: Map<string, string>;
   bools: Set<string>;
+  /** Every boolean given on the command line, with its last value (to tell `-x=false` from absent). */
+  boolValues: Map<string, boolean>;
   lists: Map<string, string[]>;
   positional: string[];
 }
@@ -31,7 +33,7 @@ const HELP = new Set(['h', 'help']);
 /** Throws CliError ERR_CLI_HELP for -h/-help/--help, ERR_CLI_USAGE for anything malformed. */
 export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]): ParsedFlags {
   const byName = new Map(specs.map((s) => [s.name, s]));
-  const out: ParsedFlags = { strings: new Map(), bools: new Set(), lists: new Map(), positional: [] };
+  const out: ParsedFlags = { strings: new Map(), bools: new Set(), boolValues: new Map(), lists: new Map(), positional: [] };
   let i = 0;
   for (; i < args.length; i++) {
     const arg = args[i]!;
@@ -48,9 +50,13 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
     const spec = byName.get(name);
     if (spec === undefined || name === '') throw new CliError('ERR_CLI_USAGE', `flag provided but not defined: -${name}`);
     if (spec.kind === 'bool') {
-      if (value === undefined || value === 'true' || value === '1') out.bools.add(name);
-      else if (value === 'false' || value === '0') out.bools.delete(name);
-      else throw new CliError('ERR_CLI_USAGE', `invalid boolean value "${value}" for -${name}`);
+      if (value === undefined || value === 'true' || value === '1') {
+        out.bools.add(name);
+        out.boolValues.set(name, true);
+      } else if (value === 'false' || value === '0') {
+        out.bools.delete(name);
+        out.boolValues.set(name, false);
+      } else throw new CliError('ERR_CLI_USAGE', `invalid boolean value "${value}" for -${name}`);
       continue;
     }
     if (value === undefined) {

@@ -1,10 +1,16 @@
-// What a command may touch of the process: output streams and the environment. Tests pass
-// buffers; the binary passes the real process.
+// What a command may touch of the process: output streams, the environment, and (for commands
+// that run until interrupted: monitor, query, reachability) an interrupt signal. Tests pass
+// buffers and their own AbortController; the binary passes the real process.
 
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   env: Record<string, string | undefined>;
+  /**
+   * Aborted when the user interrupts (Ctrl-C). Optional so that the listener is only installed
+   * by commands that wait on it (the agent handles its own signals).
+   */
+  interrupt?: () => AbortSignal;
 }
 
 export interface Command {
@@ -15,8 +21,18 @@ export interface Command {
   run(args: string[], io: CliIo): Promise<number>;
 }
 
+let sigint: AbortController | undefined;
+
 export const processIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   env: process.env,
+  interrupt: () => {
+    if (sigint === undefined) {
+      const ctl = new AbortController();
+      sigint = ctl;
+      process.once('SIGINT', () => ctl.abort());
+    }
+    return sigint.signal;
+  },
 };

@@ -4,10 +4,29 @@
 import { basename } from 'node:path';
 import type { CliIo, Command } from './io.ts';
 import { processIo } from './io.ts';
+import { VERSION_TEXT } from './version.ts';
 
 export const COMMANDS: Record<string, { synopsis: string; load: () => Promise<Command> }> = {
   agent: { synopsis: 'Runs a kodama agent', load: async () => (await import('./agent.ts')).agentCommand },
   members: { synopsis: 'Lists the members of a cluster', load: async () => (await import('./members.ts')).membersCommand },
+  join: { synopsis: 'Tell the agent to join a cluster', load: async () => (await import('./join.ts')).joinCommand },
+  leave: { synopsis: 'Gracefully leaves the cluster and shuts down', load: async () => (await import('./leave.ts')).leaveCommand },
+  'force-leave': {
+    synopsis: 'Forces a member of the cluster to enter the "left" state',
+    load: async () => (await import('./force-leave.ts')).forceLeaveCommand,
+  },
+  event: { synopsis: 'Send a custom event through the cluster', load: async () => (await import('./event.ts')).eventCommand },
+  query: { synopsis: 'Send a query to the cluster', load: async () => (await import('./query.ts')).queryCommand },
+  tags: { synopsis: 'Modify tags of a running agent', load: async () => (await import('./tags.ts')).tagsCommand },
+  keys: { synopsis: 'Manipulate the internal encryption keyring', load: async () => (await import('./keys.ts')).keysCommand },
+  keygen: { synopsis: 'Generates a new encryption key', load: async () => (await import('./keygen.ts')).keygenCommand },
+  monitor: { synopsis: 'Stream logs and events from an agent', load: async () => (await import('./monitor.ts')).monitorCommand },
+  info: { synopsis: 'Provides debugging information for operators', load: async () => (await import('./info.ts')).infoCommand },
+  reachability: {
+    synopsis: 'Test network reachability',
+    load: async () => (await import('./reachability.ts')).reachabilityCommand,
+  },
+  version: { synopsis: 'Prints the kodama version', load: async () => (await import('./version.ts')).versionCommand },
 };
 
 export function topHelp(): string {
@@ -23,8 +42,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.stdout(topHelp());
     return name === undefined ? 1 : 0;
   }
-  if (name === '-v' || name === '--version' || name === 'version') {
-    io.stdout('kodama v0.1.0\nAgent Protocol: 5 (Understands back to: 2)\n');
+  if (name === '-v' || name === '--version') {
+    io.stdout(VERSION_TEXT);
     return 0;
   }
   const entry = COMMANDS[name];
