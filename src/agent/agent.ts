@@ -27,8 +27,14 @@ import { Keyring, ipToBytes } from '../wire/index.ts';
 import type { Address } from '../wire/types.ts';
 import { DEFAULT_SERF_PORT, parseHostPort, pickAdvertiseIp, resolveJoinAddresses } from './address.ts';
 import type { Lookup } from './address.ts';
+import { Coalescer } from './coalesce.ts';
 import { AgentError } from './errors.ts';
+import { HandlerRunner, parseHandlerSpec } from './handlers.ts';
+import type { HandlerEvent, HandlerRunnerOptions } from './handlers.ts';
+import { loadKeyringFile } from './keyring-file.ts';
 import { Logger } from './log.ts';
+import { loadTagsFile, writeTagsFile } from './tags-file.ts';
+import type { TimerHandle } from '../transport/transport.ts';
 import type { LogLevel } from './log.ts';
 
 export type Profile = 'lan' | 'wan' | 'local';
@@ -72,6 +78,13 @@ export interface AgentOptions {
   reconnectIntervalMs?: number;
   reconnectTimeoutMs?: number;
   tombstoneTimeoutMs?: number;
+  /** Per-run handler kill timeout (default 60 s; 0 = none, as serf). */
+  handlerTimeoutMs?: number;
+  /** Events queued per handler before the oldest is dropped (default 128). */
+  handlerQueueDepth?: number;
+  /** serf's coalescing of member / CC user events for handlers and RPC streams; 0 = off. */
+  coalescePeriodMs?: number;
+  quiescentPeriodMs?: number;
   /** serf's limits (bytes): query response 1024, query 1024, user event 512. */
   queryResponseSizeLimit?: number;
   querySizeLimit?: number;
@@ -133,6 +146,13 @@ export class Agent {
   private leaveCompleteWaiter: (() => void) | undefined;
   private readonly dropped: Record<string, number> = {};
   private eventHandlerSpecs: string[];
+  private tags: Tags;
+  private runner: HandlerRunner | undefined;
+  private readonly coalescer: Coalescer<HandlerEvent>;
+  private coalesceTimer: TimerHandle | undefined;
+  private coalesceTimerAtMs = Infinity;
+  /** RPC `stream` subscribers: they get the coalesced events, as serf's agent streams them. */
+  private readonly streamSinks = new Set<(e: HandlerEvent) => void>();
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -140,11 +160,27 @@ export class Agent {
     if (opts.nodeName === '') throw new AgentError('ERR_AGENT_CONFIG', 'node name must not be empty');
     this.eventHandlerSpecs = [...(opts.eventHandlers ?? [])];
     this.protocol = opts.protocol ?? 5;
+    this.coalescer = new Coalescer<HandlerEvent>({
+      ...(opts.coalescePeriodMs !== undefined ? { coalescePeriodMs: opts.coalescePeriodMs, userCoalescePeriodMs: opts.coalescePeriodMs } : {}),
+      ...(opts.quiescentPeriodMs !== undefined ? { quiescentPeriodMs: opts.quiescentPeriodMs, userQuiescentPeriodMs: opts.quiescentPeriodMs } : {}),
+    });
     if (!Number.isInteger(this.protocol) || this.protocol < 2 || this.protocol > 5) {
       throw new AgentError('ERR_AGENT_CONFIG', `Serf protocol version ${this.protocol} is not supported (2..5)`);
     }
     this.bindHp = parseHostPort(opts.bind ?? DEFAULT_BIND, DEFAULT_SERF_PORT);
-    if (opts.encrypt !== undefined && opts.encrypt !== '') {
+    // Parse now: a bad spec fails create(), as serf refuses to start on it.
+    for (const h of this.eventHandlerSpecs) parseHandlerSpec(h);
+    this.tags = { ...(opts.tags ?? {}) };
+    if (opts.tagsFile !== undefined && opts.tagsFile !== '') {
+      const restored = loadTagsFile(opts.tagsFile, opts.tags ?? {});
+      if (Object.keys(restored).length > 0) {
+        this.tags = restored;
+        this.logger.log('INFO', `agent: Restored ${Object.keys(restored).length} tag(s) from ${opts.tagsFile}`);
+      }
+    }
+    if (opts.keyringFile !== undefined && opts.keyringFile !== '') {
+      this.keyring = loadKeyringFile(opts.keyringFile, opts.encrypt);
+    } else if (opts.encrypt !== undefined && opts.encrypt !== '') {
       try {
         this.keyring = Keyring.fromBase64([opts.encrypt]);
       } catch (e) {
@@ -220,7 +256,7 @@ export class Agent {
 
     const serf = new Serf({
       nodeName: this.opts.nodeName,
-      tags: this.opts.tags ?? {},
+      tags: this.tags,
       protocolVersion: this.protocol,
       retransmitMult: ml.retransmitMult,
       // The core's gossip.ts puts memberlist's 08 in front of delegate broadcasts itself
@@ -235,6 +271,7 @@ export class Agent {
     this.serf = serf;
     const core = new Memberlist(ml, serf, cryptoRandom);
     this.driver = new Driver(core, this.transport, systemClock, (e) => this.onCoreEvent(e));
+    this.runner = new HandlerRunner(this.runnerOptions());
     this.driver.start();
     this.ensureLocalMember();
 
@@ -338,6 +375,9 @@ export class Agent {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.serf?.shutdown();
+    this.coalesceTimer?.cancel();
+    this.coalesceTimer = undefined;
+    await this.runner?.close();
     const driver = this.driver;
     await new Promise<void>((resolve) => {
       if (driver === undefined) resolve();
@@ -359,13 +399,18 @@ export class Agent {
   setTags(tags: Tags): void {
     if (this.serf === undefined || this.driver === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
     this.serf.setTags(tags);
+    this.tags = { ...tags };
     this.driver.updateMeta();
+    if (this.opts.tagsFile !== undefined && this.opts.tagsFile !== '') writeTagsFile(this.opts.tagsFile, tags);
   }
 
   /** Apply a configuration reload (serf's handleReload): log level, handlers, tags. */
   reload(r: ReloadOptions): void {
     if (r.logLevel !== undefined) this.logger.setLevel(r.logLevel);
-    if (r.eventHandlers !== undefined) this.eventHandlerSpecs = [...r.eventHandlers];
+    if (r.eventHandlers !== undefined) {
+      this.runner?.reload(r.eventHandlers); // parses first: a bad spec throws and changes nothing
+      this.eventHandlerSpecs = [...r.eventHandlers];
+    }
     if (r.tags !== undefined && this.serf !== undefined) this.setTags(r.tags);
     this.logger.log('INFO', 'agent: configuration reloaded');
   }
@@ -405,7 +450,8 @@ export class Agent {
         encrypted: String(this.keyring !== null),
       },
       tags: serf?.localTags() ?? {},
-      event_handlers: {},
+      event_handlers: Object.fromEntries((this.runner?.specs() ?? []).map((h) => [h.script, h.filters.map((f) => (f.name === '' ? f.event : `${f.event}:${f.name}`)).join(',')])),
+      handlers: strs({ ...(this.runner?.counters() ?? {}) }),
       dropped: { total: String(total), ...strs(dropped) },
       memberlist: strs(core?.counters ?? {}),
       serf_counters: strs(serf?.counters() ?? {}),
@@ -436,8 +482,14 @@ export class Agent {
         Object.assign(next, tags);
         this.setTags(next);
       },
-      subscribeEvents: (sink) =>
-        this.on('member', (e) => sink({ type: e.type, members: e.members.map(toRpcMember) })),
+      subscribeEvents: (sink) => {
+        const fn = (e: HandlerEvent): void => {
+          if (e.type === 'query' || e.type === 'user') return; // wired with the Serf event API
+          sink({ type: e.type, members: e.members.map((m) => toRpcMember(m as Member)) });
+        };
+        this.streamSinks.add(fn);
+        return () => this.streamSinks.delete(fn);
+      },
       subscribeLogs: (sink) => this.logger.subscribe(sink),
     };
   }
@@ -471,7 +523,46 @@ export class Agent {
     for (let ev = serf.pollEvent(), i = 0; ev !== undefined && i < 10_000; ev = serf.pollEvent(), i++) {
       this.emit(ev.type, ev);
       this.emit('member', ev);
+      this.coalescer.handle(ev, systemClock.now());
     }
+    this.pumpCoalescer();
+  }
+
+  /** Coalesced events go to handlers and RPC streams; re-arm the flush timer. */
+  private pumpCoalescer(): void {
+    const now = systemClock.now();
+    this.coalescer.handleTimeout(now);
+    for (let e = this.coalescer.pollEvent(), i = 0; e !== undefined && i < 100_000; e = this.coalescer.pollEvent(), i++) {
+      this.runner?.handle(e);
+      for (const sink of [...this.streamSinks]) {
+        try {
+          sink(e);
+        } catch {
+          this.streamSinks.delete(sink); // a broken RPC connection must not break the agent
+        }
+      }
+    }
+    const at = this.coalescer.pollTimeout();
+    if (at === undefined || this.state === 'stopped') return;
+    if (this.coalesceTimer !== undefined && this.coalesceTimerAtMs <= at) return;
+    this.coalesceTimer?.cancel();
+    this.coalesceTimerAtMs = at;
+    this.coalesceTimer = systemClock.setTimer(at, () => {
+      this.coalesceTimer = undefined;
+      this.coalesceTimerAtMs = Infinity;
+      this.pumpCoalescer();
+    });
+  }
+
+  private runnerOptions(): HandlerRunnerOptions {
+    return {
+      handlers: this.eventHandlerSpecs,
+      self: () => ({ name: this.opts.nodeName, tags: this.serf?.localTags() ?? this.tags }),
+      ...(this.opts.handlerTimeoutMs !== undefined ? { timeoutMs: this.opts.handlerTimeoutMs } : {}),
+      ...(this.opts.handlerQueueDepth !== undefined ? { queueDepth: this.opts.handlerQueueDepth } : {}),
+      log: (level, msg) => this.logger.log(level, msg),
+      nowMs: () => systemClock.now(),
+    };
   }
 
   private onDropped(reason: string, from: Address | undefined, detail: string): void {

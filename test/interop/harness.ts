@@ -85,6 +85,13 @@ export interface NodeOptions {
   tags?: Record<string, string>;
   encrypt?: string;
   join?: string[];
+  /** More flags, appended after the common ones. */
+  args?: string[];
+  /** Extra environment variables for the child. */
+  env?: Record<string, string>;
+  /** Reuse a gossip port (restart tests); default: a fresh free port. */
+  port?: number;
+  rpcPort?: number;
 }
 
 function commonArgs(name: string, port: number, rpcPort: number, o: NodeOptions): string[] {
@@ -92,26 +99,32 @@ function commonArgs(name: string, port: number, rpcPort: number, o: NodeOptions)
   for (const [k, v] of Object.entries(o.tags ?? {})) args.push('-tag', `${k}=${v}`);
   if (o.encrypt !== undefined) args.push(`-encrypt=${o.encrypt}`);
   for (const j of o.join ?? []) args.push(`-join=${j}`);
+  args.push(...(o.args ?? []));
   return args;
 }
 
 export async function startSerf(name: string, o: NodeOptions = {}): Promise<Proc> {
-  const port = await freePort();
-  const rpcPort = await freePort();
-  const child = spawn('serf', commonArgs(name, port, rpcPort, o), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = o.port ?? (await freePort());
+  const rpcPort = o.rpcPort ?? (await freePort());
+  const child = spawn('serf', commonArgs(name, port, rpcPort, o), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   const p = track(name, 'serf', child, port, `127.0.0.1:${rpcPort}`);
   await waitFor(`${name} RPC up`, 10_000, async () => (await tryRpc(p.rpcAddr)) ? true : undefined, () => p.output());
   return p;
 }
 
 export async function startKodama(name: string, o: NodeOptions & { logLevel?: string } = {}): Promise<Proc> {
-  const port = await freePort();
-  const rpcPort = await freePort();
+  const port = o.port ?? (await freePort());
+  const rpcPort = o.rpcPort ?? (await freePort());
   const args = commonArgs(name, port, rpcPort, o);
   if (o.logLevel !== undefined) args.push(`-log-level=${o.logLevel}`);
-  const child = spawn(KODAMA_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
+  const child = spawn(KODAMA_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO, env: { ...process.env, ...o.env } });
   const p = track(name, 'kodama', child, port, `127.0.0.1:${rpcPort}`);
   return p;
+}
+
+/** Wait until a process's RPC port answers (kodama starts slower than serf: tsx compiles). */
+export async function rpcUp(p: Proc, timeoutMs = 20_000): Promise<void> {
+  await waitFor(`${p.name} RPC up`, timeoutMs, async () => ((await tryRpc(p.rpcAddr)) ? true : undefined), () => p.output());
 }
 
 async function tryRpc(addr: string): Promise<boolean> {
