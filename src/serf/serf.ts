@@ -6,23 +6,74 @@
 // every call that needs it. Waiting (leave's broadcast timeout, propagate delay) is the
 // driver's job; Serf only says what it is waiting for (`leaveBroadcastDone()`).
 //
-// Not here yet (the next issue adds them in this directory): user events, queries, key queries,
-// coalescing, reconnect and reap. Their messages are decoded far enough to be counted.
+// API overview (everything the runtime needs; see each member's doc):
+//   inputs   handleMemberEvent(e, now), the Delegate hooks (called by the core), handleTimeout(now)
+//   commands userEvent(name, payload, coalesce, now)     → throws SerfError with serf's limit text
+//            query({name, payload, filterNodes, filterTags, requestAck, relayFactor, timeoutMs}, now)
+//                                                      → local query id (events carry it as queryId)
+//            respond(id, payload, now)                  → answer a received `query` event once
+//            installKey/useKey/removeKey/listKeys(key, now) → op id; a `key-result` event when done
+//            forceLeave(node, prune, now), setTags(tags), leave(now), prepareJoin(replay),
+//            restoreClocks(snapshot clocks)
+//   outputs  pollOutput(): user-packet | join (reconnect) | update-meta | shutdown (lost a name
+//            conflict); pollTimeout()/handleTimeout(now) for reap, reconnect, query deadlines
+//   events   pollTypedEvent(): every event in order (member-*, user, query, query-ack,
+//            query-response, query-done, key-result, keyring-changed); pollEvent() is the older
+//            member-events-only view (other kinds are skipped by it).
+// Coalescing is the agent's (src/agent/coalesce.ts): events here are raw.
 
-import type { Delegate, MemberEvent, NodeInfo } from '../memberlist/api.ts';
+import type { Delegate, MemberEvent, NodeInfo, Random } from '../memberlist/api.ts';
 import { TransmitLimitedQueue } from '../memberlist/queue.ts';
+import type { Keyring } from '../wire/index.ts';
 import type { Address } from '../wire/types.ts';
 import { SerfError } from './errors.ts';
+import { KEY_QUERY_NAMES, addKeyResponse, answerKeyQuery, finishKeyResult, newKeyResult } from './keys.ts';
+import type { KeyOp, KeyResult } from './keys.ts';
 import { LamportClock } from './lamport.ts';
+import {
+  BROADCAST_TIMEOUT_MS,
+  EVENT_BUFFER_SIZE,
+  INTERNAL_QUERY_PREFIX,
+  LEAVE_PROPAGATE_DELAY_MS,
+  QUERY_BUFFER_SIZE,
+  QUERY_RESPONSE_SIZE_LIMIT_DEFAULT,
+  QUERY_SIZE_LIMIT_DEFAULT,
+  QUERY_TIMEOUT_MULT,
+  REAP_INTERVAL_MS,
+  RECONNECT_INTERVAL_MS,
+  RECONNECT_TIMEOUT_MS,
+  TOMBSTONE_TIMEOUT_MS,
+  USER_EVENT_SIZE_LIMIT_DEFAULT,
+  USER_EVENT_SIZE_LIMIT_MAX,
+} from './limits.ts';
 import type { LogFn } from './log.ts';
 import {
   MEMBERLIST_USER_MSG,
+  QUERY_FLAG_ACK,
+  QUERY_FLAG_NO_BROADCAST,
+  RESPONSE_FLAG_ACK,
+  decodeConflictResponse,
   decodeSerfMessage,
+  encodeConflictResponse,
+  encodeKeyRequest,
+  encodeNodeFilter,
+  encodeRelay,
   encodeSerfMessage,
+  encodeTagFilter,
 } from './messages.ts';
-import type { JoinIntent, LeaveIntent } from './messages.ts';
+import type {
+  EventBufferEntry,
+  JoinIntent,
+  LeaveIntent,
+  QueryMsg,
+  QueryResponseMsg,
+  UserEventMsg,
+} from './messages.ts';
+import { queryFiltersMatch } from './query-filter.ts';
 import { decodeTags, encodeTags } from './tags.ts';
 import type { Tags } from './tags.ts';
+
+export type { KeyOp, KeyResult } from './keys.ts';
 
 export type MemberStatus = 'none' | 'alive' | 'leaving' | 'left' | 'failed';
 
@@ -50,6 +101,92 @@ export interface SerfEvent {
   members: Member[];
 }
 
+/** A user event (delivered once per (LTime, name, payload); the agent coalesces if `coalesce`). */
+export interface UserEvent {
+  type: 'user';
+  name: string;
+  payload: Uint8Array;
+  ltime: number;
+  coalesce: boolean;
+}
+
+/** A query to answer (at most once, before `deadlineMs`, with respond(id, …)). */
+export interface QueryEvent {
+  type: 'query';
+  /** Local handle for respond(); not the wire ID. */
+  id: number;
+  name: string;
+  payload: Uint8Array;
+  ltime: number;
+  /** Driver ms after which respond() refuses. */
+  deadlineMs: number;
+  sourceNode: string;
+}
+
+/** For queries we started: `queryId` is what query() returned. */
+export interface QueryAckEvent {
+  type: 'query-ack';
+  queryId: number;
+  from: string;
+}
+export interface QueryResponseEvent {
+  type: 'query-response';
+  queryId: number;
+  from: string;
+  payload: Uint8Array;
+}
+export interface QueryDoneEvent {
+  type: 'query-done';
+  queryId: number;
+  acks: number;
+  responses: number;
+}
+/** A key operation we started finished (its query timed out); `error` '' = every node agreed. */
+export interface KeyResultEvent extends KeyResult {
+  type: 'key-result';
+  opId: number;
+}
+/** A key query changed our keyring: the agent rewrites its keyring file. */
+export interface KeyringChangedEvent {
+  type: 'keyring-changed';
+  op: KeyOp;
+}
+
+export type SerfAnyEvent =
+  | SerfEvent
+  | UserEvent
+  | QueryEvent
+  | QueryAckEvent
+  | QueryResponseEvent
+  | QueryDoneEvent
+  | KeyResultEvent
+  | KeyringChangedEvent;
+
+/** What the runtime must do for Serf. */
+export type SerfOutput =
+  /** driver.sendUserPacket(to, payload): payload is Serf bytes (the core adds memberlist's 08). */
+  | { kind: 'user-packet'; to: Address; payload: Uint8Array }
+  /** driver.join(seeds): reconnect to a failed member. */
+  | { kind: 'join'; seeds: Address[]; node: string }
+  /** driver.updateMeta(): our tags changed. */
+  | { kind: 'update-meta' }
+  /** We lost a name conflict (or similar): the agent shuts down. */
+  | { kind: 'shutdown'; reason: string };
+
+export interface QueryParams {
+  name: string;
+  payload: Uint8Array;
+  /** Only these nodes process it (empty/undefined = all). */
+  filterNodes?: string[];
+  /** tag → regex (unanchored); all must match. */
+  filterTags?: Record<string, string>;
+  requestAck?: boolean;
+  /** Responders also send their answer through this many random members (0..255). */
+  relayFactor?: number;
+  /** 0/undefined = serf's default (GossipInterval × 16 × ceil(log10(N+1))). */
+  timeoutMs?: number;
+}
+
 /** Serf's own lifecycle (not a member status). */
 export type SerfState = 'alive' | 'leaving' | 'left' | 'shutdown';
 
@@ -71,6 +208,44 @@ export interface SerfConfig {
    */
   prefixBroadcasts?: boolean;
   log?: LogFn;
+  /** Randomness (query IDs, reconnect, relays); defaults to Math.random. */
+  random?: Random;
+  /** The memberlist keyring key queries act on; null = encryption off. */
+  keyring?: Keyring | null;
+  /** Where query answers go (the core's advertise address); defaults to our member entry. */
+  advertise?: Address;
+  /** For the default query timeout (memberlist's GossipInterval; LAN 200 ms). */
+  gossipIntervalMs?: number;
+  userEventSizeLimit?: number;
+  querySizeLimit?: number;
+  queryResponseSizeLimit?: number;
+  reapIntervalMs?: number;
+  reconnectIntervalMs?: number;
+  reconnectTimeoutMs?: number;
+  tombstoneTimeoutMs?: number;
+  /** Wait before erasing a pruned member that was still leaving. */
+  broadcastTimeoutMs?: number;
+  enableNameConflictResolution?: boolean;
+}
+
+/** A query we started. */
+interface OpenQuery {
+  handle: number;
+  ltime: number;
+  wireId: number;
+  deadlineMs: number;
+  acks: Set<string>;
+  responses: Set<string>;
+  /** Internal uses: key operations and name-conflict resolution consume the responses. */
+  key?: KeyResult;
+  conflict?: { responses: number; matching: number };
+}
+
+/** A query delivered to us, awaiting respond(). */
+interface ReceivedQuery {
+  msg: QueryMsg;
+  deadlineMs: number;
+  responded: boolean;
 }
 
 interface MemberState {
@@ -110,7 +285,29 @@ export class Serf implements Delegate {
   private readonly recentIntents = new Map<string, RecentIntent>();
   /** Join/leave intents (Serf's `broadcasts`); events and queries get their own queues later. */
   private readonly intentQueue: TransmitLimitedQueue;
-  private readonly events: SerfEvent[] = [];
+  private readonly eventQueue: TransmitLimitedQueue;
+  private readonly queryQueue: TransmitLimitedQueue;
+  private readonly events: SerfAnyEvent[] = [];
+  private readonly outputs: SerfOutput[] = [];
+  private readonly random: Random;
+  private readonly keyring: Keyring | null;
+  private eventMinTime = 0;
+  private queryMinTime = 0;
+  /** User events seen, slot = LTime mod 512 (dedup and push/pull replay). */
+  private readonly eventBuffer: (EventBufferEntry | undefined)[] = new Array<EventBufferEntry | undefined>(EVENT_BUFFER_SIZE);
+  /** Query IDs seen per LTime slot (dedup). */
+  private readonly queryBuffer: ({ ltime: number; ids: number[] } | undefined)[] = new Array<{ ltime: number; ids: number[] } | undefined>(QUERY_BUFFER_SIZE);
+  private nextHandle = 1;
+  private readonly openQueries = new Map<number, OpenQuery>();
+  /** `${ltime}` → handle: responses name the query by LTime (unique per originator) and ID. */
+  private readonly openByLTime = new Map<number, number>();
+  private readonly received = new Map<number, ReceivedQuery>();
+  private eventJoinIgnore = false;
+  private conflictQuery: number | undefined;
+  private nextReapMs: number | undefined;
+  private nextReconnectMs: number | undefined;
+  /** Members pruned while leaving: erase at this time (serf waits broadcast + propagate). */
+  private readonly pendingPrunes = new Map<string, number>();
   private readonly counters_: Record<string, number> = {};
   private leaveBroadcastDone_ = false;
   private leaveIntent_: Uint8Array | undefined;
@@ -133,6 +330,14 @@ export class Serf implements Delegate {
     this.prefixBroadcasts = config.prefixBroadcasts ?? true;
     this.log = config.log ?? (() => {});
     this.intentQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
+    this.eventQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
+    this.queryQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
+    this.random = config.random ?? mathRandom;
+    this.keyring = config.keyring ?? null;
+    const uel = config.userEventSizeLimit ?? USER_EVENT_SIZE_LIMIT_DEFAULT;
+    if (uel > USER_EVENT_SIZE_LIMIT_MAX) {
+      throw new SerfError('ERR_SERF_BAD_STATE', `user event size limit exceeds limit of ${USER_EVENT_SIZE_LIMIT_MAX} bytes`);
+    }
     // Serf starts every clock at 1, so the first intent is never mistaken for "no status yet".
     this.clock.increment();
     this.eventClock.increment();
@@ -162,7 +367,7 @@ export class Serf implements Delegate {
   }
 
   notifyMsg(payload: Uint8Array, now: number): void {
-    this.lastNowMs = Math.max(this.lastNowMs, now);
+    this.tick(now);
     let msg;
     try {
       msg = decodeSerfMessage(payload);
@@ -187,6 +392,27 @@ export class Serf implements Delegate {
         // Only valid as push/pull user state, never as a gossip message.
         this.count('serf.dropped.unexpected-push-pull');
         return;
+      case 'userEvent':
+        this.count('serf.msg.user-event');
+        if (this.handleUserEvent(msg)) this.queueOn(this.eventQueue, payload.slice());
+        return;
+      case 'query':
+        this.count('serf.msg.query');
+        if (this.handleQuery(msg, now)) this.queueOn(this.queryQueue, payload.slice());
+        return;
+      case 'queryResponse':
+        this.count('serf.msg.query-response');
+        this.handleQueryResponse(msg, now);
+        return;
+      case 'relay':
+        this.count('serf.msg.relay');
+        // Forward the inner response; a relay of anything but a response is not ours to pass on.
+        if (msg.inner[0] !== 5) {
+          this.count('serf.dropped.bad-relay');
+          return;
+        }
+        this.outputs.push({ kind: 'user-packet', to: msg.dest, payload: msg.inner.slice() });
+        return;
       case 'unhandled':
         this.count(`serf.unhandled.${msg.name}`);
         return;
@@ -195,7 +421,18 @@ export class Serf implements Delegate {
   }
 
   getBroadcasts(overhead: number, limit: number): Uint8Array[] {
-    return this.intentQueue.getBroadcasts(overhead, limit);
+    // Serf's order: intents, then queries, then events, each filling what is left.
+    const out = this.intentQueue.getBroadcasts(overhead, limit);
+    let used = 0;
+    for (const m of out) used += m.length + overhead;
+    for (const q of [this.queryQueue, this.eventQueue]) {
+      if (limit - used <= overhead) break;
+      for (const m of q.getBroadcasts(overhead, limit - used)) {
+        out.push(m);
+        used += m.length + overhead;
+      }
+    }
+    return out;
   }
 
   localState(_join: boolean): Uint8Array {
@@ -207,13 +444,12 @@ export class Serf implements Delegate {
       statusLTimes,
       leftMembers: [...this.leftMembers],
       eventLTime: this.eventClock.time(),
-      // Real agents accept an empty buffer (9.9); the event buffer comes with user events.
-      events: [],
+      events: this.eventBuffer.filter((e): e is EventBufferEntry => e !== undefined),
       queryLTime: this.queryClock.time(),
     });
   }
 
-  mergeRemoteState(state: Uint8Array, _join: boolean, now: number): void {
+  mergeRemoteState(state: Uint8Array, join: boolean, now: number): void {
     this.lastNowMs = Math.max(this.lastNowMs, now);
     let msg;
     try {
@@ -244,7 +480,13 @@ export class Serf implements Delegate {
       if (left.has(name)) continue;
       this.handleJoinIntent({ type: 'join', ltime, node: name }, now);
     }
-    if (msg.events.length > 0) this.count('serf.unhandled.pushPullEvents');
+    // Joining without -replay: events older than the cluster's clock are history, not news.
+    if (join && this.eventJoinIgnore && msg.eventLTime > this.eventMinTime) this.eventMinTime = msg.eventLTime;
+    for (const slot of msg.events) {
+      for (const e of slot.events) {
+        this.handleUserEvent({ type: 'userEvent', ltime: slot.ltime, name: e.name, payload: e.payload, cc: false });
+      }
+    }
   }
 
   ackPayload(): Uint8Array | null {
@@ -256,7 +498,7 @@ export class Serf implements Delegate {
 
   /** Feed every MemberEvent the core emits, in order. */
   handleMemberEvent(e: MemberEvent, now: number): void {
-    this.lastNowMs = Math.max(this.lastNowMs, now);
+    this.tick(now);
     switch (e.type) {
       case 'join':
         this.handleNodeJoin(e.node);
@@ -272,8 +514,12 @@ export class Serf implements Delegate {
           'ERR',
           `serf: Node name conflicts with another node at ${fmtAddr(e.other.addr)}. Names must be unique! (existing ${e.existing.name} at ${fmtAddr(e.existing.addr)})`,
         );
+        if (e.existing.name === this.config.nodeName && (this.config.enableNameConflictResolution ?? true)) {
+          this.startConflictResolution(now);
+        }
         break;
       case 'join-complete':
+        this.eventJoinIgnore = false;
         // After any successful join Serf announces itself with a join intent, so nodes that
         // saw an older leave intent from us take it back (5.5).
         if (e.joined > 0 && this.stateValue === 'alive') this.broadcastJoin(this.clock.time(), now);
@@ -339,6 +585,8 @@ export class Serf implements Delegate {
   shutdown(): void {
     this.stateValue = 'shutdown';
     this.intentQueue.reset();
+    this.eventQueue.reset();
+    this.queryQueue.reset();
   }
 
   /** Replace our tags; the driver must then call the core's updateMeta() to gossip them. */
@@ -347,6 +595,7 @@ export class Serf implements Delegate {
     this.tags = { ...tags };
     const self = this.members_.get(this.config.nodeName);
     if (self !== undefined) self.member.tags = { ...tags };
+    this.outputs.push({ kind: 'update-meta' });
   }
 
   localTags(): Tags {
@@ -355,8 +604,163 @@ export class Serf implements Delegate {
 
   // ---- output ----------------------------------------------------------------------------
 
-  pollEvent(): SerfEvent | undefined {
+  /** Every event, in order. */
+  pollTypedEvent(): SerfAnyEvent | undefined {
     return this.events.shift();
+  }
+
+  /** Older view: the next member event; events of other kinds before it are skipped. */
+  pollEvent(): SerfEvent | undefined {
+    for (let e = this.events.shift(); e !== undefined; e = this.events.shift()) {
+      if (e.type.startsWith('member-')) return e as SerfEvent;
+    }
+    return undefined;
+  }
+
+  pollOutput(): SerfOutput | undefined {
+    return this.outputs.shift();
+  }
+
+  /** Earliest driver ms at which handleTimeout() has work (reap, reconnect, query deadlines). */
+  pollTimeout(): number | undefined {
+    if (this.stateValue === 'shutdown') return undefined;
+    let t = Math.min(this.nextReapMs ?? Infinity, this.nextReconnectMs ?? Infinity);
+    for (const q of this.openQueries.values()) t = Math.min(t, q.deadlineMs);
+    for (const at of this.pendingPrunes.values()) t = Math.min(t, at);
+    return t === Infinity ? undefined : t;
+  }
+
+  handleTimeout(now: number): void {
+    this.tick(now);
+    if (this.stateValue === 'shutdown') return;
+    for (const q of [...this.openQueries.values()]) if (now >= q.deadlineMs) this.finishQuery(q, now);
+    for (const [id, rq] of this.received) if (now > rq.deadlineMs) this.received.delete(id);
+    for (const [name, at] of [...this.pendingPrunes]) {
+      if (now < at) continue;
+      this.pendingPrunes.delete(name);
+      const ms = this.members_.get(name);
+      if (ms !== undefined) this.eraseMember(ms, 'EventMemberReap (forced)');
+    }
+    if (this.nextReapMs !== undefined && now >= this.nextReapMs) {
+      this.nextReapMs = now + (this.config.reapIntervalMs ?? REAP_INTERVAL_MS);
+      this.reap(now);
+    }
+    if (this.nextReconnectMs !== undefined && now >= this.nextReconnectMs) {
+      this.nextReconnectMs = now + (this.config.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
+      this.reconnect();
+    }
+  }
+
+  // ---- commands -------------------------------------------------------------------------------
+
+  /** Broadcast a user event (serf's UserEvent, same limits and error texts). */
+  userEvent(name: string, payload: Uint8Array, coalesce: boolean, now: number): void {
+    this.tick(now);
+    const limit = this.config.userEventSizeLimit ?? USER_EVENT_SIZE_LIMIT_DEFAULT;
+    const before = Buffer.byteLength(name) + payload.length;
+    if (before > limit) {
+      throw new SerfError('ERR_SERF_TOO_LARGE', `user event exceeds configured limit of ${limit} bytes before encoding`);
+    }
+    if (before > USER_EVENT_SIZE_LIMIT_MAX) {
+      throw new SerfError('ERR_SERF_TOO_LARGE', `user event exceeds sane limit of ${USER_EVENT_SIZE_LIMIT_MAX} bytes before encoding`);
+    }
+    const msg: UserEventMsg = { type: 'userEvent', ltime: this.eventClock.time(), name, payload: payload.slice(), cc: coalesce };
+    const raw = encodeSerfMessage(msg);
+    if (raw.length > limit) {
+      throw new SerfError('ERR_SERF_TOO_LARGE', `encoded user event exceeds configured limit of ${limit} bytes after encoding`);
+    }
+    if (raw.length > USER_EVENT_SIZE_LIMIT_MAX) {
+      throw new SerfError('ERR_SERF_TOO_LARGE', `encoded user event exceeds sane limit of ${USER_EVENT_SIZE_LIMIT_MAX} bytes before encoding`);
+    }
+    this.eventClock.increment();
+    this.handleUserEvent(msg);
+    this.queueOn(this.eventQueue, raw);
+  }
+
+  /** Serf's default query timeout for the current cluster size. */
+  defaultQueryTimeoutMs(): number {
+    let alive = 0;
+    for (const ms of this.members_.values()) if (ms.member.status === 'alive') alive++;
+    return (this.config.gossipIntervalMs ?? 200) * QUERY_TIMEOUT_MULT * Math.ceil(Math.log10(Math.max(1, alive) + 1));
+  }
+
+  /** Start a query; returns its local id (acks/responses/done carry it as `queryId`). */
+  query(p: QueryParams, now: number): number {
+    this.tick(now);
+    if (this.config.protocolVersion < 4) {
+      throw new SerfError('ERR_SERF_BAD_STATE', 'Feature not supported');
+    }
+    const handle = this.startQuery(p, now);
+    return handle;
+  }
+
+  /** Answer a received query (the `id` of its `query` event): once, before its deadline. */
+  respond(id: number, payload: Uint8Array, now: number): void {
+    this.tick(now);
+    const rq = this.received.get(id);
+    if (rq === undefined) throw new SerfError('ERR_SERF_QUERY', 'unknown query id (already answered or expired)');
+    if (rq.responded) throw new SerfError('ERR_SERF_QUERY', 'response already sent');
+    if (now > rq.deadlineMs) {
+      this.received.delete(id);
+      throw new SerfError('ERR_SERF_QUERY', 'response is past the deadline');
+    }
+    const resp: QueryResponseMsg = {
+      type: 'queryResponse',
+      ltime: rq.msg.ltime,
+      id: rq.msg.id,
+      from: this.config.nodeName,
+      flags: 0,
+      payload: payload.slice(),
+    };
+    const raw = encodeSerfMessage(resp);
+    const limit = this.config.queryResponseSizeLimit ?? QUERY_RESPONSE_SIZE_LIMIT_DEFAULT;
+    if (raw.length > limit) throw new SerfError('ERR_SERF_TOO_LARGE', `response exceeds limit of ${limit} bytes`);
+    rq.responded = true;
+    this.received.delete(id);
+    this.sendResponse(rq.msg, resp, raw, now);
+  }
+
+  installKey(keyB64: string, now: number): number {
+    return this.keyOp('install', keyB64, now);
+  }
+  useKey(keyB64: string, now: number): number {
+    return this.keyOp('use', keyB64, now);
+  }
+  removeKey(keyB64: string, now: number): number {
+    return this.keyOp('remove', keyB64, now);
+  }
+  listKeys(now: number): number {
+    return this.keyOp('list', '', now);
+  }
+
+  /**
+   * Force a failed member to left (serf force-leave); with `prune` erase it now (after the
+   * broadcast wait if it was still leaving) with a `member-reap`.
+   */
+  forceLeave(node: string, prune: boolean, now: number): void {
+    this.tick(now);
+    const msg: LeaveIntent = { type: 'leave', ltime: this.clock.time(), node, prune };
+    this.clock.increment();
+    this.handleLeaveIntent(msg, now);
+    if (this.hasAliveMembers()) this.queueBroadcast(encodeSerfMessage(msg));
+  }
+
+  /** Call before driver.join(): without replay, events older than the cluster's are ignored. */
+  prepareJoin(replay: boolean): void {
+    this.eventJoinIgnore = !replay;
+  }
+
+  /** Snapshot restore: clocks resume, and events/queries at or before them are not re-run. */
+  restoreClocks(c: { clock: number; eventClock: number; queryClock: number }): void {
+    if (c.clock > 0) this.clock.witness(c.clock);
+    if (c.eventClock > 0) {
+      this.eventClock.witness(c.eventClock);
+      this.eventMinTime = Math.max(this.eventMinTime, c.eventClock + 1);
+    }
+    if (c.queryClock > 0) {
+      this.queryClock.witness(c.queryClock);
+      this.queryMinTime = Math.max(this.queryMinTime, c.queryClock + 1);
+    }
   }
 
   /** Every member Serf knows (alive, leaving, failed, left), as snapshots. */
@@ -394,8 +798,8 @@ export class Serf implements Delegate {
       event_time: String(this.eventClock.time()),
       query_time: String(this.queryClock.time()),
       intent_queue: String(this.intentQueue.length),
-      event_queue: '0',
-      query_queue: '0',
+      event_queue: String(this.eventQueue.length),
+      query_queue: String(this.queryQueue.length),
       coordinate_resets: '0',
     };
   }
@@ -500,7 +904,7 @@ export class Serf implements Delegate {
       case 'none':
         return false;
     }
-    if (msg.prune) this.count('serf.unhandled.prune');
+    if (msg.prune) this.prune(ms, now);
     return true;
   }
 
@@ -521,13 +925,392 @@ export class Serf implements Delegate {
   }
 
   private queueBroadcast(serfMsg: Uint8Array): void {
-    this.intentQueue.queue({ msg: this.framed(serfMsg) });
+    this.queueOn(this.intentQueue, serfMsg);
+  }
+
+  private queueOn(q: TransmitLimitedQueue, serfMsg: Uint8Array): void {
+    q.queue({ msg: this.framed(serfMsg) });
     // Prune with 25% slack: pruning sorts the queue, so doing it per message under a flood
     // would cost O(depth · log depth) each time.
-    if (this.intentQueue.length > this.maxQueueDepth + (this.maxQueueDepth >> 2)) {
+    if (q.length > this.maxQueueDepth + (this.maxQueueDepth >> 2)) {
       this.count('serf.dropped.queue-pruned');
-      this.intentQueue.prune(this.maxQueueDepth);
+      q.prune(this.maxQueueDepth);
     }
+  }
+
+  // ---- user events (5.6) ---------------------------------------------------------------------
+
+  /** Returns whether the event was new (deliver + re-broadcast). */
+  private handleUserEvent(msg: UserEventMsg): boolean {
+    this.eventClock.witness(msg.ltime);
+    if (msg.ltime < this.eventMinTime) {
+      this.count('serf.dropped.event-before-min-time');
+      return false;
+    }
+    const cur = this.eventClock.time();
+    if (cur > EVENT_BUFFER_SIZE && msg.ltime < cur - EVENT_BUFFER_SIZE) {
+      this.count('serf.dropped.event-too-old');
+      this.log('WARN', `serf: received old event ${msg.name} from time ${msg.ltime} (current: ${cur})`);
+      return false;
+    }
+    const idx = msg.ltime % EVENT_BUFFER_SIZE;
+    let slot = this.eventBuffer[idx];
+    if (slot !== undefined && slot.ltime === msg.ltime) {
+      for (const e of slot.events) {
+        if (e.name === msg.name && equalBytes(e.payload, msg.payload)) return false;
+      }
+    } else {
+      slot = { ltime: msg.ltime, events: [] };
+      this.eventBuffer[idx] = slot;
+    }
+    const payload = msg.payload.slice();
+    slot.events.push({ name: msg.name, payload });
+    this.pushEvent({ type: 'user', name: msg.name, payload, ltime: msg.ltime, coalesce: msg.cc });
+    return true;
+  }
+
+  // ---- queries (5.7, 5.8) ----------------------------------------------------------------------
+
+  private startQuery(p: QueryParams, now: number, internal?: Pick<OpenQuery, 'key' | 'conflict'>): number {
+    const filters: Uint8Array[] = [];
+    if (p.filterNodes !== undefined && p.filterNodes.length > 0) filters.push(encodeNodeFilter(p.filterNodes));
+    for (const [tag, expr] of Object.entries(p.filterTags ?? {})) filters.push(encodeTagFilter(tag, expr));
+    const timeoutMs = p.timeoutMs !== undefined && p.timeoutMs > 0 ? p.timeoutMs : this.defaultQueryTimeoutMs();
+    const relayFactor = p.relayFactor ?? 0;
+    if (!Number.isInteger(relayFactor) || relayFactor < 0 || relayFactor > 255) {
+      throw new SerfError('ERR_SERF_BAD_STATE', 'relay factor must be 0..255');
+    }
+    const ltime = this.queryClock.time();
+    let wireId = this.random.int(0x7fffffff);
+    const msg: QueryMsg = {
+      type: 'query',
+      ltime,
+      id: wireId,
+      addr: this.localAddr(),
+      sourceNode: this.config.nodeName,
+      filters,
+      flags: p.requestAck === true ? QUERY_FLAG_ACK : 0,
+      relayFactor,
+      timeoutMs,
+      name: p.name,
+      payload: p.payload.slice(),
+    };
+    const raw = encodeSerfMessage(msg);
+    const limit = this.config.querySizeLimit ?? QUERY_SIZE_LIMIT_DEFAULT;
+    if (raw.length > limit) throw new SerfError('ERR_SERF_TOO_LARGE', `query exceeds limit of ${limit} bytes`);
+    wireId = msg.id;
+    const handle = this.nextHandle++;
+    const prev = this.openByLTime.get(ltime);
+    if (prev !== undefined) {
+      // Two queries in the same clock tick: serf keeps only the newer one open too.
+      const old = this.openQueries.get(prev);
+      if (old !== undefined) this.finishQuery(old, now);
+    }
+    this.openQueries.set(handle, {
+      handle,
+      ltime,
+      wireId,
+      deadlineMs: now + timeoutMs,
+      acks: new Set(),
+      responses: new Set(),
+      ...internal,
+    });
+    this.openByLTime.set(ltime, handle);
+    // Process locally first (we may match our own filters), then gossip it.
+    this.handleQuery(msg, now);
+    this.queueOn(this.queryQueue, raw);
+    return handle;
+  }
+
+  /** Returns whether to re-broadcast. */
+  private handleQuery(msg: QueryMsg, now: number): boolean {
+    this.queryClock.witness(msg.ltime);
+    if (msg.ltime < this.queryMinTime) {
+      this.count('serf.dropped.query-before-min-time');
+      return false;
+    }
+    const cur = this.queryClock.time();
+    if (cur > QUERY_BUFFER_SIZE && msg.ltime < cur - QUERY_BUFFER_SIZE) {
+      this.count('serf.dropped.query-too-old');
+      this.log('WARN', `serf: received old query ${msg.name} from time ${msg.ltime} (current: ${cur})`);
+      return false;
+    }
+    const idx = msg.ltime % QUERY_BUFFER_SIZE;
+    let slot = this.queryBuffer[idx];
+    if (slot !== undefined && slot.ltime === msg.ltime) {
+      if (slot.ids.includes(msg.id)) return false;
+    } else {
+      slot = { ltime: msg.ltime, ids: [] };
+      this.queryBuffer[idx] = slot;
+    }
+    if (slot.ids.length >= 1024) {
+      this.count('serf.dropped.query-slot-full');
+      return false;
+    }
+    slot.ids.push(msg.id);
+    const rebroadcast = (msg.flags & QUERY_FLAG_NO_BROADCAST) === 0;
+    if (!queryFiltersMatch(msg.filters, this.config.nodeName, this.tags)) return rebroadcast;
+    if (msg.addr.ip === '' || msg.addr.port === 0) {
+      this.count('serf.dropped.query-no-addr');
+      return rebroadcast;
+    }
+    if ((msg.flags & QUERY_FLAG_ACK) !== 0) {
+      const ack: QueryResponseMsg = {
+        type: 'queryResponse',
+        ltime: msg.ltime,
+        id: msg.id,
+        from: this.config.nodeName,
+        flags: RESPONSE_FLAG_ACK,
+        payload: null,
+      };
+      this.sendResponse(msg, ack, encodeSerfMessage(ack), now);
+    }
+    const deadlineMs = now + msg.timeoutMs;
+    if (msg.name.startsWith(INTERNAL_QUERY_PREFIX)) {
+      this.handleInternalQuery(msg, deadlineMs, now);
+      return rebroadcast;
+    }
+    const id = this.nextHandle++;
+    this.received.set(id, { msg, deadlineMs, responded: false });
+    this.pushEvent({
+      type: 'query',
+      id,
+      name: msg.name,
+      payload: msg.payload.slice(),
+      ltime: msg.ltime,
+      deadlineMs,
+      sourceNode: msg.sourceNode,
+    });
+    return rebroadcast;
+  }
+
+  private handleInternalQuery(msg: QueryMsg, deadlineMs: number, now: number): void {
+    const answer = (payload: Uint8Array): void => {
+      const id = this.nextHandle++;
+      this.received.set(id, { msg, deadlineMs, responded: false });
+      try {
+        this.respond(id, payload, now);
+      } catch (e) {
+        this.count('serf.dropped.internal-response');
+        this.log('ERR', `serf: Failed to respond to ${msg.name}: ${(e as Error).message}`);
+      }
+    };
+    const op = (Object.keys(KEY_QUERY_NAMES) as KeyOp[]).find((k) => KEY_QUERY_NAMES[k] === msg.name);
+    if (op !== undefined) {
+      const { response, changed } = answerKeyQuery(op, msg.payload, this.keyring, this.config.queryResponseSizeLimit ?? QUERY_RESPONSE_SIZE_LIMIT_DEFAULT);
+      if (changed) {
+        this.log('INFO', `serf: Received ${op}-key query`);
+        this.pushEvent({ type: 'keyring-changed', op });
+      }
+      answer(response);
+      return;
+    }
+    switch (msg.name) {
+      case '_serf_ping':
+        return; // the ack (if asked for) is the answer
+      case '_serf_conflict': {
+        const name = new TextDecoder().decode(msg.payload);
+        if (name === this.config.nodeName) return; // the node in question does not vote
+        const ms = this.members_.get(name);
+        const m = ms?.member;
+        answer(
+          encodeConflictResponse(
+            m === undefined
+              ? null
+              : { ...m, status: ['none', 'alive', 'leaving', 'left', 'failed'].indexOf(m.status) },
+          ),
+        );
+        return;
+      }
+      default:
+        this.count('serf.dropped.unknown-internal-query');
+        this.log('WARN', `serf: Unhandled internal query '${msg.name}'`);
+    }
+  }
+
+  /** Send a response (or ack) to the query's originator, and through relayFactor members. */
+  private sendResponse(q: QueryMsg, resp: QueryResponseMsg, raw: Uint8Array, now: number): void {
+    if (q.sourceNode === this.config.nodeName && this.openByLTime.get(q.ltime) !== undefined) {
+      // Our own query: no need to go through the network.
+      this.handleQueryResponse(resp, now);
+    } else {
+      this.outputs.push({ kind: 'user-packet', to: { ...q.addr }, payload: raw });
+    }
+    if (q.relayFactor === 0) return;
+    const candidates: Member[] = [];
+    for (const [name, ms] of this.members_) {
+      const m = ms.member;
+      if (name === this.config.nodeName || m.status !== 'alive' || m.protocolMax < 5) continue;
+      if (m.addr.ip === q.addr.ip && m.addr.port === q.addr.port) continue;
+      candidates.push(m);
+    }
+    if (this.members_.size < q.relayFactor + 1) return;
+    const relayed = encodeRelay(q.addr, q.sourceNode, raw);
+    for (let i = 0; i < q.relayFactor && candidates.length > 0; i++) {
+      const [m] = candidates.splice(this.random.int(candidates.length), 1);
+      if (m !== undefined) this.outputs.push({ kind: 'user-packet', to: { ...m.addr }, payload: relayed });
+    }
+  }
+
+  private handleQueryResponse(resp: QueryResponseMsg, now: number): void {
+    const handle = this.openByLTime.get(resp.ltime);
+    const q = handle === undefined ? undefined : this.openQueries.get(handle);
+    if (q === undefined || q.wireId !== resp.id) {
+      this.count('serf.dropped.response-unknown-query');
+      return;
+    }
+    if (now >= q.deadlineMs) {
+      this.finishQuery(q, now);
+      return;
+    }
+    if ((resp.flags & RESPONSE_FLAG_ACK) !== 0) {
+      if (q.acks.has(resp.from)) return;
+      q.acks.add(resp.from);
+      if (q.key === undefined && q.conflict === undefined) this.pushEvent({ type: 'query-ack', queryId: q.handle, from: resp.from });
+      return;
+    }
+    if (q.responses.has(resp.from)) {
+      this.count('serf.dropped.duplicate-response');
+      return;
+    }
+    q.responses.add(resp.from);
+    const payload = resp.payload ?? new Uint8Array(0);
+    if (q.key !== undefined) {
+      addKeyResponse(q.key, resp.from, payload);
+    } else if (q.conflict !== undefined) {
+      try {
+        const m = decodeConflictResponse(payload);
+        if (m === null) return;
+        q.conflict.responses++;
+        const local = this.localAddr();
+        if (m.addr.ip === local.ip && m.addr.port === local.port) q.conflict.matching++;
+      } catch {
+        this.count('serf.dropped.bad-conflict-response');
+      }
+    } else {
+      this.pushEvent({ type: 'query-response', queryId: q.handle, from: resp.from, payload: payload.slice() });
+    }
+  }
+
+  private finishQuery(q: OpenQuery, _now: number): void {
+    this.openQueries.delete(q.handle);
+    if (this.openByLTime.get(q.ltime) === q.handle) this.openByLTime.delete(q.ltime);
+    if (q.key !== undefined) {
+      finishKeyResult(q.key);
+      this.pushEvent({ type: 'key-result', opId: q.handle, ...q.key });
+    } else if (q.conflict !== undefined) {
+      this.conflictQuery = undefined;
+      const { responses, matching } = q.conflict;
+      const majority = Math.floor(responses / 2) + 1;
+      if (matching >= majority) {
+        this.log('INFO', `serf: majority in name conflict resolution [${matching} / ${responses}]`);
+      } else {
+        this.log('WARN', `serf: minority in name conflict resolution, quiting [${matching} / ${responses}]`);
+        this.outputs.push({ kind: 'shutdown', reason: `lost the name conflict for '${this.config.nodeName}' [${matching} / ${responses}]` });
+      }
+    } else {
+      this.pushEvent({ type: 'query-done', queryId: q.handle, acks: q.acks.size, responses: q.responses.size });
+    }
+  }
+
+  private keyOp(op: KeyOp, keyB64: string, now: number): number {
+    this.tick(now);
+    let key = new Uint8Array(0);
+    if (op !== 'list') {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(keyB64.trim())) {
+        throw new SerfError('ERR_SERF_BAD_KEY', 'key is not valid base64');
+      }
+      key = new Uint8Array(Buffer.from(keyB64.trim(), 'base64'));
+    }
+    let alive = 0;
+    for (const ms of this.members_.values()) if (ms.member.status === 'alive') alive++;
+    return this.startQuery(
+      { name: KEY_QUERY_NAMES[op], payload: encodeKeyRequest(key) },
+      now,
+      { key: newKeyResult(op, alive) },
+    );
+  }
+
+  private startConflictResolution(now: number): void {
+    if (this.conflictQuery !== undefined || this.stateValue !== 'alive') return;
+    this.conflictQuery = this.startQuery(
+      { name: '_serf_conflict', payload: new TextEncoder().encode(this.config.nodeName) },
+      now,
+      { conflict: { responses: 0, matching: 0 } },
+    );
+  }
+
+  // ---- reap, reconnect, prune (5.10) -----------------------------------------------------------
+
+  private reap(now: number): void {
+    const failedTimeout = this.config.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS;
+    const leftTimeout = this.config.tombstoneTimeoutMs ?? TOMBSTONE_TIMEOUT_MS;
+    for (const ms of [...this.members_.values()]) {
+      const st = ms.member.status;
+      if (st === 'failed' && now - ms.leaveTimeMs > failedTimeout) this.eraseMember(ms, 'EventMemberReap');
+      else if (st === 'left' && now - ms.leaveTimeMs > leftTimeout) this.eraseMember(ms, 'EventMemberReap');
+    }
+  }
+
+  private reconnect(): void {
+    if (this.stateValue !== 'alive') return;
+    const failed: Member[] = [];
+    for (const ms of this.members_.values()) if (ms.member.status === 'failed') failed.push(ms.member);
+    if (failed.length === 0) return;
+    let alive = this.members_.size - failed.length - this.leftMembers.length;
+    if (alive <= 0) alive = 1;
+    // Fewer failed members than live ones: try only sometimes, so a big cluster does not
+    // hammer a dead node from every member at once.
+    if (this.random.float() > failed.length / alive) return;
+    const m = failed[this.random.int(failed.length)];
+    if (m === undefined) return;
+    this.log('INFO', `serf: attempting reconnect to ${m.name} ${fmtAddr(m.addr)}`);
+    this.outputs.push({ kind: 'join', seeds: [{ ...m.addr }], node: m.name });
+  }
+
+  private prune(ms: MemberState, now: number): void {
+    if (ms.member.status === 'leaving') {
+      // It may still be saying goodbye: erase after serf's broadcast timeout + propagate delay.
+      this.pendingPrunes.set(
+        ms.member.name,
+        now + (this.config.broadcastTimeoutMs ?? BROADCAST_TIMEOUT_MS) + LEAVE_PROPAGATE_DELAY_MS,
+      );
+      return;
+    }
+    this.eraseMember(ms, 'EventMemberReap (forced)');
+  }
+
+  private eraseMember(ms: MemberState, why: string): void {
+    const name = ms.member.name;
+    if (name === this.config.nodeName) return;
+    this.members_.delete(name);
+    removeName(this.leftMembers, name);
+    this.pendingPrunes.delete(name);
+    this.log('INFO', `serf: ${why}: ${name} ${ms.member.addr.ip}`);
+    this.emit('member-reap', ms.member);
+  }
+
+  /** Record the time and arm the periodic tasks on first sight of the clock. */
+  private tick(now: number): void {
+    this.lastNowMs = Math.max(this.lastNowMs, now);
+    if (this.nextReapMs === undefined) {
+      this.nextReapMs = now + (this.config.reapIntervalMs ?? REAP_INTERVAL_MS);
+      this.nextReconnectMs = now + (this.config.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
+    }
+  }
+
+  private localAddr(): Address {
+    if (this.config.advertise !== undefined) return { ...this.config.advertise };
+    const self = this.members_.get(this.config.nodeName);
+    return self === undefined ? { ip: '', port: 0 } : { ...self.member.addr };
+  }
+
+  private pushEvent(e: SerfAnyEvent): void {
+    if (this.events.length >= MAX_PENDING_EVENTS) {
+      this.events.shift();
+      this.count('serf.dropped.event-overflow');
+    }
+    this.events.push(e);
   }
 
   private upsertIntent(node: string, type: 'join' | 'leave', ltime: number, now: number): boolean {
@@ -575,11 +1358,7 @@ export class Serf implements Delegate {
   }
 
   private emit(type: MemberEventType, m: Member): void {
-    if (this.events.length >= MAX_PENDING_EVENTS) {
-      this.events.shift();
-      this.count('serf.dropped.event-overflow');
-    }
-    this.events.push({ type, members: [snapshot(m)] });
+    this.pushEvent({ type, members: [snapshot(m)] });
   }
 
   private count(key: string): void {
@@ -604,6 +1383,22 @@ function memberFrom(n: NodeInfo, tags: Tags, status: MemberStatus): Member {
 
 function snapshot(m: Member): Member {
   return { ...m, addr: { ...m.addr }, tags: { ...m.tags } };
+}
+
+const mathRandom: Random = {
+  float: () => Math.random(),
+  int: (n) => Math.floor(Math.random() * n),
+  bytes: (n) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = Math.floor(Math.random() * 256);
+    return b;
+  },
+};
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function removeName(list: string[], name: string): void {

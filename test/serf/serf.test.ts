@@ -190,14 +190,22 @@ test('tags: nodeMeta carries them, setTags replaces them, oversized tags are ref
   assert.deepEqual(s.localTags(), { role: 'web', dc: 'x1' });
 });
 
-test('garbage and not-yet-supported messages are counted, never thrown', () => {
+test('garbage messages are counted, never thrown', () => {
   const s = newSerf();
-  const inputs = [new Uint8Array(0), Uint8Array.of(200), Uint8Array.of(1, 0xc1), Uint8Array.of(3, 0x80), Uint8Array.of(4)];
+  const inputs = [
+    new Uint8Array(0),
+    Uint8Array.of(200),
+    Uint8Array.of(1, 0xc1),
+    Uint8Array.of(3, 0x91, 0x01), // user event that is an array, not a map
+    Uint8Array.of(4), // query without body
+    Uint8Array.of(9, 0x80), // relay without destination
+    Uint8Array.of(7, 0x80), // a key request is only valid inside a query payload
+  ];
   for (const i of inputs) s.notifyMsg(i, 0);
   const c = s.counters();
-  assert.equal(c['serf.dropped.bad-message'], 3);
-  assert.equal(c['serf.unhandled.userEvent'], 1);
-  assert.equal(c['serf.unhandled.query'], 1);
+  assert.equal(c['serf.dropped.bad-message'], 6);
+  assert.equal(c['serf.unhandled.keyRequest'], 1);
+  assert.deepEqual(drain(s), []);
   // a member with corrupt meta still joins, with no tags
   s.handleMemberEvent({ type: 'join', node: { ...node('z', 9), meta: Uint8Array.of(0xff, 0x81) } }, 0);
   assert.deepEqual(s.members().find((m) => m.name === 'z')?.tags, {});
