@@ -545,7 +545,14 @@ export class Memberlist implements MembershipCore {
         }
         const port = msg.port === 0 ? c.advertise.port : msg.port;
         this.states.aliveNode(
-          { incarnation: msg.incarnation, node: msg.node, addr: { ip, port }, meta: msg.meta, vsn: msg.vsn },
+          {
+            incarnation: msg.incarnation,
+            node: msg.node,
+            addr: { ip, port },
+            ip4: msg.addr.length === 4 ? msg.addr : undefined,
+            meta: msg.meta,
+            vsn: msg.vsn,
+          },
           now,
           false,
         );

@@ -34,6 +34,11 @@ export interface AliveNews {
   incarnation: number;
   node: string;
   addr: Address;
+  /**
+   * `addr.ip` as the 4 bytes it arrived in, when the caller has them: the re-broadcast reuses
+   * them instead of parsing the string back (a parse per merged entry and per gossiped alive).
+   */
+  ip4?: Uint8Array | undefined;
   meta: Uint8Array;
   vsn: readonly number[];
 }
@@ -229,7 +234,7 @@ export class NodeStates {
     } else {
       this.host.broadcast(
         a.node,
-        { type: 'alive', incarnation: a.incarnation, node: a.node, addr: ipBytesOf(a), port: a.addr.port, meta: a.meta, vsn: toVsn(a.vsn) },
+        { type: 'alive', incarnation: a.incarnation, node: a.node, addr: a.ip4 ?? ipBytesOf(a), port: a.addr.port, meta: a.meta, vsn: toVsn(a.vsn) },
         notify,
       );
       if (hasVsn(a.vsn)) state.vsn = toVsn(a.vsn);

@@ -106,7 +106,14 @@ function mergeEntries(
           continue;
         }
         states.aliveNode(
-          { incarnation: r.incarnation, node: r.name, addr: { ip, port: r.port }, meta: r.meta, vsn: r.vsn },
+          {
+            incarnation: r.incarnation,
+            node: r.name,
+            addr: { ip, port: r.port },
+            ip4: r.addr.length === 4 ? r.addr : undefined,
+            meta: r.meta,
+            vsn: r.vsn,
+          },
           now,
           false,
         );
