@@ -137,8 +137,19 @@ export class AgentCluster {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(o.startConcurrency, o.n - 1) }, () => worker()));
+    // Let every worker finish (stop handing out work on the first failure) before reporting, so
+    // no agent gets started after the caller has already torn the cluster down.
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(o.startConcurrency, o.n - 1) }, () =>
+        worker().catch((e: unknown) => {
+          next = o.n;
+          throw e;
+        }),
+      ),
+    );
     this.agents.sort((a, b) => a.name.localeCompare(b.name));
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
   }
 
   /** Wait until every agent's member list (through RPC) shows all N alive; returns the wait in ms. */
