@@ -1,0 +1,192 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Snapshotter, formatSnapshotAddr, replaySnapshot } from '../../src/agent/snapshot.ts';
+import { runSerf, sleep, startSerfAgent } from '../rpc/helpers.ts';
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'kodama-snap-'));
+}
+
+const mem = (name: string, port: number, ip = '127.0.0.1') => ({ name, addr: { ip, port } });
+
+// Doc 8.1: node a's file after two peers joined, c failed and was force-left, a left gracefully.
+const OBSERVED = `alive: a 127.0.0.1:7946
+alive: b 127.0.0.1:7947
+clock: 1
+event-clock: 1
+query-clock: 1
+query-clock: 2
+query-clock: 3
+event-clock: 2
+query-clock: 4
+alive: c 127.0.0.1:7948
+clock: 2
+not-alive: c
+not-alive: c
+clock: 3
+clock: 4
+clock: 5
+not-alive: b
+leave
+clock: 6
+`;
+
+test('replay of serf\'s observed file: leave resets everything unless -rejoin', () => {
+  const after = replaySnapshot(OBSERVED);
+  assert.deepEqual(after, { aliveNodes: [], lastClock: 6, lastEventClock: 0, lastQueryClock: 0, badLines: 0 });
+  const rejoin = replaySnapshot(OBSERVED, { rejoinAfterLeave: true });
+  assert.deepEqual(rejoin.aliveNodes, [{ name: 'a', addr: '127.0.0.1:7946' }]);
+  assert.equal(rejoin.lastClock, 6);
+  assert.equal(rejoin.lastEventClock, 2);
+  assert.equal(rejoin.lastQueryClock, 4);
+});
+
+test('replay: names with spaces, IPv6, comments, coordinates, bad and unterminated lines', () => {
+  const logs: string[] = [];
+  const r = replaySnapshot(
+    '# header\nalive: my node 127.0.0.1:1\nalive: v6 [::1]:2\ncoordinate: {}\nalive: noaddr\nclock: x\nwhat\nevent-clock: 9\nquery-clock: 3\nclock: 4\nalive: half 1.2.3.4:5',
+    { log: (l, m) => logs.push(`${l} ${m}`) },
+  );
+  assert.deepEqual(r.aliveNodes, [
+    { name: 'my node', addr: '127.0.0.1:1' },
+    { name: 'v6', addr: '[::1]:2' },
+  ]);
+  assert.equal(r.badLines, 3);
+  assert.equal(logs.length, 3);
+  assert.deepEqual([r.lastClock, r.lastEventClock, r.lastQueryClock], [4, 9, 3]);
+  assert.equal(formatSnapshotAddr({ ip: '::1', port: 2 }), '[::1]:2');
+});
+
+test('snapshotter: records events and clocks, buffers writes for 500 ms, restores on reopen', () => {
+  const dir = tmp();
+  try {
+    const p = join(dir, 'snap');
+    let now = 0;
+    const s = new Snapshotter(p, { nowMs: () => now });
+    s.memberEvent({ type: 'member-join', members: [mem('me', 1), mem('b', 2), mem('c', 3)] }, 3);
+    s.userEvent(5);
+    s.userEvent(4); // older: not recorded
+    s.query(7);
+    assert.equal(readFileSync(p, 'utf8'), '', 'buffered, not yet flushed');
+    now = 600;
+    s.memberEvent({ type: 'member-failed', members: [mem('c', 3)] }, 3);
+    const flushed = readFileSync(p, 'utf8');
+    assert.equal(
+      flushed,
+      'alive: me 127.0.0.1:1\nalive: b 127.0.0.1:2\nalive: c 127.0.0.1:3\nclock: 2\nevent-clock: 5\nquery-clock: 7\nnot-alive: c\n',
+    );
+    s.tick(10);
+    now = 1200;
+    s.tick(10); // no clock change, but the buffered line is due
+    assert.ok(readFileSync(p, 'utf8').endsWith('clock: 9\n'));
+    s.close();
+
+    const again = new Snapshotter(p, { nowMs: () => now });
+    assert.deepEqual(again.clocks(), { clock: 9, eventClock: 5, queryClock: 7, eventMinTime: 6, queryMinTime: 8 });
+    const prev = again.previousNodes('me');
+    assert.deepEqual(prev, [{ name: 'b', addr: '127.0.0.1:2' }], 'self excluded, failed node excluded');
+    again.leave();
+    again.close();
+    assert.ok(readFileSync(p, 'utf8').endsWith('leave\n'), 'leave is flushed at once');
+    const third = new Snapshotter(p);
+    assert.deepEqual(third.previousNodes('me'), [], 'after a graceful leave nothing to rejoin');
+    third.close();
+    const rejoin = new Snapshotter(p, { rejoinAfterLeave: true });
+    assert.equal(rejoin.previousNodes('me').length, 1);
+    rejoin.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('previousNodes comes out in random order (a seeded shuffle is a permutation)', () => {
+  const dir = tmp();
+  try {
+    const p = join(dir, 'snap');
+    writeFileSync(p, Array.from({ length: 20 }, (_, i) => `alive: n${i} 127.0.0.1:${1000 + i}\n`).join(''));
+    const s = new Snapshotter(p);
+    let seed = 1;
+    const rnd = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const order = s.previousNodes('n0', rnd).map((n) => n.name);
+    assert.equal(order.length, 19);
+    assert.deepEqual([...order].sort(), Array.from({ length: 19 }, (_, i) => `n${i + 1}`).sort());
+    assert.notDeepEqual(order, Array.from({ length: 19 }, (_, i) => `n${i + 1}`));
+    s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('compaction: churn past the threshold rewrites alive lines + clocks; replay is unchanged', () => {
+  const dir = tmp();
+  try {
+    const p = join(dir, 'snap');
+    let now = 0;
+    const s = new Snapshotter(p, { nowMs: () => now, minCompactBytes: 2048 });
+    for (let i = 0; i < 500; i++) {
+      now += 10;
+      s.memberEvent({ type: 'member-join', members: [mem(`n${i % 7}`, 2000 + (i % 7))] }, i + 2);
+      if (i % 3 === 0) s.memberEvent({ type: 'member-leave', members: [mem(`n${i % 7}`, 2000 + (i % 7))] });
+      s.userEvent(i + 1);
+    }
+    s.close();
+    const st = s.stats();
+    assert.ok(st.compactions >= 5, `compacted ${st.compactions} times`);
+    const text = readFileSync(p, 'utf8');
+    assert.ok(Buffer.byteLength(text) < 4096, `file stays small: ${Buffer.byteLength(text)} bytes`);
+    assert.ok(!existsSync(`${p}.compact`));
+    const r = replaySnapshot(text);
+    assert.equal(r.lastClock, 500);
+    assert.equal(r.lastEventClock, 500);
+    // i = 499: 499 % 3 = 1, so the last event for n2 (499 % 7) is a join; who is alive matches the model
+    const model = new Set<string>();
+    for (let i = 0; i < 500; i++) {
+      model.add(`n${i % 7}`);
+      if (i % 3 === 0) model.delete(`n${i % 7}`);
+    }
+    assert.deepEqual(r.aliveNodes.map((n) => n.name).sort(), [...model].sort());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('interop: serf reads the file we write (rejoins without -join) and we read the file serf writes', async () => {
+  const dir = tmp();
+  const b = await startSerfAgent([], 'b');
+  let a: Awaited<ReturnType<typeof startSerfAgent>> | undefined;
+  try {
+    // our writer → serf's reader: node a starts with only a snapshot naming b
+    const p = join(dir, 'a.snap');
+    const ours = new Snapshotter(p);
+    ours.memberEvent({ type: 'member-join', members: [mem('b', b.bindPort)] }, 5);
+    ours.userEvent(3);
+    ours.close();
+    a = await startSerfAgent(['-snapshot', p], 'a');
+    const deadline = Date.now() + 20_000;
+    let members = '';
+    while (Date.now() < deadline) {
+      members = (await runSerf(['members', '-rpc-addr', a.rpcAddr])).stdout;
+      if (/^b\s.*alive/m.test(members)) break;
+      await sleep(200);
+    }
+    assert.match(members, /^b\s.*alive/m, `serf a rejoined b from our snapshot:\n${members}\n${a.output()}`);
+
+    // serf's writer → our reader: b's snapshot after the join and a user event
+    const r = await runSerf(['event', '-rpc-addr', a.rpcAddr, 'deploy', 'x']);
+    assert.equal(r.code, 0);
+    await sleep(1200); // serf flushes on the next append after 500 ms, or at shutdown
+    await a.kill(); // kill -9: whatever serf flushed so far must parse
+    const logs: string[] = [];
+    const back = replaySnapshot(readFileSync(p, 'utf8'), { log: (l, m) => logs.push(`${l} ${m}`) });
+    assert.equal(back.badLines, 0, logs.join('\n'));
+    assert.ok(back.aliveNodes.some((n) => n.name === 'b' && n.addr === `127.0.0.1:${b.bindPort}`));
+    assert.ok(back.lastEventClock >= 3, 'event clock carried over from ours');
+  } finally {
+    await a?.kill();
+    await b.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
