@@ -1,0 +1,218 @@
+// The kodama CLI driving real `serf agent`s (two, then three, on 127.0.0.1, encrypted): every
+// command does to the cluster what serf's own CLI does, and prints the same. serf's handlers
+// are the witnesses (a user-event handler appends the payload to a file, a query handler
+// answers with the node's name).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../../src/cli/main.ts';
+import { runSerf, startSerfAgent, type SerfAgent } from '../rpc/helpers.ts';
+import { waitFor } from '../interop/harness.ts';
+import { recordIo } from './helpers.ts';
+
+const KEY_A = 'T9jncgl9mbLus+baTTa7q7nPSUrXwbDi2dhbtqir37s=';
+const KEY_B = 'HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=';
+
+const dir = mkdtempSync(join(tmpdir(), 'kodama-cli-'));
+const agents: SerfAgent[] = [];
+let s1: SerfAgent;
+let s2: SerfAgent;
+
+function serfArgs(name: string, role: string, key: string): string[] {
+  return [
+    '-profile=local',
+    `-encrypt=${key}`,
+    '-tag',
+    `role=${role}`,
+    '-event-handler',
+    `user:deploy=cat >> ${join(dir, `${name}.events`)}`,
+    '-event-handler',
+    'query:load=echo hi-from-$SERF_SELF_NAME',
+  ];
+}
+
+async function start(name: string, role: string, key = KEY_A): Promise<SerfAgent> {
+  const a = await startSerfAgent(serfArgs(name, role, key), name);
+  agents.push(a);
+  return a;
+}
+
+before(async () => {
+  s1 = await start('s1', 'web');
+  s2 = await start('s2', 'db');
+});
+
+after(async () => {
+  await Promise.all(agents.map((a) => a.kill()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Out {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function kodama(args: string[]): Promise<Out> {
+  const io = recordIo();
+  const code = await runCli(args, io);
+  return { code, stdout: io.out.join(''), stderr: io.err.join('') };
+}
+
+const sortedLines = (s: string): string[] => s.trimEnd().split('\n').sort();
+
+async function statuses(rpcAddr: string): Promise<Record<string, string>> {
+  const r = await kodama(['members', `-rpc-addr=${rpcAddr}`, '-format=json']);
+  const ms = (JSON.parse(r.stdout) as { members: { name: string; status: string }[] }).members;
+  return Object.fromEntries(ms.map((m) => [m.name, m.status]));
+}
+
+function sees(rpcAddr: string, want: Record<string, string>, timeoutMs = 20_000): Promise<true> {
+  return waitFor(`${rpcAddr} to see ${JSON.stringify(want)}`, timeoutMs, async () => {
+    const got = await statuses(rpcAddr);
+    return Object.entries(want).every(([n, s]) => got[n] === s) ? true : undefined;
+  });
+}
+
+test('join: kodama join makes two serf agents one cluster; members prints what serf prints', { timeout: 60_000 }, async () => {
+  const j = await kodama(['join', `-rpc-addr=${s2.rpcAddr}`, `127.0.0.1:${s1.bindPort}`]);
+  assert.deepEqual([j.code, j.stdout], [0, 'Successfully joined cluster by contacting 1 nodes.\n'], j.stderr);
+  await sees(s1.rpcAddr, { s1: 'alive', s2: 'alive' });
+  await sees(s2.rpcAddr, { s1: 'alive', s2: 'alive' });
+  const k = await kodama(['members', `-rpc-addr=${s1.rpcAddr}`]);
+  const s = await runSerf(['members', `-rpc-addr=${s1.rpcAddr}`]);
+  assert.deepEqual(sortedLines(k.stdout), sortedLines(s.stdout));
+  const bad = await kodama(['join', `-rpc-addr=${s2.rpcAddr}`, '127.0.0.1:1']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^Error joining the cluster: /);
+});
+
+test('event: kodama event runs serf user-event handlers on every node', { timeout: 60_000 }, async () => {
+  const r = await kodama(['event', `-rpc-addr=${s1.rpcAddr}`, 'deploy', 'v9']);
+  assert.deepEqual([r.code, r.stdout], [0, "Event 'deploy' dispatched! Coalescing enabled: true\n"], r.stderr);
+  for (const n of ['s1', 's2']) {
+    await waitFor(`${n}'s deploy handler`, 20_000, () => {
+      try {
+        return readFileSync(join(dir, `${n}.events`), 'utf8').includes('v9') ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+  }
+});
+
+test('query: serf query handlers answer kodama query; -node and -tag filters honoured', { timeout: 60_000 }, async () => {
+  const all = await kodama(['query', `-rpc-addr=${s1.rpcAddr}`, '-timeout=3s', 'load']);
+  assert.equal(all.code, 0, all.stderr);
+  const lines = all.stdout.trimEnd().split('\n');
+  assert.equal(lines[0], "Query 'load' dispatched");
+  assert.deepEqual(lines.filter((l) => l.startsWith('Response')).sort(), ["Response from 's1': hi-from-s1", "Response from 's2': hi-from-s2"]);
+  assert.deepEqual(lines.slice(-2), ['Total Acks: 2', 'Total Responses: 2']);
+
+  const byNode = await kodama(['query', `-rpc-addr=${s1.rpcAddr}`, '-timeout=3s', '-node', 's2', '-format', 'json', 'load']);
+  assert.deepEqual(JSON.parse(byNode.stdout), { Acks: ['s2'], Responses: { s2: 'hi-from-s2\n' } });
+  const byTag = await kodama(['query', `-rpc-addr=${s2.rpcAddr}`, '-timeout=3s', '-tag', 'role=w.b', '-no-ack', '-format', 'json', 'load']);
+  assert.deepEqual(JSON.parse(byTag.stdout), { Acks: null, Responses: { s1: 'hi-from-s1\n' } });
+  // serf's CLI with the same filter sees the same
+  const serfByTag = await runSerf(['query', `-rpc-addr=${s2.rpcAddr}`, '-timeout=3s', '-tag', 'role=w.b', '-no-ack', '-format', 'json', 'load']);
+  assert.deepEqual(JSON.parse(serfByTag.stdout), JSON.parse(byTag.stdout));
+});
+
+test('tags: kodama tags -set/-delete on one serf agent is seen by the other', { timeout: 60_000 }, async () => {
+  const r = await kodama(['tags', `-rpc-addr=${s2.rpcAddr}`, '-set', 'zone=z1', '-delete', 'role']);
+  assert.deepEqual([r.code, r.stdout], [0, 'Successfully updated agent tags\n'], r.stderr);
+  await waitFor('s1 to see s2 tags', 20_000, async () => {
+    const m = await runSerf(['members', `-rpc-addr=${s1.rpcAddr}`, '-name=s2']);
+    return /^s2\s+\S+\s+alive\s+zone=z1$/m.test(m.stdout) ? true : undefined;
+  });
+});
+
+test('keys: install, use, remove through kodama rotate the serf cluster; -list matches serf', { timeout: 60_000 }, async () => {
+  const inst = await kodama(['keys', `-rpc-addr=${s1.rpcAddr}`, '-install', KEY_B]);
+  assert.deepEqual([inst.code, inst.stdout], [0, '==> Installing key on all members...\n==> Successfully installed key!\n'], inst.stderr);
+  const k = await kodama(['keys', `-rpc-addr=${s1.rpcAddr}`, '-list']);
+  const s = await runSerf(['keys', `-rpc-addr=${s1.rpcAddr}`, '-list']);
+  assert.equal(k.code, 0, k.stderr);
+  assert.deepEqual(sortedLines(k.stdout), sortedLines(s.stdout));
+  assert.match(k.stdout, new RegExp(`${KEY_B.replace(/[+/]/g, '\\$&')}  \\[2/2\\]`));
+
+  const use = await kodama(['keys', `-rpc-addr=${s2.rpcAddr}`, '-use', KEY_B]);
+  assert.equal(use.code, 0, use.stderr);
+  const rm = await kodama(['keys', `-rpc-addr=${s2.rpcAddr}`, '-remove', KEY_A]);
+  assert.deepEqual([rm.code, rm.stdout], [0, '==> Removing key on all members...\n==> Successfully removed key!\n'], rm.stderr);
+  const after = await kodama(['keys', `-rpc-addr=${s1.rpcAddr}`, '-list']);
+  assert.doesNotMatch(after.stdout, new RegExp(KEY_A.slice(0, 10)));
+  // no partition: both still alive on both sides, and a query still reaches both
+  await sees(s1.rpcAddr, { s1: 'alive', s2: 'alive' });
+  const q = await kodama(['query', `-rpc-addr=${s2.rpcAddr}`, '-timeout=3s', '-format=json', 'load']);
+  assert.deepEqual(Object.keys((JSON.parse(q.stdout) as { Responses: object }).Responses).sort(), ['s1', 's2']);
+  // removing the primary is refused by serf: exit 1 with the per-node failures
+  const refused = await kodama(['keys', `-rpc-addr=${s1.rpcAddr}`, '-remove', KEY_B]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /Error removing key: /);
+});
+
+test('reachability and info: same report as serf', { timeout: 60_000 }, async () => {
+  const k = await kodama(['reachability', `-rpc-addr=${s1.rpcAddr}`]);
+  const s = await runSerf(['reachability', `-rpc-addr=${s1.rpcAddr}`]);
+  assert.equal(k.code, 0, k.stdout + k.stderr);
+  assert.equal(k.stdout, s.stdout);
+  assert.equal(k.stdout, 'Total members: 2, live members: 2\nStarting reachability test...\nSuccessfully contacted all live nodes\n');
+
+  const ki = JSON.parse((await kodama(['info', `-rpc-addr=${s1.rpcAddr}`, '-format=json'])).stdout) as Record<string, Record<string, string>>;
+  const si = JSON.parse((await runSerf(['info', `-rpc-addr=${s1.rpcAddr}`, '-format=json'])).stdout) as Record<string, Record<string, string>>;
+  assert.deepEqual(Object.keys(ki).sort(), Object.keys(si).sort());
+  assert.equal(ki['agent']?.['name'], 's1');
+  assert.equal(ki['serf']?.['members'], '2');
+  const text = await kodama(['info', `-rpc-addr=${s1.rpcAddr}`]);
+  assert.match(text.stdout, /^agent:\n\tname = s1\n/);
+});
+
+test('monitor: serf agent log lines at the chosen level, and events', { timeout: 60_000 }, async () => {
+  const ctl = new AbortController();
+  const io = { ...recordIo(), interrupt: () => ctl.signal };
+  const done = runCli(['monitor', `-rpc-addr=${s1.rpcAddr}`, '-log-level=debug'], io);
+  const out = (): string => io.out.join('');
+  // serf replays recent lines first; then an event we cause shows up live
+  await waitFor('recent log lines', 15_000, () => (/\[(DEBUG|INFO)\]/.test(out()) ? true : undefined));
+  await waitFor('a live event', 20_000, async () => {
+    await kodama(['event', `-rpc-addr=${s2.rpcAddr}`, 'deploy', 'mon']);
+    return /Event Info:\n(\t.*\n)*\tName: "deploy"/.test(out()) ? true : undefined;
+  }, undefined, 1000);
+  ctl.abort();
+  assert.equal(await done, 0);
+  assert.doesNotMatch(out(), /\[TRACE\]/);
+});
+
+test('force-leave -prune and leave through kodama, as serf', { timeout: 60_000 }, async () => {
+  const s3 = await start('s3', 'tmp', KEY_B); // the cluster's key since the rotation
+  const j = await kodama(['join', `-rpc-addr=${s3.rpcAddr}`, `127.0.0.1:${s1.bindPort}`]);
+  assert.equal(j.code, 0, j.stderr);
+  await sees(s1.rpcAddr, { s3: 'alive' });
+  await s3.kill(); // SIGKILL: s3 fails
+  await sees(s1.rpcAddr, { s3: 'failed' }, 30_000);
+  const fl = await kodama(['force-leave', `-rpc-addr=${s1.rpcAddr}`, '-prune', 's3']);
+  assert.deepEqual([fl.code, fl.stdout, fl.stderr], [0, '', '']);
+  await waitFor('s3 pruned from s1', 20_000, async () => (!('s3' in (await statuses(s1.rpcAddr))) ? true : undefined));
+
+  const lv = await kodama(['leave', `-rpc-addr=${s2.rpcAddr}`]);
+  assert.deepEqual([lv.code, lv.stdout], [0, 'Graceful leave complete\n'], lv.stderr);
+  await sees(s1.rpcAddr, { s2: 'left' });
+  await waitFor('s2 to exit', 15_000, () => (s2.child.exitCode !== null ? true : undefined));
+});
+
+test('the bin/kodama executable runs these commands (one process, real argv)', { timeout: 60_000 }, async () => {
+  const bin = new URL('../../bin/kodama', import.meta.url).pathname;
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(bin, ['event', '-coalesce=false', 'deploy', 'from-bin'], { timeout: 30_000, env: { ...process.env, KODAMA_RPC_ADDR: s1.rpcAddr } }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+    });
+  });
+  assert.deepEqual([r.code, r.stdout], [0, "Event 'deploy' dispatched! Coalescing enabled: false\n"], r.stderr);
+  await waitFor("s1's handler got the payload", 20_000, () =>
+    readFileSync(join(dir, 's1.events'), 'utf8').includes('from-bin') ? true : undefined,
+  );
+});
