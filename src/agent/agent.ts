@@ -11,13 +11,13 @@
 // (cryptoRandom) and sockets come in.
 
 import { availableParallelism, cpus } from 'node:os';
-import type { MemberEvent } from '../memberlist/api.ts';
+import type { Delegate, MemberEvent } from '../memberlist/api.ts';
 import { Memberlist, lanConfig, localConfig, wanConfig } from '../memberlist/index.ts';
 import type { MemberlistConfig } from '../memberlist/index.ts';
 import { startRpcServer } from '../rpc/index.ts';
-import type { RpcBackend, RpcMember, RpcServer } from '../rpc/index.ts';
+import type { RpcBackend, RpcKeyResponse, RpcMember, RpcQueryParams, RpcServer } from '../rpc/index.ts';
 import { Serf } from '../serf/serf.ts';
-import type { Member, MemberEventType, SerfEvent } from '../serf/serf.ts';
+import type { KeyResult, Member, MemberEventType, QueryEvent, QueryParams, SerfAnyEvent, SerfEvent, UserEvent } from '../serf/serf.ts';
 import type { Tags } from '../serf/tags.ts';
 import { cryptoRandom, systemClock } from '../transport/clock.ts';
 import { Driver } from '../transport/driver.ts';
@@ -31,7 +31,8 @@ import { Coalescer } from './coalesce.ts';
 import { AgentError } from './errors.ts';
 import { HandlerRunner, parseHandlerSpec } from './handlers.ts';
 import type { HandlerEvent, HandlerRunnerOptions } from './handlers.ts';
-import { loadKeyringFile } from './keyring-file.ts';
+import { loadKeyringFile, writeKeyringFile } from './keyring-file.ts';
+import { Snapshotter } from './snapshot.ts';
 import { Logger } from './log.ts';
 import { loadTagsFile, writeTagsFile } from './tags-file.ts';
 import type { TimerHandle } from '../transport/transport.ts';
@@ -105,7 +106,29 @@ export interface JoinResult {
   errors: string[];
 }
 
+/** A query this agent received; answer it (once, before `deadlineMs`) with respond(). */
+export interface AgentQuery extends QueryEvent {
+  respond(payload: Uint8Array): void;
+}
+
+/** What a query this agent sent collected by its deadline. */
+export interface QueryResult {
+  acks: string[];
+  /** node name → response payload */
+  responses: Map<string, Uint8Array>;
+}
+
+export interface QueryOptions extends QueryParams {
+  /** Called as each ack / response arrives (before the promise resolves at the deadline). */
+  onAck?: (from: string) => void;
+  onResponse?: (from: string, payload: Uint8Array) => void;
+}
+
 export interface AgentEventMap {
+  /** A user event (`serf event` / userEvent()); delivered at once, not coalesced. */
+  user: UserEvent;
+  /** A query to answer; handlers and RPC stream subscribers may answer it too (first wins). */
+  query: AgentQuery;
   'member-join': SerfEvent;
   'member-leave': SerfEvent;
   'member-failed': SerfEvent;
@@ -153,6 +176,15 @@ export class Agent {
   private coalesceTimerAtMs = Infinity;
   /** RPC `stream` subscribers: they get the coalesced events, as serf's agent streams them. */
   private readonly streamSinks = new Set<(e: HandlerEvent) => void>();
+  private snapshot: Snapshotter | undefined;
+  private snapshotTicker: NodeJS.Timeout | undefined;
+  private serfTimer: TimerHandle | undefined;
+  private serfTimerAtMs = Infinity;
+  private pumpQueued = false;
+  /** Join ids of Serf's reconnect attempts: their completions are not anyone's join() result. */
+  private readonly reconnectJoins = new Set<number>();
+  private readonly openQueries = new Map<number, { ack(from: string): void; response(from: string, p: Uint8Array): void; done(): void }>();
+  private readonly keyOps = new Map<number, (r: KeyResult) => void>();
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -262,6 +294,18 @@ export class Agent {
       // The core's gossip.ts puts memberlist's 08 in front of delegate broadcasts itself
       // (as Go's memberlist does), although api.ts says the delegate does.
       prefixBroadcasts: false,
+      random: cryptoRandom,
+      keyring: this.keyring,
+      advertise,
+      gossipIntervalMs: ml.gossipIntervalMs,
+      userEventSizeLimit: this.opts.userEventSizeLimit ?? 512,
+      querySizeLimit: this.opts.querySizeLimit ?? 1024,
+      queryResponseSizeLimit: this.opts.queryResponseSizeLimit ?? 1024,
+      broadcastTimeoutMs: this.opts.broadcastTimeoutMs ?? 5000,
+      enableNameConflictResolution: true,
+      ...(this.opts.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: this.opts.reconnectIntervalMs } : {}),
+      ...(this.opts.reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs: this.opts.reconnectTimeoutMs } : {}),
+      ...(this.opts.tombstoneTimeoutMs !== undefined ? { tombstoneTimeoutMs: this.opts.tombstoneTimeoutMs } : {}),
       // Undecodable Serf messages arrive as fast as anyone sends them: one line per window.
       log: (level, msg) =>
         msg.startsWith('serf: Failed to decode')
@@ -269,7 +313,39 @@ export class Agent {
           : this.logger.log(level, msg),
     });
     this.serf = serf;
-    const core = new Memberlist(ml, serf, cryptoRandom);
+    if (this.opts.snapshotPath !== undefined && this.opts.snapshotPath !== '') {
+      try {
+        this.snapshot = new Snapshotter(this.opts.snapshotPath, {
+          rejoinAfterLeave: this.opts.rejoinAfterLeave ?? false,
+          log: (level, msg) => this.logger.log(level, msg),
+        });
+      } catch (e) {
+        this.transport.close();
+        this.state = 'stopped';
+        throw new AgentError('ERR_AGENT_CONFIG', `Failed to open snapshot: ${(e as Error).message}`);
+      }
+      serf.restoreClocks(this.snapshot.clocks());
+      const snap = this.snapshot;
+      this.snapshotTicker = setInterval(() => snap.tick(serf.clock.time()), 500);
+      this.snapshotTicker.unref();
+    }
+    // Serf's own work (user events, queries, intents arriving in packets) happens inside core
+    // callbacks; pump Serf's outputs and events right after, outside the core's call stack.
+    const delegate: Delegate = {
+      nodeMeta: (limit) => serf.nodeMeta(limit),
+      notifyMsg: (payload, now) => {
+        serf.notifyMsg(payload, now);
+        this.schedulePump();
+      },
+      getBroadcasts: (overhead, limit) => serf.getBroadcasts(overhead, limit),
+      localState: (join) => serf.localState(join),
+      mergeRemoteState: (state, join, now) => {
+        serf.mergeRemoteState(state, join, now);
+        this.schedulePump();
+      },
+      ackPayload: () => serf.ackPayload(),
+    };
+    const core = new Memberlist(ml, delegate, cryptoRandom);
     this.driver = new Driver(core, this.transport, systemClock, (e) => this.onCoreEvent(e));
     this.runner = new HandlerRunner(this.runnerOptions());
     this.driver.start();
@@ -290,13 +366,29 @@ export class Agent {
       }
     }
     this.state = 'running';
+    this.pumpSerf();
+    const previous = this.snapshot?.previousNodes(this.opts.nodeName) ?? [];
+    if (previous.length > 0) void this.rejoinPrevious(previous);
+  }
+
+  /** serf's handleRejoin: try the snapshot's alive nodes one at a time until one answers. */
+  private async rejoinPrevious(nodes: { name: string; addr: string }[]): Promise<void> {
+    for (const n of nodes) {
+      if (this.state !== 'running') return;
+      this.logger.log('INFO', `serf: Attempting re-join to previously known node: ${n.name}: ${n.addr}`);
+      const r = await this.join([n.addr]).catch(() => ({ num: 0, errors: [] }));
+      if (r.num > 0) {
+        this.logger.log('INFO', `serf: Re-joined to previously known node: ${n.name}: ${n.addr}`);
+        return;
+      }
+    }
+    this.logger.log('WARN', 'serf: Failed to re-join any previously known node');
   }
 
   /**
    * Join the cluster through `targets` (`host`, `host:port`, DNS names: every address they
    * resolve to). Resolves with how many answered; never rejects for network reasons.
    */
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- replay is honoured once user events land
   async join(targets: string[], replay = false): Promise<JoinResult> {
     if (this.state !== 'running' || this.driver === undefined) {
       throw new AgentError('ERR_AGENT_STATE', "Serf can't Join after Leave or Shutdown");
@@ -308,6 +400,7 @@ export class Agent {
     }
     this.logger.log('INFO', `agent: joining: ${targets.join(', ')} (${addrs.map(fmtAddr).join(', ')})`);
     const driver = this.driver;
+    this.serf?.prepareJoin(replay);
     const result = await new Promise<{ joined: number; errors: string[] }>((resolve) => {
       const id = driver.join(addrs);
       const early = this.earlyJoins.get(id);
@@ -338,7 +431,9 @@ export class Agent {
     const driver = this.driver;
     const broadcastTimeoutMs = this.opts.broadcastTimeoutMs ?? 5000;
     this.logger.log('INFO', 'agent: requesting graceful leave from Serf');
+    this.snapshot?.leave();
     serf.leave(systemClock.now());
+    this.pumpSerf();
     this.sendLeaveIntentDirectly();
     const deadline = Date.now() + broadcastTimeoutMs;
     while (!serf.leaveBroadcastDone() && Date.now() < deadline) await sleep(LEAVE_POLL_MS);
@@ -377,6 +472,12 @@ export class Agent {
     this.serf?.shutdown();
     this.coalesceTimer?.cancel();
     this.coalesceTimer = undefined;
+    this.serfTimer?.cancel();
+    this.serfTimer = undefined;
+    if (this.snapshotTicker !== undefined) clearInterval(this.snapshotTicker);
+    this.snapshot?.close();
+    for (const [, q] of this.openQueries) q.done();
+    this.openQueries.clear();
     await this.runner?.close();
     const driver = this.driver;
     await new Promise<void>((resolve) => {
@@ -401,7 +502,106 @@ export class Agent {
     this.serf.setTags(tags);
     this.tags = { ...tags };
     this.driver.updateMeta();
+    this.pumpSerf();
     if (this.opts.tagsFile !== undefined && this.opts.tagsFile !== '') writeTagsFile(this.opts.tagsFile, tags);
+  }
+
+  /** Broadcast a user event (serf event); throws SerfError with serf's text on size limits. */
+  userEvent(name: string, payload: Uint8Array | string = new Uint8Array(0), coalesce = true): void {
+    const serf = this.running();
+    const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
+    serf.userEvent(name, bytes, coalesce, systemClock.now());
+    this.pumpSerf();
+  }
+
+  /**
+   * Send a query; resolves at its deadline with every ack and response (onAck/onResponse see
+   * them as they come). Throws SerfError for serf's refusals (size, `_serf_` prefix…).
+   */
+  query(opts: QueryOptions): Promise<QueryResult> {
+    if (opts.name.startsWith('_serf_')) {
+      return Promise.reject(new AgentError('ERR_AGENT_CONFIG', "Queries cannot contain the '_serf_' prefix"));
+    }
+    const result: QueryResult = { acks: [], responses: new Map() };
+    return new Promise<QueryResult>((resolve, reject) => {
+      try {
+        this.startQuery(opts, {
+          ack: (from) => {
+            result.acks.push(from);
+            opts.onAck?.(from);
+          },
+          response: (from, p) => {
+            result.responses.set(from, p);
+            opts.onResponse?.(from, p);
+          },
+          done: () => resolve(result),
+        });
+      } catch (e) {
+        reject(e as Error);
+      }
+    });
+  }
+
+  /** Mark a failed member left (serf force-leave); prune: forget it at once. */
+  forceLeave(node: string, prune = false): void {
+    this.running().forceLeave(node, prune, systemClock.now());
+    this.pumpSerf();
+  }
+
+  installKey(key: string): Promise<KeyResult> {
+    return this.keyOp((s, now) => s.installKey(key, now));
+  }
+
+  useKey(key: string): Promise<KeyResult> {
+    return this.keyOp((s, now) => s.useKey(key, now));
+  }
+
+  removeKey(key: string): Promise<KeyResult> {
+    return this.keyOp((s, now) => s.removeKey(key, now));
+  }
+
+  listKeys(): Promise<KeyResult> {
+    return this.keyOp((s, now) => s.listKeys(now));
+  }
+
+  private keyOp(start: (s: Serf, now: number) => number): Promise<KeyResult> {
+    const serf = this.running();
+    return new Promise((resolve, reject) => {
+      try {
+        const id = start(serf, systemClock.now());
+        this.keyOps.set(id, resolve);
+      } catch (e) {
+        reject(e as Error);
+        return;
+      }
+      this.pumpSerf();
+    });
+  }
+
+  private startQuery(p: QueryParams, sink: { ack(from: string): void; response(from: string, p: Uint8Array): void; done(): void }): number {
+    const serf = this.running();
+    const id = serf.query(
+      {
+        name: p.name,
+        payload: p.payload,
+        ...(p.filterNodes !== undefined ? { filterNodes: p.filterNodes } : {}),
+        ...(p.filterTags !== undefined ? { filterTags: p.filterTags } : {}),
+        ...(p.requestAck !== undefined ? { requestAck: p.requestAck } : {}),
+        ...(p.relayFactor !== undefined ? { relayFactor: p.relayFactor } : {}),
+        ...(p.timeoutMs !== undefined ? { timeoutMs: p.timeoutMs } : {}),
+      },
+      systemClock.now(),
+    );
+    this.openQueries.set(id, sink);
+    this.pumpSerf();
+    return id;
+  }
+
+  private running(): Serf {
+    if (this.state !== 'running' || this.serf === undefined) {
+      throw new AgentError('ERR_AGENT_STATE', `the agent is ${this.state}, not running`);
+    }
+    return this.serf;
   }
 
   /** Apply a configuration reload (serf's handleReload): log level, handlers, tags. */
@@ -482,10 +682,40 @@ export class Agent {
         Object.assign(next, tags);
         this.setTags(next);
       },
+      userEvent: async (name, payload, coalesce) => {
+        this.userEvent(name, payload, coalesce);
+      },
+      forceLeave: async (node, prune) => {
+        this.forceLeave(node, prune);
+      },
+      query: async (params: RpcQueryParams, sink) => {
+        if (params.name.startsWith('_serf_')) throw new Error("Queries cannot contain the '_serf_' prefix");
+        const id = this.startQuery(params, sink);
+        return () => {
+          this.openQueries.delete(id);
+        };
+      },
+      installKey: async (key) => toRpcKeyResponse(await this.installKey(key)),
+      useKey: async (key) => toRpcKeyResponse(await this.useKey(key)),
+      removeKey: async (key) => toRpcKeyResponse(await this.removeKey(key)),
+      listKeys: async () => toRpcKeyResponse(await this.listKeys()),
       subscribeEvents: (sink) => {
         const fn = (e: HandlerEvent): void => {
-          if (e.type === 'query' || e.type === 'user') return; // wired with the Serf event API
-          sink({ type: e.type, members: e.members.map((m) => toRpcMember(m as Member)) });
+          if (e.type === 'user') {
+            sink({ type: 'user', name: e.name, payload: e.payload, ltime: e.ltime, coalesce: e.coalesce ?? false });
+          } else if (e.type === 'query') {
+            const deadline = e.deadlineMs ?? systemClock.now();
+            sink({
+              type: 'query',
+              name: e.name,
+              payload: e.payload,
+              ltime: e.ltime,
+              timeoutMs: Math.max(0, deadline - systemClock.now()),
+              respond: async (payload) => this.respond(e.id, payload),
+            });
+          } else {
+            sink({ type: e.type, members: e.members.map((m) => toRpcMember(m as Member)) });
+          }
         };
         this.streamSinks.add(fn);
         return () => this.streamSinks.delete(fn);
@@ -500,6 +730,7 @@ export class Agent {
     serf.handleMemberEvent(e, systemClock.now());
     switch (e.type) {
       case 'join-complete': {
+        if (this.reconnectJoins.delete(e.joinId)) break;
         const waiter = this.pendingJoins.get(e.joinId);
         const r = { joined: e.joined, errors: e.errors };
         if (waiter !== undefined) {
@@ -520,12 +751,117 @@ export class Agent {
       default:
         break;
     }
-    for (let ev = serf.pollEvent(), i = 0; ev !== undefined && i < 10_000; ev = serf.pollEvent(), i++) {
-      this.emit(ev.type, ev);
-      this.emit('member', ev);
-      this.coalescer.handle(ev, systemClock.now());
+    this.pumpSerf();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    queueMicrotask(() => {
+      this.pumpQueued = false;
+      this.pumpSerf();
+    });
+  }
+
+  /** Carry out Serf's outputs, dispatch its events, re-arm its timer. */
+  private pumpSerf(): void {
+    const serf = this.serf;
+    const driver = this.driver;
+    if (serf === undefined || driver === undefined || this.state === 'stopped') return;
+    for (let o = serf.pollOutput(), i = 0; o !== undefined && i < 100_000; o = serf.pollOutput(), i++) {
+      switch (o.kind) {
+        case 'user-packet':
+          driver.sendUserPacket(o.to, o.payload);
+          break;
+        case 'join':
+          this.logger.log('INFO', `serf: attempting reconnect to ${o.node} ${fmtAddr(o.seeds[0] ?? { ip: '?', port: 0 })}`);
+          this.reconnectJoins.add(driver.join(o.seeds));
+          break;
+        case 'update-meta':
+          driver.updateMeta();
+          break;
+        case 'shutdown':
+          this.logger.log('ERR', `serf: shutting down: ${o.reason}`);
+          setTimeout(() => void this.stop(), 0);
+          break;
+      }
+    }
+    const now = systemClock.now();
+    for (let ev = serf.pollTypedEvent(), i = 0; ev !== undefined && i < 100_000; ev = serf.pollTypedEvent(), i++) {
+      this.dispatch(ev, now);
     }
     this.pumpCoalescer();
+    const at = serf.pollTimeout();
+    if (at === undefined) return;
+    if (this.serfTimer !== undefined && this.serfTimerAtMs <= at) return;
+    this.serfTimer?.cancel();
+    this.serfTimerAtMs = at;
+    this.serfTimer = systemClock.setTimer(at, () => {
+      this.serfTimer = undefined;
+      this.serfTimerAtMs = Infinity;
+      this.serf?.handleTimeout(systemClock.now());
+      this.pumpSerf();
+    });
+  }
+
+  private dispatch(ev: SerfAnyEvent, now: number): void {
+    switch (ev.type) {
+      case 'member-join':
+      case 'member-leave':
+      case 'member-failed':
+      case 'member-update':
+      case 'member-reap':
+        this.snapshot?.memberEvent(ev, this.serf?.clock.time());
+        this.emit(ev.type, ev);
+        this.emit('member', ev);
+        this.coalescer.handle(ev, now);
+        break;
+      case 'user':
+        this.snapshot?.userEvent(ev.ltime);
+        this.emit('user', ev);
+        this.coalescer.handle(ev, now);
+        break;
+      case 'query': {
+        this.snapshot?.query(ev.ltime);
+        const id = ev.id;
+        this.emit('query', { ...ev, respond: (payload: Uint8Array) => this.respond(id, payload) });
+        this.coalescer.handle(ev, now); // queries pass straight through
+        break;
+      }
+      case 'query-ack':
+        this.openQueries.get(ev.queryId)?.ack(ev.from);
+        break;
+      case 'query-response':
+        this.openQueries.get(ev.queryId)?.response(ev.from, ev.payload);
+        break;
+      case 'query-done': {
+        const q = this.openQueries.get(ev.queryId);
+        this.openQueries.delete(ev.queryId);
+        q?.done();
+        break;
+      }
+      case 'key-result': {
+        const k = this.keyOps.get(ev.opId);
+        this.keyOps.delete(ev.opId);
+        k?.(ev);
+        break;
+      }
+      case 'keyring-changed':
+        if (this.opts.keyringFile !== undefined && this.opts.keyringFile !== '' && this.keyring !== null) {
+          try {
+            writeKeyringFile(this.opts.keyringFile, this.keyring);
+          } catch (e) {
+            this.logger.log('ERR', `agent: ${(e as Error).message}`);
+          }
+        }
+        break;
+    }
+  }
+
+  /** Answer a received query (throws serf's error text: too large, already sent, too late). */
+  respond(queryId: number, payload: Uint8Array): void {
+    this.running().respond(queryId, payload, systemClock.now());
+    this.pumpSerf();
   }
 
   /** Coalesced events go to handlers and RPC streams; re-arm the flush timer. */
@@ -562,6 +898,14 @@ export class Agent {
       ...(this.opts.handlerQueueDepth !== undefined ? { queueDepth: this.opts.handlerQueueDepth } : {}),
       log: (level, msg) => this.logger.log(level, msg),
       nowMs: () => systemClock.now(),
+      respond: (queryId, payload) => {
+        try {
+          this.respond(queryId, payload);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return undefined;
+      },
     };
   }
 
@@ -614,6 +958,17 @@ export class Agent {
   }
 }
 
+function toRpcKeyResponse(r: KeyResult): RpcKeyResponse {
+  return {
+    error: r.error,
+    numNodes: r.numNodes,
+    numResp: r.numResp,
+    numErr: r.numErr,
+    messages: r.messages,
+    ...(r.op === 'list' ? { keys: r.keys } : {}),
+  };
+}
+
 export function toRpcMember(m: Member): RpcMember {
   return {
     name: m.name,
@@ -638,4 +993,4 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export type { Member, MemberEventType, SerfEvent };
+export type { KeyResult, Member, MemberEventType, QueryEvent, SerfEvent, UserEvent };
