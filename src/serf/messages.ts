@@ -375,7 +375,8 @@ export function decodeSerfMessage(buf: Uint8Array): SerfMessage {
         };
       }
       case 'pushPull': {
-        const m = body(buf);
+        // The event buffer nests: state → Events → slot → Events → event map.
+        const m = body(buf, 6);
         const statusLTimes: Record<string, number> = {};
         const st = m['StatusLTimes'];
         if (st !== undefined && st !== null) {
@@ -476,7 +477,6 @@ export function decodeSerfMessage(buf: Uint8Array): SerfMessage {
   }
 }
 
-function body(buf: Uint8Array): { [key: string]: MsgValue } {
-  // The event buffer makes push/pull state deep (events → event → payload): depth 4 suffices.
-  return asMap(decodeMsgpack(buf.subarray(1), { strings: 'bytes', maxDepth: 4, maxItems: 1 << 16 }));
+function body(buf: Uint8Array, maxDepth = 4): { [key: string]: MsgValue } {
+  return asMap(decodeMsgpack(buf.subarray(1), { strings: 'bytes', maxDepth, maxItems: 1 << 16 }));
 }

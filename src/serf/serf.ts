@@ -226,6 +226,13 @@ export interface SerfConfig {
   /** Wait before erasing a pruned member that was still leaving. */
   broadcastTimeoutMs?: number;
   enableNameConflictResolution?: boolean;
+  /**
+   * Called (synchronously, possibly from inside a core callback) whenever an output or event
+   * is queued. Serf's input often arrives through the core's Delegate hooks, so the runtime
+   * cannot know when to drain otherwise: schedule (never run inline) a drain of
+   * pollOutput()/pollTypedEvent() and re-arm the pollTimeout() timer.
+   */
+  wake?: () => void;
 }
 
 /** A query we started. */
@@ -411,7 +418,7 @@ export class Serf implements Delegate {
           this.count('serf.dropped.bad-relay');
           return;
         }
-        this.outputs.push({ kind: 'user-packet', to: msg.dest, payload: msg.inner.slice() });
+        this.pushOutput({ kind: 'user-packet', to: msg.dest, payload: msg.inner.slice() });
         return;
       case 'unhandled':
         this.count(`serf.unhandled.${msg.name}`);
@@ -595,7 +602,7 @@ export class Serf implements Delegate {
     this.tags = { ...tags };
     const self = this.members_.get(this.config.nodeName);
     if (self !== undefined) self.member.tags = { ...tags };
-    this.outputs.push({ kind: 'update-meta' });
+    this.pushOutput({ kind: 'update-meta' });
   }
 
   localTags(): Tags {
@@ -1134,7 +1141,7 @@ export class Serf implements Delegate {
       // Our own query: no need to go through the network.
       this.handleQueryResponse(resp, now);
     } else {
-      this.outputs.push({ kind: 'user-packet', to: { ...q.addr }, payload: raw });
+      this.pushOutput({ kind: 'user-packet', to: { ...q.addr }, payload: raw });
     }
     if (q.relayFactor === 0) return;
     const candidates: Member[] = [];
@@ -1148,7 +1155,7 @@ export class Serf implements Delegate {
     const relayed = encodeRelay(q.addr, q.sourceNode, raw);
     for (let i = 0; i < q.relayFactor && candidates.length > 0; i++) {
       const [m] = candidates.splice(this.random.int(candidates.length), 1);
-      if (m !== undefined) this.outputs.push({ kind: 'user-packet', to: { ...m.addr }, payload: relayed });
+      if (m !== undefined) this.pushOutput({ kind: 'user-packet', to: { ...m.addr }, payload: relayed });
     }
   }
 
@@ -1206,7 +1213,7 @@ export class Serf implements Delegate {
         this.log('INFO', `serf: majority in name conflict resolution [${matching} / ${responses}]`);
       } else {
         this.log('WARN', `serf: minority in name conflict resolution, quiting [${matching} / ${responses}]`);
-        this.outputs.push({ kind: 'shutdown', reason: `lost the name conflict for '${this.config.nodeName}' [${matching} / ${responses}]` });
+        this.pushOutput({ kind: 'shutdown', reason: `lost the name conflict for '${this.config.nodeName}' [${matching} / ${responses}]` });
       }
     } else {
       this.pushEvent({ type: 'query-done', queryId: q.handle, acks: q.acks.size, responses: q.responses.size });
@@ -1265,7 +1272,7 @@ export class Serf implements Delegate {
     const m = failed[this.random.int(failed.length)];
     if (m === undefined) return;
     this.log('INFO', `serf: attempting reconnect to ${m.name} ${fmtAddr(m.addr)}`);
-    this.outputs.push({ kind: 'join', seeds: [{ ...m.addr }], node: m.name });
+    this.pushOutput({ kind: 'join', seeds: [{ ...m.addr }], node: m.name });
   }
 
   private prune(ms: MemberState, now: number): void {
@@ -1311,6 +1318,16 @@ export class Serf implements Delegate {
       this.count('serf.dropped.event-overflow');
     }
     this.events.push(e);
+    this.config.wake?.();
+  }
+
+  private pushOutput(o: SerfOutput): void {
+    if (this.outputs.length >= MAX_PENDING_EVENTS) {
+      this.outputs.shift();
+      this.count('serf.dropped.output-overflow');
+    }
+    this.outputs.push(o);
+    this.config.wake?.();
   }
 
   private upsertIntent(node: string, type: 'join' | 'leave', ltime: number, now: number): boolean {

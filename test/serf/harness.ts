@@ -1,0 +1,155 @@
+// Serf on the real membership core in the simulator, wired the way a runtime must wire it:
+// Serf outputs → Driver (user packets, reconnect joins, meta updates), a timer for
+// Serf.pollTimeout(), and every typed event recorded per node.
+import { Cluster } from '../../src/sim/cluster.ts';
+import type { SimNode } from '../../src/sim/cluster.ts';
+import { SeededRandom } from '../../src/sim/random.ts';
+import { localConfig } from '../../src/memberlist/index.ts';
+import { Serf } from '../../src/serf/serf.ts';
+import type { SerfAnyEvent, SerfConfig } from '../../src/serf/serf.ts';
+import type { TimerHandle } from '../../src/transport/transport.ts';
+import type { Keyring } from '../../src/wire/index.ts';
+
+export interface SerfSimOptions {
+  keyring?: (name: string) => Keyring | null;
+  tags?: (name: string) => Record<string, string>;
+  serf?: Partial<SerfConfig>;
+  seed?: number;
+  /** Answer `query` events as a handler would (undefined = no answer). */
+  onQuery?: (node: string, name: string, payload: Uint8Array) => Uint8Array | undefined;
+}
+
+export class SerfSim {
+  readonly cluster: Cluster;
+  readonly serfs = new Map<string, Serf>();
+  readonly events = new Map<string, SerfAnyEvent[]>();
+  readonly shutdowns = new Map<string, string>();
+  private readonly timers = new Map<string, TimerHandle>();
+  private readonly scheduled = new Set<string>();
+  private readonly keyrings = new Map<string, Keyring | null>();
+  private readonly onQuery: SerfSimOptions['onQuery'];
+
+  constructor(opts: SerfSimOptions = {}) {
+    this.onQuery = opts.onQuery;
+    this.cluster = new Cluster({
+      ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+      config: (name, addr) => {
+        const kr = opts.keyring?.(name) ?? null;
+        this.keyrings.set(name, kr);
+        return { ...localConfig(name, addr), enableCompression: false, keyring: kr };
+      },
+      delegate: (name) => {
+        const s = new Serf({
+          nodeName: name,
+          tags: opts.tags?.(name) ?? { role: 'sim' },
+          protocolVersion: 5,
+          // LAN's epidemic limit (4): the local profile's 2 lets a query miss a node now and then.
+          retransmitMult: 4,
+          prefixBroadcasts: false,
+          gossipIntervalMs: localConfig(name, { ip: '127.0.0.1', port: 1 }).gossipIntervalMs,
+          keyring: this.keyrings.get(name) ?? null,
+          random: new SeededRandom(hashName(name) ^ (opts.seed ?? 7)),
+          wake: () => this.schedule(name),
+          ...opts.serf,
+        });
+        this.serfs.set(name, s);
+        this.events.set(name, []);
+        return s;
+      },
+      onEvent: (observer, e, now) => {
+        this.serf(observer.name).handleMemberEvent(e, now);
+        this.pump(observer);
+      },
+    });
+  }
+
+  serf(name: string): Serf {
+    const s = this.serfs.get(name);
+    if (s === undefined) throw new Error(`no serf ${name}`);
+    return s;
+  }
+
+  /** Run `fn` against a node's Serf at the current time, then pump its outputs. */
+  command<T>(name: string, fn: (s: Serf, now: number) => T): T {
+    const r = fn(this.serf(name), this.cluster.clock.now());
+    this.pump(this.cluster.node(name));
+    return r;
+  }
+
+  eventsOf(name: string, type?: SerfAnyEvent['type']): SerfAnyEvent[] {
+    const all = this.events.get(name) ?? [];
+    return type === undefined ? all : all.filter((e) => e.type === type);
+  }
+
+  /** Names of nodes still running. */
+  live(): string[] {
+    return this.cluster.live().map((n) => n.name);
+  }
+
+  private schedule(name: string): void {
+    if (this.scheduled.has(name)) return;
+    this.scheduled.add(name);
+    this.cluster.clock.setTimer(this.cluster.clock.now(), () => {
+      this.scheduled.delete(name);
+      const n = this.cluster.nodes.get(name);
+      if (n !== undefined) this.pump(n);
+    });
+  }
+
+  private pump(n: SimNode): void {
+    if (n.killed) return;
+    const s = this.serf(n.name);
+    for (let o = s.pollOutput(), i = 0; o !== undefined && i < 10_000; o = s.pollOutput(), i++) {
+      switch (o.kind) {
+        case 'user-packet':
+          n.driver.sendUserPacket(o.to, o.payload);
+          break;
+        case 'join':
+          n.driver.join(o.seeds);
+          break;
+        case 'update-meta':
+          n.driver.updateMeta();
+          break;
+        case 'shutdown':
+          this.shutdowns.set(n.name, o.reason);
+          s.shutdown();
+          this.cluster.kill(n.name);
+          return;
+      }
+    }
+    const log = this.events.get(n.name)!;
+    let answered = false;
+    for (let e = s.pollTypedEvent(), i = 0; e !== undefined && i < 100_000; e = s.pollTypedEvent(), i++) {
+      log.push(e);
+      if (e.type === 'query' && this.onQuery !== undefined) {
+        const answer = this.onQuery(n.name, e.name, e.payload);
+        if (answer !== undefined) {
+          s.respond(e.id, answer, this.cluster.clock.now());
+          answered = true;
+        }
+      }
+    }
+    if (answered) {
+      this.pump(n);
+      return;
+    }
+    this.timers.get(n.name)?.cancel();
+    const at = s.pollTimeout();
+    if (at !== undefined) {
+      this.timers.set(
+        n.name,
+        this.cluster.clock.setTimer(at, () => {
+          if (n.killed) return;
+          s.handleTimeout(this.cluster.clock.now());
+          this.pump(n);
+        }),
+      );
+    }
+  }
+}
+
+function hashName(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
