@@ -3,7 +3,7 @@
 // the same way, then a table with kodama/serf ratios.
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentCluster, kodamaHasHandlers } from './cluster.ts';
 import type { Kind } from './cluster.ts';
@@ -34,6 +34,8 @@ export interface KindResult {
   startMs?: number;
   convergeMs?: number;
   idle?: Idle;
+  /** 1-minute load average of the machine when the idle window started (others' work included). */
+  load1?: number;
   userEvent?: Spread;
   failure?: Spread;
 }
@@ -76,6 +78,7 @@ export async function runKind(kind: Kind, n: number, o: CompareOptions, handlers
     log(`converged ${(r.convergeMs / 1000).toFixed(1)} s after the last start; letting join handlers finish`);
     if (!(await waitHandlersQuiet(c, 5000, 60_000))) r.notes.push('handlers still busy after 60 s of settling');
     log(`measuring idle CPU for ${(o.idleMs / 1000).toFixed(0)} s`);
+    r.load1 = loadavg()[0];
     r.idle = await measureIdle(c, o.idleMs);
     log(`idle CPU ${r.idle.cpuPctOfCore.toFixed(1)}% of a core, RSS ${(r.idle.rssMeanBytes / 2 ** 20).toFixed(1)} MiB/agent`);
     if (handlers) {
@@ -130,9 +133,12 @@ interface Metric {
   label: string;
   digits: number;
   get: (r: KindResult) => number | undefined;
+  /** Context, not a cost: no kodama/serf ratio. */
+  noRatio?: boolean;
 }
 
 const METRICS: Metric[] = [
+  { label: "user event, sender's own (ms)", digits: 0, get: (r) => r.userEvent?.originMs },
   { label: 'user event p50 (ms)', digits: 0, get: (r) => r.userEvent?.p50Ms },
   { label: 'user event last node (ms)', digits: 0, get: (r) => r.userEvent?.lastMs },
   { label: 'failure → handler p50 (ms)', digits: 0, get: (r) => r.failure?.p50Ms },
@@ -142,6 +148,7 @@ const METRICS: Metric[] = [
   { label: 'RSS per agent, max (MiB)', digits: 1, get: (r) => (r.idle ? r.idle.rssMaxBytes / 2 ** 20 : undefined) },
   { label: 'start all (s)', digits: 1, get: (r) => (r.startMs === undefined ? undefined : r.startMs / 1000) },
   { label: 'converge after start (s)', digits: 1, get: (r) => (r.convergeMs === undefined ? undefined : r.convergeMs / 1000) },
+  { label: 'machine load average (1 min)', digits: 1, get: (r) => r.load1, noRatio: true },
 ];
 
 /** The comparison table: one block per N, kodama/serf ratio per metric. */
@@ -154,12 +161,12 @@ export function formatTable(results: KindResult[]): string {
   for (const n of sizes) {
     const serf = results.find((r) => r.n === n && r.kind === 'serf');
     const kodama = results.find((r) => r.n === n && r.kind === 'kodama');
-    lines.push(`N = ${n} agents on 127.0.0.1, profile lan`);
+    lines.push(`N = ${n} agents on 127.0.0.1, profile lan, ${cpus().length} cores`);
     lines.push(row(['metric', 'serf', 'kodama', 'kodama/serf']));
     for (const m of METRICS) {
       const s = serf ? m.get(serf) : undefined;
       const k = kodama ? m.get(kodama) : undefined;
-      const ratio = s !== undefined && k !== undefined && s > 0 ? `${(k / s).toFixed(2)}×` : 'n/a';
+      const ratio = m.noRatio === true ? '' : s !== undefined && k !== undefined && s > 0 ? `${(k / s).toFixed(2)}×` : 'n/a';
       lines.push(row([m.label, num(s, m.digits), num(k, m.digits), ratio]));
     }
     for (const r of [serf, kodama]) {

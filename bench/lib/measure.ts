@@ -4,10 +4,12 @@
 // the harness polls the files only bounds how long it waits, not the figures.
 
 import { RpcClient } from '../../src/rpc/client.ts';
-import type { AgentCluster } from './cluster.ts';
+import type { AgentCluster, HandlerEvent } from './cluster.ts';
 import { cpuMs, killHard, rssBytes, sleep } from './procs.ts';
 
 export interface Spread {
+  /** User event only: when the sending node's own handler started. */
+  originMs?: number | undefined;
   /** Nodes whose handler ran / nodes expected to run it. */
   reached: number;
   expected: number;
@@ -30,7 +32,7 @@ function percentile(sorted: number[], p: number): number | undefined {
   return sorted[i];
 }
 
-function spread(latencies: Map<string, number>, expected: number): Spread {
+function toSpread(latencies: Map<string, number>, expected: number): Spread {
   const sorted = [...latencies.values()].sort((a, b) => a - b);
   return {
     reached: sorted.length,
@@ -99,7 +101,12 @@ export async function measureUserEvent(c: AgentCluster, eventName: string, timeo
   } finally {
     client.close();
   }
-  return waitSpread(c, others, timeoutMs, (e) => e.event === 'user' && e.userEvent === eventName, t0);
+  const match = (e: HandlerEvent): boolean => e.event === 'user' && e.userEvent === eventName;
+  const spread = await waitSpread(c, others, timeoutMs, match, t0);
+  // The origin runs its own handler too, with no network in between: what is left is the
+  // agent's RPC → event → handler start path, which tells propagation apart from local overhead.
+  const own = await waitSpread(c, [origin.name], 2000, match, t0);
+  return { ...spread, originMs: own.p50Ms };
 }
 
 /**
@@ -120,7 +127,7 @@ async function waitSpread(
   c: AgentCluster,
   expectedNodes: string[],
   timeoutMs: number,
-  match: (e: ReturnType<AgentCluster['readEvents']>[number]) => boolean,
+  match: (e: HandlerEvent) => boolean,
   t0: number,
 ): Promise<Spread> {
   const expected = new Set(expectedNodes);
@@ -137,5 +144,5 @@ async function waitSpread(
     if (latencies.size >= expected.size || Date.now() >= deadline) break;
     await sleep(250);
   }
-  return spread(latencies, expected.size);
+  return toSpread(latencies, expected.size);
 }
