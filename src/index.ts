@@ -10,7 +10,7 @@
 //   await agent.stop();
 
 export { Agent, toRpcMember } from './agent/agent.ts';
-export type { AgentEventMap, AgentOptions, JoinResult, Profile } from './agent/agent.ts';
+export type { AgentEventMap, AgentOptions, AgentQuery, JoinResult, KeyResult, Profile, QueryEvent, QueryOptions, QueryResult, ReloadOptions, UserEvent } from './agent/agent.ts';
 export { AgentError } from './agent/errors.ts';
 export type { AgentErrorCode } from './agent/errors.ts';
 export type { LogLevel } from './serf/log.ts';
