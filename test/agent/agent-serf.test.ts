@@ -59,7 +59,7 @@ async function cluster(prefix: string, specs: { tags: Record<string, string>; ha
 
 test('user events reach every node and its user:NAME handler; queries honour node and tag filters', { timeout: 60_000 }, async () => {
   const deployLog = join(dir, 'deploy.log');
-  const [a, b, c] = await cluster('ev', [
+  const [a, b] = await cluster('ev', [
     { tags: { role: 'web' } },
     { tags: { role: 'db' } },
     {
