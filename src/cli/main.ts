@@ -26,6 +26,7 @@ export const COMMANDS: Record<string, { synopsis: string; load: () => Promise<Co
     synopsis: 'Test network reachability',
     load: async () => (await import('./reachability.ts')).reachabilityCommand,
   },
+  rtt: { synopsis: 'Estimates network round trip time between nodes', load: async () => (await import('./rtt.ts')).rttCommand },
   version: { synopsis: 'Prints the kodama version', load: async () => (await import('./version.ts')).versionCommand },
 };
 

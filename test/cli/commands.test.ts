@@ -92,6 +92,10 @@ const backend: RpcBackend = {
     throw new Error('Removing the primary key is not allowed');
   },
   listKeys: async () => ok({ keys: { [KEY_B]: 1, [KEY_A]: 3 } }),
+  getCoordinate: (node) =>
+    node === 'web-1' || node === 'db-1'
+      ? { vec: node === 'web-1' ? [0.0123, 0, 0, 0, 0, 0, 0, 0] : [-0.0031, 0.004, 0, 0, 0, 0, 0, 0], error: 0.5, adjustment: node === 'web-1' ? -0.0002 : 0.0001, height: 0.0001 }
+      : null,
   subscribeLogs: (sink) => {
     sink('2026/11/24 22:00:00 [INFO] agent: recent line');
     sink('2026/11/24 22:00:01 [DEBUG] memberlist: chatter');
@@ -355,6 +359,19 @@ test('errors say what to do: no agent, missing or wrong token, unsupported comma
   } finally {
     await bare.close();
   }
+});
+
+test('rtt: Vivaldi distance from the agent coordinates, as serf computes and prints it', async () => {
+  const two = await both('rtt', ['web-1', 'db-1']);
+  sameResult(two);
+  assert.match(two.k.stdout, /^Estimated web-1 <-> db-1 rtt: \d+\.\d{3} ms\n$/);
+  // one name: the other end is the agent itself (stats agent.name = web-1)
+  const one = await both('rtt', ['db-1']);
+  sameResult(one);
+  assert.match(one.k.stdout, /^Estimated db-1 <-> web-1 rtt: /);
+  const unknown = await both('rtt', ['nobody', 'web-1']);
+  assert.deepEqual([unknown.k.code, unknown.k.stderr], [1, 'Could not find a coordinate for node "nobody"\n']);
+  assert.equal(unknown.s.code, 1);
 });
 
 test('version and keygen', async () => {
