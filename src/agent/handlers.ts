@@ -111,6 +111,10 @@ export function filterMatches(f: EventFilter, e: HandlerEvent): boolean {
   return true;
 }
 
+function laneKey(spec: HandlerSpec): string {
+  return JSON.stringify([spec.script, spec.filters.map((f) => `${f.event}:${f.name}`)]);
+}
+
 export function specMatches(spec: HandlerSpec, e: HandlerEvent): boolean {
   return spec.filters.some((f) => filterMatches(f, e));
 }
@@ -184,6 +188,8 @@ export const HANDLER_OUTPUT_MAX_BYTES = 8192;
 export const DEFAULT_HANDLER_QUEUE_DEPTH = 128;
 /** Serf has no kill timeout; a hung script must not hold its lane forever. */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000;
+/** After a kill, how long to wait for the output pipes to close before giving up on them. */
+const PIPE_GRACE_MS = 2000;
 /** Serf's warnSlow. */
 const SLOW_WARN_MS = 1000;
 /** Overflow warnings at most this often per lane (a flood must not flood the log). */
@@ -254,6 +260,10 @@ export interface HandlerCounters {
   overflowDropped: number;
   /** Queries skipped because their deadline passed while queued. */
   expiredQueries: number;
+  /** Queued events of handlers removed by a reload. */
+  reloadDropped: number;
+  /** Runs abandoned because a process outside the group kept the output pipes open. */
+  abandoned: number;
   /** Query responses handed to `respond` / refused by it. */
   responses: number;
   responseErrors: number;
@@ -261,6 +271,8 @@ export interface HandlerCounters {
 
 interface Lane {
   spec: HandlerSpec;
+  /** Identity across reloads: the script and its filters. */
+  key: string;
   queue: HandlerEvent[];
   running: { kill: () => void; done: Promise<void> } | null;
   lastOverflowLogMs: number;
@@ -270,11 +282,14 @@ interface Lane {
 
 /**
  * Runs handler scripts for agent events without ever blocking the caller. See the file
- * comment for the lane design. `reload(specs)` (SIGHUP) swaps the lanes: queued events of the
- * old lanes are dropped, running ones finish.
+ * comment for the lane design. `reload(specs)` (SIGHUP) keeps the lane (queue and running
+ * process) of every handler that is still configured; removed handlers lose their queued
+ * events (counted) and their running process finishes.
  */
 export class HandlerRunner {
   private lanes: Lane[] = [];
+  /** Lanes removed by a reload whose process still runs (close() must still reach them). */
+  private readonly retired = new Set<Lane>();
   private readonly counters_: HandlerCounters = {
     queued: 0,
     started: 0,
@@ -283,6 +298,8 @@ export class HandlerRunner {
     timedOut: 0,
     overflowDropped: 0,
     expiredQueries: 0,
+    reloadDropped: 0,
+    abandoned: 0,
     responses: 0,
     responseErrors: 0,
   };
@@ -304,14 +321,19 @@ export class HandlerRunner {
   }
 
   private makeLanes(handlers: readonly (string | HandlerSpec)[]): Lane[] {
-    return handlers.map((h) => ({
-      spec: typeof h === 'string' ? parseHandlerSpec(h) : h,
+    return handlers.map((h) => this.makeLane(typeof h === 'string' ? parseHandlerSpec(h) : h));
+  }
+
+  private makeLane(spec: HandlerSpec): Lane {
+    return {
+      spec,
+      key: laneKey(spec),
       queue: [],
       running: null,
       lastOverflowLogMs: -Infinity,
       overflowSinceLog: 0,
       closed: false,
-    }));
+    };
   }
 
   /** The specs in use (after parsing). */
@@ -321,10 +343,19 @@ export class HandlerRunner {
 
   /** Replace the handlers (SIGHUP). Parses first: a bad spec throws and changes nothing. */
   reload(handlers: readonly (string | HandlerSpec)[]): void {
-    const next = this.makeLanes(handlers);
-    for (const lane of this.lanes) {
+    const specs = handlers.map((h) => (typeof h === 'string' ? parseHandlerSpec(h) : h));
+    const old = [...this.lanes];
+    const next = specs.map((spec) => {
+      const key = laneKey(spec);
+      const i = old.findIndex((l) => l.key === key);
+      if (i < 0) return this.makeLane(spec);
+      return old.splice(i, 1)[0]!;
+    });
+    for (const lane of old) {
       lane.closed = true;
+      this.counters_.reloadDropped += lane.queue.length;
       lane.queue.length = 0;
+      if (lane.running) this.retired.add(lane);
     }
     this.lanes = next;
     this.checkIdle();
@@ -370,11 +401,11 @@ export class HandlerRunner {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Drop queued events, kill running handlers, wait for them to exit. */
+  /** Drop queued events, kill running handlers, wait (bounded) for them to exit. */
   async close(): Promise<void> {
     this.closed = true;
     const running: Promise<void>[] = [];
-    for (const lane of this.lanes) {
+    for (const lane of [...this.lanes, ...this.retired]) {
       lane.closed = true;
       lane.queue.length = 0;
       if (lane.running) {
@@ -382,11 +413,12 @@ export class HandlerRunner {
         running.push(lane.running.done);
       }
     }
+    // finish() is forced PIPE_GRACE_MS after a kill, so this wait is bounded.
     await Promise.all(running);
   }
 
   private isIdle(): boolean {
-    return this.lanes.every((l) => l.running === null && l.queue.length === 0);
+    return this.retired.size === 0 && this.lanes.every((l) => l.running === null && l.queue.length === 0);
   }
 
   private checkIdle(): void {
@@ -426,12 +458,29 @@ export class HandlerRunner {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     });
-    const killGroup = (): void => {
+    const killGroupOnly = (): void => {
       if (child.pid === undefined) return;
       try {
         process.kill(-child.pid, 'SIGKILL');
       } catch {
         // already gone
+      }
+    };
+    // A process that left the group (setsid, a daemon) may still hold our pipes, so 'close'
+    // never comes: after a kill, give the pipes a grace period, then stop waiting for them.
+    let forceTimer: NodeJS.Timeout | undefined;
+    const killGroup = (): void => {
+      killGroupOnly();
+      if (forceTimer === undefined) {
+        forceTimer = setTimeout(() => {
+          if (settled) return;
+          this.counters_.abandoned++;
+          this.log('WARN', `agent: Script '${script}' left a process holding its output open; no longer waiting for it`);
+          child.stdout.destroy();
+          child.stderr.destroy();
+          finish(child.exitCode);
+        }, PIPE_GRACE_MS);
+        forceTimer.unref();
       }
     };
     lane.running = { kill: killGroup, done };
@@ -460,8 +509,9 @@ export class HandlerRunner {
       settled = true;
       clearTimeout(slowTimer);
       if (killTimer) clearTimeout(killTimer);
+      if (forceTimer) clearTimeout(forceTimer);
       // The shell may exit while a background child still holds the group: reap it.
-      if (timedOut) killGroup();
+      if (timedOut) killGroupOnly();
       const durationMs = this.nowMs() - startedMs;
       const out = output.bytes();
       this.counters_.finished++;
@@ -493,7 +543,12 @@ export class HandlerRunner {
       this.opts.onRun?.({ script, event: e.type, exitCode: timedOut ? null : exitCode, timedOut, output: out, durationMs });
       lane.running = null;
       resolveDone();
-      this.pump(lane);
+      if (lane.closed) {
+        this.retired.delete(lane);
+        this.checkIdle();
+      } else {
+        this.pump(lane);
+      }
     };
     child.on('error', (err) => finish(null, err));
     // 'close' (not 'exit'): all output has been read by then.

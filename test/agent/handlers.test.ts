@@ -254,3 +254,69 @@ test('a script that ignores stdin (closed pipe) is not an error', async () => {
   assert.equal(runs[0]!.exitCode, 0);
   assert.equal(r.counters().failed, 0);
 });
+
+test('reload keeps the queue and running process of an unchanged handler; removed handlers lose theirs (counted)', async () => {
+  const dir = tmp();
+  try {
+    const seen = join(dir, 'seen');
+    const gate = join(dir, 'gate');
+    const keep = `user=while [ ! -e ${gate} ]; do sleep 0.05; done; echo "$SERF_USER_LTIME" >> ${seen}`;
+    const gone = `user=while [ ! -e ${gate} ]; do sleep 0.05; done; echo "gone $SERF_USER_LTIME" >> ${seen}`;
+    const r = new HandlerRunner({ handlers: [keep, gone], self: () => ({ name: 'me', tags: {} }) });
+    for (let i = 1; i <= 4; i++) r.handle({ type: 'user', name: 'e', payload: enc(''), ltime: i });
+    assert.deepEqual(r.queueDepths(), [3, 3]);
+    r.reload([`member-join=echo joined >> ${seen}`, keep]);
+    assert.deepEqual(r.queueDepths(), [0, 3], 'the kept lane moved with its queue');
+    assert.equal(r.counters().reloadDropped, 3);
+    writeFileSync(gate, '');
+    await r.idle();
+    const lines = readFileSync(seen, 'utf8').trim().split('\n').sort();
+    assert.deepEqual(lines, ['1', '2', '3', '4', 'gone 1'], 'the removed lane finished its running event only');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a handler whose detached child keeps the output pipe open does not hold its lane forever', async () => {
+  const dir = tmp();
+  const pidFile = join(dir, 'daemon.pid');
+  try {
+    const out = join(dir, 'out');
+    const logs: string[] = [];
+    const r = new HandlerRunner({
+      handlers: [
+        `user:daemon=setsid sh -c 'echo $$ > ${pidFile}; exec sleep 1000' & echo started`,
+        `user:after=echo after >> ${out}`,
+      ],
+      self: () => ({ name: 'me', tags: {} }),
+      timeoutMs: 1000,
+      log: (lvl, m) => logs.push(`${lvl} ${m}`),
+    });
+    r.handle({ type: 'user', name: 'daemon', payload: enc(''), ltime: 1 });
+    r.handle({ type: 'user', name: 'after', payload: enc(''), ltime: 2 });
+    await r.idle(); // bounded: timeout 1 s + 2 s pipe grace
+    assert.equal(r.counters().abandoned, 1);
+    assert.equal(readFileSync(out, 'utf8'), 'after\n');
+    assert.ok(logs.some((l) => l.includes('holding its output open')));
+  } finally {
+    if (existsSync(pidFile)) {
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('handle() never waits: 20k events into a stuck lane stay bounded and cost one spawn', async () => {
+  const r = new HandlerRunner({ handlers: ['user=sleep 1000'], self: () => ({ name: 'me', tags: {} }), queueDepth: 64 });
+  for (let i = 0; i < 20_000; i++) r.handle({ type: 'user', name: 'e', payload: enc(''), ltime: i });
+  const c = r.counters();
+  assert.equal(c.started, 1);
+  assert.deepEqual(r.queueDepths(), [64]);
+  assert.equal(c.overflowDropped, 20_000 - 1 - 64);
+  await r.close();
+  assert.equal(r.counters().finished, 1);
+});
