@@ -23,6 +23,8 @@ export class SerfSim {
   readonly cluster: Cluster;
   readonly serfs = new Map<string, Serf>();
   readonly events = new Map<string, SerfAnyEvent[]>();
+  /** Virtual ms at which each event was drained, same order as `events`. */
+  readonly eventTimes = new Map<string, number[]>();
   readonly shutdowns = new Map<string, string>();
   private readonly timers = new Map<string, TimerHandle>();
   private readonly scheduled = new Set<string>();
@@ -54,6 +56,7 @@ export class SerfSim {
         });
         this.serfs.set(name, s);
         this.events.set(name, []);
+        this.eventTimes.set(name, []);
         return s;
       },
       onEvent: (observer, e, now) => {
@@ -79,6 +82,17 @@ export class SerfSim {
   eventsOf(name: string, type?: SerfAnyEvent['type']): SerfAnyEvent[] {
     const all = this.events.get(name) ?? [];
     return type === undefined ? all : all.filter((e) => e.type === type);
+  }
+
+  /** When `name` drained its latest `type` event about `member` (undefined = never). */
+  memberEventAt(name: string, type: string, member: string): number | undefined {
+    const evs = this.events.get(name) ?? [];
+    const times = this.eventTimes.get(name) ?? [];
+    for (let i = evs.length - 1; i >= 0; i--) {
+      const e = evs[i]!;
+      if (e.type === type && 'members' in e && e.members[0]?.name === member) return times[i];
+    }
+    return undefined;
   }
 
   /** Names of nodes still running. */
@@ -118,9 +132,11 @@ export class SerfSim {
       }
     }
     const log = this.events.get(n.name)!;
+    const times = this.eventTimes.get(n.name)!;
     let answered = false;
     for (let e = s.pollTypedEvent(), i = 0; e !== undefined && i < 100_000; e = s.pollTypedEvent(), i++) {
       log.push(e);
+      times.push(this.cluster.clock.now());
       if (e.type === 'query' && this.onQuery !== undefined) {
         const answer = this.onQuery(n.name, e.name, e.payload);
         if (answer !== undefined) {
