@@ -1,14 +1,12 @@
 // `kodama members`: list the members a running agent knows, through its RPC port. Output is
 // serf's: text columns `name  addr:port  status  tags` or `-format json`.
 
-import { RpcClient, RpcError } from '../rpc/index.ts';
 import type { RpcMember } from '../rpc/index.ts';
 import { bytesToIp } from '../wire/index.ts';
 import { parseTag } from '../serf/tags.ts';
-import { SerfError } from '../serf/errors.ts';
-import { CliError, parseFlags } from './flags.ts';
 import type { FlagSpec } from './flags.ts';
-import type { CliIo, Command } from './io.ts';
+import type { Command } from './io.ts';
+import { rpcCommand, usage } from './rpc-command.ts';
 import { columnize } from './columnize.ts';
 
 const help = `Usage: kodama members [options]
@@ -50,17 +48,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'status', kind: 'string' },
   { name: 'role', kind: 'string' },
   { name: 'tag', kind: 'list' },
-  { name: 'rpc-addr', kind: 'string' },
-  { name: 'rpc-auth', kind: 'string' },
 ];
-
-export function rpcAddrFrom(flag: string | undefined, env: CliIo['env']): string {
-  return flag ?? env['KODAMA_RPC_ADDR'] ?? env['SERF_RPC_ADDR'] ?? '127.0.0.1:7373';
-}
-
-export function rpcAuthFrom(flag: string | undefined, env: CliIo['env']): string {
-  return flag ?? env['KODAMA_RPC_AUTH'] ?? env['SERF_RPC_AUTH'] ?? '';
-}
 
 function addrText(m: RpcMember): string {
   const ip = bytesToIp(m.addr);
@@ -98,21 +86,16 @@ export function formatMembers(members: RpcMember[], format: string, detailed: bo
   return columnize(rows).trim();
 }
 
-async function run(args: string[], io: CliIo): Promise<number> {
-  let filter: { name?: string; status?: string; tags?: Record<string, string> };
-  let format: string;
-  let detailed: boolean;
-  let addr: string;
-  let auth: string;
-  try {
-    const f = parseFlags(args, FLAGS);
-    if (f.positional.length > 0) throw new CliError('ERR_CLI_USAGE', `unexpected argument: ${f.positional[0]}`);
-    format = f.strings.get('format') ?? 'text';
-    if (format !== 'text' && format !== 'json') {
-      io.stderr(`Encoding error: Invalid output format "${format}"\n`);
-      return 1;
-    }
-    detailed = f.bools.has('detailed');
+export const membersCommand: Command = rpcCommand({
+  name: 'members',
+  synopsis: 'Lists the members of a cluster',
+  help,
+  flags: FLAGS,
+  failure: 'Error retrieving members',
+  parse: (f, io) => {
+    if (f.positional.length > 0) throw usage(`unexpected argument: ${f.positional[0]}`);
+    const format = f.strings.get('format') ?? 'text';
+    if (format !== 'text' && format !== 'json') throw usage(`Encoding error: Invalid output format "${format}"`);
     const tags: Record<string, string> = {};
     const role = f.strings.get('role');
     if (role !== undefined) {
@@ -123,39 +106,12 @@ async function run(args: string[], io: CliIo): Promise<number> {
       const [k, v] = parseTag(kv);
       tags[k] = v;
     }
-    filter = { name: f.strings.get('name') ?? '', status: f.strings.get('status') ?? '', tags };
-    addr = rpcAddrFrom(f.strings.get('rpc-addr'), io.env);
-    auth = rpcAuthFrom(f.strings.get('rpc-auth'), io.env);
-  } catch (e) {
-    if (e instanceof CliError && e.code === 'ERR_CLI_HELP') {
-      io.stdout(help);
-      return 0;
-    }
-    if (e instanceof CliError || e instanceof SerfError) {
-      io.stderr(`${e.message}\n\n${help}`);
-      return 1;
-    }
-    throw e;
-  }
-  let client: RpcClient;
-  try {
-    client = await RpcClient.connect(addr, auth === '' ? {} : { authKey: auth });
-  } catch (e) {
-    io.stderr(`Error connecting to agent: ${(e as Error).message}\n`);
-    return 1;
-  }
-  try {
-    const members = await client.membersFiltered(filter);
-    const text = formatMembers(members, format, detailed);
+    const filter = { name: f.strings.get('name') ?? '', status: f.strings.get('status') ?? '', tags };
+    return { filter, format, detailed: f.bools.has('detailed') };
+  },
+  exec: async (client, o, io) => {
+    const text = formatMembers(await client.membersFiltered(o.filter), o.format, o.detailed);
     if (text !== '') io.stdout(`${text}\n`);
     return 0;
-  } catch (e) {
-    const code = e instanceof RpcError ? ` (${e.code})` : '';
-    io.stderr(`Error retrieving members: ${(e as Error).message}${code}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
-}
-
-export const membersCommand: Command = { synopsis: 'Lists the members of a cluster', help, run };
+  },
+});
