@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -14,6 +14,8 @@ import {
 } from '../../src/agent/handlers.ts';
 import type { HandlerEvent, HandlerRun } from '../../src/agent/handlers.ts';
 import { AgentError } from '../../src/agent/errors.ts';
+import { killAll, startSerf, waitFor as waitForValue } from '../interop/harness.ts';
+import { runSerf } from '../rpc/helpers.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -319,4 +321,66 @@ test('handle() never waits: 20k events into a stuck lane stay bounded and cost o
   assert.equal(c.overflowDropped, 20_000 - 1 - 64);
   await r.close();
   assert.equal(r.counters().finished, 1);
+});
+
+/** What a handler saw: its SERF_* environment (sorted) and stdin; the tags column is sorted
+ *  because serf writes Go map order. */
+function normaliseDump(text: string): string {
+  const [env = '', stdin = ''] = text.split('---\n');
+  const lines = stdin.split('\n').map((l) => {
+    const cols = l.split('\t');
+    if (cols.length === 4) cols[3] = cols[3]!.split(',').sort().join(',');
+    return cols.join('\t');
+  });
+  return `${env}---\n${lines.join('\n')}`;
+}
+
+test('parity with a real serf agent: same env, stdin and query response for the same events', { timeout: 60_000 }, async () => {
+  const dir = tmp();
+  const serfDir = join(dir, 'serf');
+  const oursDir = join(dir, 'ours');
+  for (const d of [serfDir, oursDir]) mkdirSync(d);
+  // a file, as serf users write handlers (a spec's first '=' would split an inline script)
+  const dump = join(dir, 'dump.sh');
+  writeFileSync(
+    dump,
+    `#!/bin/sh\nf="$1/$SERF_EVENT"\n{ env | grep '^SERF_' | sort; echo ---; cat; } > "$f.tmp"\nmv "$f.tmp" "$f"\n` +
+      `if [ "$SERF_EVENT" = query ]; then echo "resp-from-$SERF_SELF_NAME"; fi\n`,
+    { mode: 0o755 },
+  );
+  const script = (out: string): string => `${dump} ${out}`;
+  const tags = { role: 'web', 'a.b': 'c d' };
+  try {
+    const s1 = await startSerf('s1', { tags, args: ['-event-handler', script(serfDir)] });
+    const want = ['member-join', 'user', 'query'];
+    const ev = await runSerf(['event', '-rpc-addr', s1.rpcAddr, 'deploy', 'payload-with\nnewline']);
+    assert.equal(ev.code, 0, ev.stderr);
+    const q = await runSerf(['query', '-rpc-addr', s1.rpcAddr, '-format', 'json', '-timeout', '5s', 'load', 'how busy']);
+    assert.equal(q.code, 0, q.stderr);
+    const serfResponses = (JSON.parse(q.stdout) as { Responses: Record<string, string> }).Responses;
+    assert.deepEqual(serfResponses, { s1: 'resp-from-s1\n' });
+    await waitForValue('serf handler dumps', 20_000, () => (want.every((e) => existsSync(join(serfDir, e))) ? true : undefined), () => s1.output());
+
+    const ltimeOf = (file: string, v: string): number => Number(/^SERF_\w+_LTIME=(\d+)$/m.exec(readFileSync(join(serfDir, file), 'utf8'))?.[1] ?? v);
+    const responses: string[] = [];
+    const r = new HandlerRunner({
+      handlers: [script(oursDir)],
+      self: () => ({ name: 's1', tags }),
+      respond: (_id, p) => {
+        responses.push(dec(p));
+      },
+    });
+    r.handle({ type: 'member-join', members: [{ name: 's1', addr: { ip: '127.0.0.1', port: s1.port }, tags }] });
+    r.handle({ type: 'user', name: 'deploy', payload: enc('payload-with\nnewline'), ltime: ltimeOf('user', 'x') });
+    r.handle({ type: 'query', id: 1, name: 'load', payload: enc('how busy'), ltime: ltimeOf('query', 'x') });
+    await r.idle();
+    assert.deepEqual(responses, ['resp-from-s1\n']);
+    assert.deepEqual(readdirSync(oursDir).sort(), [...want].sort());
+    for (const e of want) {
+      assert.equal(normaliseDump(readFileSync(join(oursDir, e), 'utf8')), normaliseDump(readFileSync(join(serfDir, e), 'utf8')), `${e}: same env and stdin as serf`);
+    }
+  } finally {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
