@@ -50,7 +50,8 @@ test('Serf layer ⇄ real serf agent: events, queries with filters, key rotation
   ml.keyring = ring;
   ml.delegateVersions = { min: 2, max: 5, cur: 5 };
   const events: SerfAnyEvent[] = [];
-  let driver: Driver | undefined;
+  // Set once the core exists (the Serf must be built first: it is the core's delegate).
+  const rt: { driver?: Driver } = {};
   let timer: TimerHandle | undefined;
   let scheduled = false;
   const serf = new Serf({
@@ -72,6 +73,7 @@ test('Serf layer ⇄ real serf agent: events, queries with filters, key rotation
   });
   function pump(): void {
     scheduled = false;
+    const driver = rt.driver;
     if (driver === undefined) return;
     for (let o = serf.pollOutput(), i = 0; o !== undefined && i < 10_000; o = serf.pollOutput(), i++) {
       if (o.kind === 'user-packet') driver.sendUserPacket(o.to, o.payload);
@@ -90,10 +92,11 @@ test('Serf layer ⇄ real serf agent: events, queries with filters, key rotation
     });
   }
   const core = new Memberlist(ml, serf, cryptoRandom);
-  driver = new Driver(core, transport, systemClock, (e) => {
+  const driver = new Driver(core, transport, systemClock, (e) => {
     serf.handleMemberEvent(e, systemClock.now());
     pump();
   });
+  rt.driver = driver;
   try {
     driver.start();
     serf.prepareJoin(false);
@@ -152,7 +155,7 @@ test('Serf layer ⇄ real serf agent: events, queries with filters, key rotation
     t.diagnostic('events, queries (filters), key rotation interoperate with serf');
   } finally {
     timer?.cancel();
-    await new Promise<void>((r) => driver!.stop(() => r()));
+    await new Promise<void>((r) => driver.stop(() => r()));
     killAll();
   }
 });
