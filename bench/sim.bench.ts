@@ -56,6 +56,8 @@ interface Row {
   heapBytesPerEntry: number;
   heapUsedBytes: number;
   peakRssBytes: number;
+  /** CPU time (user + system) of the whole run of this N: wall time lies on a shared machine. */
+  cpuMs: number;
 }
 
 const GOSSIP_INTERVAL_MS = 200;
@@ -63,6 +65,11 @@ const FANOUT = 3;
 const CHILD_FLAG = '--sim-bench-child';
 /** Heap limit for the child: N = 5000 settles at ~7 GB of heap; the machine has 24 GiB. */
 const CHILD_HEAP_MB = 14_000;
+
+function cpuMsNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 function fullGc(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -132,6 +139,7 @@ function measure(n: number): Row {
       heapBytesPerEntry,
       heapUsedBytes,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      cpuMs: cpuMsNow(),
     };
   } finally {
     c.shutdown();
@@ -180,7 +188,7 @@ export default async function run(): Promise<void> {
   console.log('cluster built settled (one all-nodes push/pull per node through the real merge path, queues drained), then run until quiet');
   console.log('heap/entry = heap growth from filling the N² member-table entries, after a full GC; peak RSS of the process running that N');
   console.log(
-    ['N', 'reached', 'rounds', 'bound', 'packets/node', 'spread wall ms', 'build wall ms', 'quiet after (virtual ms)', 'heap/entry B', 'heap', 'peak RSS'].join('\t'),
+    ['N', 'reached', 'rounds', 'bound', 'packets/node', 'spread wall ms', 'build wall ms', 'quiet after (virtual ms)', 'heap/entry B', 'heap', 'peak RSS', 'CPU s'].join('\t'),
   );
   for (const n of sizes) {
     const r = await measureInChild(n);
@@ -197,6 +205,7 @@ export default async function run(): Promise<void> {
         r.heapBytesPerEntry.toFixed(0),
         mb(r.heapUsedBytes),
         mb(r.peakRssBytes),
+        (r.cpuMs / 1000).toFixed(0),
       ].join('\t'),
     );
   }
