@@ -4,14 +4,16 @@
 // 127.0.0.1 (profile lan, all joining the first, each with scripts/bench-handler.sh as its event
 // handler writing "<time> <node> <event> …" to a file of its own), measure, kill them; then the
 // same N of `./bin/kodama agent` with the same flags and handler. Measured for both:
-//   - user event propagation: one event (coalesce off) sent through the first agent's RPC; time
+//   - user event propagation: an event (coalesce off) sent through the first agent's RPC; time
 //     from the send until each other node's handler started (p50, last node);
 //   - failure detection: kill -9 of the last agent; time until each other node's handler ran
 //     member-failed for it (p50, last node) — what a user's handler sees, coalescing included;
 //   - steady CPU of the whole cluster: Σ utime+stime from /proc over an idle window
 //     (KODAMA_BENCH_IDLE_MS, default 20 000) after the join storm's handlers went quiet;
 //   - RSS per agent (VmRSS) at the end of that window, mean and max.
-// KODAMA_BENCH_KINDS=serf runs one half only; KODAMA_BENCH_KEEP=1 keeps the logs.
+// User events and kills are repeated KODAMA_BENCH_REPEATS times (default 3; p50 over all
+// samples, last node = median of the repeats' last-node times), since a single kill lands at a
+// random phase of the probe cycle. KODAMA_BENCH_KINDS=serf runs one half only; KODAMA_BENCH_KEEP=1 keeps the logs.
 // Sizes that would not fit the machine's available memory are skipped and say so.
 
 import { compare, formatTable } from './lib/compare.ts';
@@ -34,6 +36,7 @@ export default async function run(): Promise<void> {
     idleMs,
     userEventTimeoutMs: 60_000,
     failureTimeoutMs: 120_000,
+    repeats: Number(process.env['KODAMA_BENCH_REPEATS'] ?? 3),
     keepFiles: process.env['KODAMA_BENCH_KEEP'] === '1',
     log: (line) => console.log(`${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s ${line}`),
   });

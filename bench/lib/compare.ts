@@ -7,9 +7,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentCluster, kodamaHasHandlers } from './cluster.ts';
 import type { Kind } from './cluster.ts';
-import { measureFailure, measureIdle, measureUserEvent, waitHandlersQuiet } from './measure.ts';
+import { measureFailure, measureIdle, measureUserEvent, mergeSpreads, summarize, waitHandlersQuiet } from './measure.ts';
 import type { Idle, Spread } from './measure.ts';
-import { installExitHooks, memAvailableBytes } from './procs.ts';
+import { installExitHooks, memAvailableBytes, sleep } from './procs.ts';
 
 export interface CompareOptions {
   sizes: number[];
@@ -19,6 +19,8 @@ export interface CompareOptions {
   /** Limit for the user event to reach everyone, and for everyone to see the failure. */
   userEventTimeoutMs: number;
   failureTimeoutMs: number;
+  /** User events sent (2 s apart) and nodes killed (one after another) per cluster. */
+  repeats: number;
   log: (line: string) => void;
   /** Keep agent logs and handler files (their directory is printed). */
   keepFiles: boolean;
@@ -41,8 +43,8 @@ export interface KindResult {
 }
 
 /** Rough RSS per agent to refuse sizes that would push a shared machine into the OOM killer. */
-const EXPECTED_RSS_BYTES: Record<Kind, number> = { serf: 40 * 2 ** 20, kodama: 140 * 2 ** 20 };
-const MEMORY_HEADROOM_BYTES = 3 * 2 ** 30;
+const EXPECTED_RSS_BYTES: Record<Kind, number> = { serf: 25 * 2 ** 20, kodama: 100 * 2 ** 20 }; // measured: 15 and 82–92 MiB at N = 30
+const MEMORY_HEADROOM_BYTES = 2 * 2 ** 30;
 
 export async function runKind(kind: Kind, n: number, o: CompareOptions, handlers: boolean): Promise<KindResult> {
   const tag = `[${kind} N=${n}]`;
@@ -84,17 +86,27 @@ export async function runKind(kind: Kind, n: number, o: CompareOptions, handlers
     if (handlers) {
       // The two handler measurements are independent: one an agent cannot do yet (an RPC it
       // answers "Feature not supported") must not cost the other.
-      log('user event');
-      try {
-        r.userEvent = await measureUserEvent(c, `bench-${kind}-${n}`, o.userEventTimeoutMs);
-        log(`user event reached ${r.userEvent.reached}/${r.userEvent.expected}; p50 ${fmtMs(r.userEvent.p50Ms)}, last ${fmtMs(r.userEvent.lastMs)}`);
-      } catch (e) {
-        r.notes.push(`user event: ${(e as Error).message.split('\n')[0] ?? ''}`);
-        log(`user event FAILED: ${(e as Error).message}`);
+      for (let i = 0; i < o.repeats; i++) {
+        log(`user event ${i + 1}/${o.repeats}`);
+        try {
+          const u = await measureUserEvent(c, `bench-${kind}-${n}-${i}`, o.userEventTimeoutMs);
+          r.userEvent = mergeSpreads(r.userEvent, u);
+          log(`  reached ${u.reached}/${u.expected}; p50 ${fmtMs(summarize(u).p50Ms)}, last ${fmtMs(summarize(u).lastMs)}`);
+        } catch (e) {
+          r.notes.push(`user event: ${(e as Error).message.split('\n')[0] ?? ''}`);
+          log(`user event FAILED: ${(e as Error).message}`);
+          break;
+        }
+        await sleep(2000);
       }
-      log(`kill -9 ${c.agents[c.agents.length - 1]?.name ?? '?'}`);
-      r.failure = await measureFailure(c, o.failureTimeoutMs);
-      log(`member-failed handlers ${r.failure.reached}/${r.failure.expected}; p50 ${fmtMs(r.failure.p50Ms)}, last ${fmtMs(r.failure.lastMs)}`);
+      // Victims from the end: agent 0 is the seed and the user events' sender.
+      for (let i = 0; i < Math.min(o.repeats, n - 2); i++) {
+        const victim = c.agents[n - 1 - i]?.name ?? '?';
+        log(`kill -9 ${victim} (${i + 1}/${o.repeats})`);
+        const f = await measureFailure(c, victim, o.failureTimeoutMs);
+        r.failure = mergeSpreads(r.failure, f);
+        log(`  member-failed ran on ${f.reached}/${f.expected}; p50 ${fmtMs(summarize(f).p50Ms)}, last ${fmtMs(summarize(f).lastMs)}`);
+      }
     }
   } catch (e) {
     failed = true;
@@ -138,11 +150,11 @@ interface Metric {
 }
 
 const METRICS: Metric[] = [
-  { label: "user event, sender's own (ms)", digits: 0, get: (r) => r.userEvent?.originMs },
-  { label: 'user event p50 (ms)', digits: 0, get: (r) => r.userEvent?.p50Ms },
-  { label: 'user event last node (ms)', digits: 0, get: (r) => r.userEvent?.lastMs },
-  { label: 'failure → handler p50 (ms)', digits: 0, get: (r) => r.failure?.p50Ms },
-  { label: 'failure → handler last node (ms)', digits: 0, get: (r) => r.failure?.lastMs },
+  { label: "user event, sender's own (ms)", digits: 0, get: (r) => (r.userEvent ? summarize(r.userEvent).originMs : undefined) },
+  { label: 'user event p50 (ms)', digits: 0, get: (r) => (r.userEvent ? summarize(r.userEvent).p50Ms : undefined) },
+  { label: 'user event last node (ms)', digits: 0, get: (r) => (r.userEvent ? summarize(r.userEvent).lastMs : undefined) },
+  { label: 'failure → handler p50 (ms)', digits: 0, get: (r) => (r.failure ? summarize(r.failure).p50Ms : undefined) },
+  { label: 'failure → handler last node (ms)', digits: 0, get: (r) => (r.failure ? summarize(r.failure).lastMs : undefined) },
   { label: 'idle CPU, whole cluster (% core)', digits: 1, get: (r) => r.idle?.cpuPctOfCore },
   { label: 'RSS per agent, mean (MiB)', digits: 1, get: (r) => (r.idle ? r.idle.rssMeanBytes / 2 ** 20 : undefined) },
   { label: 'RSS per agent, max (MiB)', digits: 1, get: (r) => (r.idle ? r.idle.rssMaxBytes / 2 ** 20 : undefined) },
@@ -161,7 +173,8 @@ export function formatTable(results: KindResult[]): string {
   for (const n of sizes) {
     const serf = results.find((r) => r.n === n && r.kind === 'serf');
     const kodama = results.find((r) => r.n === n && r.kind === 'kodama');
-    lines.push(`N = ${n} agents on 127.0.0.1, profile lan, ${cpus().length} cores`);
+    const runs = Math.max(serf?.failure?.lastsMs.length ?? 0, kodama?.failure?.lastsMs.length ?? 0);
+    lines.push(`N = ${n} agents on 127.0.0.1, profile lan, ${cpus().length} cores; ${runs} user event(s) and kill(s) per kind, last node = median over them`);
     lines.push(row(['metric', 'serf', 'kodama', 'kodama/serf']));
     for (const m of METRICS) {
       const s = serf ? m.get(serf) : undefined;

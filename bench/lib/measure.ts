@@ -1,4 +1,4 @@
-// The four serf-vs-kodama measurements on a running AgentCluster. Latencies come from the
+// The serf-vs-kodama measurements on a running AgentCluster. Latencies come from the
 // timestamps the handler script itself wrote ($EPOCHREALTIME when the agent started it) minus
 // the harness's Date.now() at the trigger — both CLOCK_REALTIME on one machine — so how often
 // the harness polls the files only bounds how long it waits, not the figures.
@@ -8,14 +8,40 @@ import type { AgentCluster, HandlerEvent } from './cluster.ts';
 import { cpuMs, killHard, rssBytes, sleep } from './procs.ts';
 
 export interface Spread {
-  /** User event only: when the sending node's own handler started. */
-  originMs?: number | undefined;
-  /** Nodes whose handler ran / nodes expected to run it. */
+  /** Trigger → handler start on each node that got there, over every repeat. */
+  samplesMs: number[];
+  /** Per repeat: the last node's time (undefined for a repeat where some node never got there). */
+  lastsMs: Array<number | undefined>;
+  /** User event only, per repeat: when the sending node's own handler started. */
+  originsMs: number[];
+  /** Handler runs seen / expected, over every repeat. */
   reached: number;
   expected: number;
-  p50Ms: number | undefined;
-  /** Time for the last node (undefined unless every expected node got there). */
-  lastMs: number | undefined;
+}
+
+/** Median of everything (p50), median over repeats of the last-node time (undefined if any repeat fell short). */
+export function summarize(s: Spread): { p50Ms?: number; lastMs?: number; originMs?: number } {
+  const med = (xs: number[]): number | undefined => percentile([...xs].sort((a, b) => a - b), 50);
+  const complete = s.lastsMs.every((x) => x !== undefined) && s.lastsMs.length > 0;
+  const out: { p50Ms?: number; lastMs?: number; originMs?: number } = {};
+  const p50 = med(s.samplesMs);
+  if (p50 !== undefined) out.p50Ms = p50;
+  const last = complete ? med(s.lastsMs as number[]) : undefined;
+  if (last !== undefined) out.lastMs = last;
+  const origin = med(s.originsMs);
+  if (origin !== undefined) out.originMs = origin;
+  return out;
+}
+
+export function mergeSpreads(a: Spread | undefined, b: Spread): Spread {
+  if (a === undefined) return b;
+  return {
+    samplesMs: [...a.samplesMs, ...b.samplesMs],
+    lastsMs: [...a.lastsMs, ...b.lastsMs],
+    originsMs: [...a.originsMs, ...b.originsMs],
+    reached: a.reached + b.reached,
+    expected: a.expected + b.expected,
+  };
 }
 
 export interface Idle {
@@ -35,10 +61,11 @@ function percentile(sorted: number[], p: number): number | undefined {
 function toSpread(latencies: Map<string, number>, expected: number): Spread {
   const sorted = [...latencies.values()].sort((a, b) => a - b);
   return {
+    samplesMs: sorted,
+    lastsMs: [sorted.length === expected ? sorted[sorted.length - 1] : undefined],
+    originsMs: [],
     reached: sorted.length,
     expected,
-    p50Ms: percentile(sorted, 50),
-    lastMs: sorted.length === expected ? sorted[sorted.length - 1] : undefined,
   };
 }
 
@@ -106,20 +133,21 @@ export async function measureUserEvent(c: AgentCluster, eventName: string, timeo
   // The origin runs its own handler too, with no network in between: what is left is the
   // agent's RPC → event → handler start path, which tells propagation apart from local overhead.
   const own = await waitSpread(c, [origin.name], 2000, match, t0);
-  return { ...spread, originMs: own.p50Ms };
+  return { ...spread, originsMs: own.samplesMs };
 }
 
 /**
- * kill -9 the last agent and time how long until every other agent's handler ran member-failed
+ * kill -9 `victim` and time how long until every other live agent's handler ran member-failed
  * for it. (Both agents coalesce member events — serf's agent: 3 s window / 1 s quiescence — so
- * this is the time a user's handler sees, detection plus dissemination plus coalescing.)
+ * this is the time a user's handler sees: detection, dissemination and coalescing.)
  */
-export async function measureFailure(c: AgentCluster, timeoutMs: number): Promise<Spread> {
-  const victim = c.agents[c.agents.length - 1];
-  if (victim === undefined || c.agents.length < 2) throw new Error('need at least two agents');
+export async function measureFailure(c: AgentCluster, victimName: string, timeoutMs: number): Promise<Spread> {
+  const victim = c.agents.find((a) => a.name === victimName);
+  if (victim === undefined) throw new Error(`no agent ${victimName}`);
   const others = c.running().filter((a) => a !== victim).map((a) => a.name);
   const t0 = Date.now();
   killHard(victim.proc.child);
+  await victim.proc.exited;
   return waitSpread(c, others, timeoutMs, (e) => e.event === 'member-failed' && e.members.includes(victim.name), t0);
 }
 

@@ -10,6 +10,7 @@ import { compare, formatTable } from '../../bench/lib/compare.ts';
 import type { KindResult } from '../../bench/lib/compare.ts';
 import { kodamaHasHandlers } from '../../bench/lib/cluster.ts';
 import { cpuMs } from '../../bench/lib/procs.ts';
+import { mergeSpreads, summarize } from '../../bench/lib/measure.ts';
 import type { Kind } from '../../bench/lib/cluster.ts';
 
 const N = 5;
@@ -35,10 +36,12 @@ function assertMeasured(r: KindResult, missing: { handlers: boolean; userEventRp
     assert.ok(s !== undefined, `${r.kind}: ${what} measured`);
     assert.equal(s.expected, N - 1, `${r.kind}: ${what} expected on every other node`);
     assert.equal(s.reached, N - 1, `${r.kind}: ${what} reached every other node`);
-    assert.ok(s.p50Ms !== undefined && s.lastMs !== undefined && s.p50Ms >= 0 && s.p50Ms <= s.lastMs);
+    const { p50Ms, lastMs } = summarize(s);
+    assert.ok(p50Ms !== undefined && lastMs !== undefined && p50Ms >= 0 && p50Ms <= lastMs, `${r.kind}: ${what} ${p50Ms} ≤ ${lastMs}`);
   }
   // Detection can't beat one probe interval (lan: 1 s) plus the quiescent coalescing window (1 s).
-  assert.ok((r.failure?.p50Ms ?? 0) > 1000, `${r.kind}: failure p50 ${r.failure?.p50Ms} ms is implausibly fast`);
+  const failP50 = r.failure ? summarize(r.failure).p50Ms : undefined;
+  assert.ok((failP50 ?? 0) > 1000, `${r.kind}: failure p50 ${failP50} ms is implausibly fast`);
 }
 
 test('serf-compare harness at N = 5: both kinds measured, table with ratios, no process left', { timeout: 240_000 }, async () => {
@@ -51,6 +54,7 @@ test('serf-compare harness at N = 5: both kinds measured, table with ratios, no 
     idleMs: 2000,
     userEventTimeoutMs: 30_000,
     failureTimeoutMs: 60_000,
+    repeats: 1,
     keepFiles: false,
     log: (l) => lines.push(l),
   });
@@ -85,4 +89,25 @@ test('cpuMs reads this process and nothing for a pid that does not exist', () =>
   const mine = cpuMs(process.pid);
   assert.ok(mine !== undefined && mine >= 0);
   assert.equal(cpuMs(2 ** 22 + 12345), undefined);
+});
+
+test('repeats merge: p50 over every sample, last node = median of the repeats, n/a if one fell short', () => {
+  const one = (samples: number[], expected: number) => ({
+    samplesMs: samples,
+    lastsMs: [samples.length === expected ? Math.max(...samples) : undefined],
+    originsMs: [1],
+    reached: samples.length,
+    expected,
+  });
+  const all = [one([10, 20, 30], 3), one([40, 50, 60], 3), one([5, 6, 700], 3)].reduce(
+    (acc: ReturnType<typeof one> | undefined, s) => mergeSpreads(acc, s),
+    undefined,
+  );
+  assert.ok(all !== undefined);
+  assert.deepEqual(summarize(all), { p50Ms: 30, lastMs: 60, originMs: 1 });
+  assert.equal(all.reached, 9);
+  const short = mergeSpreads(all, one([1, 2], 3));
+  assert.equal(summarize(short).lastMs, undefined);
+  assert.equal(short.reached, 11);
+  assert.equal(short.expected, 12);
 });
