@@ -3,7 +3,8 @@
 // cluster and validates the result with `haproxy -c`. The same file runs unchanged under a real
 // `serf agent -event-handler` and under `kodama agent -event-handler`, both watching one mixed
 // cluster; the two haproxy.cfg files must end up identical after joins, a graceful leave and a
-// kill -9.
+// kill -9. The kodama agent also runs a handler that hangs forever on member-join, listed first:
+// under serf that would stall every later handler; under kodama it holds only its own lane.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,6 +67,7 @@ test('an HAProxy-rewriting serf handler runs unchanged under kodama and serf wit
   writeFileSync(cfgSerf, BASE_CFG);
   writeFileSync(cfgKodama, BASE_CFG);
   const spec = `member-join,member-leave,member-failed=${script}`;
+  const hungPids = join(dir, 'hung.pids');
   const procs: Proc[] = [];
   const context = (): string => procs.map((p) => `--- ${p.name}\n${p.output().slice(-1500)}`).join('\n');
   try {
@@ -77,7 +79,7 @@ test('an HAProxy-rewriting serf handler runs unchanged under kodama and serf wit
     const obsKodama = await startKodama('obs-kodama', {
       tags: { role: 'lb' },
       join: seed,
-      args: ['-event-handler', spec, '-log-level=debug'],
+      args: ['-event-handler', `member-join=sh -c 'echo $$ >> ${hungPids}; exec sleep 100000'`, '-event-handler', spec, '-log-level=debug'],
       env: { HAPROXY_CFG: cfgKodama },
     });
     procs.push(obsKodama);
@@ -112,8 +114,20 @@ test('an HAProxy-rewriting serf handler runs unchanged under kodama and serf wit
     execFileSync('haproxy', ['-c', '-q', '-f', cfgKodama]); // throws if invalid
     assert.ok(!existsSync(`${cfgKodama}.new`), 'every run completed its rename');
     assert.match(obsKodama.output(), /member-(leave|failed) handled by obs-kodama/, 'handler output reached the debug log');
+    assert.ok(existsSync(hungPids), 'the hung handler did run (and still sleeps)');
   } finally {
     killAll();
+    // the agent died by SIGKILL, so its handlers' process groups are ours to clean up
+    if (existsSync(hungPids)) {
+      for (const pid of readFileSync(hungPids, 'utf8').split('\n').filter(Boolean)) {
+        // $$ is the inner shell, exec'd into sleep; its parent shell exits once it dies
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 });
