@@ -18,6 +18,7 @@ export const joinCommand = rpcCommand({
   synopsis: 'Tell the agent to join a cluster',
   help,
   flags: [{ name: 'replay', kind: 'bool' }],
+  timeoutMs: 60_000,
   failure: 'Error joining the cluster',
   parse: (f) => {
     if (f.positional.length === 0) throw usage('At least one address to join must be specified.');

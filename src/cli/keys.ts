@@ -66,6 +66,7 @@ export const keysCommand = rpcCommand({
     { name: 'remove', kind: 'string' },
     { name: 'list', kind: 'bool' },
   ],
+  timeoutMs: 60_000,
   failure: 'Error',
   parse: (f): KeyOp => {
     const chosen: KeyOp[] = [];

@@ -16,6 +16,7 @@ export const leaveCommand = rpcCommand({
   synopsis: 'Gracefully leaves the cluster and shuts down',
   help,
   flags: [],
+  timeoutMs: 60_000,
   failure: 'Error leaving',
   parse: (f) => {
     if (f.positional.length > 0) throw usage(`unexpected argument: ${f.positional[0]}`);

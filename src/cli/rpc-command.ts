@@ -53,6 +53,11 @@ export interface RpcCommandSpec<T> {
   exec(client: RpcClient, opts: T, io: CliIo): Promise<number>;
   /** Prefix for an RPC error escaping exec, as serf words it (e.g. "Error sending event"). */
   failure: string;
+  /**
+   * Per-request timeout; default RpcClient's 10 s. Commands whose answer legitimately waits on the
+   * cluster (leave's broadcast and propagate delay, joins to slow hosts, key queries) take longer.
+   */
+  timeoutMs?: number;
 }
 
 export function rpcCommand<T>(spec: RpcCommandSpec<T>): Command {
@@ -78,7 +83,10 @@ export function rpcCommand<T>(spec: RpcCommandSpec<T>): Command {
     }
     let client: RpcClient;
     try {
-      client = await RpcClient.connect(addr, auth === '' ? {} : { authKey: auth });
+      client = await RpcClient.connect(addr, {
+        ...(auth === '' ? {} : { authKey: auth }),
+        ...(spec.timeoutMs === undefined ? {} : { timeoutMs: spec.timeoutMs }),
+      });
     } catch (e) {
       io.stderr(`Error connecting to agent: ${describeRpcError(e)}\n`);
       return 1;
