@@ -664,8 +664,8 @@ export class Agent {
   private rpcBackend(): RpcBackend {
     return {
       members: () => this.members().map(toRpcMember),
-      join: async (addrs) => {
-        const r = await this.join(addrs);
+      join: async (addrs, replay) => {
+        const r = await this.join(addrs, replay);
         return { num: r.num, error: r.num === 0 || r.errors.length > 0 ? r.errors.join('; ') : '' };
       },
       leave: async () => {

@@ -313,7 +313,13 @@ async function run(args: string[], io: CliIo): Promise<number> {
         return;
       }
       try {
-        agent.reload({ logLevel: parseLogLevel(next.logLevel), eventHandlers: next.eventHandlers, tags: next.tags });
+        // With a tags file the file is the tags' home (RPC `tags` rewrites it): config has none to apply.
+        const usesTagsFile = next.tagsFile !== undefined && next.tagsFile !== '';
+        agent.reload({
+          logLevel: parseLogLevel(next.logLevel),
+          eventHandlers: next.eventHandlers,
+          ...(usesTagsFile ? {} : { tags: next.tags }),
+        });
         config = { ...next, nodeName: config.nodeName };
       } catch (e) {
         io.stderr(`==> Failed to reload: ${(e as Error).message}\n`);

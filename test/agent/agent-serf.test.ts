@@ -135,3 +135,22 @@ test('snapshot: a restarted agent rejoins its old peers without join(); force-le
   y.forceLeave('snap-x', true);
   await until('force-leave -prune erased x', 10_000, () => y.members().find((m) => m.name === 'snap-x') === undefined);
 });
+
+test('join(…, replay): a replaying joiner receives past user events, a plain joiner does not', { timeout: 40_000 }, async () => {
+  const [a] = await cluster('rp', [{ tags: {} }, { tags: {} }]);
+  a!.userEvent('before-join', 'old', false);
+  await new Promise((r) => setTimeout(r, 300));
+  const replaying = make('rp-replay');
+  const plain = make('rp-plain');
+  const got = { replay: [] as string[], plain: [] as string[] };
+  replaying.on('user', (e) => got.replay.push(e.name));
+  plain.on('user', (e) => got.plain.push(e.name));
+  await replaying.start();
+  await plain.start();
+  await replaying.join([`127.0.0.1:${a!.bindAddress.port}`], true);
+  await plain.join([`127.0.0.1:${a!.bindAddress.port}`], false);
+  await until('the replaying joiner got the old event', 10_000, () => got.replay.includes('before-join'));
+  a!.userEvent('after-join', 'new', false);
+  await until('both get a new event', 10_000, () => got.plain.includes('after-join') && got.replay.includes('after-join'));
+  assert.deepEqual(got.plain, ['after-join']);
+});
