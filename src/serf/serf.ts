@@ -278,6 +278,10 @@ const MAX_PENDING_EVENTS = 65536;
 const MAX_RECENT_INTENTS = 8192;
 /** Expiry scans the whole intent buffer; doing it at most this often keeps a flood O(1) each. */
 const INTENT_EXPIRY_EVERY_MS = 1000;
+/** Distinct user events kept per LTime slot (serf keeps all; a flood would grow it forever). */
+const MAX_EVENTS_PER_SLOT = 256;
+/** Received queries awaiting respond(); the oldest is forgotten beyond this. */
+const MAX_OPEN_RECEIVED_QUERIES = 4096;
 
 export class Serf implements Delegate {
   readonly clock = new LamportClock();
@@ -970,6 +974,11 @@ export class Serf implements Delegate {
       slot = { ltime: msg.ltime, events: [] };
       this.eventBuffer[idx] = slot;
     }
+    if (slot.events.length >= MAX_EVENTS_PER_SLOT) {
+      // Distinct events at one LTime only come from a flood; dedup must stay cheap.
+      this.count('serf.dropped.event-slot-full');
+      return false;
+    }
     const payload = msg.payload.slice();
     slot.events.push({ name: msg.name, payload });
     this.pushEvent({ type: 'user', name: msg.name, payload, ltime: msg.ltime, coalesce: msg.cc });
@@ -1078,7 +1087,7 @@ export class Serf implements Delegate {
       return rebroadcast;
     }
     const id = this.nextHandle++;
-    this.received.set(id, { msg, deadlineMs, responded: false });
+    this.rememberReceived(id, { msg, deadlineMs, responded: false });
     this.pushEvent({
       type: 'query',
       id,
@@ -1094,7 +1103,7 @@ export class Serf implements Delegate {
   private handleInternalQuery(msg: QueryMsg, deadlineMs: number, now: number): void {
     const answer = (payload: Uint8Array): void => {
       const id = this.nextHandle++;
-      this.received.set(id, { msg, deadlineMs, responded: false });
+      this.rememberReceived(id, { msg, deadlineMs, responded: false });
       try {
         this.respond(id, payload, now);
       } catch (e) {
@@ -1319,6 +1328,16 @@ export class Serf implements Delegate {
     }
     this.events.push(e);
     this.config.wake?.();
+  }
+
+  /** Queries awaiting respond() are capped: a flood with long timeouts must not grow memory. */
+  private rememberReceived(id: number, rq: ReceivedQuery): void {
+    if (this.received.size >= MAX_OPEN_RECEIVED_QUERIES) {
+      const oldest = this.received.keys().next().value;
+      if (oldest !== undefined) this.received.delete(oldest);
+      this.count('serf.dropped.received-query-overflow');
+    }
+    this.received.set(id, rq);
   }
 
   private pushOutput(o: SerfOutput): void {

@@ -35,7 +35,7 @@ function newSerf(extra: Partial<SerfConfig> = {}): Serf {
 
 function events(s: Serf): SerfAnyEvent[] {
   const out: SerfAnyEvent[] = [];
-  for (let e = s.pollTypedEvent(), i = 0; e !== undefined && i < 1000; e = s.pollTypedEvent(), i++) out.push(e);
+  for (let e = s.pollTypedEvent(), i = 0; e !== undefined && i < 100_000; e = s.pollTypedEvent(), i++) out.push(e);
   return out;
 }
 
@@ -303,3 +303,31 @@ test('reconnect: with failed members a random one is re-joined every interval', 
   assert.deepEqual(outputs(t), []);
 });
 
+
+test('hostile input: backtracking-prone tag regexes fail fast, floods of events/queries stay bounded', () => {
+  const s = newSerf({ tags: { role: 'a'.repeat(400) } });
+  s.handleMemberEvent({ type: 'join', node: node('self', 7946, { role: 'a'.repeat(400) }) }, 0);
+  events(s);
+  const started = Date.now();
+  let ltime = 100;
+  for (const expr of ['(a+)+$b', '(.*)*x', '(a|a)*\\1b']) {
+    s.notifyMsg(encodeSerfMessage(query({ ltime: ltime++, filters: [encodeTagFilter('role', expr)] })), 0);
+  }
+  assert.ok(Date.now() - started < 2000, 'no catastrophic backtracking');
+  assert.deepEqual(events(s), [], 'such filters do not match');
+  s.notifyMsg(encodeSerfMessage(query({ ltime: ltime++, filters: [encodeTagFilter('role', '^a+$')] })), 0);
+  assert.equal(events(s).length, 1, 'plain regexes still work');
+
+  // 300 distinct events at one LTime: 256 kept, the rest dropped and counted.
+  for (let i = 0; i < 300; i++) s.notifyMsg(encodeSerfMessage({ type: 'userEvent', ltime: 7, name: `e${i}`, payload: new Uint8Array(0), cc: false }), 0);
+  assert.equal(events(s).length, 256);
+  assert.equal(s.counters()['serf.dropped.event-slot-full'], 44);
+  // 5000 queries nobody answers: the oldest pending ones are forgotten.
+  for (let i = 0; i < 5000; i++) s.notifyMsg(encodeSerfMessage(query({ ltime: 200, id: i, flags: 0, timeoutMs: 3_600_000 })), 0);
+  const qs = events(s).filter((e) => e.type === 'query');
+  assert.equal(s.counters()['serf.dropped.query-slot-full'], 5000 - 1024);
+  assert.equal(qs.length, 1024);
+  const first = qs[0]!;
+  assert.ok(first.type === 'query');
+  s.respond(first.id, enc('still answerable'), 1); // 1024 < 4096 pending: the first is still there
+});
