@@ -10,7 +10,7 @@
 // by `tick()` (the agent calls it every 500 ms with the member clock), and on leave/close.
 // When the file outgrows max(128 KiB, 2 × 128 B × alive nodes) it is compacted: alive lines +
 // the three clocks go to `<path>.compact`, fsync, rename over the file. A write error is logged
-// and counted, never thrown at the agent; a compaction is retried at most every 30 s to recover.
+// and counted, never thrown at the agent; a failed compaction is retried at most every 30 s.
 //
 // `replaySnapshot` is pure (text in, state out) so it is tested without files.
 
@@ -38,6 +38,10 @@ const SNAPSHOT_BYTES_PER_NODE = 128;
 const COMPACTION_THRESHOLD = 2;
 const MIN_COMPACT_BYTES = 128 * 1024;
 const ERROR_RECOVERY_INTERVAL_MS = 30_000;
+
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
 
 function parseClock(s: string): number | undefined {
   if (!/^\d{1,16}$/.test(s)) return undefined;
@@ -151,7 +155,7 @@ export class Snapshotter {
   private buffered = '';
   private offsetBytes: number;
   private lastFlushMs: number;
-  private lastCompactAttemptMs = -Infinity;
+  private lastCompactFailMs = -Infinity;
   private readonly alive = new Map<string, string>();
   private lastClock: number;
   private lastEventClock: number;
@@ -277,22 +281,29 @@ export class Snapshotter {
     if (this.fd === null) return;
     this.buffered += line;
     this.offsetBytes += Buffer.byteLength(line);
-    try {
-      if (this.nowMs() - this.lastFlushMs >= FLUSH_INTERVAL_MS) this.flushOrThrow();
-      if (this.offsetBytes > this.maxSizeBytes()) this.compact();
-    } catch (err) {
-      this.errors++;
-      this.log('ERR', `serf: Failed to update snapshot: ${err instanceof Error ? err.message : String(err)}`);
-      const now = this.nowMs();
-      if (now - this.lastCompactAttemptMs > ERROR_RECOVERY_INTERVAL_MS) {
-        this.lastCompactAttemptMs = now;
-        this.log('INFO', 'serf: Attempting compaction to recover from error...');
-        try {
-          this.compact();
-          this.log('INFO', 'serf: Finished compaction, successfully recovered from error state');
-        } catch (err2) {
-          this.log('ERR', `serf: Compaction failed, will reattempt after 30s: ${err2 instanceof Error ? err2.message : String(err2)}`);
-        }
+    let needCompact = this.offsetBytes > this.maxSizeBytes();
+    if (this.nowMs() - this.lastFlushMs >= FLUSH_INTERVAL_MS) {
+      try {
+        this.flushOrThrow();
+      } catch (err) {
+        this.errors++;
+        this.log('ERR', `serf: Failed to update snapshot: ${errMessage(err)}`);
+        // rewriting the file from memory is serf's way to recover from a broken append
+        needCompact = true;
+      }
+    }
+    // A failing compaction is retried at most every 30 s, so a broken disk costs one log line
+    // per 30 s, not one per member event.
+    const now = this.nowMs();
+    if (needCompact && now - this.lastCompactFailMs >= ERROR_RECOVERY_INTERVAL_MS) {
+      try {
+        this.compact();
+        if (this.lastCompactFailMs > -Infinity) this.log('INFO', 'serf: Finished compaction, successfully recovered from error state');
+        this.lastCompactFailMs = -Infinity;
+      } catch (err) {
+        this.errors++;
+        this.lastCompactFailMs = now;
+        this.log('ERR', `serf: Failed to update snapshot: compaction failed, will retry after 30s: ${errMessage(err)}`);
       }
     }
   }
@@ -302,7 +313,7 @@ export class Snapshotter {
       this.flushOrThrow();
     } catch (err) {
       this.errors++;
-      this.log('ERR', `serf: Failed to flush snapshot: ${err instanceof Error ? err.message : String(err)}`);
+      this.log('ERR', `serf: Failed to flush snapshot: ${errMessage(err)}`);
     }
   }
 

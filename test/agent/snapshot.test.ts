@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Snapshotter, formatSnapshotAddr, replaySnapshot } from '../../src/agent/snapshot.ts';
@@ -187,6 +187,48 @@ test('interop: serf reads the file we write (rejoins without -join) and we read 
   } finally {
     await a?.kill();
     await b.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('hostile snapshot text never throws: random bytes and lines are skipped and counted', () => {
+  let seed = 42;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+  const pieces = ['alive: ', 'not-alive: ', 'clock: ', 'event-clock: ', 'query-clock: ', 'leave', '#', ' ', '\n', '\t', '99999999999999999999', '-1', 'x', '1.5', '\u0000', '[::1]:7'];
+  for (let round = 0; round < 300; round++) {
+    let text = '';
+    const n = rnd(60);
+    for (let i = 0; i < n; i++) text += rnd(4) === 0 ? String.fromCharCode(rnd(65536)) : pieces[rnd(pieces.length)]!;
+    const r = replaySnapshot(text);
+    for (const c of [r.lastClock, r.lastEventClock, r.lastQueryClock]) assert.ok(Number.isSafeInteger(c) && c >= 0);
+    for (const node of r.aliveNodes) assert.ok(!node.name.includes('\n') && !node.addr.includes(' '));
+  }
+});
+
+test('write errors are counted and logged, never thrown at the agent; an unopenable path throws at open', () => {
+  const dir = tmp();
+  try {
+    assert.throws(() => new Snapshotter(join(dir, 'missing-dir', 'snap')));
+    const sub = join(dir, 'sub');
+    mkdirSync(sub);
+    const p = join(sub, 'snap');
+    const logs: string[] = [];
+    let now = 0;
+    const s = new Snapshotter(p, { nowMs: () => now, minCompactBytes: 64, log: (l, m) => logs.push(`${l} ${m}`) });
+    rmSync(sub, { recursive: true, force: true }); // compaction can no longer create <path>.compact
+    for (let i = 0; i < 20; i++) {
+      now += 1000;
+      // churn: few alive nodes, a growing file → compaction is due
+      s.memberEvent({ type: 'member-join', members: [mem(`n${i}`, 3000 + i)] }, i + 2);
+      s.memberEvent({ type: 'member-failed', members: [mem(`n${i}`, 3000 + i)] });
+    }
+    s.leave();
+    s.close();
+    assert.ok(s.stats().errors > 0, 'errors counted');
+    const errLines = logs.filter((l) => l.startsWith('ERR serf: Failed to update snapshot'));
+    assert.ok(errLines.length >= 1);
+    assert.ok(errLines.length <= 2, `retries are rate-limited (20 s of churn): ${errLines.length} lines`);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
