@@ -282,6 +282,9 @@ const INTENT_EXPIRY_EVERY_MS = 1000;
 const MAX_EVENTS_PER_SLOT = 256;
 /** Received queries awaiting respond(); the oldest is forgotten beyond this. */
 const MAX_OPEN_RECEIVED_QUERIES = 4096;
+/** Serf's QueueCheckInterval and QueueDepthWarning. */
+const QUEUE_CHECK_INTERVAL_MS = 30_000;
+const QUEUE_DEPTH_WARNING = 128;
 
 export class Serf implements Delegate {
   readonly clock = new LamportClock();
@@ -317,6 +320,7 @@ export class Serf implements Delegate {
   private conflictQuery: number | undefined;
   private nextReapMs: number | undefined;
   private nextReconnectMs: number | undefined;
+  private nextQueueCheckMs: number | undefined;
   /** Members pruned while leaving: erase at this time (serf waits broadcast + propagate). */
   private readonly pendingPrunes = new Map<string, number>();
   private readonly counters_: Record<string, number> = {};
@@ -635,7 +639,7 @@ export class Serf implements Delegate {
   /** Earliest driver ms at which handleTimeout() has work (reap, reconnect, query deadlines). */
   pollTimeout(): number | undefined {
     if (this.stateValue === 'shutdown') return undefined;
-    let t = Math.min(this.nextReapMs ?? Infinity, this.nextReconnectMs ?? Infinity);
+    let t = Math.min(this.nextReapMs ?? Infinity, this.nextReconnectMs ?? Infinity, this.nextQueueCheckMs ?? Infinity);
     for (const q of this.openQueries.values()) t = Math.min(t, q.deadlineMs);
     for (const at of this.pendingPrunes.values()) t = Math.min(t, at);
     return t === Infinity ? undefined : t;
@@ -655,6 +659,10 @@ export class Serf implements Delegate {
     if (this.nextReapMs !== undefined && now >= this.nextReapMs) {
       this.nextReapMs = now + (this.config.reapIntervalMs ?? REAP_INTERVAL_MS);
       this.reap(now);
+    }
+    if (this.nextQueueCheckMs !== undefined && now >= this.nextQueueCheckMs) {
+      this.nextQueueCheckMs = now + QUEUE_CHECK_INTERVAL_MS;
+      this.checkQueues();
     }
     if (this.nextReconnectMs !== undefined && now >= this.nextReconnectMs) {
       this.nextReconnectMs = now + (this.config.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
@@ -1312,6 +1320,20 @@ export class Serf implements Delegate {
     if (this.nextReapMs === undefined) {
       this.nextReapMs = now + (this.config.reapIntervalMs ?? REAP_INTERVAL_MS);
       this.nextReconnectMs = now + (this.config.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
+      this.nextQueueCheckMs = now + QUEUE_CHECK_INTERVAL_MS;
+    }
+  }
+
+  /** Serf's periodic queue check: warn when a queue backs up, prune beyond the maximum. */
+  private checkQueues(): void {
+    for (const [name, q] of [['Intent', this.intentQueue], ['Event', this.eventQueue], ['Query', this.queryQueue]] as const) {
+      const n = q.length;
+      if (n >= QUEUE_DEPTH_WARNING) this.log('WARN', `serf: ${name} queue depth: ${n}`);
+      if (n > this.maxQueueDepth) {
+        this.log('WARN', `serf: ${name} queue depth (${n}) exceeds limit (${this.maxQueueDepth}), dropping messages!`);
+        this.count('serf.dropped.queue-pruned');
+        q.prune(this.maxQueueDepth);
+      }
     }
   }
 

@@ -331,3 +331,15 @@ test('hostile input: backtracking-prone tag regexes fail fast, floods of events/
   assert.ok(first.type === 'query');
   s.respond(first.id, enc('still answerable'), 1); // 1024 < 4096 pending: the first is still there
 });
+
+test('default query timeout follows serf: GossipInterval × 16 × ceil(log10(N+1)); queue depth warnings', () => {
+  const logs: string[] = [];
+  const s = newSerf({ gossipIntervalMs: 200, log: (l, m) => logs.push(`${l} ${m}`) });
+  s.handleMemberEvent({ type: 'join', node: node('b', 9001) }, 0);
+  assert.equal(s.defaultQueryTimeoutMs(), 3200); // 2 nodes: 3.2 s, as observed with real agents
+  for (let i = 0; i < 10; i++) s.handleMemberEvent({ type: 'join', node: node(`n${i}`, 9100 + i) }, 0);
+  assert.equal(s.defaultQueryTimeoutMs(), 6400); // 12 nodes: ceil(log10(13)) = 2
+  for (let i = 0; i < 200; i++) s.userEvent(`e${i}`, new Uint8Array(0), false, 0);
+  s.handleTimeout(30_000);
+  assert.ok(logs.includes('WARN serf: Event queue depth: 200'), logs.join('\n'));
+});
