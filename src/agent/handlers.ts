@@ -20,6 +20,7 @@
 //     could no longer be sent.
 
 import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { LogLevel } from '../serf/log.ts';
 import { AgentError } from './errors.ts';
 
@@ -453,11 +454,21 @@ export class HandlerRunner {
     const done = new Promise<void>((r) => (resolveDone = r));
 
     // detached: the script leads its own process group, so a kill reaches its children too.
-    const child = spawn(this.shell, ['-c', script], {
-      env: { ...(this.opts.env ?? process.env), ...handlerEnv(e, this.opts.self()) },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawn(this.shell, ['-c', script], {
+        env: { ...(this.opts.env ?? process.env), ...handlerEnv(e, this.opts.self()) },
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (err) {
+      // Throws synchronously on a NUL byte in the environment, and event and query names
+      // come from the network: count it like a failed run, never let it reach the agent.
+      this.counters_.finished++;
+      this.counters_.failed++;
+      this.log('ERR', `agent: Error invoking script '${script}': ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
     const killGroupOnly = (): void => {
       if (child.pid === undefined) return;
       try {

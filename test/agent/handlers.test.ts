@@ -384,3 +384,13 @@ test('parity with a real serf agent: same env, stdin and query response for the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an event name with a NUL byte (from the network) fails that run only, it never throws', async () => {
+  const runs: HandlerRun[] = [];
+  const r = new HandlerRunner({ handlers: ['echo "$SERF_USER_EVENT"'], self: () => ({ name: 'me', tags: {} }), onRun: (x) => runs.push(x) });
+  assert.doesNotThrow(() => r.handle({ type: 'user', name: 'bad\u0000name', payload: enc(''), ltime: 1 }));
+  r.handle({ type: 'user', name: 'good', payload: enc(''), ltime: 2 });
+  await r.idle();
+  assert.equal(r.counters().failed, 1);
+  assert.deepEqual(runs.map((x) => dec(x.output)), ['good\n']);
+});
