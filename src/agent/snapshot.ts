@@ -165,6 +165,7 @@ export class Snapshotter {
   private readonly minCompactBytes: number;
   private errors = 0;
   private compactions = 0;
+  private skippedNames = 0;
 
   /** Open (creating if needed) and replay `path`. Throws if the file cannot be opened or read. */
   constructor(
@@ -215,12 +216,14 @@ export class Snapshotter {
   memberEvent(e: SnapshotMemberEvent, memberClock?: number): void {
     if (e.type === 'member-join') {
       for (const m of e.members) {
+        if (!this.recordable(m.name)) continue;
         const addr = formatSnapshotAddr(m.addr);
         this.alive.set(m.name, addr);
         this.append(`alive: ${m.name} ${addr}\n`);
       }
     } else if (e.type === 'member-leave' || e.type === 'member-failed') {
       for (const m of e.members) {
+        if (!this.recordable(m.name)) continue;
         this.alive.delete(m.name);
         this.append(`not-alive: ${m.name}\n`);
       }
@@ -265,8 +268,25 @@ export class Snapshotter {
     }
   }
 
-  stats(): { aliveNodes: number; offsetBytes: number; errors: number; compactions: number } {
-    return { aliveNodes: this.alive.size, offsetBytes: this.offsetBytes, errors: this.errors, compactions: this.compactions };
+  stats(): { aliveNodes: number; offsetBytes: number; errors: number; compactions: number; skippedNames: number } {
+    return {
+      aliveNodes: this.alive.size,
+      offsetBytes: this.offsetBytes,
+      errors: this.errors,
+      compactions: this.compactions,
+      skippedNames: this.skippedNames,
+    };
+  }
+
+  /**
+   * Node names come from the network; a line break in one would let a peer write its own
+   * records (`leave`, `alive: evil …`) into our file. Such members are not recorded (serf does).
+   */
+  private recordable(name: string): boolean {
+    if (!/[\r\n]/.test(name)) return true;
+    this.skippedNames++;
+    this.log('WARN', `serf: not recording member ${JSON.stringify(name)} in the snapshot: line break in its name`);
+    return false;
   }
 
   private updateClock(memberClock: number): void {

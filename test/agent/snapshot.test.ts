@@ -232,3 +232,19 @@ test('write errors are counted and logged, never thrown at the agent; an unopena
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a peer whose name carries a line break cannot write records into our snapshot', () => {
+  const dir = tmp();
+  try {
+    const p = join(dir, 'snap');
+    const s = new Snapshotter(p);
+    s.memberEvent({ type: 'member-join', members: [mem('good', 1), mem('x\nleave', 2), mem('y\ralive: evil 6.6.6.6:1', 3)] });
+    s.memberEvent({ type: 'member-failed', members: [mem('x\nleave', 2)] });
+    s.close();
+    assert.equal(readFileSync(p, 'utf8'), 'alive: good 127.0.0.1:1\n');
+    assert.equal(s.stats().skippedNames, 3);
+    assert.deepEqual(replaySnapshot(readFileSync(p, 'utf8')).aliveNodes, [{ name: 'good', addr: '127.0.0.1:1' }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
