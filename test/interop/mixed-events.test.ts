@@ -82,7 +82,7 @@ test('mixed cluster: events, queries with filters, tags both ways; serf CLI agai
 
   // queries: serf asks, kodama handlers answer (and serf's); filters by node and tag
   const q = async (bin: 'serf' | 'kodama', rpc: string, extra: string[]): Promise<Record<string, string>> => {
-    const out = await cli(bin, ['query', `-rpc-addr=${rpc}`, '-format=json', '-timeout=2s', ...extra, 'load']);
+    const out = await cli(bin, ['query', `-rpc-addr=${rpc}`, '-format=json', '-timeout=3s', ...extra, 'load']);
     assert.equal(out.code, 0, out.stderr + out.stdout);
     return (JSON.parse(out.stdout) as { Responses: Record<string, string> }).Responses;
   };
