@@ -3,6 +3,7 @@
 // Serf.pollTimeout(), and every typed event recorded per node.
 import { Cluster } from '../../src/sim/cluster.ts';
 import type { SimNode } from '../../src/sim/cluster.ts';
+import type { SimNetworkOptions } from '../../src/sim/network.ts';
 import { SeededRandom } from '../../src/sim/random.ts';
 import { localConfig } from '../../src/memberlist/index.ts';
 import { Serf } from '../../src/serf/serf.ts';
@@ -15,6 +16,7 @@ export interface SerfSimOptions {
   tags?: (name: string) => Record<string, string>;
   serf?: Partial<SerfConfig>;
   seed?: number;
+  network?: SimNetworkOptions;
   /** Answer `query` events as a handler would (undefined = no answer). */
   onQuery?: (node: string, name: string, payload: Uint8Array) => Uint8Array | undefined;
 }
@@ -35,6 +37,7 @@ export class SerfSim {
     this.onQuery = opts.onQuery;
     this.cluster = new Cluster({
       ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+      ...(opts.network === undefined ? {} : { network: opts.network }),
       config: (name, addr) => {
         const kr = opts.keyring?.(name) ?? null;
         this.keyrings.set(name, kr);
