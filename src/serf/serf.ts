@@ -282,6 +282,9 @@ const INTENT_EXPIRY_EVERY_MS = 1000;
 const MAX_EVENTS_PER_SLOT = 256;
 /** Received queries awaiting respond(); the oldest is forgotten beyond this. */
 const MAX_OPEN_RECEIVED_QUERIES = 4096;
+/** Bytes of names + payloads the event buffer may hold (512 slots of 512-byte events = 256 KiB
+ *  is the normal worst case; this leaves room while capping push/pull size and memory). */
+const MAX_EVENT_BUFFER_BYTES = 2 * 1024 * 1024;
 /** Serf's QueueCheckInterval and QueueDepthWarning. */
 const QUEUE_CHECK_INTERVAL_MS = 30_000;
 const QUEUE_DEPTH_WARNING = 128;
@@ -306,6 +309,8 @@ export class Serf implements Delegate {
   private readonly random: Random;
   private readonly keyring: Keyring | null;
   private eventMinTime = 0;
+  /** Name + payload bytes held in eventBuffer. */
+  private eventBufferBytes = 0;
   private queryMinTime = 0;
   /** User events seen, slot = LTime mod 512 (dedup and push/pull replay). */
   private readonly eventBuffer: (EventBufferEntry | undefined)[] = new Array<EventBufferEntry | undefined>(EVENT_BUFFER_SIZE);
@@ -979,6 +984,7 @@ export class Serf implements Delegate {
         if (e.name === msg.name && equalBytes(e.payload, msg.payload)) return false;
       }
     } else {
+      if (slot !== undefined) this.eventBufferBytes -= slotBytes(slot);
       slot = { ltime: msg.ltime, events: [] };
       this.eventBuffer[idx] = slot;
     }
@@ -987,6 +993,13 @@ export class Serf implements Delegate {
       this.count('serf.dropped.event-slot-full');
       return false;
     }
+    const size = msg.name.length + msg.payload.length;
+    if (this.eventBufferBytes + size > MAX_EVENT_BUFFER_BYTES) {
+      // The buffer travels in every push/pull: a flood of big events must not bloat it.
+      this.count('serf.dropped.event-buffer-full');
+      return false;
+    }
+    this.eventBufferBytes += size;
     const payload = msg.payload.slice();
     slot.events.push({ name: msg.name, payload });
     this.pushEvent({ type: 'user', name: msg.name, payload, ltime: msg.ltime, coalesce: msg.cc });
@@ -1452,6 +1465,12 @@ const mathRandom: Random = {
     return b;
   },
 };
+
+function slotBytes(slot: EventBufferEntry): number {
+  let n = 0;
+  for (const e of slot.events) n += e.name.length + e.payload.length;
+  return n;
+}
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -343,3 +343,17 @@ test('default query timeout follows serf: GossipInterval × 16 × ceil(log10(N+1
   s.handleTimeout(30_000);
   assert.ok(logs.includes('WARN serf: Event queue depth: 200'), logs.join('\n'));
 });
+
+test('the event buffer (sent in every push/pull) is capped at 2 MiB of events', () => {
+  const s = newSerf();
+  events(s);
+  const big = new Uint8Array(60_000);
+  for (let i = 0; i < 40; i++) s.notifyMsg(encodeSerfMessage({ type: 'userEvent', ltime: 10 + i, name: `big${i}`, payload: big, cc: false }), 0);
+  const got = events(s).length;
+  assert.equal(got, Math.floor((2 * 1024 * 1024) / (60_000 + 5)));
+  assert.equal(s.counters()['serf.dropped.event-buffer-full'], 40 - got);
+  assert.ok(s.localState(false).length < 2.2 * 1024 * 1024);
+  // Slots are reused 512 clock ticks later, freeing their bytes.
+  s.notifyMsg(encodeSerfMessage({ type: 'userEvent', ltime: 10 + 512, name: 'reuse', payload: big, cc: false }), 0);
+  assert.equal(events(s).length, 1);
+});
