@@ -154,3 +154,19 @@ test('join(…, replay): a replaying joiner receives past user events, a plain j
   await until('both get a new event', 10_000, () => got.plain.includes('after-join') && got.replay.includes('after-join'));
   assert.deepEqual(got.plain, ['after-join']);
 });
+
+test('reconnect: a failed member that comes back at its address is re-joined by the cluster', { timeout: 60_000 }, async () => {
+  const x = make('rc-x', { reconnectIntervalMs: 500 });
+  const y1 = make('rc-y');
+  await x.start();
+  await y1.start();
+  await y1.join([`127.0.0.1:${x.bindAddress.port}`]);
+  await until('x sees y', 10_000, () => x.members().find((m) => m.name === 'rc-y')?.status === 'alive');
+  const yPort = y1.bindAddress.port;
+  await y1.stop(); // no leave
+  await until('x sees y failed', 20_000, () => x.members().find((m) => m.name === 'rc-y')?.status === 'failed');
+  const y2 = make('rc-y', { bind: `127.0.0.1:${yPort}` });
+  await y2.start(); // knows nobody, joins nobody: x's reconnect loop must find it
+  await until('x re-joined y', 20_000, () =>
+    x.members().find((m) => m.name === 'rc-y')?.status === 'alive' && y2.members().find((m) => m.name === 'rc-x')?.status === 'alive');
+});
