@@ -29,6 +29,7 @@ import type { Address } from '../wire/types.ts';
 import { SerfError } from './errors.ts';
 import { KEY_QUERY_NAMES, addKeyResponse, answerKeyQuery, finishKeyResult, newKeyResult } from './keys.ts';
 import type { KeyOp, KeyResult } from './keys.ts';
+import { EventRing, QueryRing } from './dedup.ts';
 import { LamportClock } from './lamport.ts';
 import {
   BROADCAST_TIMEOUT_MS,
@@ -62,7 +63,6 @@ import {
   encodeTagFilter,
 } from './messages.ts';
 import type {
-  EventBufferEntry,
   JoinIntent,
   LeaveIntent,
   QueryMsg,
@@ -278,13 +278,7 @@ const MAX_PENDING_EVENTS = 65536;
 const MAX_RECENT_INTENTS = 8192;
 /** Expiry scans the whole intent buffer; doing it at most this often keeps a flood O(1) each. */
 const INTENT_EXPIRY_EVERY_MS = 1000;
-/** Distinct user events kept per LTime slot (serf keeps all; a flood would grow it forever). */
-const MAX_EVENTS_PER_SLOT = 256;
-/** Received queries awaiting respond(); the oldest is forgotten beyond this. */
 const MAX_OPEN_RECEIVED_QUERIES = 4096;
-/** Bytes of names + payloads the event buffer may hold (512 slots of 512-byte events = 256 KiB
- *  is the normal worst case; this leaves room while capping push/pull size and memory). */
-const MAX_EVENT_BUFFER_BYTES = 2 * 1024 * 1024;
 /** Serf's QueueCheckInterval and QueueDepthWarning. */
 const QUEUE_CHECK_INTERVAL_MS = 30_000;
 const QUEUE_DEPTH_WARNING = 128;
@@ -309,13 +303,11 @@ export class Serf implements Delegate {
   private readonly random: Random;
   private readonly keyring: Keyring | null;
   private eventMinTime = 0;
-  /** Name + payload bytes held in eventBuffer. */
-  private eventBufferBytes = 0;
   private queryMinTime = 0;
-  /** User events seen, slot = LTime mod 512 (dedup and push/pull replay). */
-  private readonly eventBuffer: (EventBufferEntry | undefined)[] = new Array<EventBufferEntry | undefined>(EVENT_BUFFER_SIZE);
-  /** Query IDs seen per LTime slot (dedup). */
-  private readonly queryBuffer: ({ ltime: number; ids: number[] } | undefined)[] = new Array<{ ltime: number; ids: number[] } | undefined>(QUERY_BUFFER_SIZE);
+  /** User events seen (dedup and push/pull replay). */
+  private readonly eventRing = new EventRing(EVENT_BUFFER_SIZE);
+  /** Query (LTime, ID) pairs seen (dedup). */
+  private readonly queryRing = new QueryRing(QUERY_BUFFER_SIZE);
   private nextHandle = 1;
   private readonly openQueries = new Map<number, OpenQuery>();
   /** `${ltime}` → handle: responses name the query by LTime (unique per originator) and ID. */
@@ -464,7 +456,7 @@ export class Serf implements Delegate {
       statusLTimes,
       leftMembers: [...this.leftMembers],
       eventLTime: this.eventClock.time(),
-      events: this.eventBuffer.filter((e): e is EventBufferEntry => e !== undefined),
+      events: this.eventRing.entries(),
       queryLTime: this.queryClock.time(),
     });
   }
@@ -977,31 +969,14 @@ export class Serf implements Delegate {
       this.log('WARN', `serf: received old event ${msg.name} from time ${msg.ltime} (current: ${cur})`);
       return false;
     }
-    const idx = msg.ltime % EVENT_BUFFER_SIZE;
-    let slot = this.eventBuffer[idx];
-    if (slot !== undefined && slot.ltime === msg.ltime) {
-      for (const e of slot.events) {
-        if (e.name === msg.name && equalBytes(e.payload, msg.payload)) return false;
-      }
-    } else {
-      if (slot !== undefined) this.eventBufferBytes -= slotBytes(slot);
-      slot = { ltime: msg.ltime, events: [] };
-      this.eventBuffer[idx] = slot;
-    }
-    if (slot.events.length >= MAX_EVENTS_PER_SLOT) {
-      // Distinct events at one LTime only come from a flood; dedup must stay cheap.
-      this.count('serf.dropped.event-slot-full');
+    const added = this.eventRing.add(msg.ltime, msg.name, msg.payload);
+    if (added === 'duplicate') return false;
+    if (added !== 'new') {
+      // A flood: distinct events at one LTime, or more bytes than push/pull should carry.
+      this.count(`serf.dropped.event-${added}`);
       return false;
     }
-    const size = msg.name.length + msg.payload.length;
-    if (this.eventBufferBytes + size > MAX_EVENT_BUFFER_BYTES) {
-      // The buffer travels in every push/pull: a flood of big events must not bloat it.
-      this.count('serf.dropped.event-buffer-full');
-      return false;
-    }
-    this.eventBufferBytes += size;
     const payload = msg.payload.slice();
-    slot.events.push({ name: msg.name, payload });
     this.pushEvent({ type: 'user', name: msg.name, payload, ltime: msg.ltime, coalesce: msg.cc });
     return true;
   }
@@ -1072,19 +1047,12 @@ export class Serf implements Delegate {
       this.log('WARN', `serf: received old query ${msg.name} from time ${msg.ltime} (current: ${cur})`);
       return false;
     }
-    const idx = msg.ltime % QUERY_BUFFER_SIZE;
-    let slot = this.queryBuffer[idx];
-    if (slot !== undefined && slot.ltime === msg.ltime) {
-      if (slot.ids.includes(msg.id)) return false;
-    } else {
-      slot = { ltime: msg.ltime, ids: [] };
-      this.queryBuffer[idx] = slot;
-    }
-    if (slot.ids.length >= 1024) {
+    const added = this.queryRing.add(msg.ltime, msg.id);
+    if (added === 'duplicate') return false;
+    if (added === 'slot-full') {
       this.count('serf.dropped.query-slot-full');
       return false;
     }
-    slot.ids.push(msg.id);
     const rebroadcast = (msg.flags & QUERY_FLAG_NO_BROADCAST) === 0;
     if (!queryFiltersMatch(msg.filters, this.config.nodeName, this.tags)) return rebroadcast;
     if (msg.addr.ip === '' || msg.addr.port === 0) {
@@ -1465,18 +1433,6 @@ const mathRandom: Random = {
     return b;
   },
 };
-
-function slotBytes(slot: EventBufferEntry): number {
-  let n = 0;
-  for (const e of slot.events) n += e.name.length + e.payload.length;
-  return n;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function removeName(list: string[], name: string): void {
   const i = list.indexOf(name);
