@@ -992,13 +992,18 @@ export class Serf implements Delegate {
     if (!Number.isInteger(relayFactor) || relayFactor < 0 || relayFactor > 255) {
       throw new SerfError('ERR_SERF_BAD_STATE', 'relay factor must be 0..255');
     }
+    const addr = this.localAddr();
+    if (addr.ip === '' || addr.port === 0) {
+      // Answers are sent to this address; without it nobody could reply.
+      throw new SerfError('ERR_SERF_BAD_STATE', 'cannot query before our own address is known (set advertise)');
+    }
     const ltime = this.queryClock.time();
     let wireId = this.random.int(0x7fffffff);
     const msg: QueryMsg = {
       type: 'query',
       ltime,
       id: wireId,
-      addr: this.localAddr(),
+      addr,
       sourceNode: this.config.nodeName,
       filters,
       flags: p.requestAck === true ? QUERY_FLAG_ACK : 0,

@@ -357,3 +357,12 @@ test('the event buffer (sent in every push/pull) is capped at 2 MiB of events', 
   s.notifyMsg(encodeSerfMessage({ type: 'userEvent', ltime: 10 + 512, name: 'reuse', payload: big, cc: false }), 0);
   assert.equal(events(s).length, 1);
 });
+
+test('a query needs our own address (answers go there)', () => {
+  const s = new Serf({ nodeName: 'lonely', tags: {}, protocolVersion: 5, retransmitMult: 2 });
+  assert.throws(() => s.query({ name: 'q', payload: new Uint8Array(0) }, 0), /cannot query before our own address is known/);
+  const t = new Serf({ nodeName: 'lonely', tags: {}, protocolVersion: 5, retransmitMult: 2, advertise: { ip: '10.0.0.1', port: 7946 } });
+  t.query({ name: 'q', payload: new Uint8Array(0) }, 0);
+  const [q] = t.getBroadcasts(2, 1400).map((b) => decodeSerfMessage(b.subarray(1)));
+  assert.deepEqual(q?.type === 'query' && q.addr, { ip: '10.0.0.1', port: 7946 });
+});
