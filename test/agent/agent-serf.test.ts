@@ -170,3 +170,17 @@ test('reconnect: a failed member that comes back at its address is re-joined by 
   await until('x re-joined y', 20_000, () =>
     x.members().find((m) => m.name === 'rc-y')?.status === 'alive' && y2.members().find((m) => m.name === 'rc-x')?.status === 'alive');
 });
+
+test('name conflict: a second node with a taken name loses the vote and shuts down', { timeout: 60_000 }, async () => {
+  const [, c] = await cluster('nc', [{ tags: {} }, { tags: {} }]);
+  const original = running.find((a) => a.nodeName === 'nc-0')!;
+  const impostor = make('nc-0');
+  let shutdown = false;
+  impostor.on('shutdown', () => (shutdown = true));
+  await impostor.start();
+  await impostor.join([`127.0.0.1:${c!.bindAddress.port}`]);
+  await until('the impostor shut itself down', 30_000, () => shutdown);
+  // the original keeps its name and its place
+  assert.equal(c!.members().find((m) => m.name === 'nc-0')?.addr.port, original.bindAddress.port);
+  assert.equal(original.members().find((m) => m.name === 'nc-0')?.status, 'alive');
+});
