@@ -3,6 +3,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KODAMA_BIN, REPO, exitWithin, freePort, killAll, startKodama, waitFor, waitStatuses } from '../interop/harness.ts';
 
 after(killAll);
@@ -45,4 +48,24 @@ test('kodama agent: a -join nobody answers exits 1 and says why', { timeout: 30_
   const code = await exitWithin(c, 20_000);
   assert.equal(code, 1, c.output());
   assert.match(c.output(), /Failed to join: Failed to join 127\.0\.0\.1:\d+: /);
+});
+
+test('kodama agent --help documents config sources and signals; a bad config file exits 1 naming the key', { timeout: 30_000 }, async () => {
+  const h = await kodama(['agent', '--help']);
+  assert.equal(h.code, 0, h.stderr);
+  assert.match(h.stdout, /-config-file=foo/);
+  assert.match(h.stdout, /-retry-join=addr/);
+  assert.match(h.stdout, /SIGTERM\s+graceful leave, then exit: leave_on_terminate defaults to TRUE in\s+kodama \(serf's default is false\)/);
+  assert.match(h.stdout, /KODAMA_NODE/);
+  const dir = mkdtempSync(join(tmpdir(), 'kodama-cli-agent-'));
+  try {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ node_name: 'x', leave_on_terminat: true }));
+    const r = await kodama(['agent', `-config-file=${bad}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Config has invalid keys: leave_on_terminat/);
+    assert.match(r.stderr, /kodama agent -h/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
