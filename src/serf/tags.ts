@@ -38,7 +38,9 @@ export function decodeTags(meta: Uint8Array): Tags {
   const tags: Tags = {};
   try {
     const m = asMap(decodeMsgpack(meta.subarray(1), { strings: 'bytes', maxDepth: 2 }));
-    for (const [k, v] of Object.entries(m)) tags[k] = asString(v);
+    // Go emits map keys in random order; sorting makes every consumer's view (handler stdin
+    // lines, RPC members, events) stable for the same tags.
+    for (const k of Object.keys(m).sort()) tags[k] = asString(m[k]);
   } catch (e) {
     throw new SerfError('ERR_SERF_BAD_MESSAGE', `bad tags in meta: ${(e as Error).message}`);
   }

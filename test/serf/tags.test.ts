@@ -51,3 +51,10 @@ test('parseTag splits at the first =', () => {
   assert.throws(() => parseTag('novalue'), SerfError);
   assert.throws(() => parseTag('=v'), SerfError);
 });
+
+test('decoded tags come out in sorted key order whatever order the sender used', () => {
+  // ff 82 a7 "version" a1 "7" a4 "role" a4 "serf": Go's random map order, version first.
+  const meta = Uint8Array.from(Buffer.from('ff82a776657273696f6ea137a4726f6c65a473657266', 'hex'));
+  assert.deepEqual(Object.keys(decodeTags(meta)), ['role', 'version']);
+  assert.deepEqual(decodeTags(meta), { role: 'serf', version: '7' });
+});
