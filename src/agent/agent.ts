@@ -519,7 +519,7 @@ export class Agent {
    * them as they come). Throws SerfError for serf's refusals (size, `_serf_` prefix…).
    */
   query(opts: QueryOptions): Promise<QueryResult> {
-    if (opts.name.startsWith('_serf_')) {
+    if (!queryNameAllowed(opts.name, opts.payload)) {
       return Promise.reject(new AgentError('ERR_AGENT_CONFIG', "Queries cannot contain the '_serf_' prefix"));
     }
     const result: QueryResult = { acks: [], responses: new Map() };
@@ -689,7 +689,7 @@ export class Agent {
         this.forceLeave(node, prune);
       },
       query: async (params: RpcQueryParams, sink) => {
-        if (params.name.startsWith('_serf_')) throw new Error("Queries cannot contain the '_serf_' prefix");
+        if (!queryNameAllowed(params.name, params.payload)) throw new Error("Queries cannot contain the '_serf_' prefix");
         const id = this.startQuery(params, sink);
         return () => {
           this.openQueries.delete(id);
@@ -956,6 +956,14 @@ export class Agent {
       }
     }
   }
+}
+
+/**
+ * serf's agent refuses user queries named `_serf_*` (internal queries), except the ping that
+ * `serf reachability` sends: `_serf_ping` without a payload.
+ */
+function queryNameAllowed(name: string, payload: Uint8Array): boolean {
+  return !name.startsWith('_serf_') || (name === '_serf_ping' && payload.length === 0);
 }
 
 function toRpcKeyResponse(r: KeyResult): RpcKeyResponse {

@@ -73,7 +73,7 @@ test('stream + respond across two agents; refused and hostile requests leave the
 
   // refused / hostile requests: serf's errors, nothing breaks
   await assert.rejects(ca.userEvent('big', new Uint8Array(2000), false), /user event exceeds/);
-  await assert.rejects(ca.query({ name: '_serf_ping', timeoutMs: 500 }, () => {}), /_serf_/);
+  await assert.rejects(ca.query({ name: '_serf_leave', timeoutMs: 500 }, () => {}), /_serf_/);
   await assert.rejects(ca.respond(987654, new Uint8Array(1)), /No pending queries matching ID/);
   await assert.rejects(ca.updateTags({ huge: 'x'.repeat(600) }, []), /encoded tags are 610 bytes, over the limit of 512/);
   const k = await ca.listKeys().catch((e: Error) => ({ error: e.message }));

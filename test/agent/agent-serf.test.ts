@@ -89,7 +89,11 @@ test('user events reach every node and its user:NAME handler; queries honour nod
   assert.deepEqual([...byNode.responses.keys()], ['ev-2']);
   const byTag = await a!.query({ name: 'load', payload: new Uint8Array(0), filterTags: { zone: 'z.' }, timeoutMs: 2000 });
   assert.deepEqual([...byTag.responses.keys()], ['ev-2']);
-  await assert.rejects(a!.query({ name: '_serf_ping', payload: new Uint8Array(0) }), /_serf_/);
+  await assert.rejects(a!.query({ name: '_serf_ping', payload: new Uint8Array(1) }), /_serf_/);
+  await assert.rejects(a!.query({ name: '_serf_list-keys', payload: new Uint8Array(0) }), /_serf_/);
+  // serf reachability's ping (no payload) is allowed, and every node acks it
+  const ping = await a!.query({ name: '_serf_ping', payload: new Uint8Array(0), requestAck: true, timeoutMs: 1500 });
+  assert.deepEqual(ping.acks.sort(), ['ev-0', 'ev-1', 'ev-2']);
 });
 
 test('key rotation from one node reaches all; list-keys counts them', { timeout: 60_000 }, async () => {
