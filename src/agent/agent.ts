@@ -608,7 +608,8 @@ export class Agent {
   reload(r: ReloadOptions): void {
     if (r.logLevel !== undefined) this.logger.setLevel(r.logLevel);
     if (r.eventHandlers !== undefined) {
-      this.runner?.reload(r.eventHandlers); // parses first: a bad spec throws and changes nothing
+      for (const h of r.eventHandlers) parseHandlerSpec(h); // a bad spec throws and changes nothing
+      this.runner?.reload(r.eventHandlers);
       this.eventHandlerSpecs = [...r.eventHandlers];
     }
     if (r.tags !== undefined && this.serf !== undefined) this.setTags(r.tags);
