@@ -155,7 +155,7 @@ test('join(…, replay): a replaying joiner receives past user events, a plain j
   await plain.join([`127.0.0.1:${a!.bindAddress.port}`], false);
   await until('the replaying joiner got the old event', 10_000, () => got.replay.includes('before-join'));
   a!.userEvent('after-join', 'new', false);
-  await until('both get a new event', 10_000, () => got.plain.includes('after-join') && got.replay.includes('after-join'));
+  await until('both get a new event (gossip, else the 15 s push/pull repairs)', 25_000, () => got.plain.includes('after-join') && got.replay.includes('after-join'));
   assert.deepEqual(got.plain, ['after-join']);
 });
 
