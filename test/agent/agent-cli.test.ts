@@ -31,7 +31,9 @@ test('retry-join waits for the seed; SIGHUP reloads tags; SIGTERM leaves gracefu
   await rpcUp(seed);
   const ms = await waitStatuses(seed.rpcAddr, { 'cli-retry-a': 'alive', 'cli-retry-seed': 'alive' }, 20_000, () => a.output() + seed.output());
   assert.deepEqual(ms.find((m) => m.name === 'cli-retry-a')?.tags, { role: 'web', gen: '1', zone: 'z1' });
-  assert.match(a.output(), /Join completed\. Synced with 1 initial agents/);
+  // The seed lists `a` as soon as it merged a's push/pull, a moment before a reads the reply and
+  // logs it: wait (bounded) for the line instead of reading an instant.
+  await waitFor('a logs the completed join', 15_000, () => (/Join completed\. Synced with 1 initial agents/.test(a.output()) ? true : undefined), () => a.output());
   assert.match(seed.output(), /\[DEBUG\]/, 'KODAMA_LOG_LEVEL=debug applied');
 
   // SIGHUP: the edited config file's tags reach the peer as a member update
