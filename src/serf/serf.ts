@@ -203,13 +203,14 @@ export interface SerfConfig {
   maxQueueDepth?: number;
   /**
    * Whether getBroadcasts() returns messages with memberlist's user type byte (08) in front.
-   * The Delegate contract (api.ts) says yes (default); a core that adds the byte itself, as Go's
-   * memberlist does, needs false, or peers see a Serf message of type 8.
+   * The Delegate contract (api.ts) says no: the core adds the byte itself, as Go's memberlist
+   * does, so every runtime passes false. The default (true) only serves unit tests that decode
+   * queued broadcasts as whole user messages.
    */
   prefixBroadcasts?: boolean;
   log?: LogFn;
-  /** Randomness (query IDs, reconnect, relays); defaults to Math.random. */
-  random?: Random;
+  /** Randomness (query IDs, reconnect, relays): an input, like the core's (sans-I/O). */
+  random: Random;
   /** The memberlist keyring key queries act on; null = encryption off. */
   keyring?: Keyring | null;
   /** Where query answers go (the core's advertise address); defaults to our member entry. */
@@ -344,7 +345,7 @@ export class Serf implements Delegate {
     this.intentQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
     this.eventQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
     this.queryQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
-    this.random = config.random ?? mathRandom;
+    this.random = config.random;
     this.keyring = config.keyring ?? null;
     const uel = config.userEventSizeLimit ?? USER_EVENT_SIZE_LIMIT_DEFAULT;
     if (uel > USER_EVENT_SIZE_LIMIT_MAX) {
@@ -1428,16 +1429,6 @@ function memberFrom(n: NodeInfo, tags: Tags, status: MemberStatus): Member {
 function snapshot(m: Member): Member {
   return { ...m, addr: { ...m.addr }, tags: { ...m.tags } };
 }
-
-const mathRandom: Random = {
-  float: () => Math.random(),
-  int: (n) => Math.floor(Math.random() * n),
-  bytes: (n) => {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = Math.floor(Math.random() * 256);
-    return b;
-  },
-};
 
 function removeName(list: string[], name: string): void {
   const i = list.indexOf(name);

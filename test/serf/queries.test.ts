@@ -20,6 +20,7 @@ import type { QueryMsg } from '../../src/serf/messages.ts';
 import { encodeTags } from '../../src/serf/tags.ts';
 import { answerKeyQuery } from '../../src/serf/keys.ts';
 import { Keyring } from '../../src/wire/index.ts';
+import { SeededRandom } from '../../src/sim/random.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -28,7 +29,7 @@ function node(name: string, port: number, tags: Record<string, string> = {}): No
 }
 
 function newSerf(extra: Partial<SerfConfig> = {}): Serf {
-  const s = new Serf({ nodeName: 'self', tags: { role: 'web-1' }, protocolVersion: 5, retransmitMult: 2, ...extra });
+  const s = new Serf({ nodeName: 'self', tags: { role: 'web-1' }, protocolVersion: 5, retransmitMult: 2, random: new SeededRandom(31), ...extra });
   s.handleMemberEvent({ type: 'join', node: node('self', 7946, { role: 'web-1' }) }, 0);
   return s;
 }
@@ -202,7 +203,7 @@ test('our own query: local processing answers itself; responses deduped per node
   s.handleTimeout(1000);
   assert.deepEqual(events(s), [{ type: 'query-done', queryId: id, acks: 1, responses: 2 }]);
   assert.throws(() => s.query({ name: 'q', payload: new Uint8Array(1100) }, 0), /query exceeds limit of 1024 bytes/);
-  const old = new Serf({ nodeName: 'o', tags: {}, protocolVersion: 3, retransmitMult: 2 });
+  const old = new Serf({ nodeName: 'o', tags: {}, protocolVersion: 3, retransmitMult: 2, random: new SeededRandom(205) });
   assert.throws(() => old.query({ name: 'q', payload: new Uint8Array(0) }, 0), /Feature not supported/);
 });
 
@@ -359,9 +360,9 @@ test('the event buffer (sent in every push/pull) is capped at 2 MiB of events', 
 });
 
 test('a query needs our own address (answers go there)', () => {
-  const s = new Serf({ nodeName: 'lonely', tags: {}, protocolVersion: 5, retransmitMult: 2 });
+  const s = new Serf({ nodeName: 'lonely', tags: {}, protocolVersion: 5, retransmitMult: 2, random: new SeededRandom(362) });
   assert.throws(() => s.query({ name: 'q', payload: new Uint8Array(0) }, 0), /cannot query before our own address is known/);
-  const t = new Serf({ nodeName: 'lonely', tags: {}, protocolVersion: 5, retransmitMult: 2, advertise: { ip: '10.0.0.1', port: 7946 } });
+  const t = new Serf({ nodeName: 'lonely', tags: {}, protocolVersion: 5, retransmitMult: 2, random: new SeededRandom(364), advertise: { ip: '10.0.0.1', port: 7946 } });
   t.query({ name: 'q', payload: new Uint8Array(0) }, 0);
   const [q] = t.getBroadcasts(2, 1400).map((b) => decodeSerfMessage(b.subarray(1)));
   assert.deepEqual(q?.type === 'query' && q.addr, { ip: '10.0.0.1', port: 7946 });

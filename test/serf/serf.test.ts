@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeInfo } from '../../src/memberlist/api.ts';
 import { Serf } from '../../src/serf/serf.ts';
+import { SeededRandom } from '../../src/sim/random.ts';
 import type { SerfEvent } from '../../src/serf/serf.ts';
 import { decodeSerfMessage, encodeSerfBroadcast } from '../../src/serf/messages.ts';
 import { encodeTags } from '../../src/serf/tags.ts';
@@ -19,7 +20,7 @@ function node(name: string, port: number, tags: Record<string, string> = {}, sta
 }
 
 function newSerf(name = 'self'): Serf {
-  return new Serf({ nodeName: name, tags: { role: 'kodama' }, protocolVersion: 5, retransmitMult: 2 });
+  return new Serf({ nodeName: name, tags: { role: 'kodama' }, protocolVersion: 5, retransmitMult: 2, random: new SeededRandom([...name].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261)) });
 }
 
 function drain(s: Serf): SerfEvent[] {
@@ -213,7 +214,7 @@ test('garbage messages are counted, never thrown', () => {
 });
 
 test('prefixBroadcasts: false hands the core bare Serf messages', () => {
-  const s = new Serf({ nodeName: 'self', tags: {}, protocolVersion: 5, retransmitMult: 2, prefixBroadcasts: false });
+  const s = new Serf({ nodeName: 'self', tags: {}, protocolVersion: 5, retransmitMult: 2, prefixBroadcasts: false, random: new SeededRandom(216) });
   s.handleMemberEvent({ type: 'join', node: node('self', 7946) }, 0);
   s.handleMemberEvent({ type: 'join-complete', joinId: 1, joined: 1, errors: [] }, 0);
   s.notifyMsg(encodeSerfBroadcast({ type: 'leave', ltime: 3, node: 'c', prune: false }).subarray(1), 0);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Cluster } from '../../src/sim/cluster.ts';
 import { localConfig } from '../../src/memberlist/index.ts';
 import { Serf } from '../../src/serf/serf.ts';
+import { SeededRandom } from '../../src/sim/random.ts';
 import type { MemberEventType } from '../../src/serf/serf.ts';
 
 const N = 12;
@@ -23,6 +24,7 @@ test(`serf over memberlist in the simulator: ${N} nodes join, retag, fail, leave
         protocolVersion: 5,
         retransmitMult: localConfig(name, { ip: '127.0.0.1', port: 1 }).retransmitMult,
         prefixBroadcasts: false,
+        random: new SeededRandom([...name].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261)),
       });
       serfs.set(name, s);
       seen.set(name, []);
