@@ -1,0 +1,198 @@
+// From cluster members to each balanced service's desired backend set — the pure part of the
+// balancer role (no timers, no I/O; time comes in as `now` ms). The role calls planService()
+// on every member event and on every drain poll, hands `backends` to the driver and logs
+// `changes` and `guard`.
+//
+// Rules (issue 4, "Runtime behaviour agreed"), per service and per member:
+//   - alive + tag without `,drain`             → ready (host = the member's Serf address)
+//   - tag with `,drain`, or member leaving/left → drain (only if we already served it: a node
+//     that is on its way out gets nothing new), then removed once the driver reports no active
+//     sessions for it ("idle") or after drainTimeoutMs ("drain timeout");
+//   - member failed, or tag gone / unreadable   → removed at once ("failed" / "unhealthy"),
+//     unless that would leave fewer than minBackends ready backends: then keep just enough of
+//     those last known good ones (most recently lost first) and say why in `guard`;
+//   - same member, different port/weight       → updated in place.
+
+import { decodeServiceTags } from './advertise.ts';
+import type { AdvertisedService, BalancedServiceSpec, Backend } from './types.ts';
+
+/** What planService needs of a Serf member (src/serf Member fits). */
+export interface MemberView {
+  name: string;
+  addr: { ip: string };
+  tags: Record<string, string>;
+  status: string;
+}
+
+/** A backend as the role remembers it between plans. */
+export interface TrackedBackend extends Backend {
+  /** When it entered drain (only while state is drain). */
+  drainSinceMs?: number;
+  /** Set while the min-backends guard keeps it although its member failed or lost the tag. */
+  held?: { sinceMs: number; why: 'failed' | 'unhealthy' | 'gone' };
+}
+
+/** One service's remembered backends, by id (node name). */
+export type ServiceState = ReadonlyMap<string, TrackedBackend>;
+
+export type RemoveReason = 'idle' | 'drain timeout' | 'failed' | 'unhealthy' | 'gone';
+
+export type BackendChange =
+  | { kind: 'added'; backend: Backend }
+  | { kind: 'ready'; backend: Backend } // back in rotation (was drain or held)
+  | { kind: 'drain'; backend: Backend }
+  | { kind: 'updated'; backend: Backend; before: Backend }
+  | { kind: 'held'; backend: Backend; why: 'failed' | 'unhealthy' | 'gone' }
+  | { kind: 'removed'; backend: Backend; reason: RemoveReason };
+
+export interface ServicePlan {
+  state: Map<string, TrackedBackend>;
+  /** The whole desired set for the driver, sorted by id. */
+  backends: Backend[];
+  changes: BackendChange[];
+  /** Why the guard keeps backends it would otherwise remove (undefined = not holding any). */
+  guard: string | undefined;
+}
+
+/** Decoded once per plan round and shared by every service. */
+export interface DecodedMember {
+  name: string;
+  ip: string;
+  status: string;
+  services: Map<string, AdvertisedService>;
+  /** `s:*` tag keys that could not be read (ignored, counted by the caller). */
+  invalid: string[];
+}
+
+export function decodeMembers(members: readonly MemberView[]): Map<string, DecodedMember> {
+  const out = new Map<string, DecodedMember>();
+  for (const m of members) {
+    const { services, invalid } = decodeServiceTags(m.tags);
+    out.set(m.name, { name: m.name, ip: m.addr.ip, status: m.status, services: new Map(services.map((s) => [s.name, s])), invalid });
+  }
+  return out;
+}
+
+function plain(b: TrackedBackend | Backend): Backend {
+  return { id: b.id, host: b.host, port: b.port, weight: b.weight, state: b.state };
+}
+
+/**
+ * One service's next backend set.
+ * @param activeSessions in-flight sessions per backend id, read from the driver *after* the
+ *   current set was applied; undefined (or an id missing) = unknown, so no idle removal.
+ */
+export function planService(
+  spec: Pick<BalancedServiceSpec, 'service' | 'minBackends' | 'drainTimeoutMs'>,
+  members: ReadonlyMap<string, DecodedMember>,
+  previous: ServiceState,
+  now: number,
+  activeSessions?: ReadonlyMap<string, number>,
+): ServicePlan {
+  const next = new Map<string, TrackedBackend>();
+  const changes: BackendChange[] = [];
+  /** Backends the rules remove at once; the guard may keep some of them. */
+  const lost: { prev: TrackedBackend; why: 'failed' | 'unhealthy' | 'gone'; sinceMs: number }[] = [];
+
+  const ids = new Set<string>([...previous.keys()]);
+  for (const [name, m] of members) if (m.services.has(spec.service)) ids.add(name);
+
+  for (const id of [...ids].sort()) {
+    const prev = previous.get(id);
+    const m = members.get(id);
+    const adv = m?.services.get(spec.service);
+    const alive = m?.status === 'alive';
+    const leaving = m?.status === 'leaving' || m?.status === 'left';
+
+    if (m !== undefined && alive && adv !== undefined && !adv.draining) {
+      const b: TrackedBackend = { id, host: m.ip, port: adv.port, weight: adv.weight, state: 'ready' };
+      next.set(id, b);
+      if (prev === undefined) changes.push({ kind: 'added', backend: plain(b) });
+      else {
+        if (prev.state === 'drain' || prev.held !== undefined) changes.push({ kind: 'ready', backend: plain(b) });
+        if (prev.host !== b.host || prev.port !== b.port || prev.weight !== b.weight) {
+          changes.push({ kind: 'updated', backend: plain(b), before: plain(prev) });
+        }
+      }
+      continue;
+    }
+    if (prev === undefined) continue; // never served: nothing to drain or remove
+
+    const failed = m === undefined ? false : m.status === 'failed' || m.status === 'none';
+    if (!failed && (leaving || (alive && adv?.draining === true))) {
+      // Graceful: drain, then remove when idle or after the timeout.
+      if (prev.state === 'drain' && prev.drainSinceMs !== undefined) {
+        const active = activeSessions?.get(id);
+        if (active === 0) {
+          changes.push({ kind: 'removed', backend: plain(prev), reason: 'idle' });
+          continue;
+        }
+        if (now - prev.drainSinceMs >= spec.drainTimeoutMs) {
+          changes.push({ kind: 'removed', backend: plain(prev), reason: 'drain timeout' });
+          continue;
+        }
+        next.set(id, { ...prev });
+      } else {
+        // A held backend draining now: it was already lost, draining adds nothing.
+        const b: TrackedBackend = { ...plain(prev), state: 'drain', drainSinceMs: now };
+        next.set(id, b);
+        changes.push({ kind: 'drain', backend: plain(b) });
+      }
+      continue;
+    }
+
+    if (m === undefined && prev.state === 'drain') {
+      // Reaped while draining: the member is gone for good, nothing to wait for.
+      changes.push({ kind: 'removed', backend: plain(prev), reason: 'gone' });
+      continue;
+    }
+    const why: 'failed' | 'unhealthy' | 'gone' = failed ? 'failed' : m === undefined ? 'gone' : 'unhealthy';
+    if (prev.state === 'drain') {
+      // A draining backend that fails (or drops its tag) has nothing left to finish.
+      changes.push({ kind: 'removed', backend: plain(prev), reason: why });
+      continue;
+    }
+    lost.push({ prev, why, sinceMs: prev.held?.sinceMs ?? now });
+  }
+
+  // Minimum-backends guard: failures never take the ready set below minBackends.
+  const readyCount = [...next.values()].filter((b) => b.state === 'ready').length;
+  const keep = Math.max(0, Math.min(lost.length, spec.minBackends - readyCount));
+  // Most recently lost first: the best chance of still being alive; then by id for stability.
+  lost.sort((a, b) => b.sinceMs - a.sinceMs || (a.prev.id < b.prev.id ? -1 : a.prev.id > b.prev.id ? 1 : 0));
+  const kept = lost.slice(0, keep);
+  for (const l of kept) {
+    const b: TrackedBackend = { ...plain(l.prev), held: { sinceMs: l.sinceMs, why: l.why } };
+    next.set(l.prev.id, b);
+    if (l.prev.held === undefined || l.prev.held.why !== l.why) changes.push({ kind: 'held', backend: plain(b), why: l.why });
+  }
+  const dropped = lost.slice(keep).sort((a, b) => (a.prev.id < b.prev.id ? -1 : 1));
+  for (const l of dropped) changes.push({ kind: 'removed', backend: plain(l.prev), reason: l.why });
+
+  let guard: string | undefined;
+  if (kept.length > 0) {
+    const names = kept.map((l) => `${l.prev.id} (${l.why})`).sort().join(', ');
+    guard =
+      `keeping ${names} in rotation: removing would leave ${readyCount} ready backend(s), ` +
+      `below min_backends ${spec.minBackends} (last known good kept until enough healthy backends return)`;
+  }
+
+  const backends = [...next.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(plain);
+  return { state: next, backends, changes, guard };
+}
+
+/** Ids of a plan's draining backends (the role polls stats while there are any). */
+export function drainingIds(state: ServiceState): string[] {
+  return [...state.values()].filter((b) => b.state === 'drain').map((b) => b.id);
+}
+
+/** The earliest `now` at which a drain times out (the role's next wake-up), or undefined. */
+export function nextDrainDeadline(state: ServiceState, drainTimeoutMs: number): number | undefined {
+  let at: number | undefined;
+  for (const b of state.values()) {
+    if (b.state !== 'drain' || b.drainSinceMs === undefined) continue;
+    const t = b.drainSinceMs + drainTimeoutMs;
+    if (at === undefined || t < at) at = t;
+  }
+  return at;
+}
