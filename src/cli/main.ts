@@ -27,6 +27,7 @@ export const COMMANDS: Record<string, { synopsis: string; load: () => Promise<Co
     load: async () => (await import('./reachability.ts')).reachabilityCommand,
   },
   rtt: { synopsis: 'Estimates network round trip time between nodes', load: async () => (await import('./rtt.ts')).rttCommand },
+  demo: { synopsis: 'Runs a local cluster with a load balancer and live traffic', load: async () => (await import('./demo.ts')).demoCommand },
   version: { synopsis: 'Prints the kodama version', load: async () => (await import('./version.ts')).versionCommand },
 };
 
