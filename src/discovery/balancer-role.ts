@@ -1,0 +1,259 @@
+// The load-balancer role of an agent: keeps one frontend per balanced service pointed at that
+// service's backends as the cluster gossips them. The pure decisions live in backends.ts; this
+// file adds the clock and the I/O around them:
+//   - member events are coalesced for COALESCE_MS (a join of ten nodes is one apply, and a
+//     newly healthy backend is still applied well within a second of its tag arriving);
+//   - while any backend drains, the driver's stats are polled every DRAIN_POLL_MS, so a drained
+//     backend leaves as soon as it is idle (or at its drain timeout);
+//   - every change is logged ("balancer: web: + web-2 127.0.0.1:8082 ready"), the driver gets
+//     the whole desired set (only when it differs from what it has), templates re-render;
+//   - a periodic resync re-applies anything a failed apply left behind.
+// One cycle runs at a time; events during a cycle schedule one more.
+
+import type { Agent } from '../agent/agent.ts';
+import { createEmbeddedBalancer } from '../balancer/embedded/index.ts';
+import { createHaproxyBalancer } from '../balancer/haproxy/index.ts';
+import { decodeMembers, drainingIds, planService } from './backends.ts';
+import type { BackendChange, TrackedBackend } from './backends.ts';
+import { startTemplates, templateBackend } from './templates.ts';
+import type { TemplateRunner } from './templates.ts';
+import type { Backend, BalancedServiceSpec, Balancer, BalancerSpec, Frontend } from './types.ts';
+
+export interface BalancerRole {
+  status(): { service: string; frontend: Frontend; backends: Backend[] }[];
+  /** The driver's counters + the role's (applies, guard_holds, drains_idle, drains_timeout, …). */
+  counters(): Record<string, number>;
+  readonly driver: Balancer;
+  stop(): Promise<void>;
+}
+
+export interface BalancerRoleOptions {
+  /** Use this driver instead of creating the one spec.driver names (tests). */
+  driver?: Balancer;
+  coalesceMs?: number;
+  drainPollMs?: number;
+  resyncMs?: number;
+}
+
+const COALESCE_MS = 20;
+const DRAIN_POLL_MS = 200;
+/** Re-apply the desired sets now and then: heals a failed apply without waiting for an event. */
+const RESYNC_MS = 5_000;
+
+type Level = 'DEBUG' | 'INFO' | 'WARN' | 'ERR';
+
+function sameBackends(a: readonly Backend[], b: readonly Backend[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x, i) => {
+    const y = b[i];
+    return y !== undefined && x.id === y.id && x.host === y.host && x.port === y.port && x.weight === y.weight && x.state === y.state;
+  });
+}
+
+function describe(service: string, c: BackendChange): { level: Level; msg: string } {
+  const b = c.backend;
+  const where = `${b.host}:${b.port}`;
+  const p = `balancer: ${service}:`;
+  switch (c.kind) {
+    case 'added':
+      return { level: 'INFO', msg: `${p} + ${b.id} ${where} ready` };
+    case 'ready':
+      return { level: 'INFO', msg: `${p} ${b.id} ${where} ready again` };
+    case 'drain':
+      return { level: 'INFO', msg: `${p} ${b.id} ${where} drain` };
+    case 'updated':
+      return { level: 'INFO', msg: `${p} ${b.id} updated ${c.before.host}:${c.before.port} w${c.before.weight} → ${where} w${b.weight}` };
+    case 'held':
+      return { level: 'WARN', msg: `${p} ${b.id} ${where} ${c.why} but kept (min_backends guard)` };
+    case 'removed':
+      return { level: c.reason === 'idle' ? 'INFO' : 'WARN', msg: `${p} - ${b.id} ${where} removed (${c.reason})` };
+  }
+}
+
+export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: BalancerRoleOptions = {}): Promise<BalancerRole> {
+  const log = (level: Level, msg: string): void => agent.logger.log(level, msg);
+  const coalesceMs = opts.coalesceMs ?? COALESCE_MS;
+  const drainPollMs = opts.drainPollMs ?? DRAIN_POLL_MS;
+  const resyncMs = opts.resyncMs ?? RESYNC_MS;
+  const driver: Balancer =
+    opts.driver ??
+    (spec.driver === 'haproxy' ? createHaproxyBalancer({ ...spec.haproxy, log }) : createEmbeddedBalancer({ log }));
+
+  const services = spec.services.map((s: BalancedServiceSpec) => ({
+    spec: s,
+    frontend: { service: s.service, mode: s.mode, bind: { ...s.bind } } satisfies Frontend,
+    state: new Map<string, TrackedBackend>(),
+    /** What the driver was last given successfully (undefined = nothing yet, or the last apply failed). */
+    applied: undefined as Backend[] | undefined,
+    guard: undefined as string | undefined,
+  }));
+  const count = {
+    applies: 0,
+    apply_errors: 0,
+    stats_errors: 0,
+    backends_added: 0,
+    drains_started: 0,
+    drains_idle: 0,
+    drains_timeout: 0,
+    removed_failed: 0,
+    removed_unhealthy: 0,
+    guard_holds: 0,
+    invalid_tags: 0,
+  };
+  const seenInvalid = new Set<string>();
+  const templates: TemplateRunner | undefined =
+    spec.templates.length > 0 ? startTemplates(spec.templates, { log: (l, m) => log(l, m) }) : undefined;
+
+  await driver.start(services.map((s) => s.frontend));
+  log('INFO', `balancer: ${driver.kind} serving ${services.map((s) => `${s.spec.service} on ${s.spec.bind.host}:${s.spec.bind.port} (${s.spec.mode})`).join(', ')}`);
+
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let againPoll = false;
+  let eventTimer: NodeJS.Timeout | undefined;
+  let pollTimer: NodeJS.Timeout | undefined;
+
+  async function readSessions(names: readonly string[]): Promise<Map<string, Map<string, number>>> {
+    const out = new Map<string, Map<string, number>>();
+    await Promise.all(
+      names.map(async (name) => {
+        try {
+          const st = await driver.stats(name);
+          out.set(name, new Map(st.map((x) => [x.id, x.activeSessions])));
+        } catch (e) {
+          count.stats_errors++;
+          log('WARN', `balancer: ${name}: cannot read backend stats: ${(e as Error).message}`);
+        }
+      }),
+    );
+    return out;
+  }
+
+  async function cycle(poll: boolean): Promise<void> {
+    // Stats first (read after the last apply finished, so "0 active" really means idle under
+    // the drain state), then one consistent view of the members.
+    const sessions = poll ? await readSessions(services.filter((s) => drainingIds(s.state).length > 0).map((s) => s.spec.service)) : new Map<string, Map<string, number>>();
+    if (stopped) return;
+    const members = decodeMembers(agent.members());
+    for (const m of members.values()) {
+      for (const key of m.invalid) {
+        const sig = `${m.name}\0${key}`;
+        if (seenInvalid.has(sig)) continue;
+        seenInvalid.add(sig);
+        count.invalid_tags++;
+        log('WARN', `balancer: ignoring tag ${key} of ${m.name}: cannot read it (expected <port>[,tcp][,w<weight>][,drain])`);
+      }
+    }
+    let changed = false;
+    const now = Date.now();
+    for (const s of services) {
+      const plan = planService(s.spec, members, s.state, now, sessions.get(s.spec.service));
+      s.state = plan.state;
+      for (const c of plan.changes) {
+        const d = describe(s.spec.service, c);
+        log(d.level, d.msg);
+        if (c.kind === 'added') count.backends_added++;
+        else if (c.kind === 'drain') count.drains_started++;
+        else if (c.kind === 'held') count.guard_holds++;
+        else if (c.kind === 'removed') {
+          if (c.reason === 'idle') count.drains_idle++;
+          else if (c.reason === 'drain timeout') count.drains_timeout++;
+          else if (c.reason === 'failed') count.removed_failed++;
+          else count.removed_unhealthy++;
+        }
+      }
+      if (plan.guard !== s.guard) {
+        if (plan.guard !== undefined) log('WARN', `balancer: ${s.spec.service}: ${plan.guard}`);
+        else log('INFO', `balancer: ${s.spec.service}: min_backends guard released (enough ready backends again)`);
+        s.guard = plan.guard;
+      }
+      if (s.applied !== undefined && sameBackends(s.applied, plan.backends)) continue;
+      changed = true;
+      try {
+        await driver.setBackends(s.spec.service, plan.backends);
+        s.applied = plan.backends;
+        count.applies++;
+      } catch (e) {
+        s.applied = undefined;
+        count.apply_errors++;
+        log('ERR', `balancer: ${s.spec.service}: applying ${plan.backends.length} backend(s) failed: ${(e as Error).message} (retrying)`);
+      }
+      if (stopped) return;
+    }
+    if (changed && templates !== undefined) {
+      templates.update(
+        agent.nodeName,
+        services.map((s) => ({ name: s.spec.service, mode: s.spec.mode, bind: { ...s.spec.bind }, backends: [...s.state.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map(templateBackend) })),
+      );
+    }
+  }
+
+  function run(poll: boolean): void {
+    if (stopped) return;
+    if (running !== undefined) {
+      if (poll) againPoll = true;
+      else again = true;
+      return;
+    }
+    running = cycle(poll)
+      .catch((e: unknown) => log('ERR', `balancer: ${(e as Error).stack ?? String(e)}`))
+      .finally(() => {
+        running = undefined;
+        if (stopped) return;
+        if (again || againPoll) {
+          const p = againPoll;
+          again = againPoll = false;
+          run(p);
+          return;
+        }
+        armPoll();
+      });
+  }
+
+  function armPoll(): void {
+    const draining = services.some((s) => drainingIds(s.state).length > 0);
+    const failed = services.some((s) => s.applied === undefined);
+    if ((!draining && !failed) || pollTimer !== undefined || stopped) return;
+    pollTimer = setTimeout(() => {
+      pollTimer = undefined;
+      run(true);
+    }, failed && !draining ? 1000 : drainPollMs);
+  }
+
+  const onMember = (): void => {
+    if (eventTimer !== undefined || stopped) return;
+    eventTimer = setTimeout(() => {
+      eventTimer = undefined;
+      run(false);
+    }, coalesceMs);
+  };
+  const off = agent.on('member', onMember);
+  const resync = setInterval(() => run(false), resyncMs);
+  resync.unref();
+  run(false);
+  await running;
+
+  return {
+    driver,
+    status: () =>
+      services.map((s) => ({
+        service: s.spec.service,
+        frontend: { ...s.frontend, bind: { ...s.frontend.bind } },
+        backends: (s.applied ?? []).map((b) => ({ ...b })),
+      })),
+    counters: () => ({ ...driver.counters(), ...(templates?.counters() ?? {}), ...count }),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      off();
+      clearInterval(resync);
+      if (eventTimer !== undefined) clearTimeout(eventTimer);
+      if (pollTimer !== undefined) clearTimeout(pollTimer);
+      await running;
+      await templates?.stop();
+      await driver.stop();
+      log('INFO', 'balancer: stopped');
+    },
+  };
+}

@@ -1,0 +1,230 @@
+// The balancer role against real in-process agents (gossip on 127.0.0.1) and a recording driver:
+// what the role asks the driver to serve, when, and what it logs.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from '../../src/index.ts';
+import type { AgentOptions } from '../../src/index.ts';
+import { parseBalancerSpec } from '../../src/discovery/balancer-config.ts';
+import { startBalancerRole } from '../../src/discovery/balancer-role.ts';
+import type { BalancerRole } from '../../src/discovery/balancer-role.ts';
+import type { Backend, BackendStats, Balancer, Frontend } from '../../src/discovery/types.ts';
+
+const cleanup: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const f of cleanup.reverse()) await f().catch(() => undefined);
+});
+
+/** Records every call; `active` decides what stats() reports per backend id. */
+class RecordingDriver implements Balancer {
+  readonly kind = 'embedded' as const;
+  frontends: Frontend[] = [];
+  sets: { at: number; service: string; backends: Backend[] }[] = [];
+  current = new Map<string, Backend[]>();
+  active = new Map<string, number>();
+  failNext = 0;
+  stopped = false;
+  start(frontends: readonly Frontend[]): Promise<void> {
+    this.frontends = [...frontends];
+    return Promise.resolve();
+  }
+  setFrontends(frontends: readonly Frontend[]): Promise<void> {
+    this.frontends = [...frontends];
+    return Promise.resolve();
+  }
+  setBackends(service: string, backends: readonly Backend[]): Promise<void> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      return Promise.reject(new Error('runtime API unreachable'));
+    }
+    this.sets.push({ at: Date.now(), service, backends: backends.map((b) => ({ ...b })) });
+    this.current.set(service, backends.map((b) => ({ ...b })));
+    return Promise.resolve();
+  }
+  stats(service: string): Promise<BackendStats[]> {
+    return Promise.resolve((this.current.get(service) ?? []).map((b) => ({ id: b.id, activeSessions: this.active.get(b.id) ?? 0, totalSessions: 0 })));
+  }
+  counters(): Record<string, number> {
+    return { driver_sets: this.sets.length };
+  }
+  stop(): Promise<void> {
+    this.stopped = true;
+    return Promise.resolve();
+  }
+  /** "id:state:port" of the service's current set. */
+  view(service = 'web'): string[] {
+    return (this.current.get(service) ?? []).map((b) => `${b.id}:${b.state}:${b.port}`);
+  }
+}
+
+function agent(name: string, lines: string[] | null, extra: Partial<AgentOptions> = {}): Agent {
+  const a = Agent.create({
+    nodeName: name,
+    bind: '127.0.0.1:0',
+    rpcAddr: null,
+    profile: 'local',
+    logLevel: 'INFO',
+    logSink: (l) => lines?.push(l),
+    leavePropagateDelayMs: 200,
+    broadcastTimeoutMs: 2000,
+    ...extra,
+  });
+  cleanup.push(() => a.stop());
+  return a;
+}
+
+async function until(what: string, timeoutMs: number, cond: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+interface Cluster {
+  lb: Agent;
+  lines: string[];
+  driver: RecordingDriver;
+  role: BalancerRole;
+  web(name: string, tags: Record<string, string>): Promise<Agent>;
+}
+
+async function cluster(balancer: Record<string, unknown>): Promise<Cluster> {
+  const lines: string[] = [];
+  const lb = agent('lb', lines);
+  await lb.start();
+  const driver = new RecordingDriver();
+  const role = await startBalancerRole(lb, parseBalancerSpec(balancer, 'test'), { driver });
+  cleanup.push(() => role.stop());
+  return {
+    lb,
+    lines,
+    driver,
+    role,
+    async web(name, tags) {
+      const w = agent(name, null, { tags });
+      await w.start();
+      await w.join([`127.0.0.1:${lb.bindAddress.port}`]);
+      return w;
+    },
+  };
+}
+
+const WEB = { services: { web: { bind: '127.0.0.1:18000', drain_timeout: '20s', min_backends: 0 } } };
+
+test('joins become ready backends in one coalesced apply; ,drain drains; idle drains are removed', { timeout: 40_000 }, async () => {
+  const c = await cluster(WEB);
+  assert.deepEqual(c.driver.frontends, [{ service: 'web', mode: 'http', bind: { host: '127.0.0.1', port: 18000 } }]);
+  assert.deepEqual(c.driver.view(), [], 'starts with an empty set');
+
+  const w1 = await c.web('web-1', { 's:web': '8081' });
+  const w2 = await c.web('web-2', { 's:web': '8082,w5', other: 'x' });
+  await c.web('db-1', { 's:db': '5432' });
+  await until('both web nodes served', 10_000, () => c.driver.view().length === 2);
+  assert.deepEqual(c.driver.view(), ['web-1:ready:8081', 'web-2:ready:8082']);
+  assert.equal(c.driver.current.get('web')?.[1]?.weight, 5);
+  assert.equal(c.driver.current.get('web')?.[0]?.host, '127.0.0.1');
+  assert.ok(c.lines.some((l) => l.endsWith('[INFO] balancer: web: + web-1 127.0.0.1:8081 ready')), c.lines.join('\n'));
+  assert.ok(c.driver.sets.length <= 3, `applies: ${c.driver.sets.length} (coalesced)`);
+
+  // A port change is an in-place update.
+  w2.setTags({ 's:web': '8092,w5' });
+  await until('web-2 updated', 10_000, () => c.driver.view().includes('web-2:ready:8092'));
+  assert.ok(c.lines.some((l) => l.includes('balancer: web: web-2 updated 127.0.0.1:8082 w5 → 127.0.0.1:8092 w5')));
+
+  // Drain with requests in flight: stays in the set as drain until the driver reports it idle.
+  c.driver.active.set('web-1', 3);
+  w1.setTags({ 's:web': '8081,drain' });
+  await until('web-1 draining', 10_000, () => c.driver.view().includes('web-1:drain:8081'));
+  assert.ok(c.lines.some((l) => l.endsWith('balancer: web: web-1 127.0.0.1:8081 drain')));
+  await new Promise((r) => setTimeout(r, 600));
+  assert.ok(c.driver.view().includes('web-1:drain:8081'), 'still draining while busy');
+  const idleAt = Date.now();
+  c.driver.active.set('web-1', 0);
+  await until('web-1 removed', 5_000, () => !c.driver.view().some((v) => v.startsWith('web-1')));
+  assert.ok(Date.now() - idleAt < 1500, `removed ${Date.now() - idleAt} ms after idle (poll ~200 ms)`);
+  assert.ok(c.lines.some((l) => l.endsWith('balancer: web: - web-1 127.0.0.1:8081 removed (idle)')));
+  const counters = c.role.counters();
+  assert.equal(counters.drains_idle, 1);
+  assert.equal(counters.drains_started, 1);
+  assert.equal(counters.backends_added, 2);
+  assert.equal(counters.driver_sets, c.driver.sets.length, 'driver counters included');
+  assert.deepEqual(
+    c.role.status().map((s) => [s.service, s.frontend.bind.port, s.backends.map((b) => b.id)]),
+    [['web', 18000, ['web-2']]],
+  );
+  await c.role.stop();
+  assert.equal(c.driver.stopped, true);
+});
+
+test('a graceful leave drains until the drain timeout; a failed node goes at once; the guard keeps the last one', { timeout: 50_000 }, async () => {
+  const c = await cluster({ services: { web: { bind: '127.0.0.1:18001', drain_timeout: '1s', min_backends: 1 } } });
+  const w1 = await c.web('web-1', { 's:web': '8081' });
+  const w2 = await c.web('web-2', { 's:web': '8082' });
+  const w3 = await c.web('web-3', { 's:web': '8083' });
+  await until('three served', 10_000, () => c.driver.view().length === 3);
+
+  // serf leave without touching tags (what a plain `serf leave` does): drain, then the timeout.
+  c.driver.active.set('web-1', 1);
+  await w1.leave();
+  await until('web-1 draining', 10_000, () => c.driver.view().includes('web-1:drain:8081'));
+  await until('web-1 removed after drain timeout', 10_000, () => !c.driver.view().some((v) => v.startsWith('web-1')));
+  assert.ok(c.lines.some((l) => l.includes('balancer: web: - web-1 127.0.0.1:8081 removed (drain timeout)')), c.lines.join('\n'));
+  assert.equal(c.role.counters().drains_timeout, 1);
+
+  // A node dying (no leave): removed at once when detected.
+  await w2.stop();
+  await until('web-2 removed as failed', 20_000, () => !c.driver.view().some((v) => v.startsWith('web-2')));
+  assert.ok(c.lines.some((l) => l.includes('balancer: web: - web-2 127.0.0.1:8082 removed (failed)')));
+  assert.ok(!c.driver.sets.some((s) => s.backends.some((b) => b.id === 'web-2' && b.state === 'drain')), 'a failure is never a drain');
+
+  // The last backend failing: min_backends 1 keeps it, and the log says why.
+  await w3.stop();
+  await until('guard log', 20_000, () => c.lines.some((l) => l.includes('balancer: web: keeping web-3 (failed) in rotation')));
+  assert.deepEqual(c.driver.view(), ['web-3:ready:8083']);
+  assert.ok(c.lines.some((l) => l.includes('[WARN] balancer: web: web-3 127.0.0.1:8083 failed but kept (min_backends guard)')));
+  assert.equal(c.role.counters().guard_holds, 1);
+  assert.equal(c.lines.filter((l) => l.includes('keeping web-3')).length, 1, 'the reason is logged once');
+
+  // A healthy backend arriving releases the guard.
+  await c.web('web-4', { 's:web': '8084' });
+  await until('web-4 replaces web-3', 10_000, () => c.driver.view().join() === 'web-4:ready:8084');
+  assert.ok(c.lines.some((l) => l.includes('min_backends guard released')));
+});
+
+test('unreadable tags are logged once and ignored; a failed apply is retried', { timeout: 30_000 }, async () => {
+  const c = await cluster(WEB);
+  c.driver.failNext = 1;
+  await c.web('web-1', { 's:web': 'eighty' });
+  const w2 = await c.web('web-2', { 's:web': '8082' });
+  await until('web-2 served after a retry', 10_000, () => c.driver.view().join() === 'web-2:ready:8082');
+  const counters = c.role.counters();
+  assert.equal(counters.apply_errors, 1);
+  assert.equal(counters.invalid_tags, 1);
+  assert.ok(c.lines.some((l) => l.includes('[ERR] balancer: web: applying 1 backend(s) failed: runtime API unreachable (retrying)')), c.lines.join('\n'));
+  w2.setTags({ 's:web': '8082', x: '1' });
+  await until('web-2 update seen', 10_000, () => c.lb.members().find((m) => m.name === 'web-2')?.tags.x === '1');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(c.lines.filter((l) => l.includes('ignoring tag s:web of web-1')).length, 1);
+});
+
+test('templates are rendered with the backend set when it changes', { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kodama-role-tpl-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'up.mustache'), '{{#services}}{{name}}@{{bind.port}}:{{#backends}} {{id}}={{host}}:{{port}}/{{state}}{{/backends}}{{/services}}\n');
+  const c = await cluster({
+    ...WEB,
+    templates: [{ source: join(dir, 'up.mustache'), destination: join(dir, 'up.txt'), command: `cat ${join(dir, 'up.txt')} >> ${join(dir, 'log')}`, debounce: '50ms' }],
+  });
+  const w1 = await c.web('web-1', { 's:web': '8081' });
+  const read = (f: string): Promise<string> => readFile(join(dir, f), 'utf8').catch(() => '');
+  await until('rendered with web-1', 10_000, async () => (await read('up.txt')) === 'web@18000: web-1=127.0.0.1:8081/ready\n');
+  w1.setTags({ 's:web': '8081,drain' });
+  c.driver.active.set('web-1', 1);
+  await until('rendered as drain', 10_000, async () => (await read('up.txt')) === 'web@18000: web-1=127.0.0.1:8081/drain\n');
+  await until('command ran for each render', 10_000, async () => (await read('log')).includes('/drain'));
+  assert.ok((c.role.counters().template_writes ?? 0) >= 2);
+});
