@@ -22,6 +22,8 @@ export interface RequestRecord {
   /** Date.now() when sent and when finished. */
   startMs: number;
   endMs: number;
+  /** endMs - startMs at sub-millisecond resolution (performance.now()). */
+  latencyMs: number;
   ok: boolean;
   status: number;
   /** x-kodama-node of the answer. */
@@ -62,7 +64,7 @@ export function summarise(records: readonly RequestRecord[], from = 0, to = Infi
       if (r.node !== undefined) byNode[r.node] = (byNode[r.node] ?? 0) + 1;
     } else if (failures.length < 20) failures.push(r);
   }
-  const lat = rs.filter((r) => r.ok).map((r) => r.endMs - r.startMs).sort((a, b) => a - b);
+  const lat = rs.filter((r) => r.ok).map((r) => r.latencyMs).sort((a, b) => a - b);
   const pct = (p: number): number => (lat.length === 0 ? 0 : lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0);
   const start = rs[0]?.startMs ?? 0;
   const end = rs.reduce((m, r) => Math.max(m, r.endMs), start);
@@ -91,12 +93,14 @@ export function startLoad(opts: LoadOptions): LoadRun {
 
   const once = (): Promise<void> =>
     new Promise<void>((resolve) => {
-      const rec: RequestRecord = { startMs: Date.now(), endMs: 0, ok: false, status: 0, node: undefined, error: undefined };
+      const t0 = performance.now();
+      const rec: RequestRecord = { startMs: Date.now(), endMs: 0, latencyMs: 0, ok: false, status: 0, node: undefined, error: undefined };
       let settled = false;
       const finish = (err?: string): void => {
         if (settled) return;
         settled = true;
         rec.endMs = Date.now();
+        rec.latencyMs = performance.now() - t0;
         if (err !== undefined) rec.error = err;
         rec.ok = err === undefined && rec.status >= 200 && rec.status < 400;
         records.push(rec);

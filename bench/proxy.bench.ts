@@ -1,0 +1,104 @@
+// Proxy overhead: the same HTTP load (16 keep-alive connections, no pause) sent directly to a web
+// backend, through kodama's embedded proxy, and through HAProxy — one run, requests/s and p50/p99
+// latency, ratios against direct. Backend, proxy and load generator are separate processes
+// (src/demo/bench-child.ts), so on a 2-core machine the proxy does not share an event loop with
+// either end. Figures are for reading, not asserted; `PROXY_BENCH_SECONDS` sets the run length.
+
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { LoadSummary } from '../src/demo/loadgen.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CHILD = join(ROOT, 'src', 'demo', 'bench-child.ts');
+const CONCURRENCY = 16;
+const SECONDS = Number(process.env.PROXY_BENCH_SECONDS ?? 5);
+const WARMUP_MS = 1000;
+
+const children = new Set<ChildProcess>();
+function killAll(): void {
+  for (const c of children) c.kill('SIGKILL');
+  children.clear();
+}
+
+/** Start a bench child and read its one JSON line (bounded). */
+function child<T>(args: string[], timeoutMs: number): Promise<{ proc: ChildProcess; value: T }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-2000);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`bench child ${args[0]} gave no answer within ${timeoutMs} ms: ${err}`));
+    }, timeoutMs);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bench child ${args[0]} exited ${code}: ${err}`));
+    });
+    createInterface({ input: proc.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve({ proc, value: JSON.parse(line) as T });
+    });
+  });
+}
+
+async function measure(url: string): Promise<LoadSummary> {
+  const { value } = await child<LoadSummary>(['load', url, String(CONCURRENCY), String(SECONDS * 1000), String(WARMUP_MS)], SECONDS * 1000 + 60_000);
+  return value;
+}
+
+function haproxyAvailable(): boolean {
+  const r = spawnSync('haproxy', ['-v'], { timeout: 10_000 });
+  return r.error === undefined && r.status === 0;
+}
+
+export default async function run(): Promise<void> {
+  process.once('exit', killAll);
+  const dir = mkdtempSync(join(tmpdir(), 'kodama-proxy-bench-'));
+  try {
+    const backend = await child<{ port: number }>(['backend'], 30_000);
+    const target = `127.0.0.1:${backend.value.port}`;
+    const rows: { name: string; sum: LoadSummary }[] = [];
+
+    console.log(`load: ${CONCURRENCY} keep-alive connections, ${SECONDS} s after ${WARMUP_MS} ms warm-up, each target in turn`);
+    rows.push({ name: 'direct', sum: await measure(`http://${target}/`) });
+
+    const embedded = await child<{ port: number }>(['proxy', 'embedded', target], 30_000);
+    rows.push({ name: 'embedded proxy', sum: await measure(`http://127.0.0.1:${embedded.value.port}/`) });
+    embedded.proc.kill('SIGTERM');
+
+    if (haproxyAvailable()) {
+      const ha = await child<{ port: number }>(['proxy', 'haproxy', target, join(dir, 'haproxy')], 30_000);
+      rows.push({ name: 'haproxy', sum: await measure(`http://127.0.0.1:${ha.value.port}/`) });
+      ha.proc.kill('SIGTERM');
+      await new Promise<void>((r) => (ha.proc.exitCode !== null ? r() : ha.proc.once('exit', () => r())));
+    } else {
+      console.log('haproxy: not installed (apt-get install haproxy), skipped');
+    }
+
+    const direct = rows[0]!.sum;
+    const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'failed', 'req/s vs direct', 'p99 vs direct'];
+    const table = rows.map(({ name, sum }) => [
+      name,
+      sum.requestsPerSec.toFixed(0),
+      sum.p50Ms.toFixed(1),
+      sum.p99Ms.toFixed(1),
+      String(sum.failed),
+      (sum.requestsPerSec / Math.max(1, direct.requestsPerSec)).toFixed(2),
+      (sum.p99Ms / Math.max(0.001, direct.p99Ms)).toFixed(2),
+    ]);
+    const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
+    for (const r of [head, ...table]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  } finally {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
