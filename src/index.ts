@@ -30,3 +30,24 @@ export type { Tags } from './serf/tags.ts';
 export { SerfError } from './serf/errors.ts';
 export { RpcClient, RpcError } from './rpc/index.ts';
 export type { RpcMember } from './rpc/index.ts';
+
+// Traffic wiring: services with health checks (gossiped as tags s:<name>), the load-balancer
+// role and its drivers, probes.
+export { DEFAULT_LEAVE_DRAIN_MS } from './agent/agent.ts';
+export type {
+  AdvertisedService, Backend, BackendStats, BalancedServiceSpec, Balancer, BalancerSpec, CheckSpec, Frontend,
+  ServiceHealth, ServiceProtocol, ServiceSpec, TemplateSpec,
+} from './discovery/types.ts';
+export { decodeServiceTags, encodeServiceTag, isValidServiceName, serviceTagKey } from './discovery/advertise.ts';
+export { CHECK_DEFAULTS, parseServiceSpecs } from './discovery/service-config.ts';
+export { parseBalancerSpec } from './discovery/balancer-config.ts';
+export { HealthTracker } from './discovery/health.ts';
+export { ServiceManager } from './discovery/services.ts';
+export type { ServiceEvent, ServiceManagerOptions, ServiceStatus } from './discovery/services.ts';
+export { startBalancerRole } from './discovery/balancer-role.ts';
+export type { BalancerRole, BalancerRoleOptions } from './discovery/balancer-role.ts';
+export { createEmbeddedBalancer } from './balancer/embedded/index.ts';
+export { createHaproxyBalancer } from './balancer/haproxy/index.ts';
+export type { HaproxyBalancer } from './balancer/haproxy/index.ts';
+export { runProbe } from './probes/index.ts';
+export type { ProbeResult, ProbeSpec, ProbeStatus, ProbeTarget } from './probes/index.ts';

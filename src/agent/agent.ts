@@ -37,6 +37,12 @@ import { Logger } from './log.ts';
 import { loadTagsFile, writeTagsFile } from './tags-file.ts';
 import type { TimerHandle } from '../transport/transport.ts';
 import type { LogLevel } from './log.ts';
+import { ServiceManager, mergeServiceTags } from '../discovery/services.ts';
+import type { ServiceEvent, ServiceStatus } from '../discovery/services.ts';
+import { serviceTagKey } from '../discovery/advertise.ts';
+import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
+import { startBalancerRole } from '../discovery/balancer-role.ts';
+import type { BalancerRole } from '../discovery/balancer-role.ts';
 
 export type Profile = 'lan' | 'wan' | 'local';
 
@@ -90,7 +96,19 @@ export interface AgentOptions {
   queryResponseSizeLimit?: number;
   querySizeLimit?: number;
   userEventSizeLimit?: number;
+  /**
+   * Services this node offers (validated specs, e.g. from parseServiceSpecs). Each is advertised
+   * as tag `s:<name>` only while its checks pass.
+   */
+  services?: ServiceSpec[];
+  /** On leave with services: how long the `,drain` tags are gossiped before Serf's leave (default 2 s). */
+  leaveDrainMs?: number;
+  /** Run the load-balancer role on this node (validated spec, e.g. from parseBalancerSpec). */
+  balancer?: BalancerSpec;
 }
+
+/** leave_drain default: long enough for balancers (gossip + their poll) to stop sending new work. */
+export const DEFAULT_LEAVE_DRAIN_MS = 2000;
 
 /** What SIGHUP (or an embedder) may change on a running agent. */
 export interface ReloadOptions {
@@ -136,6 +154,8 @@ export interface AgentEventMap {
   'member-reap': SerfEvent;
   /** Every member event, whatever its type. */
   member: SerfEvent;
+  /** A local service changed health (logged as "services: web is healthy" …). */
+  service: ServiceEvent;
   /** The agent stopped (after stop(), or after an RPC `leave`). */
   shutdown: undefined;
 }
@@ -169,7 +189,12 @@ export class Agent {
   private leaveCompleteWaiter: (() => void) | undefined;
   private readonly dropped: Record<string, number> = {};
   private eventHandlerSpecs: string[];
+  /** The user's tags (config, RPC, reload), without the `s:*` keys the ServiceManager owns. */
   private tags: Tags;
+  private services: ServiceManager | undefined;
+  private role: BalancerRole | undefined;
+  /** Tag keys of the configured services: only the ServiceManager sets them. */
+  private readonly managedTagKeys: string[];
   private runner: HandlerRunner | undefined;
   private readonly coalescer: Coalescer<HandlerEvent>;
   private coalesceTimer: TimerHandle | undefined;
@@ -202,11 +227,16 @@ export class Agent {
     this.bindHp = parseHostPort(opts.bind ?? DEFAULT_BIND, DEFAULT_SERF_PORT);
     // Parse now: a bad spec fails create(), as serf refuses to start on it.
     for (const h of this.eventHandlerSpecs) parseHandlerSpec(h);
-    this.tags = { ...(opts.tags ?? {}) };
+    const serviceNames = (opts.services ?? []).map((sv) => sv.name);
+    const dup = serviceNames.find((n, i) => serviceNames.indexOf(n) !== i);
+    if (dup !== undefined) throw new AgentError('ERR_AGENT_CONFIG', `service "${dup}" is configured twice`);
+    this.managedTagKeys = serviceNames.map(serviceTagKey);
+    this.tags = this.userTags(opts.tags ?? {});
     if (opts.tagsFile !== undefined && opts.tagsFile !== '') {
       const restored = loadTagsFile(opts.tagsFile, opts.tags ?? {});
       if (Object.keys(restored).length > 0) {
-        this.tags = restored;
+        // A stale `s:web` in the file must not advertise the service before its checks pass.
+        this.tags = this.userTags(restored);
         this.logger.log('INFO', `agent: Restored ${Object.keys(restored).length} tag(s) from ${opts.tagsFile}`);
       }
     }
@@ -286,9 +316,19 @@ export class Agent {
     ml.delegateVersions = { min: 2, max: 5, cur: this.protocol };
     this.mlConfig = ml;
 
+    if ((this.opts.services ?? []).length > 0) {
+      this.services = new ServiceManager({
+        services: this.opts.services ?? [],
+        host: advertise.ip,
+        log: (level, msg) => this.logger.log(level, msg),
+        onTransition: (e) => this.onServiceTransition(e),
+      });
+    }
+
     const serf = new Serf({
       nodeName: this.opts.nodeName,
-      tags: this.tags,
+      // Services without checks are healthy from the start: advertised in the first alive message.
+      tags: this.effectiveTags(),
       protocolVersion: this.protocol,
       retransmitMult: ml.retransmitMult,
       // The core's gossip.ts puts memberlist's 08 in front of delegate broadcasts itself
@@ -367,6 +407,16 @@ export class Agent {
     }
     this.state = 'running';
     this.pumpSerf();
+    this.services?.start();
+    if (this.opts.balancer !== undefined) {
+      try {
+        this.role = await startBalancerRole(this, this.opts.balancer);
+      } catch (e) {
+        // A balancer that cannot serve (port taken, HAProxy refuses its config) is a failed start.
+        await this.stop();
+        throw new AgentError('ERR_AGENT_BIND', `Failed to start the load-balancer role: ${(e as Error).message}`);
+      }
+    }
     const previous = this.snapshot?.previousNodes(this.opts.nodeName) ?? [];
     if (previous.length > 0) void this.rejoinPrevious(previous);
   }
@@ -430,6 +480,15 @@ export class Agent {
     const serf = this.serf;
     const driver = this.driver;
     const broadcastTimeoutMs = this.opts.broadcastTimeoutMs ?? 5000;
+    if (this.services !== undefined) {
+      // Balancers stop sending new work when they see `,drain`; in-flight requests finish while
+      // we are still a member. Only then does the node leave.
+      this.services.drain();
+      const drainMs = this.opts.leaveDrainMs ?? DEFAULT_LEAVE_DRAIN_MS;
+      this.logger.log('INFO', `agent: services draining for ${drainMs} ms before leaving`);
+      await sleep(drainMs);
+      if ((this.state as AgentState) !== 'leaving') return; // stopped meanwhile
+    }
     this.logger.log('INFO', 'agent: requesting graceful leave from Serf');
     this.snapshot?.leave();
     serf.leave(systemClock.now());
@@ -469,6 +528,17 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.services?.stop();
+    const role = this.role;
+    this.role = undefined;
+    if (role !== undefined) {
+      // Frontends close before the gossip does: nothing is proxied on a stale view.
+      try {
+        await role.stop();
+      } catch (e) {
+        this.logger.log('ERR', `balancer: stop failed: ${(e as Error).message}`);
+      }
+    }
     this.serf?.shutdown();
     this.coalesceTimer?.cancel();
     this.coalesceTimer = undefined;
@@ -496,14 +566,51 @@ export class Agent {
     return this.serf?.members() ?? [];
   }
 
-  /** Replace our tags and gossip them (a new incarnation of our alive message). */
+  /**
+   * Replace our tags and gossip them (a new incarnation of our alive message). The `s:<name>`
+   * keys of configured services are not the caller's: they keep what the health checks say.
+   */
   setTags(tags: Tags): void {
     if (this.serf === undefined || this.driver === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
-    this.serf.setTags(tags);
-    this.tags = { ...tags };
+    const user = this.userTags(tags);
+    this.serf.setTags(this.effectiveTags(user));
+    this.tags = user;
     this.driver.updateMeta();
     this.pumpSerf();
-    if (this.opts.tagsFile !== undefined && this.opts.tagsFile !== '') writeTagsFile(this.opts.tagsFile, tags);
+    if (this.opts.tagsFile !== undefined && this.opts.tagsFile !== '') writeTagsFile(this.opts.tagsFile, user);
+  }
+
+  /** The load-balancer role, when this agent runs one (AgentOptions.balancer), once started. */
+  get balancerRole(): BalancerRole | undefined {
+    return this.role;
+  }
+
+  /** Health of every configured service (empty without services). */
+  serviceStatus(): ServiceStatus[] {
+    return this.services?.status() ?? [];
+  }
+
+  private userTags(tags: Tags): Tags {
+    return mergeServiceTags(tags, this.managedTagKeys, {});
+  }
+
+  /** What Serf gossips: the user's tags plus the services' `s:*` tags. */
+  private effectiveTags(user: Tags = this.tags): Tags {
+    return mergeServiceTags(user, this.managedTagKeys, this.services?.tags() ?? {});
+  }
+
+  private onServiceTransition(e: ServiceEvent): void {
+    if (this.serf !== undefined && this.driver !== undefined && this.state !== 'stopped') {
+      try {
+        this.serf.setTags(this.effectiveTags());
+        this.driver.updateMeta();
+        this.pumpSerf();
+      } catch (err) {
+        // Over Serf's 512-byte meta limit: the user's tags leave no room; say so, keep running.
+        this.logger.log('ERR', `services: cannot advertise ${e.name}: ${(err as Error).message}`);
+      }
+    }
+    this.emit('service', e);
   }
 
   /** Broadcast a user event (serf event); throws SerfError with serf's text on size limits. */
@@ -657,7 +764,26 @@ export class Agent {
       memberlist: strs(core?.counters ?? {}),
       serf_counters: strs(serf?.counters() ?? {}),
       rpc: strs(this.rpc?.counters() ?? {}),
+      // kodama's traffic wiring, only where configured (a plain serf-like node shows serf's sections).
+      ...(this.services !== undefined
+        ? {
+            services: Object.fromEntries(this.serviceStatus().map((sv) => [sv.name, sv.health])),
+            service_checks: strs(this.services.counters()),
+          }
+        : {}),
+      ...(this.role !== undefined ? { balancer: this.balancerStats(this.role) } : {}),
     };
+  }
+
+  /** The driver and role counters, and per service `backends.<name>` = "2 ready, 1 drain". */
+  private balancerStats(role: BalancerRole): Record<string, string> {
+    const out: Record<string, string> = { driver: role.driver.kind };
+    for (const st of role.status()) {
+      const ready = st.backends.filter((b) => b.state === 'ready').length;
+      out[`backends.${st.service}`] = `${ready} ready, ${st.backends.length - ready} drain`;
+    }
+    for (const [k, v] of Object.entries(role.counters())) out[k] = String(v);
+    return out;
   }
 
   // ---- internals --------------------------------------------------------------------------

@@ -10,6 +10,10 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from './errors.ts';
+// These two call parseDuration from this file at parse time only (the import cycle is harmless).
+import { parseBalancerSpec } from '../discovery/balancer-config.ts';
+import { parseServiceSpecs } from '../discovery/service-config.ts';
+import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
 
 export interface AgentConfig {
   nodeName?: string;
@@ -46,6 +50,12 @@ export interface AgentConfig {
   broadcastTimeoutMs?: number;
   disableCoordinates?: boolean;
   disableNameResolution?: boolean;
+  /** kodama: services this node offers (list; appends across files like start_join). */
+  services?: ServiceSpec[];
+  /** kodama: how long `,drain` is gossiped before the Serf leave. */
+  leaveDrainMs?: number;
+  /** kodama: run the load-balancer role (a later file's object replaces an earlier one). */
+  balancer?: BalancerSpec;
 }
 
 /** serf's defaults (DefaultConfig), with kodama's leave_on_terminate = true. */
@@ -75,7 +85,7 @@ export const DEFAULT_CONFIG: Readonly<Required<Pick<AgentConfig,
 export const MIN_RETRY_INTERVAL_MS = 1000;
 export const MIN_BROADCAST_TIMEOUT_MS = 1000;
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration' | 'services' | 'balancer';
 interface KeySpec { field: keyof AgentConfig; kind: Kind }
 
 /** serf's JSON keys (mapstructure tags in serf's config.go) → our fields. */
@@ -113,6 +123,10 @@ const JSON_KEYS: Record<string, KeySpec> = {
   rejoin_after_leave: { field: 'rejoinAfterLeave', kind: 'bool' },
   enable_compression: { field: 'enableCompression', kind: 'bool' },
   broadcast_timeout: { field: 'broadcastTimeoutMs', kind: 'duration' },
+  // kodama's traffic wiring (not serf keys)
+  services: { field: 'services', kind: 'services' },
+  leave_drain: { field: 'leaveDrainMs', kind: 'duration' },
+  balancer: { field: 'balancer', kind: 'balancer' },
 };
 
 /**
@@ -146,6 +160,7 @@ const ENV_KEYS: Record<string, string> = {
   KODAMA_RECONNECT_INTERVAL: 'reconnect_interval',
   KODAMA_RECONNECT_TIMEOUT: 'reconnect_timeout',
   KODAMA_TOMBSTONE_TIMEOUT: 'tombstone_timeout',
+  KODAMA_LEAVE_DRAIN: 'leave_drain',
   // Lists: comma separated (addresses contain no commas).
   KODAMA_JOIN: 'start_join',
   KODAMA_RETRY_JOIN: 'retry_join',
@@ -228,6 +243,12 @@ function setField(cfg: AgentConfig, spec: KeySpec, key: string, v: unknown, sour
       rec[spec.field] = tags;
       break;
     }
+    case 'services':
+      rec[spec.field] = parseServiceSpecs(v, source);
+      break;
+    case 'balancer':
+      rec[spec.field] = parseBalancerSpec(v, source);
+      break;
   }
 }
 
@@ -386,6 +407,12 @@ export function resolveConfig(layers: readonly AgentConfig[], defaultNodeName: s
     throw new AgentError('ERR_AGENT_CONFIG', `Unknown profile: ${c.profile} (use lan, wan or local)`);
   }
   if ((c.retryMaxAttempts ?? 0) < 0) throw new AgentError('ERR_AGENT_CONFIG', 'retry_max_attempts must not be negative');
+  // `services` lists append across files: the same service twice is a mistake to point out.
+  const names = (c.services ?? []).map((s) => s.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) {
+    throw new AgentError('ERR_AGENT_CONFIG', `service "${dup}" is defined in more than one config file: keep one definition`);
+  }
   const config: ResolvedConfig = {
     ...DEFAULT_CONFIG,
     ...c,

@@ -73,6 +73,31 @@ Options:
   -broadcast-timeout=5s    Max time to wait for the leave intent to go out.
   -disable-compression     Disable message compression.
 
+Traffic wiring (config file keys, kodama only):
+
+  "services": [ { "name": "web", "port": 8080, "protocol": "http",
+      "weight": 100, "tags": ["v1"],
+      "checks": [ { "http": "/health", "status": 200, "host": "web.local" },
+                  { "tcp": true },
+                  { "script": "check_load -w 5 -c 10" } ] } ]
+                           Each check also takes "interval" (1s), "timeout" (1s),
+                           "rise" (2) and "fall" (2). A service is advertised as
+                           tag s:<name>=<port>[,tcp][,w<weight>][,drain] only while
+                           every check passes (script: Nagios exit codes, 1 =
+                           warning still passes); no checks = healthy at once.
+  "leave_drain": "2s"      On a graceful leave, services are gossiped with ",drain"
+                           this long before the node leaves (KODAMA_LEAVE_DRAIN).
+  "balancer": { "driver": "embedded"|"haproxy",
+      "services": { "web": { "bind": "127.0.0.1:8000", "mode": "http",
+                             "min_backends": 1, "drain_timeout": "10s" } },
+      "haproxy": { "binary": "haproxy", "dir": "...", "slots": 8,
+                   "reload_debounce": "2s" },
+      "templates": [ { "source": "x.mustache", "destination": "x.conf",
+                       "command": "reload-x", "debounce": "250ms" } ] }
+                           Run the load-balancer role: one frontend per service,
+                           backends = members advertising s:<service>.
+  Services and the balancer are read at start; SIGHUP does not change them.
+
 Signals:
 
   SIGINT   graceful leave, then exit (unless skip_leave_on_interrupt).
@@ -203,6 +228,9 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void)
     queryResponseSizeLimit: c.queryResponseSizeLimit ?? 1024,
     querySizeLimit: c.querySizeLimit ?? 1024,
     userEventSizeLimit: c.userEventSizeLimit ?? 512,
+    ...(c.services !== undefined ? { services: c.services } : {}),
+    ...(c.leaveDrainMs !== undefined ? { leaveDrainMs: c.leaveDrainMs } : {}),
+    ...(c.balancer !== undefined ? { balancer: c.balancer } : {}),
   };
 }
 

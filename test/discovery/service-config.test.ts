@@ -91,3 +91,35 @@ test('bad checks are refused naming the check and the key', () => {
   rejects(svc({ http: '/h', expect: 200 }), "unknown key(s) 'expect'");
   rejects(svc('tcp'), 'checks[0]', 'expected an object');
 });
+
+test('agent config files: services, leave_drain and balancer reach AgentOptions; services append across files', async () => {
+  const { decodeConfigJson, mergeConfig, resolveConfig, configFromEnv } = await import('../../src/agent/config.ts');
+  const { agentOptions } = await import('../../src/cli/agent.ts');
+  const one = decodeConfigJson(JSON.stringify({
+    services: [{ name: 'web', port: 8080, checks: [{ http: '/health', interval: '250ms', rise: 1 }] }],
+    leave_drain: '1500ms',
+    balancer: { services: { web: { bind: '127.0.0.1:8000' } } },
+  }), 'a.json');
+  const two = decodeConfigJson(JSON.stringify({ services: [{ name: 'api', port: 9000, protocol: 'tcp' }] }), 'b.json');
+  const r = resolveConfig([mergeConfig(one.config, two.config)], 'host');
+  const o = agentOptions(r.config, () => {});
+  assert.deepEqual(o.services?.map((s) => `${s.name}:${s.port}:${s.protocol}:${s.checks.length}`), ['web:8080:http:1', 'api:9000:tcp:0']);
+  assert.equal(o.services?.[0]?.checks[0]?.intervalMs, 250);
+  assert.equal(o.leaveDrainMs, 1500);
+  assert.equal(o.balancer?.driver, 'embedded');
+  assert.deepEqual(o.balancer?.services.map((s) => [s.service, s.bind.port]), [['web', 8000]]);
+  assert.equal(configFromEnv({ KODAMA_LEAVE_DRAIN: '3s' }).config.leaveDrainMs, 3000);
+
+  const noServices = agentOptions(resolveConfig([], 'host').config, () => {});
+  assert.equal(noServices.services, undefined);
+  assert.equal(noServices.balancer, undefined);
+
+  // The same service in two files is pointed out, not silently doubled.
+  const dup = decodeConfigJson(JSON.stringify({ services: [{ name: 'web', port: 8081 }] }), 'c.json');
+  assert.throws(() => resolveConfig([mergeConfig(one.config, dup.config)], 'host'), /service "web" is defined in more than one config file/);
+  // Errors inside services name the file and the key path.
+  assert.throws(
+    () => decodeConfigJson(JSON.stringify({ services: [{ name: 'web', port: 80, checks: [{ http: '/h', rise: 0 }] }] }), 'd.json'),
+    (e: unknown) => e instanceof AgentError && e.code === 'ERR_AGENT_CONFIG' && e.message.includes("d.json") && e.message.includes("checks[0]: 'rise'"),
+  );
+});
