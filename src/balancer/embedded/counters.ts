@@ -1,7 +1,8 @@
 // Counters shared by every frontend of one embedded balancer. A plain object with numeric
 // fields: bumping one is a property increment on the hot path, reading them is a copy.
 
-export interface ProxyCounters {
+// A type alias, not an interface: it then fits Balancer.counters()'s Record<string, number>.
+export type ProxyCounters = {
   /** HTTP requests received on any frontend. */
   requests: number;
   /** Client connections accepted (HTTP and TCP frontends). */
@@ -20,7 +21,7 @@ export interface ProxyCounters {
   bad_requests: number;
   /** Backend entries given to setBackends that were dropped as invalid. */
   invalid_backends: number;
-}
+};
 
 export function newCounters(): ProxyCounters {
   return {

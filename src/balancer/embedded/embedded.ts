@@ -24,8 +24,12 @@ export interface EmbeddedBalancerOptions {
   failCooldownMs?: number;
 }
 
-function sameFrontend(a: Frontend, b: Frontend): boolean {
-  return a.mode === b.mode && a.bind.host === b.bind.host && a.bind.port === b.bind.port;
+/** Whether `want` is what `l` already serves (port 0 = any: the port it got is fine too). */
+function serves(l: FrontendListener, want: Frontend): boolean {
+  const have = l.frontend;
+  return (
+    want.mode === have.mode && want.bind.host === have.bind.host && (want.bind.port === have.bind.port || want.bind.port === l.port)
+  );
 }
 
 export class EmbeddedBalancer implements Balancer {
@@ -85,7 +89,7 @@ export class EmbeddedBalancer implements Balancer {
     const closes: Promise<void>[] = [];
     for (const [service, l] of this.listeners) {
       const w = wanted.get(service);
-      if (w !== undefined && sameFrontend(w, l.frontend)) continue;
+      if (w !== undefined && serves(l, w)) continue;
       this.listeners.delete(service);
       this.tuning.log('INFO', `proxy: closing frontend ${service} (${l.frontend.mode} ${l.frontend.bind.host}:${l.port})`);
       closes.push(this.track(l.close(this.closeGraceMs)));
@@ -144,7 +148,7 @@ export class EmbeddedBalancer implements Balancer {
     return Promise.resolve(this.pools.get(service)?.stats() ?? []);
   }
 
-  counters(): Record<string, number> {
+  counters(): ProxyCounters & { frontends: number } {
     return { ...this.c, frontends: this.listeners.size };
   }
 

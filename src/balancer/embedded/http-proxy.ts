@@ -387,8 +387,10 @@ export class HttpFrontend implements FrontendListener {
       return;
     }
     this.counters.bad_requests++;
-    // Only answer when no response is being written on this connection.
-    if ((socket as { _httpMessage?: unknown })._httpMessage) {
+    // Answer only while no response has started on this connection (node's own rule); a
+    // request whose body turned out malformed is cut, and its exchange ends with the socket.
+    const inProgress = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (inProgress?.headersSent === true) {
       socket.destroy();
       return;
     }
