@@ -152,7 +152,7 @@ test('backends added, drained and removed under steady load: 0 failed; a newcome
 
   const s = await run.stop();
   assert.equal(s.failed, 0, JSON.stringify(s.failures.slice(0, 3)));
-  assert.ok(s.ok > 200, `${s.ok} answers`);
+  assert.ok(s.ok > 100, `${s.ok} answers`);
   assert.equal(b.requests, bServed);
   assert.deepEqual(
     (await lb.stats('web')).map((x) => x.id),
