@@ -151,3 +151,28 @@ test('a service without checks is advertised from the first alive message; the m
   m.drain();
   assert.deepEqual(m.tags(), { 's:web': '1,drain' });
 });
+
+test('a balancer that cannot bind its frontend fails start() with ERR_AGENT_BIND and releases the agent', async (t) => {
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => taken.close(() => r())));
+  const port = (taken.address() as { port: number }).port;
+  const a = agent('lb', {
+    balancer: {
+      driver: 'embedded',
+      services: [{ service: 'web', mode: 'http', bind: { host: '127.0.0.1', port }, minBackends: 1, drainTimeoutMs: 1000 }],
+      haproxy: { binary: 'haproxy', dir: '/nonexistent', slots: 8, reloadDebounceMs: 1000 },
+      templates: [],
+    },
+  });
+  let shutdown = false;
+  a.on('shutdown', () => (shutdown = true));
+  await assert.rejects(a.start(), (e: unknown) => {
+    assert.ok(e instanceof Error && 'code' in e && e.code === 'ERR_AGENT_BIND', String(e));
+    assert.match(e.message, /load-balancer role/);
+    return true;
+  });
+  assert.equal(shutdown, true, 'the half-started agent was stopped');
+  assert.equal(a.balancerRole, undefined);
+});
