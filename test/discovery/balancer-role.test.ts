@@ -115,7 +115,7 @@ async function cluster(balancer: Record<string, unknown>): Promise<Cluster> {
 
 const WEB = { services: { web: { bind: '127.0.0.1:18000', drain_timeout: '20s', min_backends: 0 } } };
 
-test('joins become ready backends in one coalesced apply; ,drain drains; idle drains are removed', { timeout: 40_000 }, async () => {
+test('joins become ready backends (Serf address + tag port); port changes update in place; ,drain drains; idle drains are removed', { timeout: 40_000 }, async () => {
   const c = await cluster(WEB);
   assert.deepEqual(c.driver.frontends, [{ service: 'web', mode: 'http', bind: { host: '127.0.0.1', port: 18000 } }]);
   assert.deepEqual(c.driver.view(), [], 'starts with an empty set');
@@ -193,6 +193,26 @@ test('a graceful leave drains until the drain timeout; a failed node goes at onc
   await c.web('web-4', { 's:web': '8084' });
   await until('web-4 replaces web-3', 10_000, () => c.driver.view().join() === 'web-4:ready:8084');
   assert.ok(c.lines.some((l) => l.includes('min_backends guard released')));
+});
+
+test('a burst of joins (a whole cluster merging in) is one apply', { timeout: 40_000 }, async () => {
+  const c = await cluster(WEB);
+  const applied = c.driver.sets.length;
+  // Five web nodes form their own cluster first; then one of them joins the balancer and the
+  // push/pull brings all five at once.
+  const ws: Agent[] = [];
+  for (let i = 1; i <= 5; i++) {
+    const w = agent(`web-${i}`, null, { tags: { 's:web': String(8080 + i) } });
+    await w.start();
+    if (i > 1) await w.join([`127.0.0.1:${ws[0]!.bindAddress.port}`]);
+    ws.push(w);
+  }
+  await until('web cluster formed', 10_000, () => ws[0]!.members().filter((m) => m.status === 'alive').length === 5);
+  await ws[0]!.join([`127.0.0.1:${c.lb.bindAddress.port}`]);
+  await until('all five served', 10_000, () => c.driver.view().length === 5);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(c.driver.sets.length - applied, 1, `applies for the burst: ${c.driver.sets.slice(applied).map((s) => s.backends.length).join(', ')}`);
+  assert.equal(c.lines.filter((l) => / balancer: web: \+ web-\d 127\.0\.0\.1:808\d ready$/.test(l)).length, 5);
 });
 
 test('unreadable tags are logged once and ignored; a failed apply is retried', { timeout: 30_000 }, async () => {
