@@ -277,6 +277,12 @@ async function run(args: string[], io: CliIo): Promise<number> {
       `         Encrypted: ${agent.encrypted}`,
       `          Snapshot: ${config.snapshotPath !== undefined && config.snapshotPath !== ''}`,
       `           Profile: ${config.profile}`,
+      ...(config.services !== undefined && config.services.length > 0
+        ? [`          Services: ${config.services.map((sv) => `${sv.name} (${sv.protocol} ${sv.port}, ${sv.checks.length} check${sv.checks.length === 1 ? '' : 's'})`).join(', ')}`]
+        : []),
+      ...(config.balancer !== undefined
+        ? [`          Balancer: ${config.balancer.driver}: ${config.balancer.services.map((b) => `${b.service} on ${b.bind.host}:${b.bind.port}`).join(', ')}`]
+        : []),
       '',
       '==> Log data will now stream in as it occurs:',
       '',

@@ -72,6 +72,8 @@ test('config services + balancer: page served through the proxy once healthy; ta
   assert.ok(draining >= 0 && leaving > draining, out);
   assert.match(out, /services draining for 1000 ms before leaving/);
   assert.match(out, /services: web is healthy/);
+  assert.match(out, new RegExp(`Services: web \\(http ${web.port}, 1 check\\)`));
+  assert.match(out, new RegExp(`Balancer: embedded: web on 127\\.0\\.0\\.1:${lbPort}`));
 });
 
 test('kodama agent -h documents services, leave_drain and balancer', async () => {
