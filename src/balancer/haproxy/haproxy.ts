@@ -8,7 +8,7 @@
 //    reloadDebounceMs however many calls arrive (they coalesce onto the next reload).
 // Every change to HAProxy runs through one promise queue, so runtime commands never interleave
 // with a reload or restart and the slot tables always match what was applied.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, BackendStats, Balancer, BalancerSpec, Frontend } from '../../discovery/types.ts';
 import { HaproxyError } from './errors.ts';
@@ -46,6 +46,8 @@ interface Waiter {
 }
 
 const MAX_WEIGHT = 256;
+/** A frontend change waits this long for companions before it is reloaded. */
+const QUIET_MS = 250;
 
 export function createHaproxyBalancer(opts: HaproxyBalancerOptions): HaproxyBalancer {
   return new HaproxyDriver(opts);
@@ -71,11 +73,14 @@ class HaproxyDriver implements HaproxyBalancer {
     errors: 0,
   };
   private queue: Promise<unknown> = Promise.resolve();
+  private validations: Promise<unknown> = Promise.resolve();
   private state: 'new' | 'running' | 'stopped' = 'new';
   private pending: Frontend[] | undefined;
   private waiters: Waiter[] = [];
   private reloadTimer: NodeJS.Timeout | undefined;
   private lastReloadAt = 0;
+  /** When the oldest change not yet reloaded arrived. */
+  private pendingSince: number | undefined;
   private writeSeq = 0;
 
   constructor(private readonly opts: HaproxyBalancerOptions) {
@@ -157,35 +162,57 @@ class HaproxyDriver implements HaproxyBalancer {
     this.requireRunning();
     checkFrontends(frontends);
     const target = [...frontends];
-    const current = this.pending ?? [...this.services.values()].map((s) => s.frontend);
-    if (sameFrontends(current, target)) {
-      if (this.pending !== undefined) return this.joinReload();
-      return;
-    }
-    // Ask HAProxy now, so the caller hears about a bad config at once and nothing changes.
-    const candidate = this.withFrontends(target);
-    const path = `${this.configPath}.candidate`;
-    await writeFile(path, this.render(candidate));
+    const running = [...this.services.values()].map((s) => s.frontend);
+    if (this.pending === undefined && sameFrontends(running, target)) return;
+    // Ask HAProxy now (validations of a burst run side by side), so the caller hears about a bad
+    // config at once and nothing changes …
+    const verdict = this.validateCandidate(target);
+    verdict.catch(() => {});
+    // … but take results in call order, so the last call's set is the one that gets reloaded.
+    const joined = this.validations.then(async (): Promise<{ reload: Promise<void> }> => {
+      await verdict;
+      if (this.state !== 'running') throw new HaproxyError('ERR_HAPROXY_STATE', 'the HAProxy driver stopped');
+      this.pending = target;
+      return { reload: this.joinReload() };
+    });
+    this.validations = joined.catch(() => {});
+    // The reload promise travels wrapped, so the ordering chain never waits for a reload.
+    await (await joined).reload;
+  }
+
+  private async validateCandidate(target: readonly Frontend[]): Promise<void> {
+    const path = `${this.configPath}.candidate${++this.writeSeq}`;
+    await writeFile(path, this.render(this.withFrontends(target)));
     try {
       await validateConfig(this.opts.binary, path);
     } catch (e) {
       this.count.errors++;
       this.log('ERR', `haproxy: frontend change rejected: ${(e as Error).message}`);
       throw e;
+    } finally {
+      await rm(path, { force: true });
     }
-    this.pending = target;
-    return this.joinReload();
   }
 
+  /**
+   * Join the next reload. Changes are gathered until none came for QUIET_MS, but no longer than
+   * reloadDebounceMs after the first one, and never sooner than reloadDebounceMs after the
+   * previous reload began; everything gathered rides on one reload. So a burst shorter than
+   * reloadDebounceMs costs one reload (two if validation lag pushes its tail past the first),
+   * and a steady stream of changes costs one reload per reloadDebounceMs, never a storm.
+   */
   private joinReload(): Promise<void> {
     const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (this.reloadTimer === undefined) {
-      const waitMs = Math.max(0, this.lastReloadAt + this.opts.reloadDebounceMs - Date.now());
-      this.reloadTimer = setTimeout(() => {
-        this.reloadTimer = undefined;
-        void this.applyPending();
-      }, waitMs);
-    }
+    const now = Date.now();
+    this.pendingSince ??= now;
+    const debounceMs = this.opts.reloadDebounceMs;
+    const fireAt = Math.max(this.lastReloadAt + debounceMs, Math.min(now + Math.min(QUIET_MS, debounceMs), this.pendingSince + debounceMs));
+    if (this.reloadTimer !== undefined) clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = undefined;
+      this.pendingSince = undefined;
+      void this.applyPending();
+    }, Math.max(0, fireAt - now));
     return p;
   }
 
@@ -243,7 +270,7 @@ class HaproxyDriver implements HaproxyBalancer {
 
   // ---- backends (runtime API only) ----------------------------------------------------------
 
-  setBackends(service: string, backends: readonly Backend[]): Promise<void> {
+  async setBackends(service: string, backends: readonly Backend[]): Promise<void> {
     checkBackends(service, backends);
     return this.serial(async () => {
       this.requireRunning();

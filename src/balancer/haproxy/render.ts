@@ -70,6 +70,11 @@ export function renderConfig(input: RenderInput): string {
     '    timeout http-keep-alive 5s',
     // A failed connect is retried (3×), each time on another server: a killed backend costs at
     // most the requests already in flight to it.
+    // On a reload the old worker would close idle keep-alive client connections at once, racing
+    // clients that just sent a request on them (ECONNRESET). With this option (present in
+    // Debian's 2.6.12, checked with `haproxy -c`) it answers the next request with
+    // `Connection: close` instead; hard-stop-after bounds how long it lingers.
+    '    option idle-close-on-response',
     '    retries 3',
     '    option redispatch 1',
     '',
