@@ -149,3 +149,19 @@ test('script: a finished script that left a child behind does not wait for it', 
   assert.deepEqual([r.status, r.output], [0, 'done']);
   assert.ok(r.durationMs < 2000, `took ${r.durationMs} ms`);
 });
+
+test('http: a server that does not speak HTTP is critical, not a crash', async (t) => {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((s) => {
+    sockets.add(s);
+    s.end('SSH-2.0-OpenSSH\r\n');
+  });
+  const port = await listen(server);
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const r = await runProbe(http('/health'), { host: HOST, port });
+  assert.equal(r.status, 2);
+  assert.match(r.output, /^GET \/health: .*[Pp]arse [Ee]rror/);
+});
