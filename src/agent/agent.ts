@@ -39,7 +39,7 @@ import type { TimerHandle } from '../transport/transport.ts';
 import type { LogLevel } from './log.ts';
 import { ServiceManager, mergeServiceTags } from '../discovery/services.ts';
 import type { ServiceEvent, ServiceStatus } from '../discovery/services.ts';
-import { serviceTagKey } from '../discovery/advertise.ts';
+import { encodeServiceTag, isValidServiceName, serviceTagKey } from '../discovery/advertise.ts';
 import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
 import { startBalancerRole } from '../discovery/balancer-role.ts';
 import type { BalancerRole } from '../discovery/balancer-role.ts';
@@ -227,6 +227,11 @@ export class Agent {
     this.bindHp = parseHostPort(opts.bind ?? DEFAULT_BIND, DEFAULT_SERF_PORT);
     // Parse now: a bad spec fails create(), as serf refuses to start on it.
     for (const h of this.eventHandlerSpecs) parseHandlerSpec(h);
+    // Embedders may build specs by hand: refuse what could not be advertised, before binding.
+    for (const sv of opts.services ?? []) {
+      if (!isValidServiceName(sv.name)) throw new AgentError('ERR_AGENT_CONFIG', `invalid service name ${JSON.stringify(sv.name)} (letters, digits, "_", "-", ".")`);
+      encodeServiceTag({ port: sv.port, protocol: sv.protocol, weight: sv.weight, draining: false }); // throws on a bad port/weight
+    }
     const serviceNames = (opts.services ?? []).map((sv) => sv.name);
     const dup = serviceNames.find((n, i) => serviceNames.indexOf(n) !== i);
     if (dup !== undefined) throw new AgentError('ERR_AGENT_CONFIG', `service "${dup}" is configured twice`);

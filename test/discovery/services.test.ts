@@ -176,3 +176,15 @@ test('a balancer that cannot bind its frontend fails start() with ERR_AGENT_BIND
   assert.equal(shutdown, true, 'the half-started agent was stopped');
   assert.equal(a.balancerRole, undefined);
 });
+
+test('createAgent refuses services that could not be advertised', () => {
+  const bad: ServiceSpec[][] = [
+    [{ ...webSpec(8080), name: 'bad name' }],
+    [{ ...webSpec(0) }],
+    [{ ...webSpec(8080), weight: 300 }],
+    [webSpec(8080), webSpec(8081)],
+  ];
+  for (const services of bad) {
+    assert.throws(() => agent('x', { services }), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'ERR_AGENT_CONFIG', JSON.stringify(services));
+  }
+});
