@@ -78,9 +78,19 @@ export class LiveView {
       if (this.quiet) return;
       for (const m of e.members) {
         if (m.name === o.agent.nodeName) continue;
-        const svc = m.tags[`s:${o.service}`];
-        const extra = e.type === 'member-update' || e.type === 'member-join' ? ` (tag s:${o.service}=${svc ?? '—'})` : '';
-        o.printer.line(`cluster: ${m.name} ${VERB[e.type] ?? e.type}${extra}`);
+        const key = `s:${o.service}`;
+        const svc = m.tags[key];
+        let what = VERB[e.type] ?? e.type;
+        if (e.type === 'member-join') what += svc === undefined ? ` (${o.service} not advertised yet)` : ` (tag ${key}=${svc})`;
+        if (e.type === 'member-update') {
+          what =
+            svc === undefined
+              ? `no longer advertises ${o.service} (no tag ${key})`
+              : svc.split(',').includes('drain')
+                ? `drains ${o.service} (tag ${key}=${svc})`
+                : `advertises ${o.service} (tag ${key}=${svc})`;
+        }
+        o.printer.line(`cluster: ${m.name} ${what}`);
       }
     });
     this.timers.push(setInterval(() => this.pollBackends(), o.pollMs ?? 100));

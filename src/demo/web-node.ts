@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { createAgent } from '../index.ts';
 import type { Agent, AgentOptions } from '../index.ts';
 import type { ServiceSpec } from '../discovery/types.ts';
+import { formatTimestamp } from '../agent/log.ts';
 import { startWebServer } from './web-server.ts';
 import type { WebServer } from './web-server.ts';
 
@@ -37,6 +38,8 @@ export interface WebNodeOptions {
   /** RPC address, or null (default) for none. */
   rpcAddr?: string | null;
   logSink?: (line: string) => void;
+  /** Called with Date.now() each time service `web` turns healthy. */
+  onHealthy?: (atMs: number) => void;
 }
 
 /** What createAgent needs for one web node (services/leaveDrainMs per issue 4's AgentOptions). */
@@ -49,9 +52,7 @@ export function webNodeAgentOptions(opts: WebNodeOptions, pagePort: number): Age
     tags: [],
     checks: [{ kind: 'http', path: '/health', expectStatus: 200, intervalMs: 250, timeoutMs: 500, rise: 1, fall: 2 }],
   };
-  // Built as a value, not a literal, so this compiles both before and after AgentOptions gains
-  // `services`/`leaveDrainMs` (the services engineer's change).
-  const o: AgentOptions & { services: ServiceSpec[]; leaveDrainMs: number } = {
+  return {
     nodeName: opts.name,
     bind: `127.0.0.1:${opts.serfPort ?? 0}`,
     profile: 'local',
@@ -61,7 +62,13 @@ export function webNodeAgentOptions(opts: WebNodeOptions, pagePort: number): Age
     leaveDrainMs: WEB_LEAVE_DRAIN_MS,
     ...(opts.logSink ? { logSink: opts.logSink } : {}),
   };
-  return o;
+}
+
+/** How long a web node waits for its service to turn healthy before joining anyway. */
+export const JOIN_HEALTHY_WAIT_MS = 5000;
+
+function serviceHealthy(agent: Agent): boolean {
+  return agent.serviceStatus().some((s) => s.name === WEB_SERVICE && s.health === 'healthy');
 }
 
 export interface RunningWebNode {
@@ -77,11 +84,23 @@ export async function startWebNode(opts: WebNodeOptions): Promise<RunningWebNode
   let agent: Agent;
   try {
     agent = createAgent(webNodeAgentOptions(opts, web.port));
+    const onHealthy = opts.onHealthy;
+    if (onHealthy !== undefined) {
+      agent.on('service', (e) => {
+        if (e.name === WEB_SERVICE && e.health === 'healthy') onHealthy(e.at);
+      });
+    }
     await agent.start();
   } catch (e) {
     await web.close();
     throw e;
   }
+  // Join once the page passes its check (bounded): the join's push/pull then carries our
+  // service tag to the seed at once. A tag set after the join travels by gossip alone, and with
+  // the local profile's two retransmits per node it misses a node now and then until the next
+  // push/pull (15 s) — a newcomer would wait that long for traffic.
+  const healthyBy = Date.now() + JOIN_HEALTHY_WAIT_MS;
+  while (!serviceHealthy(agent) && Date.now() < healthyBy) await new Promise((r) => setTimeout(r, 25));
   if (opts.join.length > 0) {
     const r = await agent.join(opts.join);
     if (r.num === 0) {
@@ -122,16 +141,11 @@ export async function runWebNodeProcess(
     if (pending !== undefined) pending.push(text);
     else out.stdout(text);
   };
-  const logLine = (line: string): void => {
-    emit(`${line}\n`);
-    // The agent logs "services: web is healthy" synchronously with the transition: stamp it here.
-    if (line.includes(`services: ${WEB_SERVICE} is healthy`)) {
-      emit(`${line.slice(0, 19)} [INFO] ${HEALTHY_MARK}${Date.now()}\n`);
-    }
-  };
+  const logLine = (line: string): void => emit(`${line}\n`);
+  const onHealthy = (atMs: number): void => emit(`${formatTimestamp(new Date(atMs))} [INFO] ${HEALTHY_MARK}${atMs}\n`);
   let node: RunningWebNode;
   try {
-    node = await startWebNode({ ...opts, logSink: logLine });
+    node = await startWebNode({ ...opts, logSink: logLine, onHealthy });
   } catch (e) {
     for (const l of pending ?? []) out.stderr(l);
     out.stderr(`demo web-node: ${(e as Error).message}\n`);

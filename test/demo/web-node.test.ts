@@ -33,16 +33,31 @@ test('web node: serves its page, joins with role=web, SIGTERM leaves gracefully 
   assert.equal(await res.text(), 'hello from web-t1\n');
 
   const member = (): ReturnType<Agent['members']>[number] | undefined => seed.agent.members().find((m) => m.name === 'web-t1');
+  // It joins once healthy, so the seed learns the service tag with the join itself.
+  const healthyAt = await node.healthyAt();
+  assert.ok(healthyAt <= Date.now() && healthyAt > Date.now() - 30_000);
   await waitFor('seed to see web-t1 alive', () => member()?.status === 'alive', 10_000);
   assert.equal(member()?.tags.role, 'web');
+  assert.equal(member()?.tags['s:web'], String(node.port));
+  assert.ok(lines.some((l) => l.includes('services: web is healthy')), `health logged: ${lines.join('\n')}`);
   assert.ok(lines.some((l) => l.includes('agent: joined: 1 nodes')), `join logged: ${lines.join('\n')}`);
 
+  // SIGTERM: the tag turns ",drain" while the node is still alive, then it leaves.
+  const seen: string[] = [];
+  const off = seed.agent.on('member', (e) => {
+    for (const m of e.members) if (m.name === 'web-t1') seen.push(`${e.type} ${m.tags['s:web'] ?? '-'}`);
+  });
+  t.after(off);
   const t0 = Date.now();
   await node.stop();
   assert.equal(node.exitCode, 0, `exit code 0; log:\n${lines.join('\n')}`);
   assert.ok(Date.now() - t0 < 15_000);
   assert.ok(lines.some((l) => l.includes('agent: graceful leave complete')), `leave logged: ${lines.join('\n')}`);
   await waitFor('seed to record web-t1 left (not failed)', () => member()?.status === 'left', 10_000);
+  const drainAt = seen.indexOf(`member-update ${node.port},drain`);
+  const leaveAt = seen.findIndex((x) => x.startsWith('member-leave'));
+  assert.ok(drainAt >= 0, `seed saw the drain tag: ${seen.join(', ')}`);
+  assert.ok(leaveAt > drainAt, `drain tag before the leave: ${seen.join(', ')}`);
 });
 
 test('web node: SIGKILL is a node death, the seed marks it failed', async (t) => {
