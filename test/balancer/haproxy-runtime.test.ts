@@ -12,7 +12,7 @@ import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHaproxyBalancer } from '../../src/balancer/haproxy/index.ts';
+import { createHaproxyBalancer, HaproxyError } from '../../src/balancer/haproxy/index.ts';
 import type { HaproxyBalancer } from '../../src/balancer/haproxy/index.ts';
 import type { Backend } from '../../src/discovery/types.ts';
 import { startLoad, summarise } from '../../src/demo/loadgen.ts';
@@ -225,4 +225,24 @@ test('slots grow with add server beyond `slots`; the file lists the new slots; r
     await startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 1, durationMs: 2000, maxRequests: 6 }).done;
     return c.requests > cBeforeRestart;
   });
+});
+
+test('a dead HAProxy master is detected; calls say so; restart() brings back the same backends', async (t) => {
+  const { balancer, port, logs } = await setup(t, 2);
+  const [a, b] = (await webServers(t, ['a', 'b'], 0)) as [WebServer, WebServer];
+  await balancer.setBackends('web', [backend(a), backend(b)]);
+  const { masterPid } = await balancer.showProc();
+  process.kill(masterPid, 'SIGKILL');
+  await waitFor('the master death to be noticed', () => balancer.counters().master_deaths === 1);
+  assert.ok(logs.some((l) => l.startsWith('ERR') && l.includes('died')), 'logged as an error');
+  await assert.rejects(
+    balancer.setBackends('web', [backend(a)]),
+    (e: unknown) => e instanceof HaproxyError && e.code === 'ERR_HAPROXY_STATE' && /restart\(\)/.test(e.message),
+  );
+
+  await balancer.restart();
+  const s = await startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 2, durationMs: 10_000, maxRequests: 40 }).done;
+  assert.equal(s.failed, 0);
+  assert.deepEqual(Object.keys(s.byNode).sort(), ['a', 'b']);
+  assert.notEqual((await balancer.showProc()).masterPid, masterPid);
 });

@@ -70,6 +70,7 @@ class HaproxyDriver implements HaproxyBalancer {
     slot_grows: 0,
     config_writes: 0,
     restarts: 0,
+    master_deaths: 0,
     errors: 0,
   };
   private queue: Promise<unknown> = Promise.resolve();
@@ -82,6 +83,8 @@ class HaproxyDriver implements HaproxyBalancer {
   /** When the oldest change not yet reloaded arrived. */
   private pendingSince: number | undefined;
   private writeSeq = 0;
+  /** Why the master died on its own, until restart() brings it back. */
+  private masterDeath: string | undefined;
 
   constructor(private readonly opts: HaproxyBalancerOptions) {
     this.configPath = join(opts.dir, 'haproxy.cfg');
@@ -100,8 +103,10 @@ class HaproxyDriver implements HaproxyBalancer {
       masterSocket: this.masterSocket,
       adminSocket: this.adminSocket,
       log: this.log,
-      onUnexpectedExit: () => {
+      onUnexpectedExit: (detail) => {
         this.count.errors++;
+        this.count.master_deaths++;
+        this.masterDeath = detail;
       },
     });
   }
@@ -142,12 +147,13 @@ class HaproxyDriver implements HaproxyBalancer {
 
   restart(): Promise<void> {
     return this.serial(async () => {
-      this.requireRunning();
+      this.requireRunning(false);
       await this.master.stop();
       // The file already mirrors the running state; write it again anyway so a hand edit or a
       // lost file cannot decide what comes back.
       await this.writeConfig(this.services, false);
       await this.master.start();
+      this.masterDeath = undefined;
       this.count.restarts++;
       for (const s of this.services.values()) s.baseline.clear();
       await this.reapplyDrains();
@@ -486,8 +492,12 @@ class HaproxyDriver implements HaproxyBalancer {
     return run;
   }
 
-  private requireRunning(): void {
+  /** Started and not stopped; with `alive`, HAProxy must be up too (restart() revives it). */
+  private requireRunning(alive = true): void {
     if (this.state !== 'running') throw new HaproxyError('ERR_HAPROXY_STATE', `the HAProxy driver is ${this.state === 'new' ? 'not started' : 'stopped'}`);
+    if (alive && this.masterDeath !== undefined) {
+      throw new HaproxyError('ERR_HAPROXY_STATE', `HAProxy is down (master died: ${this.masterDeath}); restart() starts it again from ${this.configPath}`);
+    }
   }
 
   private render(services: Map<string, ServiceState>): string {

@@ -7,7 +7,7 @@ import { HaproxyError } from './errors.ts';
 /** Resolves when HAProxy accepts the file; rejects ERR_HAPROXY_CONFIG with HAProxy's alerts. */
 export function validateConfig(binary: string, path: string, timeoutMs = 10_000): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    execFile(binary, ['-c', '-q', '-f', path], { timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(binary, ['-c', '-f', path], { timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err === null) {
         resolve();
         return;
