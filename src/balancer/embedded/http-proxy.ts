@@ -76,6 +76,9 @@ function agentFor(b: PoolBackend): BackendAgent {
 
 /** Names listed in a Connection header besides close/keep-alive (also hop-by-hop). */
 function connectionTokens(value: string): Set<string> | undefined {
+  // Nearly every client sends exactly one of these two: no split, no set.
+  const v = value.length <= 10 ? value.toLowerCase() : '';
+  if (v === 'keep-alive' || v === 'close') return undefined;
   let extra: Set<string> | undefined;
   for (const t of value.split(',')) {
     const name = t.trim().toLowerCase();
@@ -85,16 +88,79 @@ function connectionTokens(value: string): Set<string> | undefined {
   return extra;
 }
 
-function isHopByHop(lower: string, extra: Set<string> | undefined): boolean {
-  return HOP_BY_HOP.has(lower) || (extra !== undefined && extra.has(lower));
-}
-
-function findConnectionValue(raw: string[]): string | undefined {
+/**
+ * The end-to-end headers of `raw` (a rawHeaders list) into `out`: hop-by-hop ones dropped, and
+ * those the Connection header names.
+ */
+function copyEndToEnd(raw: string[], out: string[], dropTransferEncoding: boolean): void {
+  let extra: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i] as string;
-    if (k.length === 10 && k.toLowerCase() === 'connection') return raw[i + 1];
+    const lower = k.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') extra = connectionTokens(raw[i + 1] as string);
+      continue;
+    }
+    if (dropTransferEncoding && lower === 'transfer-encoding') continue;
+    out.push(k, raw[i + 1] as string);
   }
-  return undefined;
+  if (extra !== undefined) {
+    // Rare: the Connection header named more headers to drop; filter again in place.
+    let w = 0;
+    for (let i = 0; i < out.length; i += 2) {
+      if (extra.has((out[i] as string).toLowerCase())) continue;
+      out[w++] = out[i] as string;
+      out[w++] = out[i + 1] as string;
+    }
+    out.length = w;
+  }
+}
+
+/**
+ * Back-reference from an emitter (client request, upstream request and response, socket) to
+ * its exchange: the listeners below are shared functions, not closures made per request.
+ */
+const EXCHANGE = Symbol('kodama.exchange');
+interface Tagged {
+  [EXCHANGE]?: Exchange | undefined;
+}
+
+function onClientClose(this: ServerResponse & Tagged): void {
+  this[EXCHANGE]?.clientClosed();
+}
+function onUpstreamSocket(this: ClientRequest & Tagged, s: Socket & Tagged): void {
+  const ex = this[EXCHANGE];
+  if (ex === undefined) return;
+  if (s.connecting) {
+    s[EXCHANGE] = ex;
+    s.setTimeout(ex.fe.tuning.connectTimeoutMs);
+    s.once('connect', onUpstreamConnect);
+  } else ex.upstreamConnected(this);
+}
+function onUpstreamConnect(this: Socket & Tagged): void {
+  const ex = this[EXCHANGE];
+  this[EXCHANGE] = undefined;
+  const up = (this as { _httpMessage?: ClientRequest })._httpMessage;
+  if (ex !== undefined && up !== undefined) ex.upstreamConnected(up);
+}
+function onUpstreamTimeout(this: ClientRequest & Tagged): void {
+  this.destroy(new ProxyError('ERR_PROXY_TIMEOUT', this[EXCHANGE]?.isConnected(this) ? 'backend timed out' : 'connect to backend timed out'));
+}
+function onUpstreamError(this: ClientRequest & Tagged, err: Error): void {
+  this[EXCHANGE]?.upstreamFailed(this, err);
+}
+function onUpstreamResponse(this: ClientRequest & Tagged, upRes: IncomingMessage & Tagged): void {
+  const ex = this[EXCHANGE];
+  if (ex === undefined) {
+    upRes.resume();
+    return;
+  }
+  upRes[EXCHANGE] = ex;
+  upRes.on('close', onUpstreamResponseClose);
+  ex.upstreamResponded(this, upRes);
+}
+function onUpstreamResponseClose(this: IncomingMessage & Tagged): void {
+  this[EXCHANGE]?.upstreamResponseClosed(this);
 }
 
 /** One client request and its attempts at backends. */
@@ -114,40 +180,39 @@ class Exchange {
   private hostValueAt = -1;
 
   constructor(
-    private readonly fe: HttpFrontend,
+    readonly fe: HttpFrontend,
     private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly res: ServerResponse & Tagged,
   ) {
     this.buildHeaders();
-    res.on('close', this.onClientClose);
+    res[EXCHANGE] = this;
+    res.on('close', onClientClose);
   }
 
   private buildHeaders(): void {
-    const raw = this.req.rawHeaders;
-    const connValue = findConnectionValue(raw);
-    const extra = connValue === undefined ? undefined : connectionTokens(connValue);
+    const h = this.headers;
+    copyEndToEnd(this.req.rawHeaders, h, false);
     const clientIp = this.req.socket.remoteAddress ?? '';
     let xffAt = -1;
     let hasHost = false;
-    const h = this.headers;
-    for (let i = 0; i < raw.length; i += 2) {
-      const k = raw[i] as string;
-      const v = raw[i + 1] as string;
-      const lower = k.toLowerCase();
-      if (isHopByHop(lower, extra)) continue;
+    let w = 0;
+    for (let i = 0; i < h.length; i += 2) {
+      const k = h[i] as string;
+      const v = h[i + 1] as string;
+      const lower = k.length === 4 || k.length === 14 || k.length === 15 || k.length === 17 ? k.toLowerCase() : '';
       // Framing headers stay: node decodes the client's framing and re-frames to match them.
-      if (lower === 'content-length' || lower === 'transfer-encoding') this.hasBody = lower === 'transfer-encoding' || v !== '0';
+      if (lower === 'content-length') this.hasBody ||= v !== '0';
+      else if (lower === 'transfer-encoding') this.hasBody = true;
       else if (lower === 'host') hasHost = true;
-      else if (lower === 'x-forwarded-for') {
+      else if (lower === 'x-forwarded-for' && xffAt >= 0) {
         // Several X-Forwarded-For lines are one comma list: keep them in the first one.
-        if (xffAt < 0) {
-          xffAt = h.length + 1;
-          h.push(k, v);
-        } else h[xffAt] = `${h[xffAt] as string}, ${v}`;
+        h[xffAt] = `${h[xffAt] as string}, ${v}`;
         continue;
-      }
-      h.push(k, v);
+      } else if (lower === 'x-forwarded-for') xffAt = w + 1;
+      h[w++] = k;
+      h[w++] = v;
     }
+    h.length = w;
     if (xffAt < 0) h.push('x-forwarded-for', clientIp);
     else h[xffAt] = `${h[xffAt] as string}, ${clientIp}`;
     if (!hasHost) {
@@ -175,7 +240,7 @@ class Exchange {
     b.active++;
     b.total++;
     if (this.hostValueAt >= 0) this.headers[this.hostValueAt] = `${b.host}:${b.port}`;
-    let up: ClientRequest;
+    let up: ClientRequest & Tagged;
     try {
       up = request({
         host: b.host,
@@ -194,48 +259,39 @@ class Exchange {
       this.reply(400, 'kodama: bad request\n');
       return;
     }
+    if (this.upstream !== undefined) (this.upstream as Tagged)[EXCHANGE] = undefined;
     this.upstream = up;
-    up.on('socket', this.onSocket);
-    up.on('response', this.onResponse);
-    up.on('error', this.onUpstreamError);
-    up.on('timeout', this.onTimeout);
+    up[EXCHANGE] = this;
+    up.on('socket', onUpstreamSocket);
+    up.on('response', onUpstreamResponse);
+    up.on('error', onUpstreamError);
+    up.on('timeout', onUpstreamTimeout);
     if (!this.hasBody) up.end();
   }
 
-  private readonly onSocket = (s: Socket): void => {
-    if (s.connecting) {
-      s.setTimeout(this.fe.tuning.connectTimeoutMs);
-      s.once('connect', this.onConnect);
-    } else this.onConnect();
-  };
+  isConnected(up: ClientRequest): boolean {
+    return up === this.upstream && this.connected;
+  }
 
-  private readonly onConnect = (): void => {
-    const up = this.upstream;
-    if (up === undefined || this.closed) return;
+  upstreamConnected(up: ClientRequest): void {
+    if (up !== this.upstream || this.closed) return;
     this.connected = true;
     if (this.backend !== undefined) this.backend.failedUntilMs = 0;
     up.socket?.setTimeout(this.fe.tuning.requestTimeoutMs);
     // Only now read the client's body: had the connect failed, it could still go elsewhere.
     if (this.hasBody) this.req.pipe(up);
-  };
+  }
 
-  private readonly onTimeout = (): void => {
-    this.upstream?.destroy(
-      new ProxyError('ERR_PROXY_TIMEOUT', this.connected ? 'backend timed out' : 'connect to backend timed out'),
-    );
-  };
-
-  private readonly onUpstreamError = (err: Error): void => {
-    if (this.closed || this.responded) return; // client gone, or handled on the response side
+  upstreamFailed(up: ClientRequest, err: Error): void {
+    // Client gone, an abandoned attempt, or handled on the response side.
+    if (this.closed || up !== this.upstream || this.responded) return;
     const fe = this.fe;
     const b = this.backend;
-    const up = this.upstream;
     this.release();
     if (err instanceof ProxyError && err.code === 'ERR_PROXY_TIMEOUT') fe.counters.timeouts++;
     const connectFailed = !this.connected;
     const staleReuse =
       !connectFailed &&
-      up !== undefined &&
       up.reusedSocket &&
       !this.hasBody &&
       IDEMPOTENT.has(this.req.method ?? '') &&
@@ -259,31 +315,22 @@ class Exchange {
     fe.counters.upstream_errors++;
     const timedOut = err instanceof ProxyError;
     this.reply(timedOut ? 504 : 502, `kodama: backend ${b?.id ?? '?'} ${timedOut ? 'timed out' : `failed: ${errText(err)}`}\n`);
-  };
+  }
 
-  private readonly onResponse = (upRes: IncomingMessage): void => {
-    this.responded = true;
-    upRes.on('close', () => this.onUpstreamResponseClose(upRes));
-    if (this.closed) {
+  upstreamResponded(up: ClientRequest, upRes: IncomingMessage): void {
+    if (up !== this.upstream || this.closed) {
       upRes.resume();
       return;
     }
-    const raw = upRes.rawHeaders;
-    const connValue = findConnectionValue(raw);
-    const extra = connValue === undefined ? undefined : connectionTokens(connValue);
+    this.responded = true;
     const out: string[] = [];
-    for (let i = 0; i < raw.length; i += 2) {
-      const k = raw[i] as string;
-      const lower = k.toLowerCase();
-      // Transfer-Encoding goes too: the frontend frames its answer for its own client.
-      if (isHopByHop(lower, extra) || lower === 'transfer-encoding') continue;
-      out.push(k, raw[i + 1] as string);
-    }
+    // Transfer-Encoding goes too: the frontend frames its answer for its own client.
+    copyEndToEnd(upRes.rawHeaders, out, true);
     this.res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out);
     upRes.pipe(this.res);
-  };
+  }
 
-  private onUpstreamResponseClose(upRes: IncomingMessage): void {
+  upstreamResponseClosed(upRes: IncomingMessage): void {
     this.release();
     if (!upRes.complete && !this.closed) {
       // The backend died mid-answer: the status line is out, so all we can do is cut.
@@ -292,12 +339,12 @@ class Exchange {
     }
   }
 
-  private readonly onClientClose = (): void => {
+  clientClosed(): void {
     this.closed = true;
     this.fe.exchangeDone();
     if (!this.res.writableFinished) this.upstream?.destroy();
     this.release();
-  };
+  }
 
   private release(): void {
     if (!this.holding) return;
