@@ -311,7 +311,7 @@ function rawExchange(port: number, payload: string): Promise<string> {
   });
 }
 
-test('hostile input is answered 400/431 and dropped; the proxy keeps serving', async (t) => {
+test('hostile input is answered 400/405/431 and dropped; the proxy keeps serving', async (t) => {
   const a = await web(t, 'a');
   const { lb, url } = await startProxy(t);
   await lb.setBackends('web', [be(a)]);
@@ -323,10 +323,11 @@ test('hostile input is answered 400/431 and dropped; the proxy keeps serving', a
     'GET /\x7f HTTP/1.1\r\n\r\n',
     `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
     'GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n',
+    'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n',
   ];
   for (const g of garbage) {
     const answer = await rawExchange(port, g);
-    assert.match(answer, /^HTTP\/1\.1 4(00|31) /, `answer to ${JSON.stringify(g.slice(0, 40))}: ${answer.slice(0, 60)}`);
+    assert.match(answer, /^HTTP\/1\.1 4(00|05|31) /, `answer to ${JSON.stringify(g.slice(0, 40))}: ${answer.slice(0, 60)}`);
   }
   // A client that hangs up mid-request.
   const s = connect(port, '127.0.0.1');
@@ -341,6 +342,35 @@ test('hostile input is answered 400/431 and dropped; the proxy keeps serving', a
   assert.equal(ok.status, 200);
   assert.ok(lb.counters().bad_requests >= garbage.length);
   await waitFor('no request left active', async () => (await lb.stats('web'))[0]?.activeSessions === 0, 2000);
+});
+
+test('pooled connections to a drained or removed backend are closed once idle', async (t) => {
+  const open = new Set<Socket>();
+  const server = createServer((req, res) => {
+    req.resume();
+    res.end('ok');
+  });
+  server.on('connection', (s: Socket) => {
+    open.add(s);
+    s.on('close', () => open.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const target = { node: 'k', host: '127.0.0.1', port: (server.address() as AddressInfo).port };
+  const { lb, url } = await startProxy(t);
+  await lb.setBackends('web', [be(target)]);
+  await Promise.all([get(url), get(url), get(url)]);
+  assert.ok(open.size >= 1, 'the proxy keeps upstream connections alive');
+  await lb.setBackends('web', [be(target, 100, 'drain')]);
+  await waitFor('pooled connections closed after drain', () => open.size === 0, 2000);
+  await lb.setBackends('web', [be(target)]);
+  await get(url);
+  assert.equal(open.size, 1);
+  await lb.setBackends('web', []);
+  await waitFor('pooled connections closed after removal', () => open.size === 0, 2000);
 });
 
 test('stop() lets a request in flight finish, then the port is closed', async (t) => {

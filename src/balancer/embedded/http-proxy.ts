@@ -388,6 +388,7 @@ export class HttpFrontend implements FrontendListener {
     this.server = createServer({ keepAliveTimeout: 30_000 }, this.onRequest);
     this.server.on('connection', this.onConnection);
     this.server.on('clientError', this.onClientError);
+    this.server.on('connect', this.onConnectMethod);
   }
 
   get inflight(): number {
@@ -425,6 +426,13 @@ export class HttpFrontend implements FrontendListener {
     this.counters.requests++;
     this.active++;
     new Exchange(this, req, res).attempt();
+  };
+
+  /** CONNECT would make the frontend an open tunnel: refused. */
+  private readonly onConnectMethod = (_req: IncomingMessage, socket: Duplex): void => {
+    this.counters.bad_requests++;
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   };
 
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
