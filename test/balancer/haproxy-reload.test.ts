@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -154,4 +155,27 @@ test('a config HAProxy rejects gives a coded error and the old state keeps servi
   assert.equal(balancer.counters().reloads, 1);
   assert.equal((await get(web.bind.port)).status, 200);
   assert.equal((await get(api.bind.port)).status, 503, 'api has a frontend but no backends yet');
+});
+
+test('start() on a port already taken fails with HAProxy\'s reason and leaves no process behind', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kodama-haproxy-'));
+  const squatter = createNetServer();
+  await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+  const port = (squatter.address() as AddressInfo).port;
+  const balancer = createHaproxyBalancer({ binary: HAPROXY, dir, slots: 2, reloadDebounceMs: 100 });
+  t.after(async () => {
+    await balancer.stop();
+    squatter.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await assert.rejects(
+    balancer.start([{ service: 'web', mode: 'http', bind: { host: '127.0.0.1', port } }]),
+    (e: unknown) => e instanceof HaproxyError && e.code === 'ERR_HAPROXY_SPAWN' && /cannot bind/.test(e.message) && e.message.includes(`:${port}`),
+  );
+  // No HAProxy of ours is left running (pgrep exits 1 when nothing matches).
+  assert.equal(spawnSync('pgrep', ['-f', dir]).status, 1);
+  await assert.rejects(
+    createHaproxyBalancer({ binary: '/nonexistent/haproxy', dir, slots: 2, reloadDebounceMs: 100 }).start([]),
+    (e: unknown) => e instanceof HaproxyError && e.code === 'ERR_HAPROXY_SPAWN',
+  );
 });

@@ -516,8 +516,13 @@ class HaproxyDriver implements HaproxyBalancer {
   private async writeConfig(services: Map<string, ServiceState>, validate: boolean): Promise<void> {
     const tmp = `${this.configPath}.tmp${++this.writeSeq}`;
     await writeFile(tmp, this.render(services));
-    if (validate) await validateConfig(this.opts.binary, tmp);
-    await rename(tmp, this.configPath);
+    try {
+      if (validate) await validateConfig(this.opts.binary, tmp);
+      await rename(tmp, this.configPath);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
     this.count.config_writes++;
   }
 }

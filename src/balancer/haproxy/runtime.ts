@@ -8,7 +8,8 @@
 //    changed from '1' to '9999' by 'stats socket command'" (both success);
 //  - `set weight B/S W`, `set server B/S state ready|drain|maint`, `enable server B/S` → empty;
 //  - `add server B/S A:P weight W` → "New server registered." (the server starts in maint;
-//    `enable server` puts it in service);
+//    `set server B/S state ready` — like `enable server` — or `state drain` takes it out of maint);
+//  - a server rendered `disabled` keeps admin bit 0x04 after `state ready` but serves (op state 2);
 //  - unknown server → "No such server."; unknown command → "Unknown command, but maybe …";
 //  - `show servers state B` → "1" (format version), "# be_id be_name …" header, space-separated rows;
 //  - `show stat B 4 -1` → CSV with "# pxname,svname,…" header, servers only (type 4);
