@@ -298,10 +298,11 @@ class Exchange {
       (err as NodeJS.ErrnoException).code === 'ECONNRESET';
     if (connectFailed && b !== undefined) {
       fe.counters.connect_failures++;
-      fe.pool.connectFailed(b);
+      const first = fe.pool.connectFailed(b);
       this.failedB = this.failedA;
       this.failedA = b;
-      fe.tuning.log('DEBUG', `proxy ${fe.frontend.service}: connect to ${b.id} (${b.host}:${b.port}) failed: ${errText(err)}`);
+      // One warning when a backend starts refusing; the retries after it are debug noise.
+      fe.tuning.log(first ? 'WARN' : 'DEBUG', `proxy ${fe.frontend.service}: connect to ${b.id} (${b.host}:${b.port}) failed: ${errText(err)}`);
     }
     if ((connectFailed || staleReuse) && this.tries < fe.tuning.maxTries) {
       fe.counters.retries++;

@@ -167,9 +167,11 @@ export class Pool {
     return best;
   }
 
-  /** A connect to `b` failed: avoid it for a while. */
-  connectFailed(b: PoolBackend): void {
+  /** A connect to `b` failed: avoid it for a while. True when it was fine until now. */
+  connectFailed(b: PoolBackend): boolean {
+    const wasFine = b.failedUntilMs === 0;
     b.failedUntilMs = Date.now() + this.failCooldownMs;
+    return wasFine;
   }
 
   /** Backends that take new work now. */

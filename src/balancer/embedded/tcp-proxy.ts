@@ -82,10 +82,11 @@ class TcpSession {
     this.release();
     if (b !== undefined) {
       fe.counters.connect_failures++;
-      fe.pool.connectFailed(b);
+      const first = fe.pool.connectFailed(b);
       this.failedB = this.failedA;
       this.failedA = b;
-      fe.tuning.log('DEBUG', `proxy ${fe.frontend.service}: connect to ${b.id} (${b.host}:${b.port}) failed: ${err.code ?? err.message}`);
+      // One warning when a backend starts refusing; the retries after it are debug noise.
+      fe.tuning.log(first ? 'WARN' : 'DEBUG', `proxy ${fe.frontend.service}: connect to ${b.id} (${b.host}:${b.port}) failed: ${err.code ?? err.message}`);
     }
     if (this.tries < fe.tuning.maxTries) {
       fe.counters.retries++;
