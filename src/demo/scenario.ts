@@ -71,26 +71,26 @@ function haproxyMissing(binary: string): string | undefined {
   );
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
+    if (signal.aborted === true) {
       reject(new Aborted());
       return;
     }
     const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = (): void => {
       clearTimeout(t);
       reject(new Aborted());
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 
 /** Poll `cond` every 50 ms until true (→ Date.now() when seen) or `timeoutMs` (→ undefined). */
-async function waitUntil(cond: () => boolean, timeoutMs: number, signal: AbortSignal | undefined): Promise<number | undefined> {
+async function waitUntil(cond: () => boolean, timeoutMs: number, signal: AbortSignal): Promise<number | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (cond()) return Date.now();
@@ -115,7 +115,14 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
       return 1;
     }
   }
-  const signal = io.interrupt?.();
+  // Ctrl-C (the CLI's interrupt) or SIGTERM: stop the script, then clean up every node and
+  // HAProxy (dying on SIGTERM's default action would orphan HAProxy's master).
+  const stop = new AbortController();
+  const interrupt = io.interrupt?.();
+  interrupt?.addEventListener('abort', () => stop.abort(), { once: true });
+  const onTerm = (): void => stop.abort();
+  process.once('SIGTERM', onTerm);
+  const signal = stop.signal;
   const dir = mkdtempSync(join(tmpdir(), 'kodama-demo-'));
   const p = new Printer((t) => io.stdout(t));
   const logs: WriteStream[] = [];
@@ -318,7 +325,7 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
     if (!opts.once) {
       p.raw('\nLive view continues (web-1 and web-4 serve); press Ctrl-C to stop every node and exit.\n\n');
       await new Promise<void>((resolve) => {
-        if (signal === undefined || signal.aborted) resolve();
+        if (signal.aborted) resolve();
         else signal.addEventListener('abort', () => resolve(), { once: true });
       });
       p.raw('\nInterrupted: stopping the web nodes and the balancer …\n');
@@ -341,6 +348,7 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
     await Promise.all([...nodes.values()].map((n) => n.exited));
     await agent?.stop();
     await Promise.all(logs.map((w) => new Promise<void>((r) => w.end(r))));
+    process.off('SIGTERM', onTerm);
     if (!keepLogs) rmSync(dir, { recursive: true, force: true });
   }
   if (failure !== undefined) {

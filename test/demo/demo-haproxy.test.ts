@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alive, pidsMentioning, runKodama } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { KODAMA, alive, pidsMentioning, runKodama } from './helpers.ts';
 
 test('kodama demo --once --haproxy: every step held with 0 reloads, exit 0, no node or HAProxy left running', async () => {
   const r = await runKodama(['demo', '--once', '--haproxy'], 90_000);
@@ -20,4 +21,33 @@ test('kodama demo --once --haproxy: every step held with 0 reloads, exit 0, no n
   const dir = /logs: (\S+)\)/.exec(r.stdout)?.[1];
   assert.ok(dir !== undefined && dir.includes('kodama-demo-'));
   assert.deepEqual(pidsMentioning(dir), [], 'no HAProxy (or anything else) runs from the demo dir');
+});
+
+test('kodama demo --haproxy (live) stopped by SIGTERM mid-script: every node and HAProxy stopped, exit 0', async () => {
+  const proc = spawn(process.execPath, [KODAMA, 'demo', '--haproxy'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const hard = setTimeout(() => proc.kill('SIGKILL'), 90_000);
+  let out = '';
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const closed = new Promise<number | null>((r) => proc.once('close', r));
+  await new Promise<void>((resolve) => {
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('STEP 1:')) resolve();
+    });
+    void closed.then(() => resolve());
+  });
+  assert.match(out, /STEP 1:/, out);
+  const termAt = Date.now();
+  proc.kill('SIGTERM');
+  const code = await closed;
+  clearTimeout(hard);
+  assert.equal(code, 0, out);
+  assert.ok(Date.now() - termAt < 30_000, 'stopped within 30 s');
+  assert.match(out, /Interrupted: stopping the web nodes and the balancer/);
+  const pids = [...out.matchAll(/started: pid (\d+)/g)].map((m) => Number(m[1]));
+  assert.ok(pids.length >= 3, out);
+  assert.deepEqual(pids.filter(alive), [], 'every web node process is gone');
+  const dir = /logs: (\S+)\)/.exec(out)?.[1];
+  assert.ok(dir !== undefined);
+  assert.deepEqual(pidsMentioning(dir), [], 'HAProxy stopped');
 });
