@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createHaproxyBalancer, HaproxyError } from '../../src/balancer/haproxy/index.ts';
 import type { HaproxyBalancer } from '../../src/balancer/haproxy/index.ts';
 import type { Backend, Frontend } from '../../src/discovery/types.ts';
-import { startLoad, summarise } from '../../src/demo/loadgen.ts';
+import { startLoad } from '../../src/demo/loadgen.ts';
 import { startWebServer } from '../../src/demo/web-server.ts';
 import type { WebServer } from '../../src/demo/web-server.ts';
 
@@ -104,12 +104,12 @@ test('a burst of 10 frontend changes within 1 s → at most 2 reloads; traffic k
 
   await sleep(300);
   const summary = await run.stop();
-  // Requests kept being answered through the reloads: every 250 ms window of the run had answers.
-  const from = summary.durationMs > 0 ? run.records[0]?.startMs ?? 0 : 0;
-  const to = Math.max(...run.records.map((r) => r.startMs));
-  for (let w = from; w + 250 <= to; w += 250) {
-    assert.ok(summarise(run.records, w, w + 250).ok > 0, `no answers in the window starting ${w - from} ms`);
-  }
+  // Requests kept being answered through the reloads: the longest pause between two answers
+  // stays short (it includes event-loop stalls of this test process on a busy machine).
+  const ends = run.records.filter((r) => r.ok).map((r) => r.endMs).sort((x, y) => x - y);
+  const maxGapMs = ends.reduce((m, e, i) => (i === 0 ? 0 : Math.max(m, e - (ends[i - 1] ?? e))), 0);
+  t.diagnostic(`longest pause between answers: ${maxGapMs} ms`);
+  assert.ok(maxGapMs < 1000, `no answer for ${maxGapMs} ms`);
   t.diagnostic(`reloads ${balancer.counters().reloads}; load ok ${summary.ok}, failed ${summary.failed} (${summary.failures.map((f) => f.error ?? f.status).join(', ')})`);
   // The master hands the listeners to the new worker, and the old one closes idle keep-alive
   // connections only after answering on them (idle-close-on-response): nothing fails.
@@ -178,4 +178,26 @@ test('start() on a port already taken fails with HAProxy\'s reason and leaves no
     createHaproxyBalancer({ binary: '/nonexistent/haproxy', dir, slots: 2, reloadDebounceMs: 100 }).start([]),
     (e: unknown) => e instanceof HaproxyError && e.code === 'ERR_HAPROXY_SPAWN',
   );
+});
+
+test('a second driver on a dir where HAProxy already runs is refused; changes that cancel out cost no reload', async (t) => {
+  const { balancer, web } = await setup(t, 300);
+  const dir = balancer.configPath.replace(/\/haproxy\.cfg$/, '');
+  const second = createHaproxyBalancer({ binary: HAPROXY, dir, slots: 2, reloadDebounceMs: 100 });
+  t.after(() => second.stop());
+  const other = await freePort();
+  await assert.rejects(
+    second.start([{ service: 'web', mode: 'http', bind: { host: '127.0.0.1', port: other } }]),
+    (e: unknown) => e instanceof HaproxyError && e.code === 'ERR_HAPROXY_STATE' && /already runs/.test(e.message),
+  );
+  assert.equal((await get(web.bind.port)).status, 200, 'the first one still serves');
+
+  // A → B → A inside one debounce window: nothing to reload.
+  const moved: Frontend = { ...web, bind: { host: '127.0.0.1', port: other } };
+  await Promise.all([balancer.setFrontends([moved]), balancer.setFrontends([web])]);
+  assert.equal(balancer.counters().reloads, 0);
+  assert.equal((await balancer.showProc()).reloads, 0);
+  // The last call won: web is where it was.
+  assert.equal((await get(web.bind.port)).status, 200);
+  assert.match(await readFile(balancer.configPath, 'utf8'), new RegExp(`bind 127\\.0\\.0\\.1:${web.bind.port}\n`));
 });

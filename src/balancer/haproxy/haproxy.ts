@@ -75,6 +75,8 @@ class HaproxyDriver implements HaproxyBalancer {
   };
   private queue: Promise<unknown> = Promise.resolve();
   private validations: Promise<unknown> = Promise.resolve();
+  /** setFrontends calls not yet through validation. */
+  private inflight = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
   private pending: Frontend[] | undefined;
   private waiters: Waiter[] = [];
@@ -124,6 +126,15 @@ class HaproxyDriver implements HaproxyBalancer {
       throw new HaproxyError('ERR_HAPROXY_INPUT', `haproxy dir ${this.opts.dir} is too long for a unix socket path`);
     }
     await mkdir(this.opts.dir, { recursive: true });
+    // An HAProxy left running in this dir (say, by a kodama that was killed) would keep serving
+    // its own copy next to ours (it binds with SO_REUSEPORT): refuse, and say who it is.
+    const other = await this.master.showProc().catch(() => undefined);
+    if (other !== undefined) {
+      throw new HaproxyError(
+        'ERR_HAPROXY_STATE',
+        `an HAProxy master (pid ${other.masterPid}) already runs from ${this.opts.dir}; stop it (kill ${other.masterPid}) or use another dir`,
+      );
+    }
     this.services = new Map(frontends.map((f) => [f.service, this.newService(f)]));
     await this.writeConfig(this.services, true);
     await this.master.start();
@@ -168,18 +179,25 @@ class HaproxyDriver implements HaproxyBalancer {
     this.requireRunning();
     checkFrontends(frontends);
     const target = [...frontends];
-    const running = [...this.services.values()].map((s) => s.frontend);
-    if (this.pending === undefined && sameFrontends(running, target)) return;
+    const isRunningSet = sameFrontends([...this.services.values()].map((s) => s.frontend), target);
+    // Nothing asked for and nothing under way: done. (With earlier calls in flight this call
+    // must still go through the queue, or an older set would win.)
+    if (isRunningSet && this.pending === undefined && this.inflight === 0) return;
+    this.inflight++;
     // Ask HAProxy now (validations of a burst run side by side), so the caller hears about a bad
     // config at once and nothing changes …
-    const verdict = this.validateCandidate(target);
+    const verdict = isRunningSet ? Promise.resolve() : this.validateCandidate(target);
     verdict.catch(() => {});
     // … but take results in call order, so the last call's set is the one that gets reloaded.
     const joined = this.validations.then(async (): Promise<{ reload: Promise<void> }> => {
-      await verdict;
-      if (this.state !== 'running') throw new HaproxyError('ERR_HAPROXY_STATE', 'the HAProxy driver stopped');
-      this.pending = target;
-      return { reload: this.joinReload() };
+      try {
+        await verdict;
+        if (this.state !== 'running') throw new HaproxyError('ERR_HAPROXY_STATE', 'the HAProxy driver stopped');
+        this.pending = target;
+        return { reload: this.joinReload() };
+      } finally {
+        this.inflight--;
+      }
     });
     this.validations = joined.catch(() => {});
     // The reload promise travels wrapped, so the ordering chain never waits for a reload.
@@ -230,6 +248,8 @@ class HaproxyDriver implements HaproxyBalancer {
         const target = this.pending;
         this.pending = undefined;
         if (target === undefined || this.state !== 'running') return;
+        // Changes that cancel out (A → B → A) need no reload.
+        if (sameFrontends(target, [...this.services.values()].map((s) => s.frontend))) return;
         await this.reloadWith(target);
       });
       for (const w of waiters) w.resolve();
