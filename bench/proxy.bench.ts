@@ -25,6 +25,16 @@ function killAll(): void {
   children.clear();
 }
 
+/** SIGTERM (a proxy child stops its HAProxy), wait for the exit; SIGKILL after 10 s. */
+async function stopChild(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(t);
+}
+
 /** Start a bench child and read its one JSON line (bounded). */
 function child<T>(args: string[], timeoutMs: number): Promise<{ proc: ChildProcess; value: T }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -73,13 +83,12 @@ export default async function run(): Promise<void> {
 
     const embedded = await child<{ port: number }>(['proxy', 'embedded', target], 30_000);
     rows.push({ name: 'embedded proxy', sum: await measure(`http://127.0.0.1:${embedded.value.port}/`) });
-    embedded.proc.kill('SIGTERM');
+    await stopChild(embedded.proc);
 
     if (haproxyAvailable()) {
       const ha = await child<{ port: number }>(['proxy', 'haproxy', target, join(dir, 'haproxy')], 30_000);
       rows.push({ name: 'haproxy', sum: await measure(`http://127.0.0.1:${ha.value.port}/`) });
-      ha.proc.kill('SIGTERM');
-      await new Promise<void>((r) => (ha.proc.exitCode !== null ? r() : ha.proc.once('exit', () => r())));
+      await stopChild(ha.proc);
     } else {
       console.log('haproxy: not installed (apt-get install haproxy), skipped');
     }
@@ -98,6 +107,7 @@ export default async function run(): Promise<void> {
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
     for (const r of [head, ...table]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   } finally {
+    await Promise.all([...children].map((c) => stopChild(c)));
     killAll();
     rmSync(dir, { recursive: true, force: true });
   }

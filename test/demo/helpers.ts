@@ -58,3 +58,17 @@ export function pidsMentioning(text: string): number[] {
   }
   return out;
 }
+
+/** Pids whose environment holds `KEY=value` (children inherit it: finds what a run left behind). */
+export function pidsWithEnv(entry: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/environ`, 'utf8').split('\0').includes(entry) && alive(Number(e))) out.push(Number(e));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return out;
+}
