@@ -390,3 +390,24 @@ test('stop() lets a request in flight finish, then the port is closed', async (t
     }),
   );
 });
+
+test('stop() is bounded: a request stuck on a silent backend is cut after the grace period', async (t) => {
+  const silent = createServer(() => {});
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    silent.closeAllConnections();
+    silent.close();
+  });
+  const { lb, url } = await startProxy(t, { closeGraceMs: 300 });
+  await lb.setBackends('web', [be({ node: 'silent', host: '127.0.0.1', port: (silent.address() as AddressInfo).port })]);
+  const pending = get(url).then(
+    (r) => `status ${r.status}`,
+    (e: Error) => `error ${e.name}`,
+  );
+  await waitFor('request in flight', async () => (await lb.stats('web'))[0]?.activeSessions === 1, 2000);
+  const started = Date.now();
+  await lb.stop();
+  const tookMs = Date.now() - started;
+  assert.ok(tookMs >= 250 && tookMs < 2000, `stop took ${tookMs} ms (grace 300 ms)`);
+  assert.match(await pending, /^error/, 'the stuck request was cut, not answered');
+});
