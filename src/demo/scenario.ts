@@ -39,6 +39,9 @@ const STEP_TIMEOUT_MS = 15_000;
 /** Load: a few workers with a pause — every backend gets traffic, the CPU stays free. */
 const LOAD = { concurrency: 4, pauseMs: 10, timeoutMs: 3000 };
 
+/** Live mode replaces its load run this often (records are kept per run). */
+const LIVE_LOAD_RUN_MS = 5 * 60_000;
+
 class Aborted extends Error {}
 
 interface Expectation {
@@ -197,13 +200,15 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
     const present = (name: string): boolean => v.backends().some((b) => b.id === name);
 
     // ---- setup: three web nodes, then the load.
-    p.line('starting web-1, web-2, web-3 …');
+    p.line('starting web-1, web-2, web-3 ...');
     await Promise.all(['web-1', 'web-2', 'web-3'].map((n) => spawn(n)));
     const allIn = await waitUntil(() => ['web-1', 'web-2', 'web-3'].every(ready), SETUP_TIMEOUT_MS, signal);
     if (allIn === undefined) {
       throw new Error(`web-1..3 did not all become ready backends within ${s(SETUP_TIMEOUT_MS)}; backends: ${describeBackends(v.backends())}`);
     }
-    load = startLoad({ url, concurrency: LOAD.concurrency, pauseMs: LOAD.pauseMs, timeoutMs: LOAD.timeoutMs, durationMs: opts.once ? 120_000 : 7 * 24 * 3600_000 });
+    const newLoad = (): LoadRun =>
+      startLoad({ url, concurrency: LOAD.concurrency, pauseMs: LOAD.pauseMs, timeoutMs: LOAD.timeoutMs, durationMs: opts.once ? 120_000 : LIVE_LOAD_RUN_MS + 60_000 });
+    load = newLoad();
     records = load.records;
     const loadStart = Date.now();
     await sleep(2500, signal);
@@ -222,7 +227,7 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
 
     // ---- step 1: web-4 joins → traffic soon after it turns healthy.
     p.raw('\n');
-    p.line(`STEP 1: web-4 joins — expect its first request within ${s(FIRST_REQUEST_BOUND_MS)} of turning healthy`);
+    p.line(`STEP 1: web-4 joins. Expected: its first request within ${s(FIRST_REQUEST_BOUND_MS)} of turning healthy`);
     const web4 = await spawn('web-4');
     const healthyAt = await web4.healthyAt();
     p.line(`web-4 turned healthy at ${p.secs(healthyAt)} s (it joins once its page passes the check)`);
@@ -243,7 +248,7 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
 
     // ---- step 2: web-2 leaves gracefully → drained, 0 failed requests.
     p.raw('\n');
-    p.line('STEP 2: web-2 leaves gracefully (SIGTERM) — expect it drained first: 0 failed requests');
+    p.line('STEP 2: web-2 leaves gracefully (SIGTERM). Expected: drained first, 0 failed requests');
     const web2 = nodes.get('web-2')!;
     const leaveAt = Date.now();
     let drainSeenAt: number | undefined;
@@ -273,8 +278,9 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
 
     // ---- step 3: web-3 killed → failures only until the balancer removes it.
     p.raw('\n');
-    p.line('STEP 3: web-3 is killed (SIGKILL) — expect failures only until the balancer removes it, none after');
+    p.line('STEP 3: web-3 is killed (SIGKILL). Expected: failures only until the balancer removes it, none after');
     const web3 = nodes.get('web-3')!;
+    const retriesBefore = roleOf()?.counters().retries;
     const killAt = Date.now();
     web3.kill();
     const removedAt = await waitUntil(() => !present('web-3'), STEP_TIMEOUT_MS, signal);
@@ -285,11 +291,14 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
       // A request counts against the window it was sent in.
       const before = records.filter((r) => !r.ok && r.endMs >= killAt && r.startMs < removedAt).length;
       const afterSum = summarise(records, removedAt, Date.now());
+      const retriesAfter = roleOf()?.counters().retries;
+      // The embedded proxy counts connects it retried on another backend (HAProxy's redispatch is not counted here).
+      const retried = retriesBefore !== undefined && retriesAfter !== undefined ? `; the proxy retried ${plural(retriesAfter - retriesBefore, 'connect')} on other backends` : '';
       expect(
         'web-3 killed',
         afterSum.failed === 0 && afterSum.ok > 0,
         `${plural(before, 'request')} failed before the balancer removed it after ${s(removedAt - killAt)}, ` +
-          `${afterSum.failed} after (${afterSum.ok} answered since, by ${Object.keys(afterSum.byNode).sort().join(', ') || 'nobody'})`,
+          `${afterSum.failed} after (${afterSum.ok} answered since, by ${Object.keys(afterSum.byNode).sort().join(', ') || 'nobody'})${retried}`,
       );
     }
 
@@ -324,16 +333,25 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
 
     if (!opts.once) {
       p.raw('\nLive view continues (web-1 and web-4 serve); press Ctrl-C to stop every node and exit.\n\n');
-      await new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        else signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-      p.raw('\nInterrupted: stopping the web nodes and the balancer …\n');
+      // A fresh load run now and then, so the records (one per request) do not grow for ever.
+      for (;;) {
+        try {
+          await sleep(LIVE_LOAD_RUN_MS, signal);
+        } catch (e) {
+          if (e instanceof Aborted) break;
+          throw e;
+        }
+        const old = load;
+        load = newLoad();
+        records = load.records;
+        await old.stop();
+      }
+      p.raw('\nInterrupted: stopping the web nodes and the balancer ...\n');
       failure = undefined;
     }
   } catch (e) {
     if (e instanceof Aborted) {
-      p.raw('\nInterrupted: stopping the web nodes and the balancer …\n');
+      p.raw('\nInterrupted: stopping the web nodes and the balancer ...\n');
       if (opts.once) failure = 'interrupted';
     } else {
       failure = (e as Error).message;
