@@ -246,3 +246,36 @@ test('a dead HAProxy master is detected; calls say so; restart() brings back the
   assert.deepEqual(Object.keys(s.byNode).sort(), ['a', 'b']);
   assert.notEqual((await balancer.showProc()).masterPid, masterPid);
 });
+
+test('a backend that moves (same id, new port) or changes weight is updated in place, without failures', async (t) => {
+  const { balancer, port } = await setup(t, 2);
+  const [a, b, b2] = (await webServers(t, ['a', 'b', 'b2'], 0)) as [WebServer, WebServer, WebServer];
+  await balancer.setBackends('web', [backend(a), backend(b)]);
+  const run = load(t, port, 30_000);
+  await waitFor('a and b to serve', () => a.requests > 5 && b.requests > 5);
+
+  // Node "b" now answers on b2's port (a member-update with another port).
+  await balancer.setBackends('web', [backend(a), { ...backend(b2), id: 'b' }]);
+  await waitFor('the new port to get requests', () => b2.requests > 5);
+  const bOld = b.requests;
+  await sleep(300);
+  assert.equal(b.requests, bOld, 'the old port gets nothing once moved');
+
+  // Weight 300 vs 100: roundrobin sends b about three times as much.
+  await balancer.setBackends('web', [backend(a), { ...backend(b2, 'ready', 250), id: 'b' }]);
+  const from = Date.now();
+  await sleep(1500);
+  const summary = await run.stop();
+  const share = summarise(run.records, from);
+  const ratio = (share.byNode.b2 ?? 0) / Math.max(1, share.byNode.a ?? 0);
+  t.diagnostic(`after weight change: ${JSON.stringify(share.byNode)} (ratio ${ratio.toFixed(2)})`);
+  assert.ok(ratio > 1.8 && ratio < 3.5, `b2:a = ${ratio}`);
+  assert.equal(summary.failed, 0);
+  assert.equal(balancer.counters().reloads, 0);
+  assert.deepEqual(
+    balancer.counters().slot_grows,
+    0,
+    'two backends in two slots: moving one re-points its slot, no growth',
+  );
+  assert.match(await readFile(balancer.configPath, 'utf8'), new RegExp(`server slot1 127\\.0\\.0\\.1:${b2.port} weight 250  # b`));
+});

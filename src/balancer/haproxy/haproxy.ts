@@ -370,7 +370,12 @@ class HaproxyDriver implements HaproxyBalancer {
     if (have === undefined) return false;
     let changed = false;
     if (have.host !== want.host || have.port !== want.port) {
+      // `set server … addr` alone leaves HAProxy's pooled idle connections to the old address in
+      // use (seen on 2.6: the old port kept answering). Entering maint purges them
+      // (srv_cleanup_connections in srv_update_status), so: maint → addr → back.
+      await this.runtime.setState(be, slot.name, 'maint');
       await this.runtime.setAddr(be, slot.name, want.host, want.port);
+      await this.runtime.setState(be, slot.name, have.state);
       slot.backend = { ...have, host: want.host, port: want.port };
       changed = true;
     }
@@ -387,6 +392,7 @@ class HaproxyDriver implements HaproxyBalancer {
     return changed;
   }
 
+  /** The slot is free, so in maint: its pooled connections to a previous backend are gone. */
   private async fillSlot(svc: ServiceState, be: string, slot: Slot, b: Backend): Promise<void> {
     // stot of a server line outlives its backends; remember where this backend starts.
     const row = (await this.runtime.showStat(be)).find((r) => r.server === slot.name);

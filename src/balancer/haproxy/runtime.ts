@@ -10,6 +10,8 @@
 //  - `add server B/S A:P weight W` → "New server registered." (the server starts in maint;
 //    `set server B/S state ready` — like `enable server` — or `state drain` takes it out of maint);
 //  - a server rendered `disabled` keeps admin bit 0x04 after `state ready` but serves (op state 2);
+//  - `set server … addr` keeps using pooled idle connections to the old address; entering maint
+//    purges them — so the driver re-points a live slot as maint → addr → ready;
 //  - unknown server → "No such server."; unknown command → "Unknown command, but maybe …";
 //  - `show servers state B` → "1" (format version), "# be_id be_name …" header, space-separated rows;
 //  - `show stat B 4 -1` → CSV with "# pxname,svname,…" header, servers only (type 4);
