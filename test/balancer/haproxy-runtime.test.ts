@@ -95,11 +95,14 @@ test('backends added, drained and removed under steady load: 0 failed requests, 
 
   // A leaves gracefully: drain, wait until idle, then remove.
   await balancer.setBackends('web', [backend(a, 'drain'), backend(b), backend(c)]);
+  const aAtDrain = a.requests;
   await waitFor('a to be idle', async () => {
     const st = await balancer.stats('web');
     return st.find((s) => s.id === 'a')?.activeSessions === 0;
   });
   const aAtRemoval = a.requests;
+  // Draining sends nothing new: at most what was already on its way (4 load workers).
+  assert.ok(aAtRemoval - aAtDrain <= 4, `a took ${aAtRemoval - aAtDrain} requests while draining`);
   await balancer.setBackends('web', [backend(b), backend(c)]);
   const removedAt = Date.now();
   await sleep(500);
