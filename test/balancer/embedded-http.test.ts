@@ -373,6 +373,23 @@ test('pooled connections to a drained or removed backend are closed once idle', 
   await waitFor('pooled connections closed after removal', () => open.size === 0, 2000);
 });
 
+test('a client that shuts its write side after the request still gets the answer', async (t) => {
+  const a = await web(t, 'a', 50);
+  const { lb } = await startProxy(t);
+  await lb.setBackends('web', [be(a)]);
+  const answer = await new Promise<string>((resolve) => {
+    const s = connect({ port: lb.boundPort('web') ?? 0, host: '127.0.0.1', allowHalfOpen: true });
+    let got = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => (got += d));
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    s.setTimeout(3000, () => s.destroy());
+    s.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+  assert.match(answer, /^HTTP\/1\.1 200 [\s\S]*hello from a/);
+});
+
 test('stop() lets a request in flight finish, then the port is closed', async (t) => {
   const a = await web(t, 'a', 300);
   const { lb, url } = await startProxy(t);

@@ -239,7 +239,7 @@ class Exchange {
     this.holding = true;
     b.active++;
     b.total++;
-    if (this.hostValueAt >= 0) this.headers[this.hostValueAt] = `${b.host}:${b.port}`;
+    if (this.hostValueAt >= 0) this.headers[this.hostValueAt] = b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`;
     let up: ClientRequest & Tagged;
     try {
       up = request({
@@ -387,6 +387,10 @@ export class HttpFrontend implements FrontendListener {
     readonly tuning: ProxyTuning,
   ) {
     this.server = createServer({ keepAliveTimeout: 30_000 }, this.onRequest);
+    // A client may shut its write side right after its request (`nc -q`, some scripts) and
+    // still wait for the answer; node's server drops such a request unless told otherwise (its
+    // long-standing `httpAllowHalfOpen` switch: answer, then close).
+    (this.server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
     this.server.on('connection', this.onConnection);
     this.server.on('clientError', this.onClientError);
     this.server.on('connect', this.onConnectMethod);
