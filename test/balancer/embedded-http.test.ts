@@ -249,7 +249,7 @@ test('a dead backend costs a retry, not a failure; a POST body reaches the live 
   assert.match(none.body, /could be reached/);
 });
 
-test('upstream failures after sending: reset → 502, silence → 504 (counted)', async (t) => {
+test('upstream failures after sending: reset or non-HTTP answer → 502, silence → 504 (counted)', async (t) => {
   const rude = createServer((req) => req.socket.destroy());
   const silent = createServer(() => {});
   for (const s of [rude, silent]) {
@@ -263,13 +263,22 @@ test('upstream failures after sending: reset → 502, silence → 504 (counted)'
   await lb.setBackends('web', [be({ node: 'rude', host: '127.0.0.1', port: (rude.address() as AddressInfo).port })]);
   const r502 = await get(url);
   assert.equal(r502.status, 502);
+  // A backend that answers something that is not HTTP is an upstream error too.
+  const liar = createTcpServer((s) => {
+    s.on('error', () => {});
+    s.end('SSH-2.0-OpenSSH_9.2\r\n\r\n');
+  });
+  await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
+  t.after(() => liar.close());
+  await lb.setBackends('web', [be({ node: 'liar', host: '127.0.0.1', port: (liar.address() as AddressInfo).port })]);
+  assert.equal((await get(url)).status, 502);
   await lb.setBackends('web', [be({ node: 'silent', host: '127.0.0.1', port: (silent.address() as AddressInfo).port })]);
   const started = Date.now();
   const r504 = await get(url);
   assert.equal(r504.status, 504);
   assert.ok(Date.now() - started >= 250, 'the timeout was waited for');
   const c = lb.counters();
-  assert.equal(c.upstream_errors, 2);
+  assert.equal(c.upstream_errors, 3);
   assert.equal(c.timeouts, 1);
   assert.equal((await lb.stats('web'))[0]?.activeSessions, 0, 'failed requests are not left counted as active');
 });
