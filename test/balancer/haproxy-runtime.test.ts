@@ -13,6 +13,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHaproxyBalancer, HaproxyError } from '../../src/balancer/haproxy/index.ts';
+import { parseServersState, sendCommand } from '../../src/balancer/haproxy/runtime.ts';
 import type { HaproxyBalancer } from '../../src/balancer/haproxy/index.ts';
 import type { Backend } from '../../src/discovery/types.ts';
 import { startLoad, summarise } from '../../src/demo/loadgen.ts';
@@ -66,6 +67,28 @@ async function setup(t: TestContext, slots: number): Promise<Setup> {
   return { balancer, port, dir, logs };
 }
 
+/**
+ * The invariant "the file on disk equals the running state", checked from the outside: every
+ * `server` line of the file against HAProxy's own `show servers state`.
+ */
+async function assertFileMatchesRunning(balancer: HaproxyBalancer, dir: string, service: string): Promise<void> {
+  const cfg = await readFile(balancer.configPath, 'utf8');
+  const lines = [...cfg.matchAll(/^ {4}server (\S+) (\S+):(\d+) weight (\d+)( disabled)?(?:\s+#.*?(draining \(weight (\d+)\))?)?$/gm)];
+  const running = parseServersState(await sendCommand(join(dir, 'admin.sock'), `show servers state be_${service}`));
+  assert.equal(lines.length, running.length, `file has ${lines.length} server lines, HAProxy ${running.length}`);
+  for (const m of lines) {
+    const [, name, host, port, weight, disabled, draining, drainWeight] = m;
+    const row = running.find((r) => r.server === name);
+    assert.ok(row !== undefined, `${name} is in the file but not in HAProxy`);
+    const maint = row.opState === 0 || (row.adminState & 0x01) !== 0;
+    assert.equal(maint, disabled !== undefined, `${name}: maint ${maint} vs file ${m[0]}`);
+    if (disabled !== undefined) continue;
+    assert.equal(`${row.addr}:${row.port}`, `${host}:${port}`, `${name} address`);
+    assert.equal((row.adminState & 0x08) !== 0, draining !== undefined, `${name}: drain vs file ${m[0]}`);
+    assert.equal(row.userWeight, Number(draining !== undefined ? drainWeight : weight), `${name} weight`);
+  }
+}
+
 function backend(w: { node: string; host: string; port: number }, state: Backend['state'] = 'ready', weight = 100): Backend {
   return { id: w.node, host: w.host, port: w.port, weight, state };
 }
@@ -83,7 +106,7 @@ function load(t: TestContext, port: number, durationMs: number): LoadRun {
 }
 
 test('backends added, drained and removed under steady load: 0 failed requests, no reload', async (t) => {
-  const { balancer, port } = await setup(t, 4);
+  const { balancer, port, dir } = await setup(t, 4);
   const [a, b, c] = (await webServers(t, ['a', 'b', 'c'], 20)) as [WebServer, WebServer, WebServer];
   await balancer.setBackends('web', [backend(a), backend(b)]);
   const run = load(t, port, 30_000);
@@ -95,6 +118,7 @@ test('backends added, drained and removed under steady load: 0 failed requests, 
 
   // A leaves gracefully: drain, wait until idle, then remove.
   await balancer.setBackends('web', [backend(a, 'drain'), backend(b), backend(c)]);
+  await assertFileMatchesRunning(balancer, dir, 'web');
   const aAtDrain = a.requests;
   await waitFor('a to be idle', async () => {
     const st = await balancer.stats('web');
@@ -105,6 +129,7 @@ test('backends added, drained and removed under steady load: 0 failed requests, 
   assert.ok(aAtRemoval - aAtDrain <= 4, `a took ${aAtRemoval - aAtDrain} requests while draining`);
   await balancer.setBackends('web', [backend(b), backend(c)]);
   const removedAt = Date.now();
+  await assertFileMatchesRunning(balancer, dir, 'web');
   await sleep(500);
   const bBefore = b.requests;
   const cBefore = c.requests;
@@ -191,7 +216,7 @@ test('a killed backend costs at most the requests in flight to it, none after it
 });
 
 test('slots grow with add server beyond `slots`; the file lists the new slots; restart() brings back the same backends', async (t) => {
-  const { balancer, port } = await setup(t, 1);
+  const { balancer, port, dir } = await setup(t, 1);
   const ws = await webServers(t, ['a', 'b', 'c'], 0);
   const [a, b, c] = ws as [WebServer, WebServer, WebServer];
   await balancer.setBackends('web', [backend(a), backend(b, 'ready', 50), backend(c)]);
@@ -207,8 +232,10 @@ test('slots grow with add server beyond `slots`; the file lists the new slots; r
 
   // A draining backend survives the restart as draining (the file has it at weight 0).
   await balancer.setBackends('web', [backend(a), backend(b, 'ready', 50), backend(c, 'drain')]);
+  await assertFileMatchesRunning(balancer, dir, 'web');
   const cBeforeRestart = c.requests;
   await balancer.restart();
+  await assertFileMatchesRunning(balancer, dir, 'web');
   const second = await startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, durationMs: 10_000, maxRequests: 200, pauseMs: 2 }).done;
   assert.equal(second.failed, 0);
   assert.deepEqual(Object.keys(second.byNode).sort(), ['a', 'b'], 'the same ready backends answer after restart');
@@ -222,7 +249,9 @@ test('slots grow with add server beyond `slots`; the file lists the new slots; r
 
   // Taking the draining one out and putting it back re-uses its slot: no further growth.
   await balancer.setBackends('web', [backend(a), backend(b, 'ready', 50)]);
+  await assertFileMatchesRunning(balancer, dir, 'web');
   await balancer.setBackends('web', [backend(a), backend(b, 'ready', 50), backend(c)]);
+  await assertFileMatchesRunning(balancer, dir, 'web');
   assert.equal(balancer.counters().slot_grows, 2);
   await waitFor('c back in rotation', async () => {
     await startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 1, durationMs: 2000, maxRequests: 6 }).done;
