@@ -478,6 +478,11 @@ class HaproxyDriver implements HaproxyBalancer {
 
   // ---- figures ---------------------------------------------------------------------------
 
+  /**
+   * From `show stat` (scur/stot per slot) of the current worker. Right after a reload, sessions
+   * still held by the old worker are not counted — harmless for draining: runtime commands
+   * reach only the new worker, so the old one finishes its requests whatever we do.
+   */
   async stats(service: string): Promise<BackendStats[]> {
     this.requireRunning();
     const svc = this.services.get(service);
@@ -496,6 +501,11 @@ class HaproxyDriver implements HaproxyBalancer {
     return out;
   }
 
+  /**
+   * reloads (successful, through the master CLI), reload_failures, runtime_commands (every
+   * command sent to the admin socket, show included), slot_grows (`add server`), config_writes,
+   * restarts, master_deaths (exits we did not ask for), errors (all failures, counted once).
+   */
   counters(): Record<string, number> {
     return { ...this.count };
   }
