@@ -19,7 +19,7 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
 }
 
 /** Echo server: first line out is `<node>\n`, then every byte back; ends when the client ends. */
-async function startEcho(t: TestContext, node: string): Promise<{ id: string; port: number; connections: number }> {
+async function startEcho(t: TestContext, node: string): Promise<{ id: string; port: number; connections: number; kill(): void }> {
   const state = { connections: 0 };
   const sockets = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (s) => {
@@ -31,11 +31,13 @@ async function startEcho(t: TestContext, node: string): Promise<{ id: string; po
     s.pipe(s);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
+  const kill = (): void => {
     server.close();
     for (const s of sockets) s.destroy();
-  });
+  };
+  t.after(kill);
   return {
+    kill,
     id: node,
     port: (server.address() as AddressInfo).port,
     get connections() {
@@ -165,5 +167,24 @@ test('TCP: a dead backend is routed around; no backend closes the connection; dr
   assert.equal((await lb.stats('echo')).find((s) => s.id === 'a')?.activeSessions, 1);
   await lb.setBackends('echo', [be(b)]);
   assert.equal(await onA.say('and now?'), 'and now?');
+  for (const s of sessions) s.socket.destroy();
+});
+
+test('TCP: a backend that dies mid-session closes its clients; new connections go to the others', async (t) => {
+  const a = await startEcho(t, 'a');
+  const b = await startEcho(t, 'b');
+  const { lb, port } = await startTcpProxy(t);
+  await lb.setBackends('echo', [be(a), be(b)]);
+  const sessions = await Promise.all([openSession(port), openSession(port)]);
+  const onB = sessions.find((s) => s.node === 'b');
+  assert.ok(onB !== undefined);
+  const closed = new Promise<void>((r) => onB.socket.once('close', () => r()));
+  onB.socket.on('error', () => {});
+  b.kill();
+  await closed;
+  for (let i = 0; i < 4; i++) assert.equal((await roundTrip(port, 'q')).text, 'a\nq', 'the dead backend is routed around');
+  await waitFor('b released', async () => (await lb.stats('echo')).find((s) => s.id === 'b')?.activeSessions === 0, 2000);
+  const onA = sessions.find((s) => s.node === 'a');
+  assert.equal(await onA?.say('alive'), 'alive', 'the session on the other backend is untouched');
   for (const s of sessions) s.socket.destroy();
 });
