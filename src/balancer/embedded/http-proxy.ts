@@ -124,24 +124,26 @@ const EXCHANGE = Symbol('kodama.exchange');
 interface Tagged {
   [EXCHANGE]?: Exchange | undefined;
 }
+/** On a connecting upstream socket: the request waiting for it. */
+const WAITING = Symbol('kodama.waiting');
 
 function onClientClose(this: ServerResponse & Tagged): void {
   this[EXCHANGE]?.clientClosed();
 }
-function onUpstreamSocket(this: ClientRequest & Tagged, s: Socket & Tagged): void {
+type ConnectingSocket = Socket & { [WAITING]?: (ClientRequest & Tagged) | undefined };
+function onUpstreamSocket(this: ClientRequest & Tagged, s: ConnectingSocket): void {
   const ex = this[EXCHANGE];
   if (ex === undefined) return;
   if (s.connecting) {
-    s[EXCHANGE] = ex;
+    s[WAITING] = this;
     s.setTimeout(ex.fe.tuning.connectTimeoutMs);
     s.once('connect', onUpstreamConnect);
   } else ex.upstreamConnected(this);
 }
-function onUpstreamConnect(this: Socket & Tagged): void {
-  const ex = this[EXCHANGE];
-  this[EXCHANGE] = undefined;
-  const up = (this as { _httpMessage?: ClientRequest })._httpMessage;
-  if (ex !== undefined && up !== undefined) ex.upstreamConnected(up);
+function onUpstreamConnect(this: ConnectingSocket): void {
+  const up = this[WAITING];
+  this[WAITING] = undefined;
+  if (up !== undefined) up[EXCHANGE]?.upstreamConnected(up);
 }
 function onUpstreamTimeout(this: ClientRequest & Tagged): void {
   this.destroy(new ProxyError('ERR_PROXY_TIMEOUT', this[EXCHANGE]?.isConnected(this) ? 'backend timed out' : 'connect to backend timed out'));
