@@ -191,10 +191,9 @@ test('start() on a port already taken fails with HAProxy\'s reason and leaves no
   );
   // No HAProxy of ours is left running (pgrep exits 1 when nothing matches).
   assert.equal(spawnSync('pgrep', ['-f', dir]).status, 1);
-  await assert.rejects(
-    createHaproxyBalancer({ binary: '/nonexistent/haproxy', dir, slots: 2, reloadDebounceMs: 100 }).start([]),
-    (e: unknown) => e instanceof HaproxyError && e.code === 'ERR_HAPROXY_SPAWN',
-  );
+  const missing = createHaproxyBalancer({ binary: '/nonexistent/haproxy', dir, slots: 2, reloadDebounceMs: 100 });
+  await assert.rejects(missing.start([]), (e: unknown) => e instanceof HaproxyError && e.code === 'ERR_HAPROXY_SPAWN');
+  await missing.stop(); // returns (nothing to wait for)
 });
 
 test('a second driver on a dir where HAProxy already runs is refused; changes that cancel out cost no reload', async (t) => {

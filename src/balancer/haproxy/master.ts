@@ -67,7 +67,8 @@ export class HaproxyMaster {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    const c = this.child;
+    return c !== undefined && c.pid !== undefined && c.exitCode === null && c.signalCode === null;
   }
 
   get pid(): number | undefined {
@@ -84,7 +85,14 @@ export class HaproxyMaster {
     });
     this.child = child;
     let exitDetail: string | undefined;
+    let spawnError: Error | undefined;
     this.exited = new Promise<void>((resolve) => {
+      // A binary that cannot be spawned gives 'error' and maybe no 'exit'.
+      child.once('error', (e) => {
+        spawnError = e;
+        this.stopping = true;
+        resolve();
+      });
       child.once('exit', (code, signal) => {
         exitDetail = `exit ${code ?? signal ?? '?'}`;
         if (!this.stopping) {
@@ -94,10 +102,6 @@ export class HaproxyMaster {
         }
         resolve();
       });
-    });
-    let spawnError: Error | undefined;
-    child.once('error', (e) => {
-      spawnError = e;
     });
     const collect = (d: Buffer): void => {
       for (const line of d.toString('utf8').split('\n')) {
@@ -116,6 +120,7 @@ export class HaproxyMaster {
     const deadline = Date.now() + this.readyTimeoutMs;
     for (;;) {
       if (spawnError !== undefined) {
+        this.child = undefined;
         throw new HaproxyError('ERR_HAPROXY_SPAWN', `cannot start ${this.opts.binary}: ${spawnError.message}`);
       }
       if (exitDetail !== undefined) {
