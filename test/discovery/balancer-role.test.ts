@@ -160,7 +160,7 @@ test('joins become ready backends (Serf address + tag port); port changes update
   assert.equal(c.driver.stopped, true);
 });
 
-test('a graceful leave drains until the drain timeout; a failed node goes at once; the guard keeps the last one', { timeout: 50_000 }, async () => {
+test('a graceful leave drains until the drain timeout; a failed node goes at once; the guard keeps the last one', { timeout: 80_000 }, async () => {
   const c = await cluster({ services: { web: { bind: '127.0.0.1:18001', drain_timeout: '1s', min_backends: 1 } } });
   const w1 = await c.web('web-1', { 's:web': '8081' });
   const w2 = await c.web('web-2', { 's:web': '8082' });
@@ -183,7 +183,10 @@ test('a graceful leave drains until the drain timeout; a failed node goes at onc
 
   // The last backend failing: min_backends 1 keeps it, and the log says why.
   await w3.stop();
-  await until('guard log', 20_000, () => c.lines.some((l) => l.includes('balancer: web: keeping web-3 (failed) in rotation')));
+  // The last web node dies with no other live peer to confirm the suspicion: Lifeguard then waits
+  // the *maximum* suspicion timeout (local profile: 6 × 3 s = 18 s, as memberlist does, since
+  // the dead/left nodes still count in the node estimate) before declaring it failed.
+  await until('guard log', 40_000, () => c.lines.some((l) => l.includes('balancer: web: keeping web-3 (failed) in rotation')));
   assert.deepEqual(c.driver.view(), ['web-3:ready:8083']);
   assert.ok(c.lines.some((l) => l.includes('[WARN] balancer: web: web-3 127.0.0.1:8083 failed but kept (min_backends guard)')));
   assert.equal(c.role.counters().guard_holds, 1);
