@@ -27,6 +27,9 @@ export const COMMANDS: Record<string, { synopsis: string; load: () => Promise<Co
     load: async () => (await import('./reachability.ts')).reachabilityCommand,
   },
   rtt: { synopsis: 'Estimates network round trip time between nodes', load: async () => (await import('./rtt.ts')).rttCommand },
+  checks: { synopsis: 'Shows monitoring checks by role and node', load: async () => (await import('./checks.ts')).checksCommand },
+  silence: { synopsis: 'Add, list or remove alert silences', load: async () => (await import('./silence.ts')).silenceCommand },
+  'check-result': { synopsis: 'Push a result for a (TTL) check', load: async () => (await import('./check-result.ts')).checkResultCommand },
   demo: { synopsis: 'Runs a local cluster with a load balancer and live traffic', load: async () => (await import('./demo.ts')).demoCommand },
   version: { synopsis: 'Prints the kodama version', load: async () => (await import('./version.ts')).versionCommand },
 };
