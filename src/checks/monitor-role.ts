@@ -1,0 +1,163 @@
+// The monitor role of an agent (agent config `monitoring`): feeds MonitorCore with what the agent
+// hears and runs the handlers for what it decides. The core is pure; this file adds the clock
+// (Date.now(), the clock silences are written in), a timer for silence expiry, and the I/O:
+//   - 'member' events (and agent.members() at start) → core; alerts drained at once into the
+//     handler lanes and logged ("monitor: alert create web-3/disk critical → ops");
+//   - 'user' events named kodama-silence → core (bad payloads logged and counted, never thrown);
+//   - `kodama-silences` queries answered with the silence list (newest first, fits Serf's
+//     1024-byte response limit, `truncated` says when some were left out).
+
+import type { Agent, AgentQuery } from '../agent/agent.ts';
+import type { Member, SerfEvent, UserEvent } from '../serf/serf.ts';
+import { AlertHandlers } from './alert-handlers.ts';
+import { MonitorCore } from './monitor.ts';
+import type { MonitorMember } from './monitor.ts';
+import { parseSilenceOp } from './silences.ts';
+import { SILENCES_QUERY, SILENCE_EVENT } from './types.ts';
+import type { MonitoringSpec, Silence } from './types.ts';
+
+export interface MonitorRole {
+  readonly core: MonitorCore;
+  silences(): Silence[];
+  counters(): Record<string, number>;
+  stop(): Promise<void>;
+}
+
+export interface MonitorRoleOptions {
+  /** Handler names for a check (empty: monitoring.default_handlers). */
+  checkHandlers?: (check: string, node: string) => string[];
+  /** Alerts waiting per handler lane (default 128). */
+  queueDepth?: number;
+}
+
+/** Serf's default query response limit. */
+export const SILENCES_RESPONSE_MAX_BYTES = 1024;
+
+/** The `kodama-silences` answer. */
+export interface SilencesAnswer {
+  monitor: string;
+  silences: Silence[];
+  /** How many silences this monitor holds (more than listed when truncated). */
+  total: number;
+  truncated?: boolean;
+}
+
+/** Newest first, as many as fit in maxBytes. */
+export function encodeSilencesAnswer(monitor: string, silences: readonly Silence[], maxBytes = SILENCES_RESPONSE_MAX_BYTES): Uint8Array {
+  const enc = new TextEncoder();
+  const encode = (n: number): Uint8Array => {
+    const a: SilencesAnswer = { monitor, silences: silences.slice(0, n), total: silences.length };
+    if (n < silences.length) a.truncated = true;
+    return enc.encode(JSON.stringify(a));
+  };
+  // Linear from the full list down; lists are short (a silence is ~100 bytes, ~9 fit).
+  for (let n = silences.length; n > 0; n--) {
+    const b = encode(n);
+    if (b.byteLength <= maxBytes) return b;
+  }
+  return encode(0);
+}
+
+function view(m: Member): MonitorMember {
+  return { name: m.name, addr: m.addr.ip, status: m.status, tags: { ...m.tags } };
+}
+
+export function startMonitorRole(agent: Agent, spec: MonitoringSpec, opts: MonitorRoleOptions = {}): Promise<MonitorRole> {
+  const log = (level: 'DEBUG' | 'INFO' | 'WARN' | 'ERR', msg: string): void => agent.logger.log(level, msg);
+  const core = new MonitorCore(agent.nodeName, spec, opts.checkHandlers);
+  const handlers = new AlertHandlers(spec.handlers, { log, ...(opts.queueDepth !== undefined ? { queueDepth: opts.queueDepth } : {}) });
+  const stats = { silence_events: 0, silence_events_rejected: 0, silence_queries: 0, silence_query_errors: 0 };
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
+  let wasLeader: boolean | undefined;
+
+  const afterInput = (): void => {
+    if (stopped) return;
+    const leader = core.isLeader();
+    if (leader !== wasLeader) {
+      wasLeader = leader;
+      log('INFO', leader ? 'monitor: this node leads alerting' : `monitor: ${core.leaderName()} leads alerting; shadowing`);
+    }
+    for (const { handler, event } of core.pollAlerts()) {
+      log('INFO', `monitor: alert ${event.action} ${event.entity.name}/${event.check.name} ${event.check.state} → ${handler}`);
+      handlers.dispatch(handler, event);
+    }
+    const at = core.pollTimeout();
+    if (at === undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+      timerAt = Infinity;
+      return;
+    }
+    if (timer !== undefined && timerAt === at) return;
+    clearTimeout(timer);
+    timerAt = at;
+    // setTimeout caps at ~24.8 days; a far expiry just wakes up early and re-arms.
+    timer = setTimeout(() => {
+      timer = undefined;
+      timerAt = Infinity;
+      core.handleTimeout(Date.now());
+      afterInput();
+    }, Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1));
+  };
+
+  const offs: (() => void)[] = [];
+  offs.push(
+    agent.on('member', (e: SerfEvent) => {
+      core.handleMemberEvent(e.type, e.members.map(view), Date.now());
+      afterInput();
+    }),
+  );
+  offs.push(
+    agent.on('user', (e: UserEvent) => {
+      if (e.name !== SILENCE_EVENT) return;
+      stats.silence_events++;
+      const r = parseSilenceOp(e.payload);
+      if (!r.ok) {
+        stats.silence_events_rejected++;
+        log('WARN', `monitor: ignored a ${SILENCE_EVENT} event: ${r.reason}`);
+        return;
+      }
+      core.handleSilenceOp(r.op, Date.now());
+      log('INFO', r.op.op === 'add' ? `monitor: silence ${r.op.silence.id} added` : `monitor: silence ${r.op.id} removed`);
+      afterInput();
+    }),
+  );
+  offs.push(
+    agent.on('query', (q: AgentQuery) => {
+      if (q.name !== SILENCES_QUERY) return;
+      stats.silence_queries++;
+      try {
+        q.respond(encodeSilencesAnswer(agent.nodeName, core.silences()));
+      } catch (e) {
+        // Already answered or past its deadline: nothing to do but count it.
+        stats.silence_query_errors++;
+        log('DEBUG', `monitor: could not answer ${SILENCES_QUERY}: ${(e as Error).message}`);
+      }
+    }),
+  );
+
+  core.handleMembers(agent.members().map(view), Date.now());
+  afterInput();
+
+  const role: MonitorRole = {
+    core,
+    silences: () => core.silences(),
+    counters: () => {
+      const out: Record<string, number> = { ...stats };
+      for (const [k, v] of Object.entries(core.counters())) out[`core_${k}`] = v;
+      for (const [k, v] of Object.entries(handlers.counters())) out[`handler_${k}`] = v;
+      return out;
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      for (const off of offs) off();
+      clearTimeout(timer);
+      timer = undefined;
+      await handlers.close();
+    },
+  };
+  return Promise.resolve(role);
+}
