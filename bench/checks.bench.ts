@@ -22,6 +22,9 @@
 //   whole-sim CPU             process.cpuUsage of the whole window, baseline vs checks: the extra
 //                             gossip, meta merges and event handling the tag updates cause (100
 //                             nodes share one process here, so this is 100 agents' worth)
+//   what-if                   a third run with occurrences clamped in the tag (default at 3,
+//                             KODAMA_BENCH_CHECK_WHATIF_CAP=0 skips it): how much of the cost is
+//                             the occurrence counter ticking up on every run of a failing check
 // Knobs (env): KODAMA_BENCH_CHECK_NODES (100), KODAMA_BENCH_CHECK_MINUTES (5),
 // KODAMA_BENCH_CHECKS_PER_NODE (10), KODAMA_BENCH_CHECK_FAIL_P (0.005), KODAMA_SEED.
 
@@ -32,7 +35,7 @@ import { SeededRandom, seedFromEnv } from '../src/sim/random.ts';
 import type { TimerHandle } from '../src/transport/transport.ts';
 import { recordResult } from '../src/checks/history.ts';
 import { decodeSummary, encodeSummary, summarize } from '../src/checks/summary.ts';
-import { SUMMARY_TAG, type CheckRecord, type CheckStatus } from '../src/checks/types.ts';
+import { MAX_OCCURRENCES, SUMMARY_TAG, type CheckRecord, type CheckStatus } from '../src/checks/types.ts';
 
 export interface ChecksBenchOptions {
   nodes: number;
@@ -50,10 +53,17 @@ export interface ChecksBenchOptions {
   /** memberlist compression, on by default as in the agent. */
   compression: boolean;
   withChecks: boolean;
+  /**
+   * What-if knob, not the shipped format: occurrences published in `chk` are clamped to this
+   * (the design counts up to MAX_OCCURRENCES = 20, so a failing check changes the tag on each of
+   * its first 20 runs). Default MAX_OCCURRENCES, i.e. exactly what summarize() produces.
+   */
+  occurrenceCap: number;
 }
 
 export interface ChecksBenchRun {
   withChecks: boolean;
+  occurrenceCap: number;
   nodes: number;
   windowMs: number;
   /** Every node saw every other node alive when the window started (and still at its end). */
@@ -106,6 +116,7 @@ export function defaultOptions(env: NodeJS.ProcessEnv = process.env): ChecksBenc
     maxEpisodeRuns: 30,
     compression: true,
     withChecks: true,
+    occurrenceCap: MAX_OCCURRENCES,
   };
 }
 
@@ -263,7 +274,9 @@ export function runChecksSim(o: ChecksBenchOptions): ChecksBenchRun {
         const t0 = cpuUs();
         const w0 = performance.now();
         chk.record = recordResult(chk.record, chk.name, result, FLAP);
-        const value = encodeSummary(summarize(checks.flatMap((x) => (x.record === undefined ? [] : [x.record]))));
+        const summary = summarize(checks.flatMap((x) => (x.record === undefined ? [] : [x.record])));
+        if (o.occurrenceCap < MAX_OCCURRENCES) for (const e of summary.entries) e.occurrences = Math.min(e.occurrences, o.occurrenceCap);
+        const value = encodeSummary(summary);
         const w1 = performance.now();
         if (measuring) {
           bookkeepingUs += cpuUs() - t0;
@@ -302,6 +315,7 @@ export function runChecksSim(o: ChecksBenchOptions): ChecksBenchRun {
   const seconds = o.windowMs / 1000;
   return {
     withChecks: o.withChecks,
+    occurrenceCap: o.occurrenceCap,
     nodes: o.nodes,
     windowMs: o.windowMs,
     convergedAtStart,
@@ -324,6 +338,34 @@ export function runChecksSim(o: ChecksBenchOptions): ChecksBenchRun {
   };
 }
 
+/**
+ * The bookkeeping alone, warm and isolated: C checks fed results from the same kind of model in a
+ * tight loop (no simulation around it to evict caches or trigger GC inside the measured spans).
+ * Returns CPU µs per result.
+ */
+export function isolatedBookkeepingUsPerResult(o: ChecksBenchOptions, results = 200_000): number {
+  const rng = new SeededRandom(o.seed).fork('isolated');
+  const records: (CheckRecord | undefined)[] = new Array<CheckRecord | undefined>(o.checksPerNode).fill(undefined);
+  const runsLeft = new Array<number>(o.checksPerNode).fill(0);
+  let sink = 0;
+  const loop = (n: number): number => {
+    const t0 = cpuUs();
+    for (let i = 0; i < n; i++) {
+      const k = i % o.checksPerNode;
+      if (runsLeft[k] === 0 && rng.chance(o.failProbability)) runsLeft[k] = 1 + rng.int(o.maxEpisodeRuns);
+      const status: CheckStatus = runsLeft[k]! > 0 ? 2 : 0;
+      if (runsLeft[k]! > 0) runsLeft[k]!--;
+      records[k] = recordResult(records[k], `check-${k}`, { status, output: status === 0 ? 'OK' : 'CRITICAL', at: i, durationMs: 5 }, FLAP);
+      sink += encodeSummary(summarize(records.filter((r): r is CheckRecord => r !== undefined))).length;
+    }
+    return cpuUs() - t0;
+  };
+  loop(Math.min(20_000, results)); // warm-up: let V8 optimise
+  const us = loop(results);
+  if (sink < 0) throw new Error('unreachable');
+  return us / results;
+}
+
 /** Whether two chk values list the same checks with the same statuses and flapping (occurrences aside). */
 function sameStates(a: string, b: string): boolean {
   const x = decodeSummary(a);
@@ -334,14 +376,23 @@ function sameStates(a: string, b: string): boolean {
   return x.entries.every((e) => ys.has(key(e)));
 }
 
-/** Baseline and checks runs on the same seed. */
-export function compareChecks(o: ChecksBenchOptions): { baseline: ChecksBenchRun; checks: ChecksBenchRun } {
-  const baseline = runChecksSim({ ...o, withChecks: false });
-  const checks = runChecksSim({ ...o, withChecks: true });
-  return { baseline, checks };
+export interface ChecksComparison {
+  baseline: ChecksBenchRun;
+  checks: ChecksBenchRun;
+  /** The what-if run with occurrences clamped in the tag (when asked for). */
+  capped?: ChecksBenchRun;
+  isolatedUsPerResult: number;
 }
 
-export function formatChecksTable(o: ChecksBenchOptions, r: { baseline: ChecksBenchRun; checks: ChecksBenchRun }): string {
+/** Baseline and checks runs on the same seed (and the what-if when `whatIfCap` is given). */
+export function compareChecks(o: ChecksBenchOptions, whatIfCap?: number): ChecksComparison {
+  const baseline = runChecksSim({ ...o, withChecks: false });
+  const checks = runChecksSim({ ...o, withChecks: true });
+  const capped = whatIfCap === undefined ? undefined : runChecksSim({ ...o, withChecks: true, occurrenceCap: whatIfCap });
+  return { baseline, checks, ...(capped === undefined ? {} : { capped }), isolatedUsPerResult: isolatedBookkeepingUsPerResult(o, 50_000) };
+}
+
+export function formatChecksTable(o: ChecksBenchOptions, r: ChecksComparison): string {
   const { baseline: b, checks: k } = r;
   const secs = o.windowMs / 1000;
   const lines = [
@@ -356,8 +407,17 @@ export function formatChecksTable(o: ChecksBenchOptions, r: { baseline: ChecksBe
     `check results: ${k.checkRuns} (${k.nonPassingResults} non-passing, ${((100 * k.nonPassingResults) / Math.max(1, k.checkRuns)).toFixed(1)} %)`,
     `chk tag updates: ${k.tagUpdates} (${(k.tagUpdates / o.nodes / (secs / 60)).toFixed(2)} per node per min; ${k.occurrenceOnlyUpdates} of them only an occurrence count moving; longest chk ${k.maxChkBytes} B); member-update events applied cluster-wide: ${k.memberUpdatesSeen}`,
     `check bookkeeping (recordResult+summarize+encodeSummary): process.cpuUsage ${k.bookkeepingUsPerNodePerSec.toFixed(1)} µs per node per s (${k.bookkeepingUsPerResult.toFixed(1)} µs per result, all threads incl. V8's GC helpers: upper bound); ` +
-      `main thread ${k.bookkeepingWallUsPerNodePerSec.toFixed(1)} µs per node per s (${k.bookkeepingWallUsPerResult.toFixed(1)} µs per result)`,
+      `main thread ${k.bookkeepingWallUsPerNodePerSec.toFixed(1)} µs per node per s (${k.bookkeepingWallUsPerResult.toFixed(1)} µs per result); ` +
+      `isolated and warm: ${r.isolatedUsPerResult.toFixed(2)} µs per result`,
   ];
+  const w = r.capped;
+  if (w !== undefined) {
+    lines.push(
+      `what-if, occurrences in chk capped at ${w.occurrenceCap} (not the shipped format): ` +
+        `${w.bytesPerNodePerSec.toFixed(0)} B/s per node (+${(w.bytesPerNodePerSec - b.bytesPerNodePerSec).toFixed(0)} over baseline), ` +
+        `${w.tagUpdates} tag updates (${w.occurrenceOnlyUpdates} occurrence-only), whole-sim CPU ${w.windowCpuMs.toFixed(0)} ms`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -376,7 +436,8 @@ function usPerNodeSec(cpuMs: number, o: ChecksBenchOptions): string {
 
 export default async function run(): Promise<void> {
   const o = defaultOptions();
-  const r = compareChecks(o);
+  const cap = process.env['KODAMA_BENCH_CHECK_WHATIF_CAP'];
+  const r = compareChecks(o, cap === '' || cap === '0' ? undefined : Number(cap ?? 3));
   console.log(formatChecksTable(o, r));
   await Promise.resolve();
 }

@@ -11,7 +11,7 @@ const NODES = 20;
 const opts = { ...defaultOptions({}), nodes: NODES, windowMs: 60_000, warmupMs: 30_000 };
 
 test('checks bench at 20 nodes × 10 checks, 1 simulated minute: figures measured and sane', { timeout: 60_000 }, () => {
-  const r = compareChecks(opts);
+  const r = compareChecks(opts, 3);
   const table = formatChecksTable(opts, r);
   console.log(table);
   const { baseline: b, checks: k } = r;
@@ -41,6 +41,12 @@ test('checks bench at 20 nodes × 10 checks, 1 simulated minute: figures measure
   assert.ok(k.maxChkBytes > 0 && k.maxChkBytes <= SUMMARY_MAX_BYTES, table);
   assert.match(table, /gossip B\/s per node \(sent\+recv\)\t\d+\t\d+\t\+\d+/);
   assert.match(table, /chk tag updates: \d+/);
+  assert.ok(r.isolatedUsPerResult > 0, table);
+  // The what-if (occurrences clamped at 3 in the tag) can only remove updates, never add any.
+  const w = r.capped;
+  assert.ok(w !== undefined && w.occurrenceCap === 3 && w.checkRuns === k.checkRuns, table);
+  assert.ok(w.tagUpdates <= k.tagUpdates && w.tagUpdates > 0, table);
+  assert.match(table, /what-if, occurrences in chk capped at 3/);
 });
 
 test('checks bench: the same seed replays the same run (results, updates, bytes)', { timeout: 60_000 }, () => {
