@@ -47,8 +47,27 @@ async function until(what: string, timeoutMs: number, cond: () => boolean): Prom
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+type Pushable = Agent & { pushCheckResult?: (check: string, status: 0 | 1 | 2 | 3, output: string) => string | undefined };
+const LETTER = ['p', 'w', 'c', 'u'] as const;
+
+/**
+ * Put web-1's checks into the given states (name → status). The agent owns the `chk` tag when it
+ * runs checks: results are pushed to its TTL checks; an agent without that API takes the tag by hand.
+ */
+function setChecks(web: Pushable, states: Record<string, 0 | 1 | 2 | 3>, occ = 1): void {
+  if (typeof web.pushCheckResult === 'function') {
+    for (const [name, st] of Object.entries(states)) {
+      for (let i = 0; i < occ; i++) assert.equal(web.pushCheckResult(name, st, `${name} ${st}`), undefined);
+    }
+    return;
+  }
+  const bad = Object.entries(states).filter(([, st]) => st !== 0);
+  const total = Object.keys(states).length;
+  web.setTags({ role: 'web', chk: bad.length === 0 ? String(total) : `${total};${bad.map(([n, st]) => `${n}=${LETTER[st]}${occ}`).join(',')}` });
+}
+
 /** A monitor agent with a script handler writing "<action> <node> <check> <state>" lines. */
-async function cluster(): Promise<{ mon: Agent; web: Agent; role: MonitorRole; out: string; logs: string[]; alerts: () => string[] }> {
+async function cluster(checks: string[]): Promise<{ mon: Agent; web: Pushable; role: MonitorRole; out: string; logs: string[]; alerts: () => string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'kodama-monrole-'));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   const out = join(dir, 'alerts');
@@ -58,12 +77,18 @@ async function cluster(): Promise<{ mon: Agent; web: Agent; role: MonitorRole; o
     memberHandlers: ['ops'],
   };
   const logs: string[] = [];
-  const mon = agent('mon-1', logs, { tags: { mon: '1' } });
-  const web = agent('web-1', [], { tags: { role: 'web' } });
+  // `monitoring` makes an agent tag itself mon=1 (an older agent takes the tag as given).
+  const mon = agent('mon-1', logs, { tags: { mon: '1' }, monitoring: spec } as Partial<AgentOptions>);
+  const web = agent('web-1', [], {
+    tags: { role: 'web' },
+    checks: checks.map((name) => ({ name, intervalMs: 3_600_000, subscriptions: [], ttlMs: 3_600_000, ttlStatus: 2, lowFlapThreshold: 0, highFlapThreshold: 0 })),
+  } as Partial<AgentOptions>);
   await mon.start();
   await web.start();
-  const role = await startMonitorRole(mon, spec);
-  cleanup.push(() => role.stop());
+  // An agent that starts the role itself (AgentOptions.monitoring) has it already; else start it here.
+  const own = (mon as Agent & { monitorRole?: MonitorRole }).monitorRole;
+  const role = own ?? (await startMonitorRole(mon, spec));
+  if (own === undefined) cleanup.push(() => role.stop());
   const r = await web.join([`127.0.0.1:${mon.bindAddress.port}`]);
   assert.equal(r.num, 1);
   await until('mon-1 sees web-1 alive', 10_000, () => mon.members().some((m) => m.name === 'web-1' && m.status === 'alive'));
@@ -72,13 +97,13 @@ async function cluster(): Promise<{ mon: Agent; web: Agent; role: MonitorRole; o
 }
 
 test('chk tag c1 → one create; back to passing → one resolve; killed without leave → one member alert', async () => {
-  const { mon, web, role, logs, alerts } = await cluster();
+  const { mon, web, role, logs, alerts } = await cluster(['disk', 'load']);
   assert.equal(role.core.isLeader(), true);
-  web.setTags({ role: 'web', chk: '3;disk=c1' });
+  setChecks(web, { disk: 2, load: 0 });
   await until('a create', 10_000, () => alerts().length >= 1);
-  web.setTags({ role: 'web', chk: '3;disk=c2' }); // same state, one more occurrence: no new alert
-  await until('mon-1 sees c2', 10_000, () => mon.members().find((m) => m.name === 'web-1')?.tags['chk'] === '3;disk=c2');
-  web.setTags({ role: 'web', chk: '3' });
+  setChecks(web, { disk: 2 }); // same state, one more occurrence: no new alert
+  await until('mon-1 sees c2', 10_000, () => /disk=c2/.test(mon.members().find((m) => m.name === 'web-1')?.tags['chk'] ?? ''));
+  setChecks(web, { disk: 0, load: 0 });
   await until('a resolve', 10_000, () => alerts().length >= 2);
   await sleep(300);
   assert.deepEqual(alerts(), ['create web-1 disk critical', 'resolve web-1 disk passing']);
@@ -95,7 +120,7 @@ test('chk tag c1 → one create; back to passing → one resolve; killed without
 });
 
 test('graceful leave: no alert, even with an open incident; silences arrive by user event and are listed by query', async () => {
-  const { mon, web, role, alerts } = await cluster();
+  const { mon, web, role, alerts } = await cluster(['disk', 'load']);
   // Silence web-1's disk from the other node; the monitor applies it and answers the list query.
   web.userEvent(SILENCE_EVENT, encodeSilenceOp({ op: 'add', silence: { id: 'maint-1', node: 'web-1', check: 'disk', reason: 'disk swap', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 } }), false);
   web.userEvent(SILENCE_EVENT, '{"op":"add"', false); // garbage: logged, counted, ignored
@@ -105,7 +130,7 @@ test('graceful leave: no alert, even with an open incident; silences arrive by u
   assert.deepEqual(answer.silences.map((s) => s.id), ['maint-1']);
   assert.equal(answer.truncated, undefined);
 
-  web.setTags({ role: 'web', chk: '2;disk=c1,load=w1' });
+  setChecks(web, { disk: 2, load: 1 });
   await until('the load warning', 10_000, () => alerts().length >= 1);
   await sleep(300);
   assert.deepEqual(alerts(), ['create web-1 load warning'], 'disk is silenced');
