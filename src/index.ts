@@ -51,3 +51,16 @@ export { createHaproxyBalancer } from './balancer/haproxy/index.ts';
 export type { HaproxyBalancer } from './balancer/haproxy/index.ts';
 export { runProbe } from './probes/index.ts';
 export type { ProbeResult, ProbeSpec, ProbeStatus, ProbeTarget } from './probes/index.ts';
+
+// Monitoring by role (Sensu-style checks carried by the cluster): check specs and records, the
+// `chk` summary tag, the `kodama-checks` report.
+export * from './checks/types.ts';
+export { parseCheckSpecs, parseMonitoringSpec, subscriptionMatches, validateCheckHandlers, CHECK_SPEC_DEFAULTS, HANDLER_DEFAULTS } from './checks/config.ts';
+export { decodeSummary, encodeSummary, summarize } from './checks/summary.ts';
+export { percentStateChange, recordResult } from './checks/history.ts';
+export { CheckRunner } from './checks/runner.ts';
+export type { CheckResultEvent, CheckRunnerOptions } from './checks/runner.ts';
+export { buildReport, encodeReport, REPORT_MAX_BYTES } from './checks/report.ts';
+export type { ReportOptions } from './checks/report.ts';
+export { MetricsSampler } from './checks/metrics.ts';
+export type { NodeMetrics } from './checks/metrics.ts';

@@ -43,6 +43,12 @@ import { encodeServiceTag, isValidServiceName, serviceTagKey } from '../discover
 import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
 import { startBalancerRole } from '../discovery/balancer-role.ts';
 import type { BalancerRole } from '../discovery/balancer-role.ts';
+import { CHECK_NAME_RE, findDuplicateCheck, validateCheckHandlers } from '../checks/config.ts';
+import { MetricsSampler } from '../checks/metrics.ts';
+import { buildReport, encodeReport } from '../checks/report.ts';
+import { CheckRunner } from '../checks/runner.ts';
+import { CHECKS_QUERY, CHECK_RESULT_QUERY, MONITOR_TAG, SUMMARY_TAG } from '../checks/types.ts';
+import type { CheckRecord, CheckStatus, MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
 
 export type Profile = 'lan' | 'wan' | 'local';
 
@@ -105,6 +111,13 @@ export interface AgentOptions {
   leaveDrainMs?: number;
   /** Run the load-balancer role on this node (validated spec, e.g. from parseBalancerSpec). */
   balancer?: BalancerSpec;
+  /**
+   * Monitoring checks (validated specs, e.g. from parseCheckSpecs): each runs while its
+   * subscriptions match this node's tags; the summary is gossiped as tag `chk`.
+   */
+  checks?: MonitorCheckSpec[];
+  /** Makes this node a monitor (tag `mon=1`): alerts on check states and member failures. */
+  monitoring?: MonitoringSpec;
 }
 
 /** leave_drain default: long enough for balancers (gossip + their poll) to stop sending new work. */
@@ -156,6 +169,8 @@ export interface AgentEventMap {
   member: SerfEvent;
   /** A local service changed health (logged as "services: web is healthy" …). */
   service: ServiceEvent;
+  /** A local monitoring check recorded a result (previous: the record before it). */
+  check: { record: CheckRecord; previous: CheckRecord | undefined };
   /** The agent stopped (after stop(), or after an RPC `leave`). */
   shutdown: undefined;
 }
@@ -193,8 +208,15 @@ export class Agent {
   private tags: Tags;
   private services: ServiceManager | undefined;
   private role: BalancerRole | undefined;
-  /** Tag keys of the configured services: only the ServiceManager sets them. */
+  /** Tag keys the agent sets itself (services' `s:*`, `chk`, `mon`): never the user's. */
   private readonly managedTagKeys: string[];
+  private checkRunner: CheckRunner | undefined;
+  /** The `chk` value gossiped now (re-applied only when it changes). */
+  private checkSummary: string | undefined;
+  /** setTags() applies the tags itself once; the runner's callbacks must not do it in between. */
+  private inSetTags = false;
+  private readonly metrics = new MetricsSampler();
+  private readonly checkQueryCounts = { checks_queries: 0, check_result_queries: 0, check_result_errors: 0, bad_query_payloads: 0, summary_updates: 0 };
   private runner: HandlerRunner | undefined;
   private readonly coalescer: Coalescer<HandlerEvent>;
   private coalesceTimer: TimerHandle | undefined;
@@ -235,7 +257,17 @@ export class Agent {
     const serviceNames = (opts.services ?? []).map((sv) => sv.name);
     const dup = serviceNames.find((n, i) => serviceNames.indexOf(n) !== i);
     if (dup !== undefined) throw new AgentError('ERR_AGENT_CONFIG', `service "${dup}" is configured twice`);
-    this.managedTagKeys = serviceNames.map(serviceTagKey);
+    const checks = opts.checks ?? [];
+    for (const c of checks) {
+      if (!CHECK_NAME_RE.test(c.name)) throw new AgentError('ERR_AGENT_CONFIG', `invalid check name ${JSON.stringify(c.name)} (letters, digits, "_", "-", "."; 1 to 32 characters)`);
+      if (c.probe === undefined && c.ttlMs === undefined) throw new AgentError('ERR_AGENT_CONFIG', `check "${c.name}" has neither a probe nor a ttl`);
+    }
+    const dupCheck = findDuplicateCheck(checks);
+    if (dupCheck !== undefined) throw new AgentError('ERR_AGENT_CONFIG', `check "${dupCheck}" is configured twice`);
+    if (opts.monitoring !== undefined) validateCheckHandlers(checks, opts.monitoring);
+    // `chk` and `mon` are always the agent's: a stale value from a tags file or `-tag` must not
+    // make a node look checked or a monitor.
+    this.managedTagKeys = [...serviceNames.map(serviceTagKey), SUMMARY_TAG, MONITOR_TAG];
     this.tags = this.userTags(opts.tags ?? {});
     if (opts.tagsFile !== undefined && opts.tagsFile !== '') {
       const restored = loadTagsFile(opts.tagsFile, opts.tags ?? {});
@@ -330,6 +362,19 @@ export class Agent {
       });
     }
 
+    if ((this.opts.checks ?? []).length > 0) {
+      this.checkRunner = new CheckRunner({
+        checks: this.opts.checks ?? [],
+        log: (level, msg) => this.logger.log(level, msg),
+        onResult: (e) => {
+          this.refreshCheckTag();
+          this.emit('check', { record: e.record, previous: e.previous });
+        },
+        onActiveChange: () => this.refreshCheckTag(),
+      });
+      this.checkSummary = this.checkRunner.summary();
+    }
+
     const serf = new Serf({
       nodeName: this.opts.nodeName,
       // Services without checks are healthy from the start: advertised in the first alive message.
@@ -413,6 +458,7 @@ export class Agent {
     this.state = 'running';
     this.pumpSerf();
     this.services?.start();
+    this.checkRunner?.start(this.tags);
     if (this.opts.balancer !== undefined) {
       try {
         this.role = await startBalancerRole(this, this.opts.balancer);
@@ -534,6 +580,7 @@ export class Agent {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.services?.stop();
+    this.checkRunner?.stop();
     const role = this.role;
     this.role = undefined;
     if (role !== undefined) {
@@ -578,8 +625,25 @@ export class Agent {
   setTags(tags: Tags): void {
     if (this.serf === undefined || this.driver === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
     const user = this.userTags(tags);
-    this.serf.setTags(this.effectiveTags(user));
+    // Checks follow the new tags first (a role change starts/stops checks), so that one alive
+    // message carries both the new tags and the new `chk`.
+    const before = this.tags;
     this.tags = user;
+    this.inSetTags = true;
+    try {
+      this.checkRunner?.setTags(user);
+    } finally {
+      this.inSetTags = false;
+    }
+    if (this.checkRunner !== undefined) this.checkSummary = this.checkRunner.summary();
+    try {
+      this.serf.setTags(this.effectiveTags(user));
+    } catch (e) {
+      this.tags = before;
+      this.checkRunner?.setTags(before);
+      if (this.checkRunner !== undefined) this.checkSummary = this.checkRunner.summary();
+      throw e;
+    }
     this.driver.updateMeta();
     this.pumpSerf();
     if (this.opts.tagsFile !== undefined && this.opts.tagsFile !== '') writeTagsFile(this.opts.tagsFile, user);
@@ -599,23 +663,126 @@ export class Agent {
     return mergeServiceTags(tags, this.managedTagKeys, {});
   }
 
-  /** What Serf gossips: the user's tags plus the services' `s:*` tags. */
+  /**
+   * What Serf gossips: the user's tags plus the keys the agent manages — the services' `s:*`,
+   * the checks' `chk` and the monitor's `mon`. Every tag change goes through here (setTags,
+   * applyManagedTags), so no source overwrites another's keys.
+   */
   private effectiveTags(user: Tags = this.tags): Tags {
-    return mergeServiceTags(user, this.managedTagKeys, this.services?.tags() ?? {});
+    return mergeServiceTags(user, this.managedTagKeys, {
+      ...(this.services?.tags() ?? {}),
+      ...(this.checkSummary !== undefined ? { [SUMMARY_TAG]: this.checkSummary } : {}),
+      ...(this.opts.monitoring !== undefined ? { [MONITOR_TAG]: '1' } : {}),
+    });
+  }
+
+  /** Re-gossip the tags after a managed key changed; false (and logged) when Serf refused them. */
+  private applyManagedTags(what: string): boolean {
+    if (this.serf === undefined || this.driver === undefined || this.state === 'stopped') return false;
+    try {
+      this.serf.setTags(this.effectiveTags());
+      this.driver.updateMeta();
+      this.pumpSerf();
+      return true;
+    } catch (err) {
+      // Over Serf's 512-byte meta limit: the user's tags leave no room; say so, keep running.
+      this.logger.log('ERR', `${what}: ${(err as Error).message}`);
+      return false;
+    }
   }
 
   private onServiceTransition(e: ServiceEvent): void {
-    if (this.serf !== undefined && this.driver !== undefined && this.state !== 'stopped') {
-      try {
-        this.serf.setTags(this.effectiveTags());
-        this.driver.updateMeta();
-        this.pumpSerf();
-      } catch (err) {
-        // Over Serf's 512-byte meta limit: the user's tags leave no room; say so, keep running.
-        this.logger.log('ERR', `services: cannot advertise ${e.name}: ${(err as Error).message}`);
-      }
-    }
+    this.applyManagedTags(`services: cannot advertise ${e.name}`);
     this.emit('service', e);
+  }
+
+  /** A check result or a start/stop: gossip `chk` again only when its value changed. */
+  private refreshCheckTag(): void {
+    const runner = this.checkRunner;
+    if (runner === undefined || this.inSetTags) return;
+    const next = runner.summary();
+    if (next === this.checkSummary) return;
+    this.checkSummary = next;
+    this.checkQueryCounts.summary_updates++;
+    this.applyManagedTags('checks: cannot publish the chk tag');
+  }
+
+  /** Records of the monitoring checks running on this node (those with a result). */
+  checkRecords(): CheckRecord[] {
+    return this.checkRunner?.records() ?? [];
+  }
+
+  /**
+   * Record a pushed (TTL or passive) result for a local check. Returns undefined when recorded,
+   * else why not.
+   */
+  pushCheckResult(check: string, status: CheckStatus, output: string): string | undefined {
+    if (this.checkRunner === undefined) return 'no checks are configured on this node';
+    return this.checkRunner.pushResult(check, status, output);
+  }
+
+  /** Answer `kodama-checks` and `kodama-check-result`; false for any other query. */
+  private answerCheckQuery(ev: QueryEvent): boolean {
+    if (ev.name === CHECKS_QUERY) {
+      if (this.checkRunner === undefined) return true; // nothing to report: no answer, as a serf agent
+      this.checkQueryCounts.checks_queries++;
+      let filter: string[] | undefined;
+      const text = new TextDecoder().decode(ev.payload).trim();
+      if (text !== '' && text !== 'null') {
+        try {
+          const v = JSON.parse(text) as unknown;
+          const list = typeof v === 'object' && v !== null ? (v as { checks?: unknown }).checks : undefined;
+          if (Array.isArray(list) && list.every((x) => typeof x === 'string')) filter = list as string[];
+          else if (list !== undefined) this.checkQueryCounts.bad_query_payloads++;
+        } catch {
+          this.checkQueryCounts.bad_query_payloads++; // a bad filter still gets the whole report
+        }
+      }
+      // The limit applies to the whole response message: leave room for its header and our name.
+      const limit = this.opts.queryResponseSizeLimit ?? 1024;
+      const maxBytes = limit - 64 - Buffer.byteLength(this.opts.nodeName, 'utf8');
+      const report = buildReport({ name: this.opts.nodeName }, this.checkRunner.records(), this.metrics.sample(), {
+        ...(filter !== undefined ? { checks: filter } : {}),
+        maxBytes,
+      });
+      this.respondQuietly(ev.id, new TextEncoder().encode(encodeReport(report)), CHECKS_QUERY);
+      return true;
+    }
+    if (ev.name === CHECK_RESULT_QUERY) {
+      this.checkQueryCounts.check_result_queries++;
+      const err = this.pushFromPayload(ev.payload);
+      if (err !== undefined) {
+        this.checkQueryCounts.check_result_errors++;
+        this.logger.log('WARN', `checks: pushed result refused: ${err}`);
+      }
+      this.respondQuietly(ev.id, new TextEncoder().encode(err === undefined ? 'ok' : `error: ${err}`), CHECK_RESULT_QUERY);
+      return true;
+    }
+    return false;
+  }
+
+  private pushFromPayload(payload: Uint8Array): string | undefined {
+    let v: unknown;
+    try {
+      v = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      return 'payload is not JSON: send {"check": "<name>", "status": 0..3, "output": "…"}';
+    }
+    if (typeof v !== 'object' || v === null) return 'payload must be an object {"check", "status", "output"}';
+    const { check, status, output } = v as { check?: unknown; status?: unknown; output?: unknown };
+    if (typeof check !== 'string' || check === '') return "'check' must name a check";
+    if (status !== 0 && status !== 1 && status !== 2 && status !== 3) return `'status' must be 0, 1, 2 or 3, got ${JSON.stringify(status)}`;
+    if (output !== undefined && typeof output !== 'string') return "'output' must be a string";
+    return this.pushCheckResult(check, status, output ?? '');
+  }
+
+  private respondQuietly(queryId: number, payload: Uint8Array, what: string): void {
+    try {
+      this.respond(queryId, payload);
+    } catch (e) {
+      // Too late or already answered: the asker's problem, not ours.
+      this.logger.log('DEBUG', `checks: could not answer ${what}: ${(e as Error).message}`);
+    }
   }
 
   /** Broadcast a user event (serf event); throws SerfError with serf's text on size limits. */
@@ -777,7 +944,21 @@ export class Agent {
           }
         : {}),
       ...(this.role !== undefined ? { balancer: this.balancerStats(this.role) } : {}),
+      ...(this.checkRunner !== undefined
+        ? { checks: strs({ ...this.checkRunner.counters(), ...this.checkQueryCounts }), check_states: this.checkStates() }
+        : {}),
     };
+  }
+
+  /** `check_states` stats section: name → state (or pending), flapping marked. */
+  private checkStates(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const recs = new Map(this.checkRecords().map((r) => [r.name, r]));
+    for (const name of this.checkRunner?.activeChecks() ?? []) {
+      const r = recs.get(name);
+      out[name] = r === undefined ? 'pending' : `${(['passing', 'warning', 'critical', 'unknown'] as const)[r.status]}${r.flapping ? ' flapping' : ''}`;
+    }
+    return out;
   }
 
   /** The driver and role counters, and per service `backends.<name>` = "2 ready, 1 drain". */
@@ -956,6 +1137,8 @@ export class Agent {
       case 'query': {
         this.snapshot?.query(ev.ltime);
         const id = ev.id;
+        // Answered here, before handlers and streams could claim them (the first answer wins).
+        this.answerCheckQuery(ev);
         this.emit('query', { ...ev, respond: (payload: Uint8Array) => this.respond(id, payload) });
         this.coalescer.handle(ev, now); // queries pass straight through
         break;

@@ -14,6 +14,8 @@ import { AgentError } from './errors.ts';
 import { parseBalancerSpec } from '../discovery/balancer-config.ts';
 import { parseServiceSpecs } from '../discovery/service-config.ts';
 import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
+import { findDuplicateCheck, parseCheckSpecs, parseMonitoringSpec, validateCheckHandlers } from '../checks/config.ts';
+import type { MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
 
 export interface AgentConfig {
   nodeName?: string;
@@ -56,6 +58,10 @@ export interface AgentConfig {
   leaveDrainMs?: number;
   /** kodama: run the load-balancer role (a later file's object replaces an earlier one). */
   balancer?: BalancerSpec;
+  /** kodama: monitoring checks (list; appends across files like start_join). */
+  checks?: MonitorCheckSpec[];
+  /** kodama: this node is a monitor (a later file's object replaces an earlier one). */
+  monitoring?: MonitoringSpec;
 }
 
 /** serf's defaults (DefaultConfig), with kodama's leave_on_terminate = true. */
@@ -85,7 +91,7 @@ export const DEFAULT_CONFIG: Readonly<Required<Pick<AgentConfig,
 export const MIN_RETRY_INTERVAL_MS = 1000;
 export const MIN_BROADCAST_TIMEOUT_MS = 1000;
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration' | 'services' | 'balancer';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration' | 'services' | 'balancer' | 'checks' | 'monitoring';
 interface KeySpec { field: keyof AgentConfig; kind: Kind }
 
 /** serf's JSON keys (mapstructure tags in serf's config.go) → our fields. */
@@ -127,6 +133,9 @@ const JSON_KEYS: Record<string, KeySpec> = {
   services: { field: 'services', kind: 'services' },
   leave_drain: { field: 'leaveDrainMs', kind: 'duration' },
   balancer: { field: 'balancer', kind: 'balancer' },
+  // kodama's monitoring
+  checks: { field: 'checks', kind: 'checks' },
+  monitoring: { field: 'monitoring', kind: 'monitoring' },
 };
 
 /**
@@ -248,6 +257,12 @@ function setField(cfg: AgentConfig, spec: KeySpec, key: string, v: unknown, sour
       break;
     case 'balancer':
       rec[spec.field] = parseBalancerSpec(v, source);
+      break;
+    case 'checks':
+      rec[spec.field] = parseCheckSpecs(v, source);
+      break;
+    case 'monitoring':
+      rec[spec.field] = parseMonitoringSpec(v, source);
       break;
   }
 }
@@ -413,6 +428,13 @@ export function resolveConfig(layers: readonly AgentConfig[], defaultNodeName: s
   if (dup !== undefined) {
     throw new AgentError('ERR_AGENT_CONFIG', `service "${dup}" is defined in more than one config file: keep one definition`);
   }
+  const dupCheck = findDuplicateCheck(c.checks ?? []);
+  if (dupCheck !== undefined) {
+    throw new AgentError('ERR_AGENT_CONFIG', `check "${dupCheck}" is defined in more than one config file: keep one definition`);
+  }
+  // Handler names are checked only where handlers are defined: a plain node's checks may name
+  // handlers that only the monitor nodes configure.
+  if (c.monitoring !== undefined) validateCheckHandlers(c.checks ?? [], c.monitoring);
   const config: ResolvedConfig = {
     ...DEFAULT_CONFIG,
     ...c,

@@ -98,6 +98,38 @@ Traffic wiring (config file keys, kodama only):
                            backends = members advertising s:<service>.
   Services and the balancer are read at start; SIGHUP does not change them.
 
+Monitoring (config file keys, kodama only):
+
+  "checks": [ { "name": "disk", "command": "check_disk -w 20% -c 10% -p /",
+                "interval": "10s", "timeout": "5s", "subscriptions": ["role=web"],
+                "handlers": ["ops"], "low_flap_threshold": 20,
+                "high_flap_threshold": 30 },
+              { "name": "page", "http": "/health", "port": 8080, "status": 200 },
+              { "name": "db", "tcp": true, "port": 5432, "host": "127.0.0.1" },
+              { "name": "heartbeat", "ttl": "30s", "ttl_status": 2 } ]
+                           Each check runs on every node whose tags match one of
+                           its subscriptions (key=value; none or "*" = every node),
+                           and starts/stops when the tags change. command: Nagios
+                           plugin contract (exit 0 ok, 1 warning, 2 critical,
+                           3 unknown; first output line). ttl: results are pushed
+                           (kodama check-result) or the check goes to ttl_status.
+                           Defaults: interval 10s, timeout 10s (at most the
+                           interval), flap thresholds 20/30 (0/0 = off). The
+                           state summary is gossiped as tag chk; detail answers
+                           the "kodama-checks" query. Lists append across files.
+  "monitoring": { "handlers": {
+        "ops":   { "type": "script", "command": "page-oncall", "timeout": "10s",
+                   "filters": { "occurrences": 3, "severities": ["critical"],
+                                "not_silenced": true, "state_changes_only": true } },
+        "hook":  { "type": "webhook", "url": "http://127.0.0.1:9000/alerts" },
+        "audit": { "type": "log", "path": "/var/log/kodama/alerts.log" } },
+      "default_handlers": ["ops", "audit"], "member_handlers": ["ops"] }
+                           Makes this node a monitor (tag mon=1): alerts on check
+                           state changes and member failures (the monitor with the
+                           lowest name runs the handlers). Handler names used by
+                           checks must be defined on monitor nodes.
+  Checks and monitoring are read at start; SIGHUP does not change them.
+
 Signals:
 
   SIGINT   graceful leave, then exit (unless skip_leave_on_interrupt).
@@ -231,6 +263,8 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void)
     ...(c.services !== undefined ? { services: c.services } : {}),
     ...(c.leaveDrainMs !== undefined ? { leaveDrainMs: c.leaveDrainMs } : {}),
     ...(c.balancer !== undefined ? { balancer: c.balancer } : {}),
+    ...(c.checks !== undefined && c.checks.length > 0 ? { checks: c.checks } : {}),
+    ...(c.monitoring !== undefined ? { monitoring: c.monitoring } : {}),
   };
 }
 
@@ -282,6 +316,12 @@ async function run(args: string[], io: CliIo): Promise<number> {
         : []),
       ...(config.balancer !== undefined
         ? [`          Balancer: ${config.balancer.driver}: ${config.balancer.services.map((b) => `${b.service} on ${b.bind.host}:${b.bind.port}`).join(', ')}`]
+        : []),
+      ...(config.checks !== undefined && config.checks.length > 0
+        ? [`            Checks: ${config.checks.map((ch) => `${ch.name}${ch.subscriptions.length > 0 ? ` (${ch.subscriptions.join(', ')})` : ''}`).join(', ')}`]
+        : []),
+      ...(config.monitoring !== undefined
+        ? [`        Monitoring: ${config.monitoring.handlers.length} handler(s): ${config.monitoring.handlers.map((h) => `${h.name} (${h.type})`).join(', ') || 'none'}`]
         : []),
       '',
       '==> Log data will now stream in as it occurs:',

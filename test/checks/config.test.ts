@@ -109,3 +109,17 @@ test('subscriptionMatches: any key=value matches, empty or * = every node', () =
   assert.equal(subscriptionMatches(['role='], { role: '' }), true);
   assert.equal(subscriptionMatches(['toString=x'], {}), false);
 });
+
+test('agent config files: `checks` append across files, `monitoring` makes handler names checked', async () => {
+  const { decodeConfigJson, mergeConfig, resolveConfig } = await import('../../src/agent/config.ts');
+  const a = decodeConfigJson(JSON.stringify({ checks: [{ name: 'disk', command: 'true', handlers: ['ops'] }] }), 'a.json').config;
+  const b = decodeConfigJson(JSON.stringify({ checks: [{ name: 'hb', ttl: '30s' }] }), 'b.json').config;
+  const merged = mergeConfig(a, b);
+  assert.deepEqual(merged.checks?.map((c) => c.name), ['disk', 'hb']);
+  // a plain node: 'ops' is not defined here, and that is fine
+  assert.deepEqual(resolveConfig([merged], 'n').config.checks?.map((c) => c.name), ['disk', 'hb']);
+  const mon = decodeConfigJson(JSON.stringify({ monitoring: { handlers: { audit: { type: 'log' } } } }), 'm.json').config;
+  throwsConfig(() => resolveConfig([merged, mon], 'n'), /'handlers' names "ops"/);
+  throwsConfig(() => resolveConfig([a, a], 'n'), /check "disk" is defined in more than one config file/);
+  throwsConfig(() => decodeConfigJson(JSON.stringify({ checks: [{ name: 'x' }] }), 'c.json'), /c\.json.*'checks'\[0\] \(x\): needs one of/);
+});
