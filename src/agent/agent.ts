@@ -45,6 +45,8 @@ import { startBalancerRole } from '../discovery/balancer-role.ts';
 import type { BalancerRole } from '../discovery/balancer-role.ts';
 import { CHECK_NAME_RE, findDuplicateCheck, validateCheckHandlers } from '../checks/config.ts';
 import { MetricsSampler } from '../checks/metrics.ts';
+import { startMonitorRole } from '../checks/monitor-role.ts';
+import type { MonitorRole } from '../checks/monitor-role.ts';
 import { buildReport, encodeReport } from '../checks/report.ts';
 import { CheckRunner } from '../checks/runner.ts';
 import { CHECKS_QUERY, CHECK_RESULT_QUERY, MONITOR_TAG, SUMMARY_TAG } from '../checks/types.ts';
@@ -211,6 +213,7 @@ export class Agent {
   /** Tag keys the agent sets itself (services' `s:*`, `chk`, `mon`): never the user's. */
   private readonly managedTagKeys: string[];
   private checkRunner: CheckRunner | undefined;
+  private monitor: MonitorRole | undefined;
   /** The `chk` value gossiped now (re-applied only when it changes). */
   private checkSummary: string | undefined;
   /** setTags() applies the tags itself once; the runner's callbacks must not do it in between. */
@@ -468,6 +471,17 @@ export class Agent {
         throw new AgentError('ERR_AGENT_BIND', `Failed to start the load-balancer role: ${(e as Error).message}`);
       }
     }
+    if (this.opts.monitoring !== undefined) {
+      const ownChecks = new Map((this.opts.checks ?? []).map((c) => [c.name, c.handlers ?? []]));
+      try {
+        // A check's handlers come from this monitor's own config (the `chk` tag carries no
+        // handler names); unknown checks get monitoring.default_handlers.
+        this.monitor = await startMonitorRole(this, this.opts.monitoring, { checkHandlers: (check) => ownChecks.get(check) ?? [] });
+      } catch (e) {
+        await this.stop();
+        throw new AgentError('ERR_AGENT_CONFIG', `Failed to start the monitor role: ${(e as Error).message}`);
+      }
+    }
     const previous = this.snapshot?.previousNodes(this.opts.nodeName) ?? [];
     if (previous.length > 0) void this.rejoinPrevious(previous);
   }
@@ -581,6 +595,15 @@ export class Agent {
     this.state = 'stopped';
     this.services?.stop();
     this.checkRunner?.stop();
+    const monitor = this.monitor;
+    this.monitor = undefined;
+    if (monitor !== undefined) {
+      try {
+        await monitor.stop();
+      } catch (e) {
+        this.logger.log('ERR', `monitor: stop failed: ${(e as Error).message}`);
+      }
+    }
     const role = this.role;
     this.role = undefined;
     if (role !== undefined) {
@@ -705,6 +728,11 @@ export class Agent {
     this.checkSummary = next;
     this.checkQueryCounts.summary_updates++;
     this.applyManagedTags('checks: cannot publish the chk tag');
+  }
+
+  /** The monitor role, when this agent is a monitor (AgentOptions.monitoring), once started. */
+  get monitorRole(): MonitorRole | undefined {
+    return this.monitor;
   }
 
   /** Records of the monitoring checks running on this node (those with a result). */
@@ -947,6 +975,7 @@ export class Agent {
       ...(this.checkRunner !== undefined
         ? { checks: strs({ ...this.checkRunner.counters(), ...this.checkQueryCounts }), check_states: this.checkStates() }
         : {}),
+      ...(this.monitor !== undefined ? { monitor: strs(this.monitor.counters()) } : {}),
     };
   }
 

@@ -136,6 +136,28 @@ test('checks by role: tag chk seen by a peer, kodama-checks report, TTL push, ro
   assert.equal(obs.stats()['checks'], undefined, 'no checks section without checks');
 });
 
+test('a monitor node gossips mon=1 and runs its monitor role; stop() stops it', async (t) => {
+  const mon = agent('mon-1', { monitoring: { handlers: [], defaultHandlers: [], memberHandlers: [] }, tags: { role: 'ops' } });
+  const obs = agent('obs-2');
+  t.after(async () => {
+    await mon.stop();
+    await obs.stop();
+  });
+  await mon.start();
+  await obs.start();
+  assert.ok(mon.monitorRole !== undefined, 'monitor role started');
+  assert.equal((await obs.join([`127.0.0.1:${mon.bindAddress.port}`])).num, 1);
+  const tags = await until(() => obs.members().find((m) => m.name === 'mon-1' && m.tags['mon'] === '1')?.tags, 'mon=1 at the observer');
+  assert.equal(tags['chk'], undefined, 'no checks: no chk tag');
+  assert.equal(tags['role'], 'ops');
+  // user tags cannot remove or fake it
+  mon.setTags({ role: 'ops2', mon: '0' });
+  assert.equal(mon.members().find((m) => m.name === 'mon-1')?.tags['mon'], '1');
+  assert.ok(mon.stats()['monitor'] !== undefined);
+  await mon.stop();
+  assert.equal(mon.monitorRole, undefined);
+});
+
 test('create() refuses duplicate check names and, on a monitor, handlers it does not define', () => {
   const [c] = parseCheckSpecs([{ name: 'x', command: 'true', handlers: ['ops'] }], 't');
   assert.ok(c !== undefined);
