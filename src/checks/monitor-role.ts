@@ -28,7 +28,15 @@ export interface MonitorRoleOptions {
   checkHandlers?: (check: string, node: string) => string[];
   /** Alerts waiting per handler lane (default 128). */
   queueDepth?: number;
+  /** After a member joins, alerts wait this long for the view to settle (MonitorCoreOptions; default 2 s). */
+  settleMs?: number;
 }
+
+/**
+ * Long enough for a push/pull's burst of join events (the other monitors among them) to arrive;
+ * short next to any paging delay anyone cares about.
+ */
+export const DEFAULT_SETTLE_MS = 2_000;
 
 /** Serf's default query response limit. */
 export const SILENCES_RESPONSE_MAX_BYTES = 1024;
@@ -64,7 +72,8 @@ function view(m: Member): MonitorMember {
 
 export function startMonitorRole(agent: Agent, spec: MonitoringSpec, opts: MonitorRoleOptions = {}): Promise<MonitorRole> {
   const log = (level: 'DEBUG' | 'INFO' | 'WARN' | 'ERR', msg: string): void => agent.logger.log(level, msg);
-  const core = new MonitorCore(agent.nodeName, spec, opts.checkHandlers);
+  const settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
+  const core = new MonitorCore(agent.nodeName, spec, opts.checkHandlers, { settleMs, settleMaxMs: settleMs * 5 });
   const handlers = new AlertHandlers(spec.handlers, { log, ...(opts.queueDepth !== undefined ? { queueDepth: opts.queueDepth } : {}) });
   const stats = { silence_events: 0, silence_events_rejected: 0, silence_queries: 0, silence_query_errors: 0 };
   let stopped = false;

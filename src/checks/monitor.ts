@@ -25,6 +25,17 @@ export interface MonitorMember {
 }
 export type MonitorEventType = 'member-join' | 'member-leave' | 'member-failed' | 'member-update' | 'member-reap';
 
+export interface MonitorCoreOptions {
+  /**
+   * Members join one event at a time: a monitor that has just joined may learn of a failing
+   * node before it learns of the lower-named monitor that leads (and alerted it long ago). So
+   * after each member-join (and the first view), alerts wait settleMs and go out only if this
+   * node still leads then. 0 = off (default); a join storm extends it to at most settleMaxMs.
+   */
+  settleMs?: number;
+  settleMaxMs?: number;
+}
+
 /** The check name of member-failed alerts. */
 export const MEMBER_CHECK = 'member';
 /** Alerts waiting for pollAlerts(); beyond this the oldest are dropped (counted). */
@@ -82,17 +93,28 @@ export class MonitorCore {
     silences_expired: 0,
   };
 
+  private readonly settleMs: number;
+  private readonly settleMaxMs: number;
+  /** Alerts decided while the view settles; handed out (or not) when it ends. */
+  private settling: { handler: string; event: AlertEvent; also: boolean }[] = [];
+  private settleUntil = -Infinity;
+  private settleStartedAt = -Infinity;
+
   constructor(
     private readonly self: string,
     private readonly spec: MonitoringSpec,
     private readonly checkHandlers: (check: string, node: string) => string[] = () => [],
+    opts: MonitorCoreOptions = {},
   ) {
     for (const h of spec.handlers) this.handlerByName.set(h.name, h);
     this.leader = self;
+    this.settleMs = Math.max(0, opts.settleMs ?? 0);
+    this.settleMaxMs = Math.max(this.settleMs, opts.settleMaxMs ?? this.settleMs * 5);
   }
 
   /** A full view of the members (e.g. agent.members() at start): members missing from it are forgotten. */
   handleMembers(members: readonly MonitorMember[], now: number): void {
+    this.settle(now);
     const seen = new Set(members.map((m) => m.name));
     for (const name of [...this.members.keys()]) if (!seen.has(name)) this.forget(name);
     this.applyMembers(members, now);
@@ -104,6 +126,7 @@ export class MonitorCore {
       this.recomputeLeader([]);
       return;
     }
+    if (type === 'member-join') this.settle(now);
     this.applyMembers(members, now);
   }
 
@@ -115,7 +138,9 @@ export class MonitorCore {
   private applyMembers(members: readonly MonitorMember[], now: number): void {
     const before = this.leader;
     this.recomputeLeader(members);
-    this.alsoEmitting = before === this.self;
+    // Only a change that moves leadership away from us: the alerts it causes concern the
+    // members in this update (the returning leader), nothing decided earlier.
+    this.alsoEmitting = before === this.self && this.leader !== this.self;
     try {
       for (const m of members) this.applyMember(m, now);
     } finally {
@@ -137,8 +162,13 @@ export class MonitorCore {
     this.reevaluateAll(now); // held incidents alert now
   }
 
-  /** Silence expiry. */
+  /** Silence expiry and the end of a settle window. */
   handleTimeout(now: number): void {
+    if (this.settling.length > 0 && now >= this.settleUntil) {
+      const held = this.settling;
+      this.settling = [];
+      for (const a of held) this.deliver(a.handler, a.event, a.also);
+    }
     const gone = this.store.expire(now);
     if (gone.length === 0) return;
     this.stats['silences_expired']! += gone.length;
@@ -146,7 +176,18 @@ export class MonitorCore {
   }
 
   pollTimeout(): number | undefined {
-    return this.store.nextExpiry();
+    const expiry = this.store.nextExpiry();
+    if (this.settling.length === 0) return expiry;
+    return expiry === undefined ? this.settleUntil : Math.min(expiry, this.settleUntil);
+  }
+
+  private settle(now: number): void {
+    if (this.settleMs === 0) return;
+    if (now >= this.settleUntil) {
+      this.handleTimeout(now); // what the last window held goes out before a new one starts
+      this.settleStartedAt = now;
+    }
+    this.settleUntil = Math.min(now + this.settleMs, this.settleStartedAt + this.settleMaxMs);
   }
 
   isLeader(): boolean {
@@ -367,12 +408,6 @@ export class MonitorCore {
   }
 
   private emit(handler: string, action: AlertEvent['action'], inc: Incident, m: MonitorMember, silenced: boolean, now: number): void {
-    const counter = action === 'create' ? 'alerts_create' : action === 'resolve' ? 'alerts_resolve' : 'alerts_flapping';
-    if (!this.isLeader() && !this.alsoEmitting) {
-      this.stats['alerts_shadowed']!++;
-      return;
-    }
-    this.stats[counter]!++;
     const state = STATE_OF[inc.status];
     const output =
       inc.kind === 'member'
@@ -392,6 +427,28 @@ export class MonitorCore {
       timestamp: now,
       monitor: this.self,
     };
+    if (now < this.settleUntil) {
+      this.settling.push({ handler, event, also: this.alsoEmitting });
+      if (this.settling.length > MAX_PENDING_ALERTS) {
+        this.settling.shift();
+        this.stats['alerts_dropped']!++;
+      }
+      return;
+    }
+    this.deliver(handler, event, this.alsoEmitting);
+  }
+
+  /**
+   * Into the outbox when this node leads (settled alerts: leads when the window ends), or when
+   * it led into the change that caused the alert (`also`, see applyMembers).
+   */
+  private deliver(handler: string, event: AlertEvent, also: boolean): void {
+    if (!this.isLeader() && !also) {
+      this.stats['alerts_shadowed']!++;
+      return;
+    }
+    const counter = event.action === 'create' ? 'alerts_create' : event.action === 'resolve' ? 'alerts_resolve' : 'alerts_flapping';
+    this.stats[counter]!++;
     this.outbox.push({ handler, event });
     if (this.outbox.length > MAX_PENDING_ALERTS) {
       this.outbox.shift();

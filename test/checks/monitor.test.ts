@@ -239,3 +239,59 @@ test('a monitor not yet in its own member list counts itself; a non-monitor memb
   core.handleMemberEvent('member-leave', [MON('mon-a', 'left')], T0);
   assert.equal(core.isLeader(), true);
 });
+
+test('settle window: a monitor that just joined holds alerts until it knows who leads', () => {
+  const opts = { settleMs: 2000, settleMaxMs: 5000 };
+  // Alone: alerts wait out the window, then go out.
+  const alone = new MonitorCore('mon-b', spec(), undefined, opts);
+  alone.handleMembers([MON('mon-b')], T0);
+  alone.handleMemberEvent('member-join', [mem('web-1', 'alive', '1;disk=c4')], T0 + 10);
+  assert.deepEqual(drain(alone), []);
+  assert.equal(alone.pollTimeout(), T0 + 2010);
+  alone.handleTimeout(T0 + 2009);
+  assert.deepEqual(drain(alone), []);
+  alone.handleTimeout(T0 + 2010);
+  assert.deepEqual(drain(alone), ['ops create web-1/disk critical']);
+  assert.equal(alone.pollTimeout(), undefined);
+  // Joining a cluster led by mon-a: the failing node is seen before mon-a; nothing goes out.
+  const late = new MonitorCore('mon-b', spec(), undefined, opts);
+  late.handleMembers([MON('mon-b')], T0);
+  late.handleMemberEvent('member-join', [mem('web-1', 'alive', '1;disk=c4')], T0 + 10);
+  late.handleMemberEvent('member-join', [MON('mon-a')], T0 + 20);
+  late.handleTimeout(T0 + 10_000);
+  assert.deepEqual(drain(late), []);
+  assert.equal(late.openIncidents()[0]?.alerted, true, 'but it knows the incident was alerted');
+  // A join storm extends the window only up to settleMaxMs.
+  const storm = new MonitorCore('mon-b', spec(), undefined, opts);
+  storm.handleMembers([MON('mon-b'), mem('web-1', 'alive', '1')], T0);
+  storm.handleMemberEvent('member-update', [mem('web-1', 'alive', '1;disk=c1')], T0 + 100);
+  for (let t = 1000; t <= 4000; t += 1000) storm.handleMemberEvent('member-join', [mem(`x-${t}`, 'alive', '0')], T0 + t);
+  assert.equal(storm.pollTimeout(), T0 + 5000, 'capped at settleMaxMs from the window start');
+  assert.deepEqual(drain(storm), []);
+  // A join after the cap flushes the old window before opening a new one.
+  storm.handleMemberEvent('member-join', [mem('x-5', 'alive', '0')], T0 + 5000);
+  assert.deepEqual(drain(storm), ['ops create web-1/disk critical']);
+});
+
+test('settle window: the resolve for a returning leader still goes out from the monitor that reported it', () => {
+  const b = new MonitorCore('mon-b', spec(), undefined, { settleMs: 1000 });
+  b.handleMembers([MON('mon-a'), MON('mon-b')], T0);
+  b.handleTimeout(T0 + 1000);
+  b.handleMemberEvent('member-failed', [MON('mon-a', 'failed')], T0 + 2000);
+  assert.deepEqual(drain(b), ['ops create mon-a/member critical']);
+  b.handleMemberEvent('member-join', [MON('mon-a')], T0 + 3000);
+  b.handleTimeout(T0 + 4000);
+  assert.deepEqual(drain(b), ['ops resolve mon-a/member passing']);
+  assert.equal(b.isLeader(), false);
+});
+
+test('a silenced member failure is held and alerts when the silence expires, if still failed', () => {
+  const core = new MonitorCore('mon-1', spec());
+  core.handleMembers([MON('mon-1'), mem('web-1', 'alive', '1'), mem('web-2', 'alive', '1')], T0);
+  core.handleSilenceOp({ op: 'add', silence: { id: 'm', role: 'web', expiresAt: T0 + 1000, createdAt: T0 } }, T0);
+  assert.deepEqual(ev(core, 'member-failed', mem('web-1', 'failed', '1')), []);
+  assert.deepEqual(ev(core, 'member-failed', mem('web-2', 'failed', '1')), []);
+  assert.deepEqual(ev(core, 'member-join', mem('web-2', 'alive', '1')), [], 'back before the silence ended: nothing at all');
+  core.handleTimeout(T0 + 1000);
+  assert.deepEqual(drain(core), ['ops create web-1/member critical']);
+});
