@@ -51,7 +51,9 @@ export function interpretAnswer(text: string): { ok: boolean; message: string } 
   } catch {
     // plain text
   }
-  return { ok: /^ok\b/i.test(trimmed), message: trimmed };
+  const ok = /^ok\b/i.test(trimmed);
+  // kodama agents answer "ok" or "error: <why>"
+  return { ok, message: ok ? trimmed.replace(/^ok\b[:\s]*/i, '') : trimmed.replace(/^error:\s*/i, '') };
 }
 
 export const checkResultCommand = rpcCommand({
@@ -99,8 +101,9 @@ export const checkResultCommand = rpcCommand({
         relayFactor: 0,
         timeoutMs: o.timeoutMs,
       },
-      new Set([node]),
       io,
+      // an acknowledged push reached the node: sending it again would record the result twice
+      { waitFor: new Set([node]), askAgain: (got, acks) => (got.has(node) || acks.has(node) ? [] : [node]) },
     );
     if (interrupted) return 1;
     const text = answers.get(node);

@@ -25,9 +25,10 @@ const help = `Usage: kodama checks [options]
 
   Shows the monitoring checks of the cluster, grouped by role (tag "role") and
   node, as every node reports them (query "${CHECKS_QUERY}" sent through the
-  local agent). Alive members that do not answer (serf agents, nodes without
-  checks) are listed as "no checks"; failed members as "failed"; members that
-  left are not shown.
+  local agent). Alive members that run no checks (serf agents, nodes without
+  matching checks) are listed as "no checks"; nodes that run checks (tag
+  "${SUMMARY_TAG}") but did not answer in time as "no answer" with their compact
+  summary tag; failed members as "failed"; members that left are not shown.
 
 Options:
 
@@ -47,7 +48,8 @@ Options:
 
   -timeout=5s               How long to wait for answers at most; the command
                             returns as soon as every node carrying a "${SUMMARY_TAG}"
-                            tag has answered.
+                            tag has answered (the query is sent again, every
+                            half second, to those still missing).
 ${RPC_HELP}
 
 Text output, per check: name, state, occurrences (consecutive results in this
@@ -57,7 +59,8 @@ state), "flapping" when it is, the history (oldest first; "." passing,
 JSON output (-format json):
 
   { "nodes": [ { "node": "web-1", "role": "web", "status": "alive",
-                 "answered": true, "truncated": false,
+                 "answered": true, "summary": "2;disk=c3",
+                 "truncated": false,
                  "checks": [ { "name": "disk", "state": "critical", "status": 2,
                                "occurrences": 3, "flapping": false,
                                "history": "000222", "output": "...",
@@ -68,26 +71,40 @@ JSON output (-format json):
     "counts": { "passing": 0, "warning": 0, "critical": 1, "unknown": 0 } }
 
   "answered": false (with "checks": [] and "metrics": null) for a member that
-  did not answer. With -aggregate the document is { "roles": [ { "role",
-  "nodes", "answered", "counts", "load1", "load5", "load15" ({"avg","max"}),
-  "memory" ({"used_bytes","total_bytes","percent"}), "cpu_percent"
-  ({"avg","max"}) } ] }; figures are null when no node of the role answered.
+  did not answer; "summary" is the node's "${SUMMARY_TAG}" tag (null: it runs
+  no checks). With -aggregate the document is { "roles": [ { "role", "nodes",
+  "answered", "counts", "load1", "load5", "load15" ({"avg","max"}), "memory"
+  ({"used_bytes","total_bytes","percent"}), "cpu_percent" ({"avg","max"}) } ] };
+  figures are null when no node of the role answered.
 
 Exit status (as a Nagios plugin): 0 when nothing shown is critical, 2 when a
-shown check is critical or a shown member is failed, 1 on errors.
+shown check is critical (for a node that did not answer: its summary tag
+lists one) or a shown member is failed, 1 on errors.
 `;
 
 // ---- collecting answers ----------------------------------------------------------------------
 
+/** How long to wait before asking the nodes still missing again. */
+export const RESEND_AFTER_MS = 500;
+const MAX_ROUNDS = 5;
+
 /**
- * Run a query and collect the responses by node. Returns early (before the query's deadline) once
- * every node in `expected` has answered, when `expected` is non-empty.
+ * Run a query and collect the responses by node. Queries travel by gossip, and in a small
+ * cluster (retransmits = mult × log10(N+1), 2 in the local profile) a node is missed now and
+ * then: so every RESEND_AFTER_MS the query is sent again, filtered to the nodes `askAgain()`
+ * names (those that may still answer), at most MAX_ROUNDS times in all. Returns before the
+ * deadline once every node in `waitFor` has answered (when it is non-empty). Rejects with an
+ * RpcError if the agent fails.
  */
 export async function collectAnswers(
   client: RpcClient,
   req: QueryRequest,
-  expected: ReadonlySet<string>,
   io: CliIo,
+  opts: {
+    waitFor: ReadonlySet<string>;
+    askAgain: (answers: ReadonlyMap<string, string>, acks: ReadonlySet<string>) => string[];
+    resendAfterMs?: number;
+  },
 ): Promise<{ answers: Map<string, string>; acks: Set<string>; interrupted: boolean }> {
   const answers = new Map<string, string>();
   const acks = new Set<string>();
@@ -100,11 +117,15 @@ export async function collectAnswers(
   };
   if (user?.aborted === true) return { answers, acks, interrupted: true };
   user?.addEventListener('abort', onUser, { once: true });
-  const complete = (): boolean => expected.size > 0 && [...expected].every((n) => answers.has(n));
-  try {
-    await runQuery(
+  const waitFor = opts.waitFor;
+  const complete = (): boolean => waitFor.size > 0 && [...waitFor].every((n) => answers.has(n));
+  const deadline = Date.now() + req.timeoutMs;
+  const rounds: Promise<void>[] = [];
+  let failure: unknown;
+  const launch = (filterNodes: string[], timeoutMs: number): void => {
+    const round = runQuery(
       client,
-      req,
+      { ...req, filterNodes, timeoutMs },
       {
         result: (r) => {
           if (r.type === 'ack') {
@@ -116,10 +137,38 @@ export async function collectAnswers(
         },
       },
       enough.signal,
+    ).then(
+      () => undefined,
+      (e: unknown) => {
+        failure ??= e;
+        enough.abort();
+      },
     );
+    rounds.push(round);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const resendLater = (): void => {
+    timer = setTimeout(() => {
+      const left = deadline - Date.now();
+      const who = opts.askAgain(answers, acks);
+      if (enough.signal.aborted || who.length === 0 || left < 200 || rounds.length >= MAX_ROUNDS) return;
+      launch(who, left);
+      resendLater();
+    }, opts.resendAfterMs ?? RESEND_AFTER_MS);
+  };
+  launch(req.filterNodes, req.timeoutMs);
+  resendLater();
+  try {
+    // A round launched while waiting is waited for too.
+    for (let seen = 0; seen < rounds.length; ) {
+      seen = rounds.length;
+      await Promise.all(rounds);
+    }
   } finally {
+    clearTimeout(timer);
     user?.removeEventListener('abort', onUser);
   }
+  if (failure !== undefined) throw failure;
   return { answers, acks, interrupted: userStop };
 }
 
@@ -191,6 +240,8 @@ export interface NodeView {
   report: ChecksReport | undefined;
   /** The answer was not a ChecksReport. */
   badAnswer: boolean;
+  /** The member's `chk` tag (compact summary; undefined: the node runs no checks). */
+  summary: string | undefined;
 }
 
 export interface ChecksOptions {
@@ -216,7 +267,14 @@ export function buildViews(members: readonly RpcMember[], answers: ReadonlyMap<s
   const views = members.map((m): NodeView => {
     const text = answers.get(m.name);
     const report = text === undefined ? undefined : parseReport(text);
-    return { node: m.name, role: m.tags['role'] ?? '', status: m.status, report, badAnswer: text !== undefined && report === undefined };
+    return {
+      node: m.name,
+      role: m.tags['role'] ?? '',
+      status: m.status,
+      report,
+      badAnswer: text !== undefined && report === undefined,
+      summary: m.tags[SUMMARY_TAG],
+    };
   });
   return views.sort((a, b) => (a.role === b.role ? (a.node < b.node ? -1 : 1) : a.role === '' ? 1 : b.role === '' ? -1 : a.role < b.role ? -1 : 1));
 }
@@ -262,7 +320,9 @@ export function formatText(views: readonly NodeView[], state: CheckState | undef
       continue;
     }
     if (v.report === undefined) {
-      out.push(`  ${v.node}  ${v.badAnswer ? 'no checks (unreadable answer)' : 'no checks'}`);
+      if (v.badAnswer) out.push(`  ${v.node}  unreadable answer${v.summary === undefined ? '' : ` (summary tag: ${v.summary})`}`);
+      else if (v.summary !== undefined) out.push(`  ${v.node}  no answer (summary tag: ${v.summary})`);
+      else out.push(`  ${v.node}  no checks`);
       continue;
     }
     if (v.report.checks.length === 0) {
@@ -300,6 +360,7 @@ export function formatJson(views: readonly NodeView[], state: CheckState | undef
       role: v.role,
       status: v.status,
       answered: v.report !== undefined,
+      summary: v.summary ?? null,
       truncated: v.report?.truncated === true,
       checks: checks.map((c) => ({
         name: c.name,
@@ -398,10 +459,24 @@ export function formatAggregateText(aggs: readonly RoleAggregate[]): string {
     .join('\n\n');
 }
 
-/** Nagios-style: 2 when a shown check is critical or a shown member failed, else 0. */
+/** Whether a `chk` tag lists a critical check (`name=c<occ>`). */
+export function summaryHasCritical(tag: string | undefined): boolean {
+  const list = tag?.split(';')[1];
+  return list !== undefined && list.split(',').some((e) => /^[^=]+=c\d/.test(e));
+}
+
+/**
+ * Nagios-style: 2 when a shown check is critical (for a node that did not answer: its chk tag
+ * lists one) or a shown member failed, else 0.
+ */
 export function exitCode(views: readonly NodeView[], state: CheckState | undefined): number {
   const shown = views.filter((v) => state === undefined || checksOf(v, state).length > 0);
-  const critical = shown.some((v) => v.status === 'failed' || checksOf(v, state).some((c) => c.status === 2));
+  const critical = shown.some(
+    (v) =>
+      v.status === 'failed' ||
+      checksOf(v, state).some((c) => c.status === 2) ||
+      (v.report === undefined && state === undefined && summaryHasCritical(v.summary)),
+  );
   return critical ? 2 : 0;
 }
 
@@ -441,8 +516,10 @@ export const checksCommand = rpcCommand({
   parse: (f) => parseChecksFlags(f),
   exec: async (client, o, io) => {
     const members = shownMembers(await client.members(), o);
-    // Nodes running checks carry the `chk` tag: once they have all answered there is nothing to wait for.
+    // Nodes running checks carry the `chk` tag: once they have all answered there is nothing to
+    // wait for (a serf agent never answers).
     const expected = new Set(members.filter((m) => m.status === 'alive' && m.tags[SUMMARY_TAG] !== undefined).map((m) => m.name));
+    const alive = members.filter((m) => m.status === 'alive').map((m) => m.name);
     const { answers, interrupted } = await collectAnswers(
       client,
       {
@@ -454,8 +531,9 @@ export const checksCommand = rpcCommand({
         relayFactor: 0,
         timeoutMs: o.timeoutMs,
       },
-      expected,
       io,
+      // Asking again costs one small gossip message: ask every alive member still silent.
+      { waitFor: expected, askAgain: (got) => alive.filter((n) => !got.has(n)) },
     );
     if (interrupted) return 1;
     const views = buildViews(members, answers);

@@ -219,8 +219,8 @@ const listCommand = rpcCommand({
         relayFactor: 0,
         timeoutMs: o.timeoutMs,
       },
-      new Set(monitors),
       io,
+      { waitFor: new Set(monitors), askAgain: (got) => monitors.filter((n) => !got.has(n)) },
     );
     if (interrupted) return 1;
     const lists: Silence[][] = [];
