@@ -15,6 +15,8 @@ import { RPC_HELP, rpcCommand, usage } from './rpc-command.ts';
 /** serf's user event limit: name + payload. */
 const USER_EVENT_LIMIT_BYTES = 512;
 export const DEFAULT_EXPIRE_MS = 3_600_000;
+const MAX_FIELD_CHARS = 128;
+const MAX_REASON_CHARS = 256;
 
 const topHelp = `Usage: kodama silence <subcommand> [options]
 
@@ -43,7 +45,8 @@ Options:
   -check=NAME               Checks with this name.
   -expire=1h                How long the silence lasts (Go duration: 30m,
                             2h, 1h30m); "never" = until removed.
-  -reason=TEXT              Why (shown by "kodama silence list").
+  -reason=TEXT              Why (shown by "kodama silence list"; at most 256
+                            characters).
 ${RPC_HELP}
 `;
 
@@ -58,7 +61,9 @@ Options:
   -format=text|json         Output format (default text). JSON: {"silences":
                             [{"id", "node", "role", "check", "expires_at" (ms
                             since the epoch, or null), "reason", "creator",
-                            "created_at"}], "monitors": ["name", ...]}.
+                            "created_at"}], "monitors": ["name", ...],
+                            "truncated": true when a monitor could list
+                            only its newest (an answer holds ~1 KB)}.
   -timeout=5s               How long to wait for the monitors at most.
 ${RPC_HELP}
 `;
@@ -101,9 +106,11 @@ const addCommand = rpcCommand({
   failure: 'Error sending the silence',
   parse: (f, io) => {
     if (f.positional.length > 0) throw usage(`unexpected argument: ${f.positional[0]}`);
+    // the monitors refuse longer fields (src/checks/silences.ts): say so here, not silently there
     const pick = (k: string): string | undefined => {
       const v = f.strings.get(k);
       if (v === '') throw usage(`-${k} must not be empty`);
+      if (v !== undefined && v.length > MAX_FIELD_CHARS) throw usage(`-${k} is longer than ${MAX_FIELD_CHARS} characters`);
       return v;
     };
     const node = pick('node');
@@ -116,6 +123,7 @@ const addCommand = rpcCommand({
     const expireMs = e === undefined ? DEFAULT_EXPIRE_MS : e === 'never' ? undefined : parseDurationMs(e);
     if (expireMs !== undefined && expireMs <= 0) throw usage(`-expire must be positive (or "never"), got "${e}"`);
     const reason = f.strings.get('reason');
+    if (reason !== undefined && reason.length > MAX_REASON_CHARS) throw usage(`-reason is longer than ${MAX_REASON_CHARS} characters`);
     const user = io.env['USER'] ?? io.env['LOGNAME'];
     return { node, role, check, expireMs, reason, user };
   },
@@ -145,22 +153,26 @@ const addCommand = rpcCommand({
   },
 });
 
-/** A monitor's answer: a JSON list of silences (or {"silences": [...]}); bad entries are skipped. */
-export function parseSilences(text: string): Silence[] | undefined {
+/**
+ * A monitor's answer: {"monitor", "silences": [...], "total", "truncated"} (a bare list is read
+ * too); entries without an id are skipped. undefined when it is not such an answer.
+ */
+export function parseSilences(text: string): { silences: Silence[]; total: number; truncated: boolean } | undefined {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     return undefined;
   }
-  const list = Array.isArray(v) ? v : typeof v === 'object' && v !== null && Array.isArray((v as { silences?: unknown }).silences) ? (v as { silences: unknown[] }).silences : undefined;
+  const obj = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  const list = Array.isArray(v) ? (v as unknown[]) : Array.isArray(obj?.['silences']) ? (obj['silences'] as unknown[]) : undefined;
   if (list === undefined) return undefined;
   const out: Silence[] = [];
   for (const x of list) {
     if (typeof x !== 'object' || x === null) continue;
     const s = x as Record<string, unknown>;
     if (typeof s['id'] !== 'string' || s['id'] === '') continue;
-    const str = (k: string): string | undefined => (typeof s[k] === 'string' ? (s[k] as string) : undefined);
+    const str = (k: string): string | undefined => (typeof s[k] === 'string' && s[k] !== '' ? (s[k] as string) : undefined);
     const node = str('node');
     const role = str('role');
     const check = str('check');
@@ -178,7 +190,8 @@ export function parseSilences(text: string): Silence[] | undefined {
       createdAt: typeof s['createdAt'] === 'number' ? s['createdAt'] : 0,
     });
   }
-  return out;
+  const total = typeof obj?.['total'] === 'number' ? obj['total'] : out.length;
+  return { silences: out, total, truncated: obj?.['truncated'] === true || total > out.length };
 }
 
 /** Merge the monitors' lists by id, dropping what has expired by `nowMs`; sorted by id. */
@@ -225,14 +238,18 @@ const listCommand = rpcCommand({
     if (interrupted) return 1;
     const lists: Silence[][] = [];
     const answered: string[] = [];
+    let mostHeld = 0;
+    let truncated = false;
     for (const [from, text] of answers) {
       const l = parseSilences(text);
       if (l === undefined) {
         io.stderr(`Ignoring an unreadable answer from ${from}\n`);
         continue;
       }
-      lists.push(l);
+      lists.push(l.silences);
       answered.push(from);
+      mostHeld = Math.max(mostHeld, l.total);
+      truncated ||= l.truncated;
     }
     if (answered.length === 0) {
       io.stderr(
@@ -244,6 +261,8 @@ const listCommand = rpcCommand({
     }
     const now = Date.now();
     const silences = mergeSilences(lists, now);
+    // A query answer holds ~1 KB: a monitor with many silences lists its newest only.
+    if (truncated) io.stderr(`Only part of the list fits a query answer: showing ${silences.length}, a monitor holds ${mostHeld}.\n`);
     if (o.format === 'json') {
       const doc = {
         silences: silences.map((s) => ({
@@ -257,6 +276,7 @@ const listCommand = rpcCommand({
           created_at: s.createdAt,
         })),
         monitors: answered.sort(),
+        truncated,
       };
       io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
       return 0;
