@@ -461,7 +461,10 @@ export class Agent {
     this.state = 'running';
     this.pumpSerf();
     this.services?.start();
-    this.checkRunner?.start(this.tags);
+    if (this.checkRunner !== undefined) {
+      this.metrics.sample(); // primes the CPU figure: the first report then covers the time since start
+      this.checkRunner.start(this.tags);
+    }
     if (this.opts.balancer !== undefined) {
       try {
         this.role = await startBalancerRole(this, this.opts.balancer);
