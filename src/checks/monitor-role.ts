@@ -13,7 +13,7 @@ import { AlertHandlers } from './alert-handlers.ts';
 import { MonitorCore } from './monitor.ts';
 import type { MonitorMember } from './monitor.ts';
 import { parseSilenceOp } from './silences.ts';
-import { SILENCES_QUERY, SILENCE_EVENT } from './types.ts';
+import { MONITOR_TAG, SILENCES_QUERY, SILENCE_EVENT } from './types.ts';
 import type { MonitoringSpec, Silence } from './types.ts';
 
 export interface MonitorRole {
@@ -37,6 +37,12 @@ export interface MonitorRoleOptions {
  * short next to any paging delay anyone cares about.
  */
 export const DEFAULT_SETTLE_MS = 2_000;
+/**
+ * Silences live in the monitors' memory only: a monitor that (re)joins asks the others for
+ * theirs when it sees another monitor join, at most this often.
+ */
+const SILENCE_SYNC_MIN_INTERVAL_MS = 5_000;
+const SILENCE_SYNC_TIMEOUT_MS = 3_000;
 
 /** Serf's default query response limit. */
 export const SILENCES_RESPONSE_MAX_BYTES = 1024;
@@ -75,7 +81,9 @@ export function startMonitorRole(agent: Agent, spec: MonitoringSpec, opts: Monit
   const settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
   const core = new MonitorCore(agent.nodeName, spec, opts.checkHandlers, { settleMs, settleMaxMs: settleMs * 5 });
   const handlers = new AlertHandlers(spec.handlers, { log, ...(opts.queueDepth !== undefined ? { queueDepth: opts.queueDepth } : {}) });
-  const stats = { silence_events: 0, silence_events_rejected: 0, silence_queries: 0, silence_query_errors: 0 };
+  const stats = { silence_events: 0, silence_events_rejected: 0, silence_queries: 0, silence_query_errors: 0, silence_syncs: 0, silences_synced: 0 };
+  let syncing = false;
+  let lastSyncAt = -Infinity;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
@@ -111,11 +119,57 @@ export function startMonitorRole(agent: Agent, spec: MonitoringSpec, opts: Monit
     }, Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1));
   };
 
+  /** Learn the silences other monitors hold (added before we ran, or while we were away). */
+  const syncSilences = (): void => {
+    if (stopped || syncing || Date.now() - lastSyncAt < SILENCE_SYNC_MIN_INTERVAL_MS) return;
+    syncing = true;
+    lastSyncAt = Date.now();
+    stats.silence_syncs++;
+    let pending: Promise<void>;
+    try {
+      pending = agent
+        .query({ name: SILENCES_QUERY, payload: new Uint8Array(0), filterTags: { [MONITOR_TAG]: '^1$' }, timeoutMs: SILENCE_SYNC_TIMEOUT_MS })
+        .then((r) => {
+          if (stopped) return;
+          const known = new Set(core.silences().map((x) => x.id));
+          for (const [from, payload] of r.responses) {
+            if (from === agent.nodeName) continue;
+            let answer: Partial<SilencesAnswer>;
+            try {
+              answer = JSON.parse(new TextDecoder().decode(payload)) as Partial<SilencesAnswer>;
+            } catch {
+              continue;
+            }
+            for (const raw of Array.isArray(answer.silences) ? answer.silences : []) {
+              // Same validation as an event's payload: a peer's answer is input like any other.
+              const p = parseSilenceOp(JSON.stringify({ op: 'add', silence: raw }));
+              if (!p.ok || p.op.op !== 'add' || known.has(p.op.silence.id)) continue;
+              known.add(p.op.silence.id);
+              core.handleSilenceOp(p.op, Date.now());
+              stats.silences_synced++;
+            }
+          }
+          afterInput();
+        });
+    } catch (e) {
+      pending = Promise.reject(e as Error);
+    }
+    pending
+      .catch((e: unknown) => log('DEBUG', `monitor: silence sync failed: ${(e as Error).message}`))
+      .finally(() => {
+        syncing = false;
+      });
+  };
+
   const offs: (() => void)[] = [];
   offs.push(
     agent.on('member', (e: SerfEvent) => {
       core.handleMemberEvent(e.type, e.members.map(view), Date.now());
       afterInput();
+      if (e.type === 'member-join' && e.members.some((m) => m.name !== agent.nodeName && m.tags[MONITOR_TAG] === '1')) {
+        // Not from inside Serf's event dispatch: the query goes out on the next tick.
+        setImmediate(syncSilences);
+      }
     }),
   );
   offs.push(

@@ -67,7 +67,15 @@ function setChecks(web: Pushable, states: Record<string, 0 | 1 | 2 | 3>, occ = 1
 }
 
 /** A monitor agent with a script handler writing "<action> <node> <check> <state>" lines. */
-async function cluster(checks: string[]): Promise<{ mon: Agent; web: Pushable; role: MonitorRole; out: string; logs: string[]; alerts: () => string[] }> {
+async function cluster(checks: string[]): Promise<{
+  mon: Agent;
+  web: Pushable;
+  role: MonitorRole;
+  out: string;
+  logs: string[];
+  alerts: () => string[];
+  monitor: (name: string) => Promise<{ agent: Agent; role: MonitorRole }>;
+}> {
   const dir = mkdtempSync(join(tmpdir(), 'kodama-monrole-'));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   const out = join(dir, 'alerts');
@@ -78,22 +86,26 @@ async function cluster(checks: string[]): Promise<{ mon: Agent; web: Pushable; r
   };
   const logs: string[] = [];
   // `monitoring` makes an agent tag itself mon=1 (an older agent takes the tag as given).
-  const mon = agent('mon-1', logs, { tags: { mon: '1' }, monitoring: spec } as Partial<AgentOptions>);
+  const monitor = async (name: string, lines: string[] = []): Promise<{ agent: Agent; role: MonitorRole }> => {
+    const a = agent(name, lines, { tags: { mon: '1' }, monitoring: spec } as Partial<AgentOptions>);
+    await a.start();
+    // An agent that starts the role itself (AgentOptions.monitoring) has it already; else start it here.
+    const own = (a as Agent & { monitorRole?: MonitorRole }).monitorRole;
+    const r = own ?? (await startMonitorRole(a, spec));
+    if (own === undefined) cleanup.push(() => r.stop());
+    return { agent: a, role: r };
+  };
+  const { agent: mon, role } = await monitor('mon-1', logs);
   const web = agent('web-1', [], {
     tags: { role: 'web' },
     checks: checks.map((name) => ({ name, intervalMs: 3_600_000, subscriptions: [], ttlMs: 3_600_000, ttlStatus: 2, lowFlapThreshold: 0, highFlapThreshold: 0 })),
   } as Partial<AgentOptions>);
-  await mon.start();
   await web.start();
-  // An agent that starts the role itself (AgentOptions.monitoring) has it already; else start it here.
-  const own = (mon as Agent & { monitorRole?: MonitorRole }).monitorRole;
-  const role = own ?? (await startMonitorRole(mon, spec));
-  if (own === undefined) cleanup.push(() => role.stop());
   const r = await web.join([`127.0.0.1:${mon.bindAddress.port}`]);
   assert.equal(r.num, 1);
   await until('mon-1 sees web-1 alive', 10_000, () => mon.members().some((m) => m.name === 'web-1' && m.status === 'alive'));
   const alerts = (): string[] => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => l !== '') : []);
-  return { mon, web, role, out, logs, alerts };
+  return { mon, web, role, out, logs, alerts, monitor };
 }
 
 test('chk tag c1 → one create; back to passing → one resolve; killed without leave → one member alert', async () => {
@@ -120,7 +132,7 @@ test('chk tag c1 → one create; back to passing → one resolve; killed without
 });
 
 test('graceful leave: no alert, even with an open incident; silences arrive by user event and are listed by query', async () => {
-  const { mon, web, role, alerts } = await cluster(['disk', 'load']);
+  const { mon, web, role, alerts, monitor } = await cluster(['disk', 'load']);
   // Silence web-1's disk from the other node; the monitor applies it and answers the list query.
   web.userEvent(SILENCE_EVENT, encodeSilenceOp({ op: 'add', silence: { id: 'maint-1', node: 'web-1', check: 'disk', reason: 'disk swap', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 } }), false);
   web.userEvent(SILENCE_EVENT, '{"op":"add"', false); // garbage: logged, counted, ignored
@@ -134,9 +146,19 @@ test('graceful leave: no alert, even with an open incident; silences arrive by u
   await until('the load warning', 10_000, () => alerts().length >= 1);
   await sleep(300);
   assert.deepEqual(alerts(), ['create web-1 load warning'], 'disk is silenced');
+  // A second monitor (same handler, same file) joins late: it learns the silence from mon-1 and
+  // shadows, so nothing below is alerted twice.
+  const mon2 = await monitor('mon-2');
+  assert.equal((await mon2.agent.join([`127.0.0.1:${mon.bindAddress.port}`])).num, 1);
+  await until('mon-2 synced the silence', 15_000, () => mon2.role.silences().some((x) => x.id === 'maint-1'));
+  await until('mon-2 sees web-1', 10_000, () => mon2.agent.members().some((m) => m.name === 'web-1' && m.status === 'alive'));
+  assert.equal(mon2.role.core.isLeader(), false);
   web.userEvent(SILENCE_EVENT, encodeSilenceOp({ op: 'remove', id: 'maint-1' }), false);
   await until('the held disk alert', 10_000, () => alerts().length >= 2);
+  await until('mon-2 applied the removal', 10_000, () => mon2.role.silences().length === 0);
+  await sleep(2500); // past mon-2's settle window: anything it wrongly held would be out by now
   assert.deepEqual(alerts().slice(1), ['create web-1 disk critical']);
+  assert.ok((mon2.role.counters()['core_alerts_shadowed'] ?? 0) >= 1, 'mon-2 decided the same alerts and kept them to itself');
 
   await web.leave();
   await until('mon-1 records web-1 left', 15_000, () => mon.members().find((m) => m.name === 'web-1')?.status === 'left');
