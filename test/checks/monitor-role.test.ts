@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../src/index.ts';
 import type { AgentOptions } from '../../src/index.ts';
-import { startMonitorRole } from '../../src/checks/monitor-role.ts';
+import { encodeSilencesAnswer, startMonitorRole } from '../../src/checks/monitor-role.ts';
 import type { MonitorRole, SilencesAnswer } from '../../src/checks/monitor-role.ts';
 import { encodeSilenceOp } from '../../src/checks/silences.ts';
 import { SILENCES_QUERY, SILENCE_EVENT } from '../../src/checks/types.ts';
@@ -166,4 +166,19 @@ test('graceful leave: no alert, even with an open incident; silences arrive by u
   await sleep(1500);
   assert.equal(alerts().length, 2, `no alert after a leave: ${alerts().join(' | ')}`);
   assert.equal(role.core.counters()['incidents_open'], 0);
+});
+
+test('kodama-silences answer: newest first, within 1024 bytes, says when truncated', () => {
+  const now = Date.now();
+  const many = Array.from({ length: 40 }, (_, i) => ({ id: `s-${String(i).padStart(2, '0')}`, node: `web-${i}`, reason: 'kernel upgrade window', createdAt: now - i, expiresAt: now + 3_600_000 }));
+  const bytes = encodeSilencesAnswer('mon-1', many);
+  assert.ok(bytes.byteLength <= 1024, `${bytes.byteLength} bytes`);
+  const a = JSON.parse(new TextDecoder().decode(bytes)) as SilencesAnswer;
+  assert.equal(a.truncated, true);
+  assert.equal(a.total, 40);
+  assert.ok(a.silences.length > 3 && a.silences.length < 40);
+  assert.deepEqual(a.silences.map((x) => x.id), many.slice(0, a.silences.length).map((x) => x.id), 'the newest kept, in order');
+  const few = JSON.parse(new TextDecoder().decode(encodeSilencesAnswer('mon-1', many.slice(0, 2)))) as SilencesAnswer;
+  assert.equal(few.truncated, undefined);
+  assert.equal(few.silences.length, 2);
 });
