@@ -133,7 +133,10 @@ export async function collectAnswers(
             return;
           }
           answers.set(r.from, Buffer.from(r.payload ?? new Uint8Array(0)).toString('utf8'));
-          if (complete()) enough.abort();
+          // Abort on a later turn: results replayed while runQuery starts arrive before it waits,
+          // and an abort seen then makes it return without observing its own promise (which the
+          // client's close would then reject, unhandled).
+          if (complete()) setTimeout(() => enough.abort(), 0);
         },
       },
       enough.signal,

@@ -18,7 +18,7 @@ export const DEFAULT_EXPIRE_MS = 3_600_000;
 const MAX_FIELD_CHARS = 128;
 const MAX_REASON_CHARS = 256;
 
-const topHelp = `Usage: kodama silence <subcommand> [options]
+const topHelp = `Usage: kodama silence [options] <subcommand> [<args>]
 
   Silences stop alerts for the checks they match until they expire or are
   removed. Every monitor (agent with "monitoring" in its config) applies them.
@@ -324,6 +324,10 @@ export const silenceCommand: Command = {
     if (sub === undefined || sub === '-h' || sub === '-help' || sub === '--help' || sub === 'help') {
       io.stdout(topHelp);
       return sub === undefined ? 1 : 0;
+    }
+    if (sub.startsWith('-')) {
+      io.stderr(`flag provided but not defined: -${sub.replace(/^--?/, '').split('=')[0]}\n\n${topHelp}`);
+      return 1;
     }
     const cmd = SUBCOMMANDS[sub];
     if (cmd === undefined) {
