@@ -46,6 +46,8 @@ interface HandlerState {
   alerted: CheckStatus | undefined;
   /** A flapping event went out for the current flapping episode. */
   flapSent: boolean;
+  /** Held by a silence at the last evaluation (counted once per hold, not per evaluation). */
+  held: boolean;
 }
 
 interface Incident {
@@ -364,14 +366,16 @@ export class MonitorCore {
     for (const h of this.handlersFor(inc)) {
       let hs = inc.handlers.get(h.name);
       if (hs === undefined) {
-        hs = { alerted: undefined, flapSent: false };
+        hs = { alerted: undefined, flapSent: false, held: false };
         inc.handlers.set(h.name, hs);
       }
       const f = h.filters;
       if (f.notSilenced && silenced) {
-        this.stats['alerts_held_silenced']!++;
+        if (!hs.held) this.stats['alerts_held_silenced']!++;
+        hs.held = true;
         continue; // held: re-evaluated when the silence goes
       }
+      hs.held = false;
       if (inc.flapping) {
         // One flapping event per episode; no create/resolve while it lasts.
         if (!hs.flapSent) {

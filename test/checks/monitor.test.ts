@@ -97,10 +97,12 @@ test('silence: held while in force, alerts when it expires (pollTimeout says whe
   core.handleSilenceOp({ op: 'add', silence: { id: 's1', role: 'web', check: 'disk', expiresAt: T0 + 60_000, createdAt: T0 } }, T0);
   assert.equal(core.pollTimeout(), T0 + 60_000);
   assert.deepEqual(ev(core, 'member-update', mem('web-1', 'alive', '1;disk=c1')), []);
+  assert.deepEqual(ev(core, 'member-update', mem('web-1', 'alive', '1;disk=c2')), []);
   assert.deepEqual(ev(core, 'member-update', mem('web-2', 'alive', '1;disk=c1')), []);
   assert.deepEqual(ev(core, 'member-update', mem('web-2', 'alive', '1')), [], 'recovered while silenced: no resolve either');
   core.handleTimeout(T0 + 59_999);
   assert.deepEqual(drain(core), []);
+  assert.equal(core.counters()['alerts_held_silenced'], 2, 'one hold per incident, however often re-evaluated');
   core.handleTimeout(T0 + 60_000);
   assert.deepEqual(drain(core), ['ops create web-1/disk critical']);
   assert.equal(core.pollTimeout(), undefined);
