@@ -289,8 +289,10 @@ export class MonitorCore {
         const s = decodeSummary(raw);
         if (s === undefined) {
           this.stats['summaries_malformed']!++;
-          // Keep what we knew: a garbled tag must not resolve (or raise) anything.
+          // Keep what we knew: a garbled tag must not resolve (or raise) anything; what we
+          // knew is still evaluated (e.g. the node just came back from failed).
           st.rawSummary = raw;
+          if (st.summary !== undefined) this.applySummary(m.name, st.summary, false, now);
           return;
         }
         st.summary = s;
