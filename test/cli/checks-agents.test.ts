@@ -1,7 +1,8 @@
 // `kodama checks` over agents that run real checks (command checks through the CheckRunner; the
-// agents answer `kodama-checks` themselves and gossip their `chk` tags): the command returns as
-// soon as every node with checks answered, shows each check's real state, a node without checks
-// as "no checks", and the checks of a node that left gracefully disappear.
+// agents answer `kodama-checks` themselves and gossip their `chk` tags) and a real `serf agent`:
+// the command returns as soon as every node with checks answered, shows each check's real state,
+// a node without checks and the serf node as "no checks", works through the serf agent's RPC as
+// well, and the checks of a node that left gracefully disappear.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { totalmem } from 'node:os';
@@ -9,6 +10,8 @@ import { createAgent } from '../../src/index.ts';
 import type { Agent, AgentOptions } from '../../src/index.ts';
 import { parseCheckSpecs } from '../../src/checks/config.ts';
 import { runCli } from '../../src/cli/main.ts';
+import { killAll, startSerf } from '../interop/harness.ts';
+import type { Proc } from '../interop/harness.ts';
 import { recordIo } from './helpers.ts';
 
 function agent(name: string, role: string, checks: unknown[], extra: Partial<AgentOptions> = {}): Agent {
@@ -42,6 +45,7 @@ let webB: Agent;
 let dbA: Agent;
 let plain: Agent;
 let gone: Agent;
+let serf: Proc;
 let rpc = '';
 
 before(async () => {
@@ -53,19 +57,21 @@ before(async () => {
   for (const a of [webA, webB, dbA, plain, gone]) await a.start();
   rpc = `127.0.0.1:${webA.rpcAddress!.port}`;
   for (const a of [webB, dbA, plain, gone]) await a.join([`127.0.0.1:${webA.bindAddress.port}`]);
+  serf = await startSerf('s1', { tags: { role: 'web' }, join: [`127.0.0.1:${webA.bindAddress.port}`] });
   // every node with checks has run them and gossiped its chk tag
   await until('chk tags of the four checked nodes, web-b critical', 20_000, () => {
     const tags = new Map(webA.members().filter((m) => m.status === 'alive').map((m) => [m.name, m.tags['chk']]));
-    return tags.size === 5 && ['web-a', 'web-b', 'db-a', 'gone'].every((n) => tags.get(n) !== undefined) && /disk=c/.test(tags.get('web-b') ?? '');
+    return tags.size === 6 && ['web-a', 'web-b', 'db-a', 'gone'].every((n) => tags.get(n) !== undefined) && /disk=c/.test(tags.get('web-b') ?? '');
   });
 });
 
 after(async () => {
+  killAll();
   await Promise.all([webA, webB, dbA, plain, gone].map((a) => a?.stop().catch(() => {})));
 });
 
-async function kodama(args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
-  const io = recordIo({ KODAMA_RPC_ADDR: rpc });
+async function kodama(args: string[], addr = rpc): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
+  const io = recordIo({ KODAMA_RPC_ADDR: addr });
   const t0 = Date.now();
   const code = await runCli(args, io);
   return { code, stdout: io.out.join(''), stderr: io.err.join(''), ms: Date.now() - t0 };
@@ -79,7 +85,15 @@ test('real checks: states and outputs by role and node; returns once every check
   assert.match(r.stdout, /^ {2}web-a\n {4}disk +passing +\d+x +\.+ +\d+s ago +DISK OK - 40% free$/m);
   assert.match(r.stdout, /^ {2}web-b\n {4}disk +critical +\d+x +x+ +\d+s ago +DISK CRITICAL - 3% free$/m);
   assert.match(r.stdout, /^ {2}plain {2}no checks$/m);
+  assert.match(r.stdout, /^ {2}s1 {2}no checks$/m);
   assert.match(r.stdout, /^ {2}gone\n/m);
+});
+
+test('through a real serf agent RPC: serf relays the query and the answers', async () => {
+  const r = await kodama(['checks', '-role=web', '-state=critical', '-timeout=20s'], serf.rpcAddr);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stdout, /^role web\n {2}web-b\n {4}disk +critical +\d+x +x+ +\d+s ago +DISK CRITICAL - 3% free\n$/);
+  assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
 });
 
 test('real metrics: -aggregate sums the memory of the role nodes that answered', async () => {
@@ -90,7 +104,7 @@ test('real metrics: -aggregate sums the memory of the role nodes that answered',
   };
   assert.equal(doc.roles.length, 1);
   const web = doc.roles[0]!;
-  assert.deepEqual([web.role, web.nodes, web.answered], ['web', 4, 3]); // plain runs no checks
+  assert.deepEqual([web.role, web.nodes, web.answered], ['web', 5, 3]); // plain and s1 run no checks
   assert.deepEqual(web.counts, { passing: 2, warning: 0, critical: 1, unknown: 0 });
   // the three nodes share this machine
   assert.equal(web.memory.total_bytes, 3 * totalmem());
@@ -106,6 +120,7 @@ test('a node that leaves gracefully: its checks disappear from kodama checks', a
   assert.deepEqual(doc.nodes.map((n) => [n.node, n.answered]), [
     ['db-a', true],
     ['plain', false],
+    ['s1', false],
     ['web-a', true],
     ['web-b', true],
   ]);
