@@ -34,7 +34,8 @@ Options:
 
   -role=NAME                Only nodes with tag role=NAME.
 
-  -node=NAME                Only this node (repeatable).
+  -node=NAME                Only this node (repeatable); a name no member has
+                            is an error.
 
   -state=STATE              Only checks in this state: passing, warning,
                             critical or unknown (nodes without one are hidden).
@@ -518,7 +519,13 @@ export const checksCommand = rpcCommand({
   failure: 'Error querying checks',
   parse: (f) => parseChecksFlags(f),
   exec: async (client, o, io) => {
-    const members = shownMembers(await client.members(), o);
+    const all = await client.members();
+    const unknown = o.nodes.filter((n) => !all.some((m) => m.name === n));
+    if (unknown.length > 0) {
+      io.stderr(`No member named ${unknown.join(', ')} (see "kodama members").\n`);
+      return 1;
+    }
+    const members = shownMembers(all, o);
     // Nodes running checks carry the `chk` tag: once they have all answered there is nothing to
     // wait for (a serf agent never answers).
     const expected = new Set(members.filter((m) => m.status === 'alive' && m.tags[SUMMARY_TAG] !== undefined).map((m) => m.name));

@@ -238,6 +238,15 @@ test('--help documents the JSON shape and exit codes; bad flags are usage errors
   }
 });
 
+test('-node naming no member: exit 1 and where to look', async () => {
+  const r = await kodama(['checks', '-node=web-1', '-node=nosuch']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'No member named nosuch (see "kodama members").\n');
+  const g = await kodama(['checks', '-node=gone', '-timeout=1s']);
+  assert.equal(g.code, 0, 'a member that left is known, just not shown');
+  assert.equal(g.stdout, 'No members match.\n');
+});
+
 test('no agent at -rpc-addr: one line saying how to start one', async () => {
   const io = recordIo();
   const code = await runCli(['checks', '-rpc-addr=127.0.0.1:1'], io);
