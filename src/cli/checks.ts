@@ -334,11 +334,13 @@ export function formatText(views: readonly NodeView[], state: CheckState | undef
       continue;
     }
     out.push(`  ${v.node}${v.report.truncated === true ? '  (report truncated)' : ''}`);
+    // the flapping column only where something flaps: no gap of blanks otherwise
+    const anyFlapping = checks.some((c) => c.flapping);
     const rows = checks.map((c) => [
-      `    ${c.name}`,
+      c.name,
       STATE_OF[c.status],
       `${c.occurrences}x`,
-      c.flapping ? 'flapping' : '',
+      ...(anyFlapping ? [c.flapping ? 'flapping' : '-'] : []),
       sparkline(c.history),
       ago(c.lastRunAt, nowMs),
       oneLine(c.output),
