@@ -78,10 +78,15 @@ export class MonitoringCluster {
     return a;
   }
 
-  /** Start the monitor (it seeds the cluster: start it first) and wait for its RPC. */
+  /**
+   * Start a monitor and wait for its RPC. The first one seeds the cluster (start it first); later
+   * ones join it. All monitors run the same handler (only the leader's runs).
+   */
   async startMonitor(name = 'mon-1'): Promise<Agent> {
+    const first = this.monitorPort === 0;
     const a = await this.spawnAgent(name, {
       tags: { role: 'monitor' },
+      ...(first ? {} : { start_join: [`127.0.0.1:${this.monitorPort}`] }),
       monitoring: {
         handlers: {
           alerts: {
@@ -95,7 +100,7 @@ export class MonitoringCluster {
         member_handlers: ['alerts'],
       },
     });
-    this.monitorPort = a.port;
+    if (first) this.monitorPort = a.port;
     await this.rpcUp(a);
     return a;
   }

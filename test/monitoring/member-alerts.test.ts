@@ -28,11 +28,11 @@ test('member alerts: kill -9 → one member-failed alert, a real serf node kille
   const serf = await startSerf('serf-1', { join: [`127.0.0.1:${c.agent('mon-1').port}`], tags: { role: 'legacy' } });
   await Promise.all(webs.map((w) => c.rpcUp(w)));
   await waitFor(
-    'monitor sees the 3 web nodes (with chk tags) and serf-1 alive',
+    'monitor sees the 3 web nodes (their check has run: chk 1) and serf-1 alive',
     30_000,
     async () => {
       const ms = await rpcMembers(c.agent('mon-1').rpcAddr);
-      const webOk = WEBS.every((w) => ms?.some((m) => m.name === w && m.status === 'alive' && m.tags['chk'] !== undefined));
+      const webOk = WEBS.every((w) => ms?.some((m) => m.name === w && m.status === 'alive' && m.tags['chk'] === '1'));
       return webOk && ms?.some((m) => m.name === 'serf-1' && m.status === 'alive') === true ? true : undefined;
     },
     () => `${c.logs()}\n--- serf-1\n${serf.output().slice(-2000)}`,
