@@ -1,7 +1,8 @@
 // Measures how often a node's own tag (meta) update misses some peer for more than 3 s in a
-// 5-node `local`-profile cluster on the simulator (no loss): the figure behind the extra
-// transmissions of our own news in src/memberlist/memberlist.ts.
-// Run: node --import tsx scripts/meta-spread.ts [trials=200]
+// 5-node cluster with the `local` profile on the simulator (no loss). MULT sets the retransmit
+// multiplier (default 2, memberlist's local value). Figures (200 trials): MULT=2 → 33 misses,
+// up to 15 s (the next push/pull); MULT=4 → 0. Hence kodama's `local` profile uses 4.
+// Run: MULT=2 node --import tsx scripts/meta-spread.ts [trials=200]
 import { localConfig } from '../src/memberlist/config.ts';
 import { Cluster } from '../src/sim/cluster.ts';
 import type { Delegate } from '../src/memberlist/api.ts';
@@ -19,7 +20,7 @@ for (let t = 0; t < trials; t++) {
     mergeRemoteState: () => {},
     ackPayload: () => null,
   });
-  const c = new Cluster({ seed: 1000 + t, config: (n, a) => ({ ...localConfig(n, a), enableCompression: false }), delegate });
+  const c = new Cluster({ seed: 1000 + t, config: (n, a) => ({ ...localConfig(n, a), enableCompression: false, retransmitMult: Number(process.env.MULT ?? 2) }), delegate });
   try {
     c.addNodes(5);
     c.joinAll('node-0001', 200);

@@ -22,7 +22,7 @@ import { collectBroadcasts, gossipRound, isGossipTarget } from './gossip.ts';
 import { NodeStates, snapshot } from './nodes.ts';
 import { Prober, type StreamHandlers } from './probe.ts';
 import { buildPushPull, mergeState, pushPullScaleMs, verifyProtocol } from './pushpull.ts';
-import { TransmitLimitedQueue, retransmitLimit } from './queue.ts';
+import { TransmitLimitedQueue } from './queue.ts';
 import { isDeadOrLeft, NodeTable } from './table.ts';
 import { TimerSet, type TimerHandle } from './timers.ts';
 import { bytesToIp } from '../wire/addr.ts';
@@ -278,15 +278,7 @@ export class Memberlist implements MembershipCore {
 
   private broadcast(key: string, msg: Message, finished?: () => void): void {
     const bytes = encodeMessage(msg);
-    // News about ourselves (a meta/tag update, a refutation) starts at one node only, so its first
-    // hops decide whether it spreads. With memberlist's limit (retransmitMult × ⌈log10(N+1)⌉ = 2
-    // sends in a 5-node `local` cluster) a tag update missed some peer for over 3 s — until the
-    // next push/pull, up to 15 s — in 33 of 200 seeded trials; sending our own news 3× as often
-    // brought that to 2 of 200 (scripts/meta-spread.ts), for a few bytes per change. A service
-    // turning healthy is such an update, and a balancer should not wait 15 s to learn it.
-    // Others' news is relayed with the usual limit, as memberlist does.
-    const extraTransmits = key === this.config.name ? 2 * retransmitLimit(this.config.retransmitMult, this.table.size) : 0;
-    this.queue.queue({ key, msg: bytes, finished: finished === undefined ? undefined : () => finished(), extraTransmits });
+    this.queue.queue({ key, msg: bytes, finished: finished === undefined ? undefined : () => finished() });
   }
 
   /** CRC only for peers that understand it (memberlist protocol 5). */

@@ -15,8 +15,6 @@ export interface Broadcast {
   msg: Uint8Array;
   /** Called once when the broadcast is dropped: sent enough times, replaced, or pruned. */
   finished?: ((transmitted: boolean) => void) | undefined;
-  /** Transmissions on top of the retransmit limit (kodama: news about ourselves, see memberlist.ts). */
-  extraTransmits?: number | undefined;
 }
 
 interface Item {
@@ -103,7 +101,7 @@ export class TransmitLimitedQueue {
     }
     for (const item of taken) {
       item.transmits++;
-      if (item.transmits >= max + (item.b.extraTransmits ?? 0)) {
+      if (item.transmits >= max) {
         this.count--;
         if (item.b.key !== undefined && this.byKey.get(item.b.key) === item) this.byKey.delete(item.b.key);
         item.b.finished?.(true);

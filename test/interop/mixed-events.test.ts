@@ -94,9 +94,9 @@ test('mixed cluster: events, queries with filters, tags both ways; serf CLI agai
   t.diagnostic(`events both ways after ${Date.now() - t0} ms`);
 
   // queries: serf asks, kodama handlers answer (and serf's); filters by node and tag
-  // In the local profile a 4-node cluster retransmits a broadcast only 2 × ceil(log10(5)) = 2
-  // times per node (memberlist's limit, the same in Go), so the epidemic can miss a node now and
-  // then, with serf or kodama originating. A query is retried (at most twice, reported) only
+  // In serf's local profile a 4-node cluster retransmits a broadcast only 2 × ceil(log10(5)) = 2
+  // times per node (memberlist's limit; kodama's local profile uses 4), so the epidemic can miss a
+  // node now and then when a serf agent originates or relays. A query is retried (at most twice, reported) only
   // when it got a strict subset of the expected answers — never to accept a wrong one.
   const q = async (bin: 'serf' | 'kodama', rpc: string, extra: string[], expect: string[]): Promise<Record<string, string>> => {
     let resp: Record<string, string> = {};
