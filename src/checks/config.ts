@@ -20,8 +20,8 @@
 // (validateCheckHandlers): a plain node runs checks but carries no monitoring config, and its
 // checks may name handlers that only the monitors define.
 
-import { parseDuration } from '../agent/config.ts';
-import { AgentError } from '../agent/errors.ts';
+import { checkKeys, configFail as fail, durationField, intIn, isObj } from '../agent/config-fields.ts';
+import type { Obj } from '../agent/config-fields.ts';
 import type { ProbeSpec } from '../probes/types.ts';
 import type { CheckState, CheckStatus, HandlerFilters, HandlerSpec, MonitorCheckSpec, MonitoringSpec } from './types.ts';
 
@@ -59,39 +59,8 @@ const HANDLER_KEYS: Record<HandlerSpec['type'], Set<string>> = {
 const FILTER_KEYS = new Set(['occurrences', 'severities', 'not_silenced', 'state_changes_only']);
 const SEVERITIES: readonly Exclude<CheckState, 'passing'>[] = ['warning', 'critical', 'unknown'];
 
-type Obj = Record<string, unknown>;
-
-function fail(where: string, msg: string): never {
-  throw new AgentError('ERR_AGENT_CONFIG', `${where}: ${msg}`);
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function checkKeys(o: Obj, allowed: Set<string>, where: string): void {
-  const unknown = Object.keys(o).filter((k) => !allowed.has(k)).sort();
-  if (unknown.length > 0) {
-    fail(where, `unknown key(s) ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: ${[...allowed].join(', ')})`);
-  }
-}
-
-function intIn(o: Obj, key: string, where: string, min: number, max: number, dflt: number): number {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    fail(where, `'${key}' expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
 function durationMs(o: Obj, key: string, where: string, min: number): number | undefined {
-  const v = o[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') fail(where, `'${key}' expected a duration string such as "10s" or "500ms", got ${JSON.stringify(v)}`);
-  const ms = parseDuration(v, `${where}: '${key}'`);
-  if (ms < min) fail(where, `'${key}' must be at least ${min}ms, got "${v}"`);
-  return ms;
+  return durationField(o, key, where, min);
 }
 
 function stringList(o: Obj, key: string, where: string, example: string): string[] | undefined {

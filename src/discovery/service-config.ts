@@ -9,8 +9,8 @@
 // Unknown keys are errors (as in the rest of the agent config): a typo must not silently turn a
 // health check off. Every error names the key path and says what would be accepted.
 
-import { parseDuration } from '../agent/config.ts';
-import { AgentError } from '../agent/errors.ts';
+import { checkKeys, configFail as fail, durationField, intIn, isObj } from '../agent/config-fields.ts';
+import type { Obj } from '../agent/config-fields.ts';
 import { DEFAULT_WEIGHT, MAX_SERVICE_NAME_LENGTH, MAX_WEIGHT, isValidServiceName } from './advertise.ts';
 import type { CheckSpec, ServiceProtocol, ServiceSpec } from './types.ts';
 
@@ -34,39 +34,8 @@ export const MIN_CHECK_INTERVAL_MS = 10;
 const SERVICE_KEYS = new Set(['name', 'port', 'protocol', 'weight', 'tags', 'checks']);
 const CHECK_KEYS = new Set(['http', 'status', 'host', 'tcp', 'script', 'interval', 'timeout', 'rise', 'fall']);
 
-type Obj = Record<string, unknown>;
-
-function fail(where: string, msg: string): never {
-  throw new AgentError('ERR_AGENT_CONFIG', `${where}: ${msg}`);
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function checkKeys(o: Obj, allowed: Set<string>, where: string): void {
-  const unknown = Object.keys(o).filter((k) => !allowed.has(k)).sort();
-  if (unknown.length > 0) {
-    fail(where, `unknown key(s) ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: ${[...allowed].join(', ')})`);
-  }
-}
-
-function intIn(o: Obj, key: string, where: string, min: number, max: number, dflt: number): number {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    fail(where, `'${key}' expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
 function durationMs(o: Obj, key: string, where: string, dflt: number): number {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'string') fail(where, `'${key}' expected a duration string such as "500ms" or "2s", got ${JSON.stringify(v)}`);
-  const ms = parseDuration(v, `${where}: '${key}'`);
-  if (ms < MIN_CHECK_INTERVAL_MS) fail(where, `'${key}' must be at least ${MIN_CHECK_INTERVAL_MS}ms, got "${v}"`);
-  return ms;
+  return durationField(o, key, where, MIN_CHECK_INTERVAL_MS) ?? dflt;
 }
 
 function parseCheck(raw: unknown, where: string): CheckSpec {

@@ -1,0 +1,42 @@
+// Field readers for the nested sections of the agent config (`services`, `checks`,
+// `monitoring`, …): each one validates one key of a JSON object and fails with
+// AgentError('ERR_AGENT_CONFIG') naming where the key is and what would be accepted.
+import { AgentError } from './errors.ts';
+import { parseDuration } from './config.ts';
+
+export type Obj = Record<string, unknown>;
+
+export function configFail(where: string, msg: string): never {
+  throw new AgentError('ERR_AGENT_CONFIG', `${where}: ${msg}`);
+}
+
+export function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Unknown keys are errors: a typo must not silently turn a check or a service off. */
+export function checkKeys(o: Obj, allowed: ReadonlySet<string>, where: string): void {
+  const unknown = Object.keys(o).filter((k) => !allowed.has(k)).sort();
+  if (unknown.length > 0) {
+    configFail(where, `unknown key(s) ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: ${[...allowed].join(', ')})`);
+  }
+}
+
+export function intIn(o: Obj, key: string, where: string, min: number, max: number, dflt: number): number {
+  const v = o[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    configFail(where, `'${key}' expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** A duration string ("500ms", "10s") of at least `minMs`; undefined when the key is absent. */
+export function durationField(o: Obj, key: string, where: string, minMs: number): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') configFail(where, `'${key}' expected a duration string such as "500ms" or "10s", got ${JSON.stringify(v)}`);
+  const ms = parseDuration(v, `${where}: '${key}'`);
+  if (ms < minMs) configFail(where, `'${key}' must be at least ${minMs}ms, got "${v}"`);
+  return ms;
+}
