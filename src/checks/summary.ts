@@ -6,7 +6,7 @@
 // Entries are ordered worst first, then by name, so one state always encodes to one string:
 // a tag update costs an alive broadcast, so an unchanged state must not look changed.
 
-import { MAX_OCCURRENCES, SUMMARY_MAX_BYTES } from './types.ts';
+import { MAX_OCCURRENCES, SUMMARY_MAX_BYTES, publishedOccurrences } from './types.ts';
 import type { CheckRecord, CheckStatus, CheckSummary } from './types.ts';
 
 type Entry = CheckSummary['entries'][number];
@@ -89,7 +89,7 @@ export function summarize(records: readonly CheckRecord[]): CheckSummary {
   const entries: Entry[] = [];
   for (const r of records) {
     if (r.status === 0 && !r.flapping) continue;
-    entries.push({ name: r.name, status: r.status, occurrences: Math.min(MAX_OCCURRENCES, Math.max(1, r.occurrences)), flapping: r.flapping });
+    entries.push({ name: r.name, status: r.status, occurrences: publishedOccurrences(r.occurrences), flapping: r.flapping });
   }
   entries.sort(compareEntries);
   return { total: records.length, entries, omitted: 0 };

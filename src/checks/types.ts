@@ -76,6 +76,21 @@ export interface CheckRecord {
 export const MAX_OCCURRENCES = 20;
 
 /**
+ * The occurrence counts the `chk` tag publishes: a count between two steps is published as the
+ * lower one. Every published change is a tag update gossiped to the whole cluster; counting 1..20
+ * made a failing check cost 20 updates, and in `npm run bench -- checks` 87% of all tag updates
+ * only moved a counter. A handler filter `occurrences: N` fires once the published count reaches
+ * N, so N = 4 fires at the 5th result (the next step). `kodama checks` shows exact counts.
+ */
+export const OCCURRENCE_STEPS: readonly number[] = [1, 2, 3, 5, 10, MAX_OCCURRENCES];
+
+export function publishedOccurrences(n: number): number {
+  let out = 1;
+  for (const step of OCCURRENCE_STEPS) if (n >= step) out = step;
+  return out;
+}
+
+/**
  * The `chk` tag: `<n>` when all n checks pass, else `<n>;<name>=<s><occ>[f],…` listing only
  * non-passing (or flapping) checks: s = w|c|u, occ = occurrences (1..MAX_OCCURRENCES), f = flapping.
  * e.g. `10;disk=c3,load=w1f`. At most SUMMARY_MAX_BYTES; when longer, the worst are kept and `+K`

@@ -69,5 +69,12 @@ test('decode rejects malformed values without throwing', () => {
 test('encoding is deterministic whatever the record order', () => {
   const r = [rec('b', 2, 1), rec('a', 2, 1), rec('c', 1, 4)];
   assert.equal(encodeSummary(summarize(r)), encodeSummary(summarize([...r].reverse())));
-  assert.equal(encodeSummary(summarize(r)), '3;a=c1,b=c1,c=w4');
+  assert.equal(encodeSummary(summarize(r)), '3;a=c1,b=c1,c=w3');
+});
+
+test('occurrences are published at steps 1, 2, 3, 5, 10, 20 only (fewer tag updates)', () => {
+  const published = Array.from({ length: 25 }, (_, i) => encodeSummary(summarize([rec('d', 2, i + 1)])));
+  assert.deepEqual([...new Set(published)], ['1;d=c1', '1;d=c2', '1;d=c3', '1;d=c5', '1;d=c10', '1;d=c20']);
+  assert.equal(published[3], '1;d=c3', 'a 4th occurrence is published as 3');
+  assert.equal(published[24], '1;d=c20', 'capped at 20');
 });
