@@ -34,6 +34,9 @@ export async function runQuery(
     settle = resolve;
     fail = reject;
   });
+  // When we return early (interrupted before waiting), nobody awaits `finished`; the client's
+  // close then rejects it. Mark it handled so that is not an unhandled rejection (a crash).
+  finished.catch(() => undefined);
   const onAbort = (): void => settle('interrupted');
   // Records parsed in the same chunk as the acknowledging header arrive before `subscribe`
   // resolves: hold them so that `started` (serf's "Query 'x' dispatched") always comes first.
