@@ -1,5 +1,7 @@
 // `kodama members`: list the members a running agent knows, through its RPC port. Output is
-// serf's: text columns `name  addr:port  status  tags` or `-format json`.
+// serf's: text columns `name  addr:port  status  tags` or `-format json`; kodama adds
+// `-format hosts` (`ip name` lines, /etc/hosts style) and a first-class `-role` filter, to feed
+// other tools ("every web server") without parsing.
 
 import type { RpcMember } from '../rpc/index.ts';
 import { bytesToIp } from '../wire/index.ts';
@@ -19,7 +21,13 @@ Options:
                             will be shown (only affects text output format).
 
   -format                   If provided, output is returned in the specified
-                            format. Valid formats are 'json', and 'text' (default)
+                            format. Valid formats are 'json', 'hosts' (one
+                            "<ip> <name>" line per member, /etc/hosts style) and
+                            'text' (default)
+
+  -role=<regexp>            Only members whose tag "role" matches (anchored, full
+                            match), e.g. -role web -status alive -format hosts.
+                            Same as -tag role=<regexp>.
 
   -name=<regexp>            If provided, only members matching the regexp are
                             returned. The regexp is anchored at the start and end,
@@ -63,6 +71,7 @@ function tagText(tags: Record<string, string>): string {
 }
 
 export function formatMembers(members: RpcMember[], format: string, detailed: boolean): string {
+  if (format === 'hosts') return members.map((m) => `${bytesToIp(m.addr)} ${m.name}`).join('\n');
   if (format === 'json') {
     const out = {
       members: members.map((m) => ({
@@ -92,16 +101,15 @@ export const membersCommand: Command = rpcCommand({
   help,
   flags: FLAGS,
   failure: 'Error retrieving members',
-  parse: (f, io) => {
+  parse: (f) => {
     if (f.positional.length > 0) throw usage(`unexpected argument: ${f.positional[0]}`);
     const format = f.strings.get('format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw usage(`Encoding error: Invalid output format "${format}"`);
+    if (format !== 'text' && format !== 'json' && format !== 'hosts') throw usage(`Encoding error: Invalid output format "${format}"`);
     const tags: Record<string, string> = {};
+    // serf deprecated -role (with a warning) for -tag role=…; kodama keeps it first-class, since
+    // acting on "all web servers" is what roles are for.
     const role = f.strings.get('role');
-    if (role !== undefined) {
-      io.stdout("Deprecation warning: 'Role' has been replaced with 'Tags'\n");
-      tags['role'] = role;
-    }
+    if (role !== undefined) tags['role'] = role;
     for (const kv of f.lists.get('tag') ?? []) {
       const [k, v] = parseTag(kv);
       tags[k] = v;

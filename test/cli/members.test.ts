@@ -66,6 +66,14 @@ test('kodama members talks RPC: filters by status/tag/name, honours auth, report
   assert.equal(await runCli(['members', '-tag', 'role=w.*'], byTag), 0);
   assert.equal(byTag.out.join('').trim().split('\n').length, 1);
 
+  // -role (first-class in kodama, no deprecation warning) with -format hosts: "<ip> <name>" lines.
+  const hosts = recordIo({ KODAMA_RPC_ADDR: addr, KODAMA_RPC_AUTH: 's3cret' });
+  assert.equal(await runCli(['members', '-role', 'web', '-format', 'hosts'], hosts), 0);
+  assert.equal(hosts.out.join(''), '127.0.0.1 serf-1\n');
+  const noRole = recordIo({ KODAMA_RPC_ADDR: addr, KODAMA_RPC_AUTH: 's3cret' });
+  assert.equal(await runCli(['members', '-role', 'db', '-format', 'json'], noRole), 0);
+  assert.deepEqual(JSON.parse(noRole.out.join('')), { members: [] });
+
   const byName = recordIo();
   assert.equal(await runCli(['members', '-rpc-addr', addr, '-rpc-auth', 's3cret', '-name', 'k'], byName), 0);
   assert.match(byName.out.join(''), /^k\s/);
