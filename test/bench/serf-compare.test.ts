@@ -25,7 +25,8 @@ function assertMeasured(r: KindResult, missing: { handlers: boolean; userEventRp
   );
   assert.deepEqual(r.notes, expectedNotes, `${r.kind}: ${r.notes.join('; ')}`);
   assert.ok(r.idle !== undefined, `${r.kind}: idle measured`);
-  assert.ok(r.idle.cpuPctOfCore > 0 && r.idle.cpuPctOfCore < 200, `${r.kind}: idle CPU ${r.idle.cpuPctOfCore}%`);
+  // ≥ 0, not > 0: five idle serf agents can use less than one clock tick (10 ms) in the window.
+  assert.ok(Number.isFinite(r.idle.cpuPctOfCore) && r.idle.cpuPctOfCore >= 0 && r.idle.cpuPctOfCore < 200, `${r.kind}: idle CPU ${r.idle.cpuPctOfCore}%`);
   // An agent is at least a few MiB resident and (at N = 5) far below a GiB.
   assert.ok(r.idle.rssMeanBytes > 4 * 2 ** 20 && r.idle.rssMaxBytes < 2 ** 30, `${r.kind}: RSS ${r.idle.rssMeanBytes}`);
   assert.ok(r.idle.rssMaxBytes >= r.idle.rssMeanBytes);

@@ -12,7 +12,9 @@ test('load generator counts answers per node and failures after the server goes 
   await web.close();
   await new Promise((r) => setTimeout(r, 200));
   const all = await run.stop();
-  const before = summarise(run.records, 0, closedAt);
+  // Requests that *finished* before the close: one sent on an idle keep-alive socket at the very
+  // moment closeIdleConnections() destroys it fails with ECONNRESET, and that is the close's doing.
+  const before = summarise(run.records.filter((r) => r.endMs < closedAt), 0, closedAt);
   assert.ok(before.ok >= 50, `at least 50 answers before close, got ${before.ok}`);
   assert.equal(before.failed, 0);
   assert.equal(before.byNode['web-a'], before.ok);
