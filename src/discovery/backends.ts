@@ -12,9 +12,23 @@
 //     unless that would leave fewer than minBackends ready backends: then keep just enough of
 //     those last known good ones (most recently lost first) and say why in `guard`;
 //   - same member, different port/weight       → updated in place.
+//
+// Routes (issue 6, a service's RouteEntry with non-empty weights): per member, v = its value of
+// the route tag and p = weights[v] ?? 0 (no tag → 0).
+//   - p = 0  → out of rotation like a graceful leave: drained if served (removed when idle or at
+//     the drain timeout), never added otherwise; never a failure, so the guard never holds it;
+//   - p > 0 for one value only (among the ready backends) → base weights unchanged;
+//   - p > 0 for several values → backend i of value v weighs p_v × base_i / Σ base of v's ready
+//     backends, scaled so the largest is 256 (HAProxy's maximum), rounded, at least 1 — so 10 %
+//     of requests go to green whether green has 1 node or 5. A base weight of 0 stays 0.
+//   - empty weights / no entry → every healthy backend served, as without routes.
 
 import { decodeServiceTags } from './advertise.ts';
+import type { RouteEntry } from '../deploy/types.ts';
 import type { AdvertisedService, BalancedServiceSpec, Backend } from './types.ts';
+
+/** HAProxy's largest server weight: route shares are scaled up to it to keep precision. */
+export const MAX_WEIGHT = 256;
 
 /** What planService needs of a Serf member (src/serf Member fits). */
 export interface MemberView {
@@ -30,6 +44,8 @@ export interface TrackedBackend extends Backend {
   drainSinceMs?: number;
   /** Set while the min-backends guard keeps it although its member failed or lost the tag. */
   held?: { sinceMs: number; why: 'failed' | 'unhealthy' | 'gone' };
+  /** The member's value of the route tag (only while the service has a route). */
+  value?: string;
 }
 
 /** One service's remembered backends, by id (node name). */
@@ -62,13 +78,15 @@ export interface DecodedMember {
   services: Map<string, AdvertisedService>;
   /** `s:*` tag keys that could not be read (ignored, counted by the caller). */
   invalid: string[];
+  /** All of the member's tags (routes split on any of them). */
+  tags: Record<string, string>;
 }
 
 export function decodeMembers(members: readonly MemberView[]): Map<string, DecodedMember> {
   const out = new Map<string, DecodedMember>();
   for (const m of members) {
     const { services, invalid } = decodeServiceTags(m.tags);
-    out.set(m.name, { name: m.name, ip: m.addr.ip, status: m.status, services: new Map(services.map((s) => [s.name, s])), invalid });
+    out.set(m.name, { name: m.name, ip: m.addr.ip, status: m.status, services: new Map(services.map((s) => [s.name, s])), invalid, tags: { ...m.tags } });
   }
   return out;
 }
@@ -77,10 +95,49 @@ function plain(b: TrackedBackend | Backend): Backend {
   return { id: b.id, host: b.host, port: b.port, weight: b.weight, state: b.state };
 }
 
+/** A route that splits (non-empty weights) for this service, or undefined. */
+function splittingRoute(service: string, route: RouteEntry | undefined): RouteEntry | undefined {
+  if (route === undefined || route.service !== service) return undefined;
+  return Object.keys(route.weights).length > 0 ? route : undefined;
+}
+
+/** Percent of traffic a route gives to a tag value (unlisted or missing value → 0). */
+function share(route: RouteEntry, value: string | undefined): number {
+  if (value === undefined || !Object.hasOwn(route.weights, value)) return 0;
+  const p = route.weights[value];
+  return typeof p === 'number' && Number.isFinite(p) && p > 0 ? p : 0;
+}
+
+/**
+ * Weights of the members that will be ready under a splitting route (see the rules above), by
+ * member name. Only called with members that are alive, advertise the service and get p > 0.
+ */
+function routeWeights(route: RouteEntry, ready: readonly { name: string; value: string; base: number }[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const baseSum = new Map<string, number>();
+  for (const r of ready) baseSum.set(r.value, (baseSum.get(r.value) ?? 0) + r.base);
+  if (baseSum.size <= 1) {
+    for (const r of ready) out.set(r.name, r.base);
+    return out;
+  }
+  const raw = new Map<string, number>();
+  for (const r of ready) {
+    const sum = baseSum.get(r.value) ?? 0;
+    raw.set(r.name, sum > 0 ? (share(route, r.value) * r.base) / sum : 0);
+  }
+  const max = Math.max(...raw.values());
+  for (const r of ready) {
+    const x = raw.get(r.name) ?? 0;
+    out.set(r.name, x <= 0 || max <= 0 ? 0 : Math.max(1, Math.round((x * MAX_WEIGHT) / max)));
+  }
+  return out;
+}
+
 /**
  * One service's next backend set.
  * @param activeSessions in-flight sessions per backend id, read from the driver *after* the
  *   current set was applied; undefined (or an id missing) = unknown, so no idle removal.
+ * @param route the service's current route (agent.routes.get(service)); see the rules above.
  */
 export function planService(
   spec: Pick<BalancedServiceSpec, 'service' | 'minBackends' | 'drainTimeoutMs'>,
@@ -88,6 +145,7 @@ export function planService(
   previous: ServiceState,
   now: number,
   activeSessions?: ReadonlyMap<string, number>,
+  route?: RouteEntry,
 ): ServicePlan {
   const next = new Map<string, TrackedBackend>();
   const changes: BackendChange[] = [];
@@ -97,6 +155,32 @@ export function planService(
   const ids = new Set<string>([...previous.keys()]);
   for (const [name, m] of members) if (m.services.has(spec.service)) ids.add(name);
 
+  const split = splittingRoute(spec.service, route);
+  const valueOf = (id: string): string | undefined => {
+    if (route === undefined || route.service !== spec.service) return undefined;
+    const m = members.get(id);
+    // A reaped member's tags are gone: its last known value still decides its share.
+    return m !== undefined ? m.tags[route.tag] : previous.get(id)?.value;
+  };
+  /** The route takes it out of rotation (p = 0). */
+  const routedOut = (id: string): boolean => split !== undefined && share(split, valueOf(id)) === 0;
+  let weights: Map<string, number> | undefined;
+  if (split !== undefined) {
+    const ready: { name: string; value: string; base: number }[] = [];
+    for (const id of ids) {
+      const m = members.get(id);
+      const adv = m?.services.get(spec.service);
+      const v = valueOf(id);
+      if (m?.status === 'alive' && adv !== undefined && !adv.draining && v !== undefined && share(split, v) > 0) ready.push({ name: id, value: v, base: adv.weight });
+    }
+    weights = routeWeights(split, ready);
+  }
+  const withValue = (b: TrackedBackend, id: string): TrackedBackend => {
+    const v = valueOf(id);
+    if (v !== undefined) b.value = v;
+    return b;
+  };
+
   for (const id of [...ids].sort()) {
     const prev = previous.get(id);
     const m = members.get(id);
@@ -104,8 +188,9 @@ export function planService(
     const alive = m?.status === 'alive';
     const leaving = m?.status === 'leaving' || m?.status === 'left';
 
-    if (m !== undefined && alive && adv !== undefined && !adv.draining) {
-      const b: TrackedBackend = { id, host: m.ip, port: adv.port, weight: adv.weight, state: 'ready' };
+    const out = routedOut(id);
+    if (m !== undefined && alive && adv !== undefined && !adv.draining && !out) {
+      const b: TrackedBackend = withValue({ id, host: m.ip, port: adv.port, weight: weights?.get(id) ?? adv.weight, state: 'ready' }, id);
       next.set(id, b);
       if (prev === undefined) changes.push({ kind: 'added', backend: plain(b) });
       else {
@@ -119,7 +204,7 @@ export function planService(
     if (prev === undefined) continue; // never served: nothing to drain or remove
 
     const failed = m === undefined ? false : m.status === 'failed' || m.status === 'none';
-    if (!failed && (leaving || (alive && adv?.draining === true))) {
+    if (!failed && (leaving || (alive && adv !== undefined && (adv.draining || out)))) {
       // Graceful: drain, then remove when idle or after the timeout.
       if (prev.state === 'drain' && prev.drainSinceMs !== undefined) {
         const active = activeSessions?.get(id);
@@ -131,10 +216,10 @@ export function planService(
           changes.push({ kind: 'removed', backend: plain(prev), reason: 'drain timeout' });
           continue;
         }
-        next.set(id, { ...prev });
+        next.set(id, withValue({ ...prev }, id));
       } else {
         // A held backend draining now: it was already lost, draining adds nothing.
-        const b: TrackedBackend = { ...plain(prev), state: 'drain', drainSinceMs: now };
+        const b: TrackedBackend = withValue({ ...plain(prev), state: 'drain', drainSinceMs: now }, id);
         next.set(id, b);
         changes.push({ kind: 'drain', backend: plain(b) });
       }
@@ -147,8 +232,9 @@ export function planService(
       continue;
     }
     const why: 'failed' | 'unhealthy' | 'gone' = failed ? 'failed' : m === undefined ? 'gone' : 'unhealthy';
-    if (prev.state === 'drain') {
-      // A draining backend that fails (or drops its tag) has nothing left to finish.
+    if (prev.state === 'drain' || out) {
+      // A draining backend that fails (or drops its tag) has nothing left to finish; one the
+      // route has taken out is not "last known good" for the guard to keep.
       changes.push({ kind: 'removed', backend: plain(prev), reason: why });
       continue;
     }
@@ -162,7 +248,7 @@ export function planService(
   lost.sort((a, b) => b.sinceMs - a.sinceMs || (a.prev.id < b.prev.id ? -1 : a.prev.id > b.prev.id ? 1 : 0));
   const kept = lost.slice(0, keep);
   for (const l of kept) {
-    const b: TrackedBackend = { ...plain(l.prev), held: { sinceMs: l.sinceMs, why: l.why } };
+    const b: TrackedBackend = withValue({ ...plain(l.prev), held: { sinceMs: l.sinceMs, why: l.why } }, l.prev.id);
     next.set(l.prev.id, b);
     if (l.prev.held === undefined || l.prev.held.why !== l.why) changes.push({ kind: 'held', backend: plain(b), why: l.why });
   }
