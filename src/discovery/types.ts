@@ -69,6 +69,11 @@ export interface BackendStats {
   activeSessions: number;
   /** Requests/connections sent to it since it was added (HAProxy `stot`). */
   totalSessions: number;
+  /**
+   * Of those, since it was added: 5xx answers it gave, and connects/responses that failed on it
+   * (HAProxy `hrsp_5xx` + `econ` + `eresp`) — what a deploy's error-rate gate judges.
+   */
+  errors: number;
 }
 
 /** Implemented by the HAProxy driver and by the embedded proxy. */

@@ -44,7 +44,7 @@ class RecordingDriver implements Balancer {
     return Promise.resolve();
   }
   stats(service: string): Promise<BackendStats[]> {
-    return Promise.resolve((this.current.get(service) ?? []).map((b) => ({ id: b.id, activeSessions: this.active.get(b.id) ?? 0, totalSessions: 0 })));
+    return Promise.resolve((this.current.get(service) ?? []).map((b) => ({ id: b.id, activeSessions: this.active.get(b.id) ?? 0, totalSessions: 0, errors: 0 })));
   }
   counters(): Record<string, number> {
     return { driver_sets: this.sets.length };

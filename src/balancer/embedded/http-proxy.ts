@@ -300,6 +300,7 @@ class Exchange {
       (err as NodeJS.ErrnoException).code === 'ECONNRESET';
     if (connectFailed && b !== undefined) {
       fe.counters.connect_failures++;
+      b.errors++;
       const first = fe.pool.connectFailed(b);
       this.failedB = this.failedA;
       this.failedA = b;
@@ -316,6 +317,7 @@ class Exchange {
       return;
     }
     fe.counters.upstream_errors++;
+    if (b !== undefined) b.errors++;
     const timedOut = err instanceof ProxyError;
     this.reply(timedOut ? 504 : 502, `kodama: backend ${b?.id ?? '?'} ${timedOut ? 'timed out' : `failed: ${errText(err)}`}\n`);
   }
@@ -326,6 +328,7 @@ class Exchange {
       return;
     }
     this.responded = true;
+    if ((upRes.statusCode ?? 502) >= 500 && this.backend !== undefined) this.backend.errors++;
     const out: string[] = [];
     // Transfer-Encoding goes too: the frontend frames its answer for its own client.
     copyEndToEnd(upRes.rawHeaders, out, true);
@@ -338,6 +341,7 @@ class Exchange {
     if (!upRes.complete && !this.closed) {
       // The backend died mid-answer: the status line is out, so all we can do is cut.
       this.fe.counters.upstream_errors++;
+      if (this.backend !== undefined) this.backend.errors++;
       this.res.destroy();
     }
   }

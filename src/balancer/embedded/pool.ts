@@ -22,6 +22,11 @@ export class PoolBackend {
   active = 0;
   /** Requests/connections sent to it since it was added. */
   total = 0;
+  /**
+   * Of those: 5xx answers it gave, failed connects (refused, timed out) and failures after the
+   * request was sent (reset, timeout, a cut answer) — all attributed to this backend.
+   */
+  errors = 0;
   /** Avoid until this Date.now() after a failed connect (0 = fine). */
   failedUntilMs = 0;
   /** Set once it left the pool: in-flight work finishes, nothing new and no pooled sockets. */
@@ -182,6 +187,6 @@ export class Pool {
   }
 
   stats(): BackendStats[] {
-    return this.list.map((b) => ({ id: b.id, activeSessions: b.active, totalSessions: b.total }));
+    return this.list.map((b) => ({ id: b.id, activeSessions: b.active, totalSessions: b.total, errors: b.errors }));
   }
 }

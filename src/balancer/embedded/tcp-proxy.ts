@@ -76,12 +76,14 @@ class TcpSession {
     const b = this.backend;
     if (this.connected) {
       fe.counters.upstream_errors++;
+      if (b !== undefined) b.errors++;
       this.finish();
       return;
     }
     this.release();
     if (b !== undefined) {
       fe.counters.connect_failures++;
+      b.errors++;
       const first = fe.pool.connectFailed(b);
       this.failedB = this.failedA;
       this.failedA = b;

@@ -16,7 +16,7 @@ import { HaproxyMaster } from './master.ts';
 import type { ProcInfo } from './master.ts';
 import { backendName, checkHost, checkPort, checkServiceName, renderConfig } from './render.ts';
 import { ADMIN_FORCED_DRAIN, RuntimeClient } from './runtime.ts';
-import type { ServerStateRow } from './runtime.ts';
+import type { ServerStateRow, StatRow } from './runtime.ts';
 import { PLACEHOLDER, SlotTable } from './slots.ts';
 import type { Slot } from './slots.ts';
 import { validateConfig } from './validate.ts';
@@ -36,8 +36,11 @@ export interface HaproxyBalancer extends Balancer {
 interface ServiceState {
   frontend: Frontend;
   table: SlotTable;
-  /** stot of a slot when its current backend got it (stot is per server line, not per backend). */
-  baseline: Map<string, number>;
+  /**
+   * Counters of a slot when its current backend got it (they belong to the server line, which
+   * outlives its backends).
+   */
+  baseline: Map<string, { stot: number; errors: number }>;
 }
 
 interface Waiter {
@@ -46,6 +49,11 @@ interface Waiter {
 }
 
 const MAX_WEIGHT = 256;
+
+/** A server line's failures: 5xx it answered, connects and responses that failed on it. */
+function rowErrors(r: StatRow): number {
+  return r.hrsp5xx + r.econ + r.eresp;
+}
 /** A frontend change waits this long for companions before it is reloaded. */
 const QUIET_MS = 250;
 
@@ -396,7 +404,7 @@ class HaproxyDriver implements HaproxyBalancer {
   private async fillSlot(svc: ServiceState, be: string, slot: Slot, b: Backend): Promise<void> {
     // stot of a server line outlives its backends; remember where this backend starts.
     const row = (await this.runtime.showStat(be)).find((r) => r.server === slot.name);
-    svc.baseline.set(slot.name, row?.stot ?? 0);
+    svc.baseline.set(slot.name, { stot: row?.stot ?? 0, errors: row === undefined ? 0 : rowErrors(row) });
     await this.runtime.setAddr(be, slot.name, b.host, b.port);
     await this.runtime.setWeight(be, slot.name, b.weight);
     await this.runtime.setState(be, slot.name, b.state);
@@ -422,7 +430,7 @@ class HaproxyDriver implements HaproxyBalancer {
       throw e;
     }
     this.count.slot_grows++;
-    svc.baseline.set(slot.name, 0);
+    svc.baseline.set(slot.name, { stot: 0, errors: 0 });
     // A server made by `add server` starts in maint. The slot is recorded before leaving maint,
     // so a failure below still leaves the table naming the server HAProxy has.
     slot.backend = { ...b, state: 'drain' };
@@ -492,10 +500,12 @@ class HaproxyDriver implements HaproxyBalancer {
     for (const slot of svc.table.used()) {
       const row = rows.find((r) => r.server === slot.name);
       if (row === undefined || slot.backend === undefined) continue;
+      const base = svc.baseline.get(slot.name);
       out.push({
         id: slot.backend.id,
         activeSessions: row.scur,
-        totalSessions: Math.max(0, row.stot - (svc.baseline.get(slot.name) ?? 0)),
+        totalSessions: Math.max(0, row.stot - (base?.stot ?? 0)),
+        errors: Math.max(0, rowErrors(row) - (base?.errors ?? 0)),
       });
     }
     return out;

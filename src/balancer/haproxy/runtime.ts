@@ -119,6 +119,12 @@ export interface StatRow {
   scur: number;
   /** Total sessions. */
   stot: number;
+  /** HTTP responses with a 5xx status (empty in tcp mode → 0). */
+  hrsp5xx: number;
+  /** Failed connects to the server. */
+  econ: number;
+  /** Response errors (includes aborts by the server). */
+  eresp: number;
   /** UP, DOWN, MAINT, DRAIN, "no check", … */
   status: string;
   weight: number;
@@ -145,6 +151,9 @@ export function parseStatCsv(text: string): StatRow[] {
       server,
       scur: Number(get('scur')) || 0,
       stot: Number(get('stot')) || 0,
+      hrsp5xx: Number(get('hrsp_5xx')) || 0,
+      econ: Number(get('econ')) || 0,
+      eresp: Number(get('eresp')) || 0,
       status: get('status'),
       weight: Number(get('weight')) || 0,
       addr: get('addr'),
