@@ -355,6 +355,14 @@ export function step(m: Machine, obs: Observation): Action[] {
     return out;
   }
 
+  // A newer entry of our own that we did not publish in this life (it was in flight when the
+  // coordinator died, and our resume's republish got a lower ltime): publish again — the clock
+  // has now seen that ltime, so the next one wins.
+  if (s.routeLTime > 0 && obs.route !== undefined && obs.route.ltime > s.routeLTime && obs.route.by === s.id && m.scratch.want === undefined && !m.scratch.inFlight) {
+    pushEvent(m, now, `found our own newer route (ltime ${obs.route.ltime}) from before a restart: re-publishing`);
+    requestPublish(m, currentSplit(s));
+  }
+
   const balancers = expectedBalancers(obs.members, spec.service);
   const toHealthy = healthyCount(obs.members, spec, spec.to);
   s.figures[`${spec.to} healthy`] = `${toHealthy}/${spec.expected}`;

@@ -355,3 +355,21 @@ test('events stay bounded', () => {
   runUntil(m, w, 'done', 5000);
   assert.ok(m.state.events.length <= 50);
 });
+
+test('resume: a republish that lost to our own pre-crash entry (higher ltime) is published again', () => {
+  const w = world();
+  const m = deploy(w);
+  runUntil(m, w, 'shift');
+  const saved = JSON.parse(JSON.stringify(m.state));
+  // the pre-crash publish (green=100) landed at ltime 50, but the restarted clock is behind
+  w.route = { service: 'web', tag: 'color', weights: { blue: 0, green: 100 }, by: m.state.id, ltime: 50 };
+  const { machine } = resumeDeploy(saved, w.now);
+  tick(machine, w); // republishes at ltime 13 — a balancer keeps 50
+  w.route = { service: 'web', tag: 'color', weights: { blue: 0, green: 100 }, by: m.state.id, ltime: 50 };
+  w.ltime = 50;
+  tick(machine, w);
+  tick(machine, w);
+  assert.equal(machine.state.routeLTime, 51);
+  assert.ok(machine.state.events.some((e) => /found our own newer route/.test(e.msg)));
+  runUntil(machine, w, 'done');
+});
