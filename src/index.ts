@@ -64,3 +64,13 @@ export { buildReport, encodeReport, REPORT_MAX_BYTES } from './checks/report.ts'
 export type { ReportOptions } from './checks/report.ts';
 export { MetricsSampler } from './checks/metrics.ts';
 export type { NodeMetrics } from './checks/metrics.ts';
+
+// Deploys and actions by role: routes (a cluster-wide, Lamport-ordered traffic split per
+// service), the agent's `kodama` RPC operations, exec settings.
+export * from './deploy/types.ts';
+export { RouteTable, ROUTE_MAX_BYTES, compareRoutes, decodeRoute, decodeSync, decodeSyncAnswer, encodeRoute, routeProblem } from './deploy/route.ts';
+export type { SyncAnswer } from './deploy/route.ts';
+export { NO_DEPLOY_STATE } from './agent/agent.ts';
+export type { CallHandler } from './agent/agent.ts';
+export type { ExecSpec, ExecNodeResult, ExecRefusal } from './exec/types.ts';
+export { DISABLED_EXEC, parseExecSpec } from './exec/config.ts';

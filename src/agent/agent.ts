@@ -51,6 +51,17 @@ import { buildReport, encodeReport } from '../checks/report.ts';
 import { CheckRunner } from '../checks/runner.ts';
 import { CHECKS_QUERY, CHECK_RESULT_QUERY, MONITOR_TAG, SUMMARY_TAG } from '../checks/types.ts';
 import type { CheckRecord, CheckStatus, MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
+import { RouteTable, compareRoutes, decodeRoute, encodeRoute } from '../deploy/route.ts';
+import { RouteSync } from '../deploy/route-sync.ts';
+import type { RouteSyncOptions } from '../deploy/route-sync.ts';
+import { BALANCER_TAG, ROUTES_QUERY, ROUTE_EVENT } from '../deploy/types.ts';
+import type { RouteEntry, RouteSetting } from '../deploy/types.ts';
+import type { ExecSpec } from '../exec/types.ts';
+import { DISABLED_EXEC } from '../exec/config.ts';
+import { startExecutor } from '../exec/executor.ts';
+import type { Executor } from '../exec/executor.ts';
+import { startDeployRunner } from '../deploy/runner.ts';
+import type { DeployRunner } from '../deploy/runner.ts';
 
 export type Profile = 'lan' | 'wan' | 'local';
 
@@ -120,6 +131,15 @@ export interface AgentOptions {
   checks?: MonitorCheckSpec[];
   /** Makes this node a monitor (tag `mon=1`): alerts on check states and member failures. */
   monitoring?: MonitoringSpec;
+  /**
+   * What `kodama exec` / `kodama rolling` may run here (validated, e.g. from parseExecSpec).
+   * Absent = disabled: the node still answers, with a refusal that says why.
+   */
+  exec?: ExecSpec;
+  /** Where deploys coordinated by this agent persist their state; without it deploy.* ops are refused. */
+  dataDir?: string;
+  /** Route sync after the first join (tests shorten it). */
+  routeSync?: RouteSyncOptions;
 }
 
 /** leave_drain default: long enough for balancers (gossip + their poll) to stop sending new work. */
@@ -173,9 +193,17 @@ export interface AgentEventMap {
   service: ServiceEvent;
   /** A local monitoring check recorded a result (previous: the record before it). */
   check: { record: CheckRecord; previous: CheckRecord | undefined };
+  /** A service's route changed (a `kodama-route` event or a sync answer won over `previous`). */
+  route: { entry: RouteEntry; previous: RouteEntry | undefined };
   /** The agent stopped (after stop(), or after an RPC `leave`). */
   shutdown: undefined;
 }
+
+/** An operation of the RPC command `kodama` (deploy.start, …): JSON in, JSON out. */
+export type CallHandler = (args: unknown) => Promise<unknown>;
+
+/** What a deploy.* op says on an agent started without a data dir. */
+export const NO_DEPLOY_STATE = 'this agent keeps no deploy state: start it with -data-dir <dir>';
 
 type Handler<K extends keyof AgentEventMap> = (e: AgentEventMap[K]) => void;
 
@@ -235,6 +263,14 @@ export class Agent {
   private readonly reconnectJoins = new Set<number>();
   private readonly openQueries = new Map<number, { ack(from: string): void; response(from: string, p: Uint8Array): void; done(): void }>();
   private readonly keyOps = new Map<number, (r: KeyResult) => void>();
+  /** The current route of every service: kept on every agent, applied by balancers. */
+  readonly routes = new RouteTable();
+  private routeSync: RouteSync | undefined;
+  private readonly routeCounts = { route_events: 0, routes_applied: 0, dropped_route_events: 0, routes_queries_answered: 0, routes_published: 0 };
+  private readonly calls = new Map<string, CallHandler>();
+  private executor: Executor | undefined;
+  private deployRunner: DeployRunner | undefined;
+  private readonly callCounts = { calls: 0, call_errors: 0, unknown_ops: 0 };
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -270,7 +306,9 @@ export class Agent {
     if (opts.monitoring !== undefined) validateCheckHandlers(checks, opts.monitoring);
     // `chk` and `mon` are always the agent's: a stale value from a tags file or `-tag` must not
     // make a node look checked or a monitor.
-    this.managedTagKeys = [...serviceNames.map(serviceTagKey), SUMMARY_TAG, MONITOR_TAG];
+    if (opts.dataDir !== undefined && opts.dataDir.trim() === '') throw new AgentError('ERR_AGENT_CONFIG', 'data dir must not be empty');
+    // `lb` is the agent's too: deploys find the balancers by it, so only a real balancer carries it.
+    this.managedTagKeys = [...serviceNames.map(serviceTagKey), SUMMARY_TAG, MONITOR_TAG, BALANCER_TAG];
     this.tags = this.userTags(opts.tags ?? {});
     if (opts.tagsFile !== undefined && opts.tagsFile !== '') {
       const restored = loadTagsFile(opts.tagsFile, opts.tags ?? {});
@@ -330,6 +368,16 @@ export class Agent {
 
   get encrypted(): boolean {
     return this.keyring !== null;
+  }
+
+  /** Whether gossip is encrypted (a keyring is in use): exec refuses to run otherwise. */
+  isEncrypted(): boolean {
+    return this.keyring !== null;
+  }
+
+  /** Where deploys persist (AgentOptions.dataDir), or undefined. */
+  get dataDir(): string | undefined {
+    return this.opts.dataDir;
   }
 
   async start(): Promise<void> {
@@ -438,6 +486,7 @@ export class Agent {
       },
       ackPayload: () => serf.ackPayload(),
     };
+    this.routeSync = new RouteSync(this.routeSyncHost(), this.opts.routeSync);
     const core = new Memberlist(ml, delegate, cryptoRandom);
     this.driver = new Driver(core, this.transport, systemClock, (e) => this.onCoreEvent(e));
     this.runner = new HandlerRunner(this.runnerOptions());
@@ -485,8 +534,23 @@ export class Agent {
         throw new AgentError('ERR_AGENT_CONFIG', `Failed to start the monitor role: ${(e as Error).message}`);
       }
     }
+    // Every node answers exec requests, a disabled one with a refusal that says why (never silence).
+    this.executor = startExecutor(this, this.opts.exec ?? DISABLED_EXEC, { responseLimitBytes: this.opts.queryResponseSizeLimit ?? 1024 });
+    if (this.opts.dataDir !== undefined) {
+      try {
+        this.deployRunner = await startDeployRunner(this, { dataDir: this.opts.dataDir });
+      } catch (e) {
+        await this.stop();
+        throw new AgentError('ERR_AGENT_CONFIG', `Failed to start the deploy runner in ${this.opts.dataDir}: ${(e as Error).message}`);
+      }
+    }
     const previous = this.snapshot?.previousNodes(this.opts.nodeName) ?? [];
     if (previous.length > 0) void this.rejoinPrevious(previous);
+  }
+
+  /** The deploy coordinator of this agent (AgentOptions.dataDir), once started. */
+  get deploys(): DeployRunner | undefined {
+    return this.deployRunner;
   }
 
   /** serf's handleRejoin: try the snapshot's alive nodes one at a time until one answers. */
@@ -534,6 +598,8 @@ export class Agent {
     else {
       this.logger.log('INFO', `agent: joined: ${result.joined} nodes`);
       for (const err of all) this.logger.log('WARN', `agent: ${err}`);
+      // Serf does not replay the route events we missed: ask the peers for the current table.
+      this.routeSync?.trigger('joined');
     }
     return { num: result.joined, errors: all };
   }
@@ -596,6 +662,18 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.routeSync?.stop();
+    const deploys = this.deployRunner;
+    this.deployRunner = undefined;
+    const executor = this.executor;
+    this.executor = undefined;
+    for (const [what, part] of [['deploy', deploys], ['exec', executor]] as const) {
+      try {
+        await part?.stop();
+      } catch (e) {
+        this.logger.log('ERR', `${what}: stop failed: ${(e as Error).message}`);
+      }
+    }
     this.services?.stop();
     this.checkRunner?.stop();
     const monitor = this.monitor;
@@ -699,6 +777,9 @@ export class Agent {
       ...(this.services?.tags() ?? {}),
       ...(this.checkSummary !== undefined ? { [SUMMARY_TAG]: this.checkSummary } : {}),
       ...(this.opts.monitoring !== undefined ? { [MONITOR_TAG]: '1' } : {}),
+      ...(this.opts.balancer !== undefined && this.opts.balancer.services.length > 0
+        ? { [BALANCER_TAG]: this.opts.balancer.services.map((sv) => sv.service).join(',') }
+        : {}),
     });
   }
 
@@ -814,6 +895,146 @@ export class Agent {
       // Too late or already answered: the asker's problem, not ours.
       this.logger.log('DEBUG', `checks: could not answer ${what}: ${(e as Error).message}`);
     }
+  }
+
+  // ---- routes, drains and calls (deploys and actions by role) ---------------------------------
+
+  /**
+   * Set a service's traffic split cluster-wide: a `kodama-route` user event, ordered by its
+   * Lamport time. Resolves with the entry once applied here (peers apply it as gossip reaches
+   * them). Throws AgentError for an invalid or oversized setting, or when the agent is not running.
+   */
+  async publishRoute(s: RouteSetting): Promise<RouteEntry> {
+    const payload = encodeRoute(s);
+    await this.routeSync?.settled();
+    const serf = this.running();
+    // Serf stamps the event with the clock's current time (then advances it); the clock has
+    // witnessed every entry we hold (events and sync), so ours is the newest.
+    const ltime = serf.eventClock.time();
+    this.userEvent(ROUTE_EVENT, payload, false);
+    this.routeCounts.routes_published++;
+    const cur = this.routes.get(s.service);
+    const mine = decodeRoute(payload);
+    if (cur === undefined || mine === undefined || compareRoutes(cur, { ...mine, ltime }) !== 0) {
+      throw new AgentError('ERR_AGENT_STATE', `route for ${s.service} was not applied: a newer one is in force (${cur === undefined ? 'none' : `ltime ${cur.ltime}`})`);
+    }
+    return cur;
+  }
+
+  /**
+   * Take this node's services out of rotation (`,drain` on every `s:*` tag) until called with
+   * false, whatever their checks say meanwhile. A node without services has nothing to drain.
+   */
+  setServicesDraining(draining: boolean): void {
+    if (this.services === undefined) {
+      this.logger.log('DEBUG', `services: ${draining ? 'drain' : 'undrain'} requested but no services are configured`);
+      return;
+    }
+    if (this.services.setForcedDrain(draining)) this.applyManagedTags(`services: cannot ${draining ? 'drain' : 'undrain'}`);
+  }
+
+  /** Whether setServicesDraining(true) is in force. */
+  get servicesDraining(): boolean {
+    return this.services?.forcedDraining ?? false;
+  }
+
+  /**
+   * Serve operation `op` of the RPC command `kodama` (e.g. `deploy.start`). Returns a function
+   * that unregisters it. Throws AgentError ERR_AGENT_STATE when `op` is already registered.
+   */
+  registerCall(op: string, fn: CallHandler): () => void {
+    if (op === '') throw new AgentError('ERR_AGENT_CONFIG', 'operation name must not be empty');
+    if (this.calls.has(op)) throw new AgentError('ERR_AGENT_STATE', `operation ${op} is already registered`);
+    this.calls.set(op, fn);
+    return () => {
+      if (this.calls.get(op) === fn) this.calls.delete(op);
+    };
+  }
+
+  /** Run a registered operation, as the RPC command `kodama` does. Rejects with the text the caller sees. */
+  async runCall(op: string, args: unknown): Promise<unknown> {
+    this.callCounts.calls++;
+    const fn = this.calls.get(op);
+    if (fn === undefined) {
+      this.callCounts.unknown_ops++;
+      if (op.startsWith('deploy.') && this.opts.dataDir === undefined) throw new Error(NO_DEPLOY_STATE);
+      throw new Error(`unknown operation ${op}`);
+    }
+    try {
+      return await fn(args);
+    } catch (e) {
+      this.callCounts.call_errors++;
+      throw e;
+    }
+  }
+
+  private onRouteEvent(ev: UserEvent): void {
+    this.routeCounts.route_events++;
+    const s = decodeRoute(ev.payload);
+    if (s === undefined) {
+      this.routeCounts.dropped_route_events++;
+      this.logger.logLimited('bad-route', DROP_LOG_WINDOW_MS, 'WARN', `routes: dropped a malformed ${ROUTE_EVENT} event (ltime ${ev.ltime}, ${ev.payload.length} bytes)`);
+      return;
+    }
+    this.applyRoute({ ...s, ltime: ev.ltime }, 'event');
+  }
+
+  /** Apply an entry from an event or a sync answer; emits 'route' when it became current. */
+  private applyRoute(e: RouteEntry, source: string): boolean {
+    const previous = this.routes.get(e.service);
+    if (!this.routes.apply(e)) return false;
+    // An entry learnt by sync was never seen by the event clock: our next route must beat it.
+    this.serf?.eventClock.witness(e.ltime);
+    this.routeCounts.routes_applied++;
+    const entry = this.routes.get(e.service)!;
+    this.logger.log('INFO', `routes: ${entry.service} → ${fmtRoute(entry)} (tag ${entry.tag}, ltime ${entry.ltime}, by ${entry.by}, from ${source})`);
+    this.emit('route', { entry, previous });
+    return true;
+  }
+
+  /** Every agent answers `kodama-routes` with its whole table (empty included: "I know none"). */
+  private answerRoutesQuery(ev: QueryEvent): boolean {
+    if (ev.name !== ROUTES_QUERY) return false;
+    this.routeCounts.routes_queries_answered++;
+    const limit = this.opts.queryResponseSizeLimit ?? 1024;
+    const maxBytes = limit - 64 - Buffer.byteLength(this.opts.nodeName, 'utf8');
+    this.respondQuietly(ev.id, this.routes.encodeSync(maxBytes), ROUTES_QUERY);
+    return true;
+  }
+
+  private routeSyncHost(): ConstructorParameters<typeof RouteSync>[0] {
+    return {
+      alivePeers: () => this.members().filter((m) => m.status === 'alive' && m.name !== this.opts.nodeName).map((m) => m.name),
+      ask: (peers) =>
+        new Promise<Map<string, Uint8Array>>((resolve, reject) => {
+          const answers = new Map<string, Uint8Array>();
+          let settled = false;
+          const finish = (): void => {
+            if (settled) return;
+            settled = true;
+            resolve(answers);
+          };
+          this.query({
+            name: ROUTES_QUERY,
+            payload: new Uint8Array(0),
+            filterNodes: peers,
+            onResponse: (from, p) => {
+              answers.set(from, p);
+              if (answers.size >= peers.length) finish();
+            },
+          }).then(finish, (e: unknown) => {
+            if (settled) return;
+            settled = true;
+            reject(e as Error);
+          });
+        }),
+      apply: (entries, from) => {
+        for (const e of entries) this.applyRoute(e, `sync from ${from}`);
+      },
+      log: (level, msg) => this.logger.log(level, msg),
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms).unref()),
+      random: Math.random,
+    };
   }
 
   /** Broadcast a user event (serf event); throws SerfError with serf's text on size limits. */
@@ -979,7 +1200,18 @@ export class Agent {
         ? { checks: strs({ ...this.checkRunner.counters(), ...this.checkQueryCounts }), check_states: this.checkStates() }
         : {}),
       ...(this.monitor !== undefined ? { monitor: strs(this.monitor.counters()) } : {}),
+      routes: this.routeStats(),
+      ...(this.executor !== undefined ? { exec: strs(this.executor.counters()) } : {}),
+      calls: strs({ ...this.callCounts, ops: this.calls.size }),
     };
+  }
+
+  /** `routes` stats section: counters, and per service `route.<name>` = "blue=0 green=100 @12 by d-…". */
+  private routeStats(): Record<string, string> {
+    const out: Record<string, string> = { routes: String(this.routes.size), sync: this.routeSync?.status ?? 'idle' };
+    for (const [k, v] of Object.entries({ ...this.routeCounts, ...(this.routeSync?.counters() ?? {}) })) out[k] = String(v);
+    for (const e of this.routes.all()) out[`route.${e.service}`] = `${fmtRoute(e)} @${e.ltime} by ${e.by}`;
+    return out;
   }
 
   /** `check_states` stats section: name → state (or pending), flapping marked. */
@@ -1066,6 +1298,7 @@ export class Agent {
         return () => this.streamSinks.delete(fn);
       },
       subscribeLogs: (sink) => this.logger.subscribe(sink),
+      kodama: (op, args) => this.runCall(op, args),
     };
   }
 
@@ -1157,12 +1390,15 @@ export class Agent {
       case 'member-update':
       case 'member-reap':
         this.snapshot?.memberEvent(ev, this.serf?.clock.time());
+        // Someone joined us (we may never call join ourselves, e.g. a restarted seed): catch up.
+        if (ev.type === 'member-join' && ev.members.some((m) => m.name !== this.opts.nodeName)) this.routeSync?.trigger('a peer joined');
         this.emit(ev.type, ev);
         this.emit('member', ev);
         this.coalescer.handle(ev, now);
         break;
       case 'user':
         this.snapshot?.userEvent(ev.ltime);
+        if (ev.name === ROUTE_EVENT) this.onRouteEvent(ev);
         this.emit('user', ev);
         this.coalescer.handle(ev, now);
         break;
@@ -1170,7 +1406,7 @@ export class Agent {
         this.snapshot?.query(ev.ltime);
         const id = ev.id;
         // Answered here, before handlers and streams could claim them (the first answer wins).
-        this.answerCheckQuery(ev);
+        if (!this.answerCheckQuery(ev)) this.answerRoutesQuery(ev);
         this.emit('query', { ...ev, respond: (payload: Uint8Array) => this.respond(id, payload) });
         this.coalescer.handle(ev, now); // queries pass straight through
         break;
@@ -1338,6 +1574,12 @@ export function toRpcMember(m: Member): RpcMember {
     delegateMax: m.delegateMax,
     delegateCur: m.delegateCur,
   };
+}
+
+/** `blue=0 green=100`, or `all` for a cleared route. */
+function fmtRoute(e: RouteSetting): string {
+  const parts = Object.keys(e.weights).sort().map((k) => `${k}=${e.weights[k]}`);
+  return parts.length === 0 ? 'all' : parts.join(' ');
 }
 
 function fmtAddr(a: Address): string {

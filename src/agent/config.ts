@@ -16,6 +16,8 @@ import { parseServiceSpecs } from '../discovery/service-config.ts';
 import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
 import { findDuplicateCheck, parseCheckSpecs, parseMonitoringSpec, validateCheckHandlers } from '../checks/config.ts';
 import type { MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
+import { parseExecSpec } from '../exec/config.ts';
+import type { ExecSpec } from '../exec/types.ts';
 
 export interface AgentConfig {
   nodeName?: string;
@@ -62,6 +64,18 @@ export interface AgentConfig {
   checks?: MonitorCheckSpec[];
   /** kodama: this node is a monitor (a later file's object replaces an earlier one). */
   monitoring?: MonitoringSpec;
+  /**
+   * kodama: the `exec` section as written (a later file's object replaces an earlier one). It is
+   * parsed into an ExecSpec only in resolveConfig, after -enable-exec / -exec-token /
+   * KODAMA_EXEC_TOKEN are laid over it: a file may enable exec and leave the token to the env.
+   */
+  execRaw?: Record<string, unknown>;
+  /** kodama: -enable-exec. */
+  execEnabled?: boolean;
+  /** kodama: -exec-token / KODAMA_EXEC_TOKEN (overrides the section's token). */
+  execToken?: string;
+  /** kodama: where deploys persist their state (data_dir, -data-dir, KODAMA_DATA_DIR). */
+  dataDir?: string;
 }
 
 /** serf's defaults (DefaultConfig), with kodama's leave_on_terminate = true. */
@@ -91,7 +105,7 @@ export const DEFAULT_CONFIG: Readonly<Required<Pick<AgentConfig,
 export const MIN_RETRY_INTERVAL_MS = 1000;
 export const MIN_BROADCAST_TIMEOUT_MS = 1000;
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration' | 'services' | 'balancer' | 'checks' | 'monitoring';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration' | 'services' | 'balancer' | 'checks' | 'monitoring' | 'exec';
 interface KeySpec { field: keyof AgentConfig; kind: Kind }
 
 /** serf's JSON keys (mapstructure tags in serf's config.go) → our fields. */
@@ -136,6 +150,9 @@ const JSON_KEYS: Record<string, KeySpec> = {
   // kodama's monitoring
   checks: { field: 'checks', kind: 'checks' },
   monitoring: { field: 'monitoring', kind: 'monitoring' },
+  // kodama's deploys and actions by role
+  exec: { field: 'execRaw', kind: 'exec' },
+  data_dir: { field: 'dataDir', kind: 'string' },
 };
 
 /**
@@ -170,6 +187,7 @@ const ENV_KEYS: Record<string, string> = {
   KODAMA_RECONNECT_TIMEOUT: 'reconnect_timeout',
   KODAMA_TOMBSTONE_TIMEOUT: 'tombstone_timeout',
   KODAMA_LEAVE_DRAIN: 'leave_drain',
+  KODAMA_DATA_DIR: 'data_dir',
   // Lists: comma separated (addresses contain no commas).
   KODAMA_JOIN: 'start_join',
   KODAMA_RETRY_JOIN: 'retry_join',
@@ -179,8 +197,11 @@ const ENV_KEYS: Record<string, string> = {
   KODAMA_EVENT_HANDLERS: 'event_handlers',
 };
 
+/** Not a config file key: the exec token overrides the `exec` section's token. */
+const ENV_EXEC_TOKEN = 'KODAMA_EXEC_TOKEN';
+
 /** The env var names kodama reads, for --help. */
-export const ENV_VARS: readonly string[] = Object.keys(ENV_KEYS);
+export const ENV_VARS: readonly string[] = [...Object.keys(ENV_KEYS), ENV_EXEC_TOKEN];
 
 export interface Decoded {
   config: AgentConfig;
@@ -264,6 +285,16 @@ function setField(cfg: AgentConfig, spec: KeySpec, key: string, v: unknown, sour
     case 'monitoring':
       rec[spec.field] = parseMonitoringSpec(v, source);
       break;
+    case 'exec': {
+      // Everything but "enabled without a token" is checked here, where the file is known; that
+      // rule waits for resolveConfig (the token may come from the env or a flag).
+      const early = typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as Record<string, unknown>)['enabled'] === 'boolean'
+        ? { ...(v as Record<string, unknown>), enabled: false }
+        : v;
+      parseExecSpec(early, source);
+      rec[spec.field] = { ...(v as Record<string, unknown>) };
+      break;
+    }
   }
 }
 
@@ -371,7 +402,10 @@ export function configFromEnv(env: Record<string, string | undefined>): Decoded 
         raw[key] = text.trim();
     }
   }
-  return decodeConfigJson(JSON.stringify(raw), 'environment');
+  const d = decodeConfigJson(JSON.stringify(raw), 'environment');
+  const token = env[ENV_EXEC_TOKEN];
+  if (token !== undefined && token.trim() !== '') d.config.execToken = token.trim();
+  return d;
 }
 
 /** The final configuration: defaults, then files, env and flags; then serf's sanity rules. */
@@ -394,6 +428,8 @@ export interface ResolvedConfig extends AgentConfig {
   enableCompression: boolean;
   replayOnJoin: boolean;
   rejoinAfterLeave: boolean;
+  /** The exec section with the flags/env laid over it; undefined = never mentioned (disabled). */
+  exec?: ExecSpec;
 }
 
 export function resolveConfig(layers: readonly AgentConfig[], defaultNodeName: string): Decoded & { config: ResolvedConfig } {
@@ -435,6 +471,17 @@ export function resolveConfig(layers: readonly AgentConfig[], defaultNodeName: s
   // Handler names are checked only where handlers are defined: a plain node's checks may name
   // handlers that only the monitor nodes configure.
   if (c.monitoring !== undefined) validateCheckHandlers(c.checks ?? [], c.monitoring);
+  let exec: ExecSpec | undefined;
+  if (c.execRaw !== undefined || c.execEnabled !== undefined || c.execToken !== undefined) {
+    exec = parseExecSpec(
+      {
+        ...(c.execRaw ?? {}),
+        ...(c.execEnabled !== undefined ? { enabled: c.execEnabled } : {}),
+        ...(c.execToken !== undefined ? { token: c.execToken } : {}),
+      },
+      'configuration',
+    );
+  }
   const config: ResolvedConfig = {
     ...DEFAULT_CONFIG,
     ...c,
@@ -445,6 +492,7 @@ export function resolveConfig(layers: readonly AgentConfig[], defaultNodeName: s
     eventHandlers: c.eventHandlers ?? [],
     retryIntervalMs,
     broadcastTimeoutMs,
+    ...(exec !== undefined ? { exec } : {}),
   };
   return { config, warnings };
 }

@@ -72,6 +72,14 @@ Options:
                            Not together with -tag or tags in config files.
   -broadcast-timeout=5s    Max time to wait for the leave intent to go out.
   -disable-compression     Disable message compression.
+  -data-dir=path           Directory where deploys coordinated by this agent
+                           persist their state (KODAMA_DATA_DIR); without it the
+                           agent refuses \`kodama deploy\` requests.
+  -enable-exec             Let \`kodama exec\` and \`kodama rolling\` run commands
+                           on this node (off by default; needs an encrypted
+                           cluster and an exec token).
+  -exec-token=token        The token exec callers must present
+                           (KODAMA_EXEC_TOKEN; overrides the config's).
 
 Traffic wiring (config file keys, kodama only):
 
@@ -130,6 +138,17 @@ Monitoring (config file keys, kodama only):
                            checks must be defined on monitor nodes.
   Checks and monitoring are read at start; SIGHUP does not change them.
 
+Deploys and actions by role (config file keys, kodama only):
+
+  "data_dir": "/var/lib/kodama"
+                           Same as -data-dir.
+  "exec": { "enabled": true, "token": "s3cret",
+            "allow": ["systemctl restart web", "uptime*"],
+            "timeout": "10m", "max_output": "1MiB" }
+                           Commands callers may run here (allow: whole-command
+                           globs; none = any). Every request is logged. Enabled
+                           without a token is an error.
+
 Signals:
 
   SIGINT   graceful leave, then exit (unless skip_leave_on_interrupt).
@@ -171,6 +190,9 @@ const FLAGS: FlagSpec[] = [
   { name: 'tags-file', kind: 'string' },
   { name: 'broadcast-timeout', kind: 'string' },
   { name: 'disable-compression', kind: 'bool' },
+  { name: 'enable-exec', kind: 'bool' },
+  { name: 'exec-token', kind: 'string' },
+  { name: 'data-dir', kind: 'string' },
 ];
 
 const STRING_FLAGS: Record<string, keyof AgentConfig> = {
@@ -186,6 +208,8 @@ const STRING_FLAGS: Record<string, keyof AgentConfig> = {
   'rpc-addr': 'rpcAddr',
   'rpc-auth': 'rpcAuth',
   'tags-file': 'tagsFile',
+  'exec-token': 'execToken',
+  'data-dir': 'dataDir',
 };
 
 function intFlag(text: string, name: string): number {
@@ -221,6 +245,7 @@ export function configFromFlags(args: readonly string[]): { config: AgentConfig;
   if (f.bools.has('replay')) c.replayOnJoin = true;
   if (f.bools.has('rejoin')) c.rejoinAfterLeave = true;
   if (f.bools.has('disable-compression')) c.enableCompression = false;
+  if (f.bools.has('enable-exec')) c.execEnabled = true;
   return { config: c, configPaths: [...(f.lists.get('config-file') ?? []), ...(f.lists.get('config-dir') ?? [])] };
 }
 
@@ -265,6 +290,8 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void)
     ...(c.balancer !== undefined ? { balancer: c.balancer } : {}),
     ...(c.checks !== undefined && c.checks.length > 0 ? { checks: c.checks } : {}),
     ...(c.monitoring !== undefined ? { monitoring: c.monitoring } : {}),
+    ...(c.exec !== undefined ? { exec: c.exec } : {}),
+    ...(c.dataDir !== undefined && c.dataDir !== '' ? { dataDir: c.dataDir } : {}),
   };
 }
 

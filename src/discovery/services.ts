@@ -74,6 +74,8 @@ export class ServiceManager {
   private readonly opts: ServiceManagerOptions;
   private readonly now: () => number;
   private running = false;
+  /** Set by setForcedDrain (rolling actions): serving services show `,drain` whatever their health. */
+  private forcedDrain = false;
   private readonly counts = {
     checks_run: 0,
     checks_ok: 0,
@@ -81,6 +83,7 @@ export class ServiceManager {
     checks_critical: 0,
     checks_unknown: 0,
     transitions: 0,
+    forced_drains: 0,
   };
 
   constructor(opts: ServiceManagerOptions) {
@@ -100,7 +103,10 @@ export class ServiceManager {
     return this.entries.map((e) => serviceTagKey(e.spec.name));
   }
 
-  /** The `s:*` tags to gossip now: healthy services, and draining ones that were serving. */
+  /**
+   * The `s:*` tags to gossip now: healthy services, and draining ones that were serving. Under a
+   * forced drain every advertised service carries `,drain` (an unhealthy one stays out, as ever).
+   */
   tags(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const e of this.entries) {
@@ -110,10 +116,28 @@ export class ServiceManager {
         port: e.spec.port,
         protocol: e.spec.protocol,
         weight: e.spec.weight,
-        draining: adv === 'drain',
+        draining: adv === 'drain' || this.forcedDrain,
       });
     }
     return out;
+  }
+
+  /**
+   * Force `,drain` on every advertised service until cleared, whatever the checks say: a rolling
+   * action takes the node out of rotation while health still tracks (and a restart it causes
+   * cannot put it back early). Checks keep running. Returns whether the flag changed; the caller
+   * re-gossips the tags.
+   */
+  setForcedDrain(on: boolean): boolean {
+    if (this.forcedDrain === on) return false;
+    this.forcedDrain = on;
+    this.counts.forced_drains += on ? 1 : 0;
+    this.opts.log('INFO', on ? 'services: draining on request (,drain until undrained)' : 'services: drain request cleared');
+    return true;
+  }
+
+  get forcedDraining(): boolean {
+    return this.forcedDrain;
   }
 
   status(): ServiceStatus[] {
@@ -122,7 +146,7 @@ export class ServiceManager {
 
   counters(): Record<string, number> {
     const healthy = this.entries.filter((e) => e.tracker.health === 'healthy').length;
-    return { ...this.counts, services: this.entries.length, services_healthy: healthy };
+    return { ...this.counts, services: this.entries.length, services_healthy: healthy, forced_drain: this.forcedDrain ? 1 : 0 };
   }
 
   /** Start every check's timer. Services without checks are healthy from construction. */

@@ -122,6 +122,11 @@ export interface RpcBackend {
   listKeys?(): Promise<RpcKeyResponse>;
   /** serf `get-coordinate`: the cached coordinate of `node`, null if unknown. */
   getCoordinate?(node: string): RpcCoordinate | null;
+  /**
+   * kodama's `kodama` command: run operation `op` (deploy.start, …) with its JSON arguments.
+   * Resolves with a JSON-able result; rejects with an Error whose message the caller sees.
+   */
+  kodama?(op: string, args: unknown): Promise<unknown>;
 }
 
 export type { RpcServer, RpcServerOptions, RpcLogLevel } from './server.ts';

@@ -3,7 +3,7 @@
 // by Seq; each has a timeout (serf's CLI uses 10 s).
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { asArray, asBool, asFloat, asMap, asString, asUint, decodeMsgpack, type MsgValue } from '../wire/index.ts';
+import { asArray, asBool, asBytes, asFloat, asMap, asString, asUint, decodeMsgpack, type MsgValue } from '../wire/index.ts';
 import type { RpcCoordinate, RpcKeyResponse, RpcMember, RpcQueryParams } from './backend.ts';
 import { RpcError } from './errors.ts';
 import { msgpackExtent } from './extent.ts';
@@ -137,8 +137,8 @@ export class RpcClient {
     });
     const client = new RpcClient(socket, addr, timeoutMs);
     try {
-      await client.call('handshake', { Version: IPC_VERSION_MAX });
-      if (opts.authKey !== undefined && opts.authKey !== '') await client.call('auth', { AuthKey: opts.authKey });
+      await client.request('handshake', { Version: IPC_VERSION_MAX });
+      if (opts.authKey !== undefined && opts.authKey !== '') await client.request('auth', { AuthKey: opts.authKey });
     } catch (err) {
       client.close();
       throw err;
@@ -150,12 +150,29 @@ export class RpcClient {
    * Send one request and wait for its response body (undefined for commands without one).
    * The body is sent only for commands that take one. Rejects with RpcError.
    */
-  async call(command: string, body?: MsgValue): Promise<MsgValue | undefined> {
+  async request(command: string, body?: MsgValue): Promise<MsgValue | undefined> {
     return (await this.send(command, body, ++this.seq, false)).body;
   }
 
   /**
-   * Like call, but an error reply resolves (with its text and body) instead of rejecting: key
+   * kodama's `kodama` command: run operation `op` on the agent with JSON-able `args`; resolves
+   * with its JSON result (undefined when it returned nothing). An agent error (unknown
+   * operation, refused deploy…) rejects with RpcError ERR_RPC_REMOTE carrying the agent's text;
+   * a serf agent answers "Unsupported command" and closes the connection.
+   */
+  async call(op: string, args?: unknown): Promise<unknown> {
+    const body = await this.request('kodama', { Args: new TextEncoder().encode(JSON.stringify(args ?? null)), Op: op });
+    const raw = body === undefined || body === null ? null : asBytes(asMap(body)['Result']);
+    if (raw === null || raw.length === 0) return undefined;
+    try {
+      return JSON.parse(new TextDecoder().decode(raw)) as unknown;
+    } catch {
+      throw new RpcError('ERR_RPC_PROTOCOL', `the agent at ${this.addr} answered '${op}' with a Result that is not JSON`);
+    }
+  }
+
+  /**
+   * Like request, but an error reply resolves (with its text and body) instead of rejecting: key
    * operations send per-node counts with errors like "1/2 nodes reported failure".
    */
   callRaw(command: string, body?: MsgValue): Promise<RawReply> {
@@ -204,7 +221,7 @@ export class RpcClient {
         if (!this.streams.delete(seq) || this.closedWith !== null) return;
         this.stopped.add(seq);
         try {
-          await this.call('stop', { Stop: seq });
+          await this.request('stop', { Stop: seq });
         } finally {
           // Commands are served in order: nothing for this Seq follows the stop reply.
           this.stopped.delete(seq);
@@ -253,7 +270,7 @@ export class RpcClient {
 
   /** Answer a query received through `stream` (its `id`). */
   async respond(id: number, payload: Uint8Array): Promise<void> {
-    await this.call('respond', { ID: id, Payload: payload });
+    await this.request('respond', { ID: id, Payload: payload });
   }
 
   installKey(key: string): Promise<RpcKeyResponse> {
@@ -298,7 +315,7 @@ export class RpcClient {
 
   /** serf `get-coordinate`: null when the agent has none for `node`. */
   async getCoordinate(node: string): Promise<RpcCoordinate | null> {
-    return this.shape('get-coordinate', await this.call('get-coordinate', { Node: node }), (v) => {
+    return this.shape('get-coordinate', await this.request('get-coordinate', { Node: node }), (v) => {
       const m = asMap(v);
       if (!asBool(m['Ok'])) return null;
       const c = asMap(m['Coord']);
@@ -325,16 +342,16 @@ export class RpcClient {
   }
 
   async userEvent(name: string, payload: Uint8Array, coalesce: boolean): Promise<void> {
-    await this.call('event', { Coalesce: coalesce, Name: name, Payload: payload });
+    await this.request('event', { Coalesce: coalesce, Name: name, Payload: payload });
   }
 
   async forceLeave(node: string, prune: boolean): Promise<void> {
-    await this.call('force-leave', { Node: node, Prune: prune });
+    await this.request('force-leave', { Node: node, Prune: prune });
   }
 
   /** Delete `deleteTags`, then set `tags`, on the agent. */
   async updateTags(tags: Record<string, string>, deleteTags: string[]): Promise<void> {
-    await this.call('tags', { DeleteTags: [...deleteTags], Tags: { ...tags } });
+    await this.request('tags', { DeleteTags: [...deleteTags], Tags: { ...tags } });
   }
 
   /** Decode a response body; a shape error is the agent's fault, reported as ERR_RPC_PROTOCOL. */
@@ -347,12 +364,12 @@ export class RpcClient {
   }
 
   async members(): Promise<RpcMember[]> {
-    return this.shape('members', await this.call('members'), membersFromWire);
+    return this.shape('members', await this.request('members'), membersFromWire);
   }
 
   /** Anchored regexes on name, status and each tag, evaluated by the agent. */
   async membersFiltered(f: MembersFilter): Promise<RpcMember[]> {
-    const body = await this.call('members-filtered', {
+    const body = await this.request('members-filtered', {
       Name: f.name ?? '',
       Status: f.status ?? '',
       Tags: { ...(f.tags ?? {}) },
@@ -362,7 +379,7 @@ export class RpcClient {
 
   /** Returns how many nodes were joined. */
   async join(addrs: string[], replay: boolean): Promise<number> {
-    const body = await this.call('join', { Existing: [...addrs], Replay: replay });
+    const body = await this.request('join', { Existing: [...addrs], Replay: replay });
     return this.shape('join', body, (v) => {
       const num = asMap(v)['Num'];
       return num === undefined ? 0 : asUint(num);
@@ -371,11 +388,11 @@ export class RpcClient {
 
   /** The agent leaves the cluster gracefully and shuts down. */
   async leave(): Promise<void> {
-    await this.call('leave');
+    await this.request('leave');
   }
 
   async stats(): Promise<Record<string, Record<string, string>>> {
-    return this.shape('stats', await this.call('stats'), (v) => {
+    return this.shape('stats', await this.request('stats'), (v) => {
       const body = asMap(v);
       const out: Record<string, Record<string, string>> = {};
       for (const k of Object.keys(body)) out[k] = decodeStringMap(body[k]);

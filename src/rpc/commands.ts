@@ -17,6 +17,9 @@ import {
 } from './protocol.ts';
 import { eventMatches, eventRecord, logLinePasses, parseEventFilter, parseMonitorLevel, queryRecord } from './streams.ts';
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8e = new TextEncoder();
+
 function body(v: MsgValue | undefined): { [key: string]: MsgValue } {
   return asMap(v);
 }
@@ -272,6 +275,31 @@ export function buildCommandTable(backend: RpcBackend, authKey: string): Map<str
         },
         Ok: true,
       });
+    });
+  }
+
+  const kodama = backend.kodama?.bind(backend);
+  if (kodama !== undefined) {
+    t.set('kodama', async (ctx, b) => {
+      const req = body(b);
+      const op = asString(req['Op']);
+      const argBytes = asBytes(req['Args']);
+      let args: unknown = null;
+      if (argBytes !== null && argBytes.length > 0) {
+        try {
+          args = JSON.parse(utf8.decode(argBytes));
+        } catch {
+          return ctx.reply(`operation ${op}: Args is not JSON`);
+        }
+      }
+      let result: unknown;
+      try {
+        result = await kodama(op, args);
+      } catch (err) {
+        return ctx.reply(errorText(err));
+      }
+      const text = result === undefined ? '' : JSON.stringify(result);
+      ctx.reply('', { Result: utf8e.encode(text) });
     });
   }
 

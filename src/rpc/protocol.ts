@@ -64,6 +64,8 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = Object.freeze(
     'list-keys': { requestBody: false, responseBody: true },
     stats: { requestBody: false, responseBody: true },
     'get-coordinate': { requestBody: true, responseBody: true },
+    // kodama's own: {Op, Args: bin(JSON)} → {Result: bin(JSON)} (deploys, exec…); serf has none.
+    kodama: { requestBody: true, responseBody: true },
   }),
 );
 
@@ -90,6 +92,8 @@ export function emptyResponseBody(command: string): MsgValue | undefined {
       return { Keys: null, Messages: null, NumErr: 0, NumNodes: 0, NumResp: 0 };
     case 'stats':
       return {};
+    case 'kodama':
+      return { Result: new Uint8Array(0) };
     case 'get-coordinate':
       return { Coord: { Adjustment: new F64(0), Error: new F64(0), Height: new F64(0), Vec: null }, Ok: false };
     default:
