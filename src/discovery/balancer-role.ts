@@ -7,13 +7,22 @@
 //     backend leaves as soon as it is idle (or at its drain timeout);
 //   - every change is logged ("balancer: web: + web-2 127.0.0.1:8082 ready"), the driver gets
 //     the whole desired set (only when it differs from what it has), templates re-render;
-//   - a periodic resync re-applies anything a failed apply left behind.
+//   - a periodic resync re-applies anything a failed apply left behind;
+//   - routes (issue 6): each plan uses the service's current route (agent.routes), a 'route'
+//     event re-plans at once, and the role remembers the route ltime it last *applied* per
+//     service (the driver has those weights/states) — what `kodama-backends` reports, so a
+//     deploy knows when every balancer switched. Route changes are weight/state changes only:
+//     the HAProxy driver does them through the runtime API, never a reload.
 // One cycle runs at a time; events during a cycle schedule one more.
 
 import type { Agent } from '../agent/agent.ts';
 import { createEmbeddedBalancer } from '../balancer/embedded/index.ts';
 import { createHaproxyBalancer } from '../balancer/haproxy/index.ts';
+import { BACKENDS_QUERY } from '../deploy/types.ts';
+import type { AgentQuery } from '../agent/agent.ts';
+import type { BackendReport, BalancerReport, RouteEntry, ServiceReport } from '../deploy/types.ts';
 import { decodeMembers, drainingIds, planService } from './backends.ts';
+import { encodeBalancerReport } from './backends-report.ts';
 import type { BackendChange, TrackedBackend } from './backends.ts';
 import { startTemplates, templateBackend } from './templates.ts';
 import type { TemplateRunner } from './templates.ts';
@@ -24,6 +33,8 @@ export interface BalancerRole {
   /** The driver's counters + the role's (applies, guard_holds, drains_idle, drains_timeout, …). */
   counters(): Record<string, number>;
   readonly driver: Balancer;
+  /** Each service's backends as served now, with live figures and the applied route ltime. */
+  report(): Promise<BalancerReport>;
   stop(): Promise<void>;
 }
 
@@ -33,6 +44,33 @@ export interface BalancerRoleOptions {
   coalesceMs?: number;
   drainPollMs?: number;
   resyncMs?: number;
+  /** Serf's query response limit of the agent (default 1024, as serf's). */
+  queryResponseSizeLimit?: number;
+}
+
+/** Room the response message needs besides our payload (header, query id, our name's bytes added). */
+const RESPONSE_OVERHEAD_BYTES = 64;
+
+function describeRoute(r: RouteEntry | undefined): string {
+  if (r === undefined) return 'none';
+  const w = Object.entries(r.weights);
+  const split = w.length === 0 ? 'every backend' : w.map(([v, p]) => `${r.tag}=${v} ${p}%`).join(', ');
+  return `${split} (ltime ${r.ltime}, by ${r.by})`;
+}
+
+/** `{service?: string}`; anything else → undefined (answered with every service). */
+function queriedService(payload: Uint8Array): { service?: string } | undefined {
+  const text = new TextDecoder().decode(payload).trim();
+  if (text === '' || text === 'null') return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+    const s = (v as { service?: unknown }).service;
+    if (s === undefined) return {};
+    return typeof s === 'string' ? { service: s } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const COALESCE_MS = 20;
@@ -86,6 +124,10 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
     /** What the driver was last given successfully (undefined = nothing yet, or the last apply failed). */
     applied: undefined as Backend[] | undefined,
     guard: undefined as string | undefined,
+    /** Ltime of the route the driver serves now (0 = none applied yet). */
+    routeLTime: 0,
+    /** The route last planned with (to log a change once). */
+    route: undefined as RouteEntry | undefined,
   }));
   const count = {
     applies: 0,
@@ -99,6 +141,10 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
     removed_unhealthy: 0,
     guard_holds: 0,
     invalid_tags: 0,
+    route_changes: 0,
+    backends_queries: 0,
+    bad_backends_queries: 0,
+    backends_query_errors: 0,
   };
   const seenInvalid = new Set<string>();
   const templates: TemplateRunner | undefined =
@@ -148,7 +194,13 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
     let changed = false;
     const now = Date.now();
     for (const s of services) {
-      const plan = planService(s.spec, members, s.state, now, sessions.get(s.spec.service));
+      const route = agent.routes.get(s.spec.service);
+      if (route !== s.route && (route?.ltime !== s.route?.ltime || route?.by !== s.route?.by)) {
+        count.route_changes++;
+        log('INFO', `balancer: ${s.spec.service}: route ${describeRoute(route)}`);
+      }
+      s.route = route;
+      const plan = planService(s.spec, members, s.state, now, sessions.get(s.spec.service), route);
       s.state = plan.state;
       for (const c of plan.changes) {
         const d = describe(s.spec.service, c);
@@ -168,11 +220,15 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
         else log('INFO', `balancer: ${s.spec.service}: min_backends guard released (enough ready backends again)`);
         s.guard = plan.guard;
       }
-      if (s.applied !== undefined && sameBackends(s.applied, plan.backends)) continue;
+      if (s.applied !== undefined && sameBackends(s.applied, plan.backends)) {
+        s.routeLTime = route?.ltime ?? 0;
+        continue;
+      }
       changed = true;
       try {
         await driver.setBackends(s.spec.service, plan.backends);
         s.applied = plan.backends;
+        s.routeLTime = route?.ltime ?? 0;
         count.applies++;
       } catch (e) {
         s.applied = undefined;
@@ -229,6 +285,58 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
     }, coalesceMs);
   };
   const off = agent.on('member', onMember);
+  // A route change is one deliberate setting: plan at once (no coalescing wait).
+  const offRoute = agent.on('route', () => run(false));
+
+  async function report(): Promise<BalancerReport> {
+    const out: Record<string, ServiceReport> = Object.create(null) as Record<string, ServiceReport>;
+    await Promise.all(
+      services.map(async (s) => {
+        const routeLTime = s.routeLTime;
+        const tracked = [...s.state.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        let figures = new Map<string, { active: number; requests: number; errors: number }>();
+        try {
+          const st = await driver.stats(s.spec.service);
+          figures = new Map(st.map((x) => [x.id, { active: x.activeSessions, requests: x.totalSessions, errors: x.errors }]));
+        } catch (e) {
+          count.stats_errors++;
+          log('WARN', `balancer: ${s.spec.service}: cannot read backend stats for a report: ${(e as Error).message}`);
+        }
+        const backends: BackendReport[] = tracked.map((b) => {
+          const f = figures.get(b.id);
+          const r: BackendReport = { id: b.id, state: b.state, weight: b.weight, active: f?.active ?? 0, requests: f?.requests ?? 0, errors: f?.errors ?? 0 };
+          if (b.value !== undefined) r.value = b.value;
+          return r;
+        });
+        out[s.spec.service] = { routeLTime, backends };
+      }),
+    );
+    return { node: agent.nodeName, driver: driver.kind, services: out };
+  }
+
+  const responseLimit = opts.queryResponseSizeLimit ?? 1024;
+  const onQuery = (q: AgentQuery): void => {
+    if (q.name !== BACKENDS_QUERY) return;
+    count.backends_queries++;
+    const filter = queriedService(q.payload);
+    if (filter === undefined) count.bad_backends_queries++; // still answered, with every service
+    void report()
+      .then((r) => {
+        if (filter?.service !== undefined) {
+          const one = r.services[filter.service];
+          r.services = Object.create(null) as Record<string, ServiceReport>;
+          if (one !== undefined) r.services[filter.service] = one;
+        }
+        const maxBytes = responseLimit - RESPONSE_OVERHEAD_BYTES - Buffer.byteLength(agent.nodeName, 'utf8');
+        q.respond(encodeBalancerReport(r, maxBytes));
+      })
+      .catch((e: unknown) => {
+        // Too late, already answered, or the agent stopping: the asker re-asks.
+        count.backends_query_errors++;
+        log('DEBUG', `balancer: could not answer ${BACKENDS_QUERY}: ${(e as Error).message}`);
+      });
+  };
+  const offQuery = agent.on('query', onQuery);
   const resync = setInterval(() => run(false), resyncMs);
   resync.unref();
   run(false);
@@ -243,10 +351,13 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
         backends: (s.applied ?? []).map((b) => ({ ...b })),
       })),
     counters: () => ({ ...driver.counters(), ...(templates?.counters() ?? {}), ...count }),
+    report,
     async stop() {
       if (stopped) return;
       stopped = true;
       off();
+      offRoute();
+      offQuery();
       clearInterval(resync);
       if (eventTimer !== undefined) clearTimeout(eventTimer);
       if (pollTimer !== undefined) clearTimeout(pollTimer);

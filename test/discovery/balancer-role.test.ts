@@ -9,6 +9,8 @@ import { Agent } from '../../src/index.ts';
 import type { AgentOptions } from '../../src/index.ts';
 import { parseBalancerSpec } from '../../src/discovery/balancer-config.ts';
 import { startBalancerRole } from '../../src/discovery/balancer-role.ts';
+import { decodeBalancerReport } from '../../src/discovery/backends-report.ts';
+import { BACKENDS_QUERY } from '../../src/deploy/types.ts';
 import type { BalancerRole } from '../../src/discovery/balancer-role.ts';
 import type { Backend, BackendStats, Balancer, Frontend } from '../../src/discovery/types.ts';
 
@@ -24,6 +26,8 @@ class RecordingDriver implements Balancer {
   sets: { at: number; service: string; backends: Backend[] }[] = [];
   current = new Map<string, Backend[]>();
   active = new Map<string, number>();
+  totals = new Map<string, number>();
+  errors = new Map<string, number>();
   failNext = 0;
   stopped = false;
   start(frontends: readonly Frontend[]): Promise<void> {
@@ -44,7 +48,9 @@ class RecordingDriver implements Balancer {
     return Promise.resolve();
   }
   stats(service: string): Promise<BackendStats[]> {
-    return Promise.resolve((this.current.get(service) ?? []).map((b) => ({ id: b.id, activeSessions: this.active.get(b.id) ?? 0, totalSessions: 0, errors: 0 })));
+    return Promise.resolve(
+      (this.current.get(service) ?? []).map((b) => ({ id: b.id, activeSessions: this.active.get(b.id) ?? 0, totalSessions: this.totals.get(b.id) ?? 0, errors: this.errors.get(b.id) ?? 0 })),
+    );
   }
   counters(): Record<string, number> {
     return { driver_sets: this.sets.length };
@@ -250,4 +256,74 @@ test('templates are rendered with the backend set when it changes', { timeout: 3
   await until('rendered as drain', 10_000, async () => (await read('up.txt')) === 'web@18000: web-1=127.0.0.1:8081/drain\n');
   await until('command ran for each render', 10_000, async () => (await read('log')).includes('/drain'));
   assert.ok((c.role.counters().template_writes ?? 0) >= 2);
+});
+
+test('routes: a published split re-plans at once (weights, drain, removal), the report and kodama-backends answer carry the applied ltime', { timeout: 40_000 }, async () => {
+  const c = await cluster(WEB);
+  const b1 = await c.web('b1', { 's:web': '8081', color: 'blue' });
+  await c.web('g1', { 's:web': '8082', color: 'green' });
+  await c.web('g2', { 's:web': '8083', color: 'green' });
+  await until('three backends served', 10_000, () => c.driver.view().length === 3);
+  const weights = (): string[] => (c.driver.current.get('web') ?? []).map((b) => `${b.id}:${b.state}:w${b.weight}`);
+
+  const r1 = await c.lb.publishRoute({ service: 'web', tag: 'color', weights: { blue: 10, green: 90 }, by: 'test' });
+  // blue: 10 × 100/100 = 10; green: 90 × 100/200 = 45 each → scaled to 256: 57, 256, 256.
+  await until('the 10/90 split applied', 5_000, () => weights().join(' ') === 'b1:ready:w57 g1:ready:w256 g2:ready:w256');
+  let rep = await c.role.report();
+  assert.equal(rep.node, 'lb');
+  assert.equal(rep.services.web?.routeLTime, r1.ltime);
+  assert.deepEqual(rep.services.web?.backends.map((b) => `${b.id}:${b.value ?? '-'}:${b.state}:w${b.weight}`), ['b1:blue:ready:w57', 'g1:green:ready:w256', 'g2:green:ready:w256']);
+  assert.ok(c.lines.some((l) => l.includes('balancer: web: route color=blue 10%, color=green 90%')), c.lines.join('\n'));
+
+  // green 100: b1 drains while busy, leaves when idle; the report says so meanwhile.
+  c.driver.active.set('b1', 2);
+  c.driver.totals.set('b1', 40);
+  c.driver.errors.set('g1', 1);
+  const r2 = await c.lb.publishRoute({ service: 'web', tag: 'color', weights: { blue: 0, green: 100 }, by: 'test' });
+  assert.ok(r2.ltime > r1.ltime);
+  await until('b1 draining', 5_000, () => weights().includes('b1:drain:w57'));
+  assert.deepEqual(weights(), ['b1:drain:w57', 'g1:ready:w100', 'g2:ready:w100']);
+  rep = await c.role.report();
+  assert.equal(rep.services.web?.routeLTime, r2.ltime);
+  assert.deepEqual(rep.services.web?.backends.find((b) => b.id === 'b1'), { id: 'b1', state: 'drain', weight: 57, value: 'blue', active: 2, requests: 40, errors: 0 });
+  assert.equal(rep.services.web?.backends.find((b) => b.id === 'g1')?.errors, 1);
+
+  // Another node asks kodama-backends: the balancer answers with the same report (one service).
+  const answers = new Map<string, Uint8Array>();
+  await b1.query({ name: BACKENDS_QUERY, payload: new TextEncoder().encode(JSON.stringify({ service: 'web' })), timeoutMs: 2000, onResponse: (from, p) => answers.set(from, p) });
+  const got = decodeBalancerReport(answers.get('lb') ?? new Uint8Array(0));
+  assert.ok(got !== undefined, 'lb answered a well-formed report');
+  assert.equal(got.driver, 'embedded');
+  assert.equal(got.services.web?.routeLTime, r2.ltime);
+  assert.equal(got.services.web?.backends.length, 3);
+  answers.clear();
+  await b1.query({ name: BACKENDS_QUERY, payload: new TextEncoder().encode(JSON.stringify({ service: 'api' })), timeoutMs: 2000, onResponse: (from, p) => answers.set(from, p) });
+  assert.deepEqual(Object.keys(decodeBalancerReport(answers.get('lb') ?? new Uint8Array(0))?.services ?? { x: 1 }), [], 'a service it does not balance: none');
+
+  c.driver.active.set('b1', 0);
+  await until('b1 removed when idle', 5_000, () => !weights().some((w) => w.startsWith('b1')));
+
+  // Back to blue: b1 is added again as ready, green drains (idle → removed).
+  const r3 = await c.lb.publishRoute({ service: 'web', tag: 'color', weights: { blue: 100, green: 0 }, by: 'test' });
+  await until('blue back, green gone', 5_000, () => weights().join(' ') === 'b1:ready:w100');
+  assert.equal((await c.role.report()).services.web?.routeLTime, r3.ltime);
+  const counters = c.role.counters();
+  assert.equal(counters.route_changes, 3);
+  assert.ok((counters.backends_queries ?? 0) >= 2);
+});
+
+test('routes: a kodama-backends answer of many backends fits the response limit and counts what it left out', { timeout: 40_000 }, async () => {
+  const c = await cluster(WEB);
+  for (let i = 1; i <= 14; i++) await c.web(`web-node-${String(i).padStart(2, '0')}`, { 's:web': String(8100 + i), color: 'blue' });
+  await until('14 backends served', 15_000, () => c.driver.view().length === 14);
+  const asker = await c.web('asker', {});
+  const answers = new Map<string, Uint8Array>();
+  await asker.query({ name: BACKENDS_QUERY, payload: new Uint8Array(0), timeoutMs: 2000, onResponse: (from, p) => answers.set(from, p) });
+  const raw = answers.get('lb');
+  assert.ok(raw !== undefined && raw.byteLength <= 1024, `answer of ${raw?.byteLength} bytes`);
+  const got = decodeBalancerReport(raw);
+  const web = got?.services.web;
+  assert.ok(web !== undefined);
+  assert.ok((web.truncated ?? 0) > 0, 'some left out');
+  assert.equal(web.backends.length + (web.truncated ?? 0), 14);
 });
