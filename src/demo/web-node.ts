@@ -40,6 +40,8 @@ export interface WebNodeOptions {
   logSink?: (line: string) => void;
   /** Called with Date.now() each time service `web` turns healthy. */
   onHealthy?: (atMs: number) => void;
+  /** Extra node tags (e.g. `{ color: 'blue' }` for blue-green deploys); `role` stays `web` unless given. */
+  tags?: Record<string, string>;
 }
 
 /** What createAgent needs for one web node (services/leaveDrainMs per issue 4's AgentOptions). */
@@ -57,7 +59,7 @@ export function webNodeAgentOptions(opts: WebNodeOptions, pagePort: number): Age
     bind: `127.0.0.1:${opts.serfPort ?? 0}`,
     profile: 'local',
     rpcAddr: opts.rpcAddr ?? null,
-    tags: { role: 'web' },
+    tags: { role: 'web', ...(opts.tags ?? {}) },
     services: [service],
     leaveDrainMs: WEB_LEAVE_DRAIN_MS,
     ...(opts.logSink ? { logSink: opts.logSink } : {}),
