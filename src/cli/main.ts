@@ -30,6 +30,9 @@ export const COMMANDS: Record<string, { synopsis: string; load: () => Promise<Co
   checks: { synopsis: 'Shows monitoring checks by role and node', load: async () => (await import('./checks.ts')).checksCommand },
   silence: { synopsis: 'Add, list or remove alert silences', load: async () => (await import('./silence.ts')).silenceCommand },
   'check-result': { synopsis: 'Push a result for a (TTL) check', load: async () => (await import('./check-result.ts')).checkResultCommand },
+  deploy: { synopsis: 'Blue-green deploys: start, status, abort, rollback, route', load: async () => (await import('./deploy.ts')).deployCommand },
+  exec: { synopsis: 'Run a command on every node of a role (opt-in, authenticated)', load: async () => (await import('./exec.ts')).execCommand },
+  rolling: { synopsis: 'Run a command on a role in batches, drained from the balancers', load: async () => (await import('./rolling.ts')).rollingCommand },
   demo: { synopsis: 'Runs a local cluster with a load balancer and live traffic', load: async () => (await import('./demo.ts')).demoCommand },
   version: { synopsis: 'Prints the kodama version', load: async () => (await import('./version.ts')).versionCommand },
 };
