@@ -81,15 +81,16 @@ export function batchesFor(nodes: readonly string[], payloadFor: (group: string[
 }
 
 /**
- * One query to `nodes`; returns when each has answered, at timeoutMs, or when interrupted.
- * Answers go to onAnswer as they come (undecodable ones are skipped and counted by the caller).
+ * One query `name` to `nodes`; returns when each has answered, at timeoutMs, or when interrupted.
+ * Raw answers go to onAnswer as they come (one per node).
  */
-export async function askOnce(
+export async function askRaw(
   client: RpcClient,
+  name: string,
   payload: Uint8Array,
   nodes: readonly string[],
   timeoutMs: number,
-  onAnswer: (node: string, a: ExecAnswer | undefined) => void,
+  onAnswer: (node: string, payload: Uint8Array) => void,
   interrupt?: AbortSignal,
 ): Promise<'done' | 'interrupted'> {
   const enough = new AbortController();
@@ -100,11 +101,11 @@ export async function askOnce(
   try {
     await runQuery(
       client,
-      { name: EXEC_QUERY, payload, filterNodes: [...nodes], filterTags: {}, requestAck: false, relayFactor: 0, timeoutMs },
+      { name, payload, filterNodes: [...nodes], filterTags: {}, requestAck: false, relayFactor: 0, timeoutMs },
       {
         result: (r) => {
           if (over || r.type !== 'response' || !pending.delete(r.from)) return;
-          onAnswer(r.from, decodeAnswer(r.payload ?? new Uint8Array(0)));
+          onAnswer(r.from, r.payload ?? new Uint8Array(0));
           // Abort on a later turn (see collectAnswers in src/cli/checks.ts).
           if (pending.size === 0) setTimeout(() => enough.abort(), 0);
         },
@@ -116,6 +117,18 @@ export async function askOnce(
     interrupt?.removeEventListener('abort', onUser);
   }
   return interrupt?.aborted === true ? 'interrupted' : 'done';
+}
+
+/** askRaw for `kodama-exec`: answers decoded (undefined = not an exec answer). */
+export function askOnce(
+  client: RpcClient,
+  payload: Uint8Array,
+  nodes: readonly string[],
+  timeoutMs: number,
+  onAnswer: (node: string, a: ExecAnswer | undefined) => void,
+  interrupt?: AbortSignal,
+): Promise<'done' | 'interrupted'> {
+  return askRaw(client, EXEC_QUERY, payload, nodes, timeoutMs, (node, p) => onAnswer(node, decodeAnswer(p)), interrupt);
 }
 
 /**

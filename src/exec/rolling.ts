@@ -1,0 +1,196 @@
+// `kodama rolling`: a command over a role in batches, never taking more than one batch out of
+// rotation. Per batch: drain the nodes' services (`drain` op of kodama-exec: their s:* tags get
+// `,drain`) → wait until no balancer has them ready and none has work in flight on them (bounded)
+// → run the command → undrain → wait until every balancer has them ready again → next batch.
+// The first failure stops everything and says where; a node whose command failed stays drained.
+// Balancers are watched through `kodama-backends` (answered by nodes with tag `lb`).
+
+import type { RpcClient } from '../rpc/index.ts';
+import { decodeBalancerReport } from '../discovery/backends-report.ts';
+import { BACKENDS_QUERY, BALANCER_TAG } from '../deploy/types.ts';
+import type { BalancerReport } from '../deploy/types.ts';
+import { askRaw, checkCommandFits, resolveTargets, runOnNodes, setDraining } from './client.ts';
+import type { TargetFilter } from './client.ts';
+import { ExecError } from './errors.ts';
+import type { ExecNodeResult } from './types.ts';
+
+export interface RollingOptions extends TargetFilter {
+  /** The balanced service to drain (default: the role). */
+  service: string;
+  batch: number;
+  token: string;
+  command: string;
+  drainTimeoutMs: number;
+  healthTimeoutMs: number;
+  runTimeoutMs?: number;
+  lostAfterMs?: number;
+  /** How often balancers are asked while waiting (default 250 ms). */
+  watchEveryMs?: number;
+  interrupt?: AbortSignal;
+  /** Progress lines (no trailing newline). */
+  say: (line: string) => void;
+  onOutput?: (node: string, bytes: Uint8Array) => void;
+  onResult?: (r: ExecNodeResult) => void;
+}
+
+export interface RollingFailure {
+  /** 1-based. */
+  batch: number;
+  node: string;
+  step: 'drain' | 'run' | 'health';
+  reason: string;
+}
+
+export interface RollingResult {
+  batches: string[][];
+  /** Batches fully done. */
+  completed: number;
+  failure?: RollingFailure;
+  results: ExecNodeResult[];
+}
+
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+
+/** Alive members whose `lb` tag lists the service. */
+async function balancersOf(client: RpcClient, service: string): Promise<string[]> {
+  const members = await client.members();
+  return members
+    .filter((m) => m.status === 'alive' && (m.tags[BALANCER_TAG] ?? '').split(',').map((s) => s.trim()).includes(service))
+    .map((m) => m.name)
+    .sort();
+}
+
+/** One round of reports from the balancers (those that answered within timeoutMs). */
+export async function balancerReports(client: RpcClient, balancers: readonly string[], service: string, timeoutMs = 1000, interrupt?: AbortSignal): Promise<Map<string, BalancerReport>> {
+  const out = new Map<string, BalancerReport>();
+  if (balancers.length === 0) return out;
+  await askRaw(client, BACKENDS_QUERY, new TextEncoder().encode(JSON.stringify({ service })), balancers, timeoutMs, (node, p) => {
+    const r = decodeBalancerReport(p);
+    if (r !== undefined) out.set(node, r);
+  }, interrupt);
+  return out;
+}
+
+type Verdict = { ok: true } | { ok: false; node: string; why: string };
+
+/**
+ * Ask the balancers every watchEveryMs until `judge` (over a full set of reports, one per
+ * balancer) says ok, or timeoutMs passes: then the last verdict (or "no answer").
+ */
+async function watch(
+  client: RpcClient,
+  balancers: readonly string[],
+  o: RollingOptions,
+  timeoutMs: number,
+  judge: (reports: Map<string, BalancerReport>) => Verdict,
+): Promise<Verdict> {
+  const deadline = Date.now() + timeoutMs;
+  const latest = new Map<string, BalancerReport>();
+  let last: Verdict = { ok: false, node: balancers[0] ?? '?', why: 'no balancer answered' };
+  for (let i = 0; i < 100_000 && o.interrupt?.aborted !== true; i++) {
+    const t0 = Date.now();
+    for (const [n, r] of await balancerReports(client, balancers, o.service, 1000, o.interrupt)) latest.set(n, r);
+    const silent = balancers.filter((b) => !latest.has(b));
+    last = silent.length > 0 ? { ok: false, node: silent[0]!, why: `balancer ${silent.join(', ')} did not answer ${BACKENDS_QUERY}` } : judge(latest);
+    if (last.ok || Date.now() >= deadline) return last;
+    const wait = (o.watchEveryMs ?? 250) - (Date.now() - t0);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  return o.interrupt?.aborted === true ? { ok: false, node: '-', why: 'interrupted' } : last;
+}
+
+export async function runRolling(client: RpcClient, o: RollingOptions): Promise<RollingResult> {
+  if (!Number.isInteger(o.batch) || o.batch < 1) throw new ExecError('ERR_EXEC_NO_NODES', 'the batch size must be at least 1');
+  checkCommandFits(o.token, o.command); // before anything is drained
+  const targets = await resolveTargets(client, o);
+  if (targets.failed.length > 0) {
+    o.say(`warning: ${targets.failed.join(', ')} failed: left out (run it there once it is back)`);
+  }
+  const balancers = await balancersOf(client, o.service);
+  if (balancers.length === 0) {
+    throw new ExecError('ERR_EXEC_NO_BALANCER', `no alive balancer serves ${o.service} (no member with tag ${BALANCER_TAG} listing it): rolling drains nodes through the balancers; pass -service if the service is not named like the role, or use kodama exec to run without draining`);
+  }
+  const batches: string[][] = [];
+  for (let i = 0; i < targets.alive.length; i += o.batch) batches.push(targets.alive.slice(i, i + o.batch));
+  const results: ExecNodeResult[] = [];
+  const total = batches.length;
+  o.say(`rolling \`${o.command}\` over ${targets.alive.length} node(s) in ${total} batch(es) of ≤ ${o.batch}; service ${o.service} on balancer(s) ${balancers.join(', ')}`);
+
+  const serving = (reports: Map<string, BalancerReport>, node: string): { ready: number; active: number } => {
+    let ready = 0;
+    let active = 0;
+    for (const r of reports.values()) {
+      const b = r.services[o.service]?.backends.find((x) => x.id === node);
+      if (b?.state === 'ready') ready++;
+      active += b?.active ?? 0;
+    }
+    return { ready, active };
+  };
+  const fail = (batch: number, node: string, step: RollingFailure['step'], reason: string): RollingResult => ({
+    batches, completed: batch - 1, failure: { batch, node, step, reason }, results,
+  });
+
+  for (let bi = 0; bi < total; bi++) {
+    const batch = batches[bi]!;
+    const no = bi + 1;
+    const t0 = Date.now();
+    const tag = `batch ${no}/${total} (${batch.join(', ')})`;
+    // 1. drain
+    o.say(`${tag}: draining`);
+    const drained = await setDraining(client, batch, o.token, true, 5000, o.interrupt);
+    for (const n of batch) {
+      const a = drained.get(n);
+      if (a?.kind === 'drain') continue;
+      const reason = a === undefined ? 'no answer to the drain request' : a.kind === 'refused' ? `drain refused: ${a.code}: ${a.message}` : 'unexpected answer';
+      // Nothing ran in this batch: put back the ones that did drain.
+      await setDraining(client, batch.filter((x) => drained.get(x)?.kind === 'drain'), o.token, false, 5000);
+      return fail(no, n, 'drain', reason);
+    }
+    const out = await watch(client, balancers, o, o.drainTimeoutMs, (reports) => {
+      for (const n of batch) {
+        const s = serving(reports, n);
+        if (s.ready > 0) return { ok: false, node: n, why: `still in rotation on ${s.ready} balancer(s)` };
+        if (s.active > 0) return { ok: false, node: n, why: `${s.active} request(s) still in flight` };
+      }
+      return { ok: true };
+    });
+    if (!out.ok) {
+      if (/in flight/.test(out.why)) o.say(`${tag}: warning: ${out.node}: ${out.why} after ${secs(o.drainTimeoutMs)}: going on`);
+      else return fail(no, out.node, 'drain', `${out.why} after ${secs(Date.now() - t0)}; the batch stays drained (kodama exec … or a new rolling run undrains it)`);
+    }
+    o.say(`${tag}: out of rotation on ${balancers.length} balancer(s) after ${secs(Date.now() - t0)}; running`);
+    // 2. run
+    const ran = await runOnNodes(client, { alive: batch, failed: [] }, {
+      token: o.token,
+      command: o.command,
+      ...(o.runTimeoutMs !== undefined ? { timeoutMs: o.runTimeoutMs } : {}),
+      ...(o.lostAfterMs !== undefined ? { lostAfterMs: o.lostAfterMs } : {}),
+      ...(o.interrupt !== undefined ? { interrupt: o.interrupt } : {}),
+      ...(o.onOutput !== undefined ? { onOutput: o.onOutput } : {}),
+      ...(o.onResult !== undefined ? { onResult: o.onResult } : {}),
+    });
+    results.push(...ran);
+    const bad = ran.filter((r) => r.exitCode !== 0);
+    const good = ran.filter((r) => r.exitCode === 0).map((r) => r.node);
+    // 3. back in rotation (only the nodes whose command succeeded)
+    if (good.length > 0) await setDraining(client, good, o.token, false, 5000, o.interrupt);
+    if (bad.length > 0) {
+      const r = bad[0]!;
+      const what = r.refused !== undefined ? `refused: ${r.refused.code}: ${r.refused.message}` : r.lost === true ? 'lost (no answer)' : r.exitCode !== null ? `exit ${r.exitCode}` : `killed (${r.signal ?? 'signal'})`;
+      const state = `${bad.map((x) => x.node).join(', ')} left drained${good.length > 0 ? `; ${good.join(', ')} put back in rotation` : ''}`;
+      return fail(no, r.node, 'run', `${what}; ${state}`);
+    }
+    const back = await watch(client, balancers, o, o.healthTimeoutMs, (reports) => {
+      for (const n of batch) {
+        const s = serving(reports, n);
+        if (s.ready < reports.size) return { ok: false, node: n, why: `ready on ${s.ready}/${reports.size} balancer(s)` };
+      }
+      return { ok: true };
+    });
+    if (!back.ok) {
+      return fail(no, back.node, 'health', `not back in rotation after ${secs(o.healthTimeoutMs)} (${back.why}): check its service health (kodama checks, its agent log)`);
+    }
+    o.say(`${tag}: done in ${secs(Date.now() - t0)}: ${ran.map((r) => `${r.node} exit ${r.exitCode} (${secs(r.durationMs)})`).join(', ')}`);
+  }
+  return { batches, completed: total, results };
+}
