@@ -199,11 +199,12 @@ export interface CoordinatorProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnCoordinator(name: string, seed: string, dataDir: string, rpcPort?: number): Promise<CoordinatorProcess> {
-  const rpcAddr = `127.0.0.1:${rpcPort ?? (await freePort())}`;
+/** Same serf and RPC ports on a restart: the node comes back as itself (a new incarnation, no name conflict). */
+export async function spawnCoordinator(name: string, seed: string, dataDir: string, ports: { rpc: number; serf: number }): Promise<CoordinatorProcess> {
+  const rpcAddr = `127.0.0.1:${ports.rpc}`;
   const proc = spawn(
     process.execPath,
-    [KODAMA_BIN, 'agent', '-node', name, '-bind', '127.0.0.1:0', '-rpc-addr', rpcAddr, '-profile', 'local', '-join', seed, '-data-dir', dataDir, '-log-level', 'info'],
+    [KODAMA_BIN, 'agent', '-node', name, '-bind', `127.0.0.1:${ports.serf}`, '-rpc-addr', rpcAddr, '-profile', 'local', '-join', seed, '-data-dir', dataDir, '-log-level', 'info'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: string[] = [];
