@@ -12,7 +12,11 @@
 //     event re-plans at once, and the role remembers the route ltime it last *applied* per
 //     service (the driver has those weights/states) — what `kodama-backends` reports, so a
 //     deploy knows when every balancer switched. Route changes are weight/state changes only:
-//     the HAProxy driver does them through the runtime API, never a reload.
+//     the HAProxy driver does them through the runtime API, never a reload;
+//   - a (re)started balancer knows no route until its agent synced the table from peers (Serf
+//     does not replay old events): until then it serves nothing rather than every healthy
+//     backend — serving blue and green while the cluster says green 100 would be a mixture no
+//     route asked for. It waits for the sync (or a route event), bounded by ROUTE_SYNC_WAIT_MS.
 // One cycle runs at a time; events during a cycle schedule one more.
 
 import type { Agent } from '../agent/agent.ts';
@@ -44,6 +48,8 @@ export interface BalancerRoleOptions {
   coalesceMs?: number;
   drainPollMs?: number;
   resyncMs?: number;
+  /** Longest wait for the agent's route sync before serving without a route (default 3 s). */
+  routeSyncWaitMs?: number;
   /** Serf's query response limit of the agent (default 1024, as serf's). */
   queryResponseSizeLimit?: number;
 }
@@ -77,6 +83,13 @@ const COALESCE_MS = 20;
 const DRAIN_POLL_MS = 200;
 /** Re-apply the desired sets now and then: heals a failed apply without waiting for an event. */
 const RESYNC_MS = 5_000;
+/**
+ * Bound on the wait for the route sync. Kodama peers answer within a query round trip; a
+ * cluster of serf agents only (nobody answers) or a lone node must not wait for the sync's
+ * last round before serving.
+ */
+const ROUTE_SYNC_WAIT_MS = 3_000;
+const ROUTE_SYNC_POLL_MS = 50;
 
 type Level = 'DEBUG' | 'INFO' | 'WARN' | 'ERR';
 
@@ -159,6 +172,31 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
   let againPoll = false;
   let eventTimer: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
+  let routeWaitTimer: NodeJS.Timeout | undefined;
+  const routeSyncWaitMs = opts.routeSyncWaitMs ?? ROUTE_SYNC_WAIT_MS;
+  const startedAt = Date.now();
+  let firstPeerAt: number | undefined;
+  let routesKnown = false;
+  let sawRoute = false;
+
+  /** Whether this balancer may trust agent.routes (see the header); logs the moment it can. */
+  function routesSettled(): boolean {
+    if (routesKnown) return true;
+    const now = Date.now();
+    const peer = agent.members().some((m) => m.name !== agent.nodeName && m.status === 'alive');
+    if (peer) firstPeerAt ??= now;
+    const sync = agent.stats().routes?.sync;
+    let why: string | undefined;
+    if (sawRoute) why = 'a route arrived';
+    else if (sync === 'synced') why = 'route table synced from peers';
+    else if (sync === 'gave-up') why = 'no peer answered the route sync';
+    else if (now - (firstPeerAt ?? startedAt) >= routeSyncWaitMs) why = `no route sync within ${routeSyncWaitMs} ms`;
+    if (why === undefined) return false;
+    routesKnown = true;
+    const known = agent.routes.all().map((r) => r.service);
+    log('INFO', `balancer: serving (${why}; routes known for: ${known.length === 0 ? 'none' : known.join(', ')})`);
+    return true;
+  }
 
   async function readSessions(names: readonly string[]): Promise<Map<string, Map<string, number>>> {
     const out = new Map<string, Map<string, number>>();
@@ -177,6 +215,15 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
   }
 
   async function cycle(poll: boolean): Promise<void> {
+    if (!routesSettled()) {
+      if (routeWaitTimer === undefined && !stopped) {
+        routeWaitTimer = setTimeout(() => {
+          routeWaitTimer = undefined;
+          run(false);
+        }, ROUTE_SYNC_POLL_MS);
+      }
+      return;
+    }
     // Stats first (read after the last apply finished, so "0 active" really means idle under
     // the drain state), then one consistent view of the members.
     const sessions = poll ? await readSessions(services.filter((s) => drainingIds(s.state).length > 0).map((s) => s.spec.service)) : new Map<string, Map<string, number>>();
@@ -286,7 +333,10 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
   };
   const off = agent.on('member', onMember);
   // A route change is one deliberate setting: plan at once (no coalescing wait).
-  const offRoute = agent.on('route', () => run(false));
+  const offRoute = agent.on('route', () => {
+    sawRoute = true;
+    run(false);
+  });
 
   async function report(): Promise<BalancerReport> {
     const out: Record<string, ServiceReport> = Object.create(null) as Record<string, ServiceReport>;
@@ -361,6 +411,7 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
       clearInterval(resync);
       if (eventTimer !== undefined) clearTimeout(eventTimer);
       if (pollTimer !== undefined) clearTimeout(pollTimer);
+      if (routeWaitTimer !== undefined) clearTimeout(routeWaitTimer);
       await running;
       await templates?.stop();
       await driver.stop();

@@ -327,3 +327,30 @@ test('routes: a kodama-backends answer of many backends fits the response limit 
   assert.ok((web.truncated ?? 0) > 0, 'some left out');
   assert.equal(web.backends.length + (web.truncated ?? 0), 14);
 });
+
+test('routes: a balancer started into a routed cluster learns the split by sync and never serves a mixture meanwhile', { timeout: 40_000 }, async () => {
+  const b1 = agent('b1', null, { tags: { 's:web': '8081', color: 'blue' } });
+  await b1.start();
+  const g1 = agent('g1', null, { tags: { 's:web': '8082', color: 'green' } });
+  await g1.start();
+  await g1.join([`127.0.0.1:${b1.bindAddress.port}`]);
+  const r = await g1.publishRoute({ service: 'web', tag: 'color', weights: { blue: 0, green: 100 }, by: 'test' });
+  await until('b1 knows the route', 5_000, () => b1.routes.get('web')?.ltime === r.ltime);
+
+  // A fresh balancer (as after a restart without state): Serf does not replay the route event.
+  const lines: string[] = [];
+  const lb = agent('lb', lines);
+  await lb.start();
+  const driver = new RecordingDriver();
+  const role = await startBalancerRole(lb, parseBalancerSpec(WEB, 'test'), { driver });
+  cleanup.push(() => role.stop());
+  const joinedAt = Date.now();
+  await lb.join([`127.0.0.1:${b1.bindAddress.port}`]);
+  await until('the balancer serves green only', 10_000, () => driver.view().join(' ') === 'g1:ready:8082');
+  const servedAfterMs = Date.now() - joinedAt;
+  const everBlue = driver.sets.filter((s) => s.backends.some((b) => b.id === 'b1' && b.state === 'ready'));
+  assert.deepEqual(everBlue, [], 'blue was never served');
+  assert.equal((await role.report()).services.web?.routeLTime, r.ltime);
+  assert.ok(lines.some((l) => /balancer: serving \((a route arrived|route table synced from peers)/.test(l)), lines.join('\n'));
+  assert.ok(servedAfterMs < 3000, `served ${servedAfterMs} ms after the join (sync, not the wait bound)`);
+});
