@@ -1,7 +1,8 @@
 // Payloads of the `kodama-exec` query. Every request and answer must fit Serf's 1024-byte
 // query and response limits (the whole Serf message, header and names included), so:
 //  - a request is compact JSON: the token, the op, a caller-chosen run id and, for `run`, the
-//    command (bounded: the CLI refuses longer ones up front and says so);
+//    command (about 600 bytes at most with a 64-byte token: the CLI refuses longer ones up front
+//    and says to use a script);
 //  - an answer is one JSON header line, then raw output bytes (no escaping, so the byte budget
 //    is exact and binary output survives). The header says where those bytes start (`off`), so
 //    a re-asked poll after a lost UDP answer never duplicates or skips output.
@@ -17,8 +18,6 @@ export const RESPONSE_LIMIT_BYTES = 1024;
 export const QUERY_OVERHEAD_BYTES = 140;
 /** Serf's response message around our payload: type, ltime, id, from (added separately), flags. */
 export const RESPONSE_OVERHEAD_BYTES = 64;
-/** Command lines longer than this are refused by the caller (they leave no room in the query). */
-export const MAX_COMMAND_BYTES = 640;
 
 export type ExecRequest =
   | { op: 'run'; token: string; id: string; cmd: string; timeoutMs?: number }
