@@ -210,6 +210,8 @@ type Handler<K extends keyof AgentEventMap> = (e: AgentEventMap[K]) => void;
 const DEFAULT_BIND = `0.0.0.0:${DEFAULT_SERF_PORT}`;
 const DEFAULT_RPC_ADDR = '127.0.0.1:7373';
 const LEAVE_POLL_MS = 20;
+/** Longest a publishRoute waits for a route sync under way. */
+const PUBLISH_SYNC_WAIT_MS = 2000;
 /** Drop warnings about one reason from one peer: at most one line per window. */
 const DROP_LOG_WINDOW_MS = 10_000;
 
@@ -906,7 +908,14 @@ export class Agent {
    */
   async publishRoute(s: RouteSetting): Promise<RouteEntry> {
     const payload = encodeRoute(s);
-    await this.routeSync?.settled();
+    // A sync under way may be about to tell us of a newer split (and advance our clock past it).
+    // Bounded: against silent peers it can take many rounds, and the join's push/pull already
+    // brought the event clock up to the cluster's.
+    if (this.routeSync?.status === 'running') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.routeSync.settled(), new Promise<void>((r) => (timer = setTimeout(r, PUBLISH_SYNC_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     const serf = this.running();
     // Serf stamps the event with the clock's current time (then advances it); the clock has
     // witnessed every entry we hold (events and sync), so ours is the newest.

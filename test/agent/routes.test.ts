@@ -131,3 +131,25 @@ test('publishRoute refuses an invalid setting before sending anything', async ()
   assert.equal(a.stats()['routes']?.['routes_published'], '0');
   assert.equal(a.routes.size, 0);
 });
+
+test('a node that never calls join (a restarted seed others join) learns the route when a peer appears', { timeout: 30_000 }, async (t) => {
+  const a = make('seed-a');
+  const b = make('seed-b');
+  await a.start();
+  await b.start();
+  await b.join([`127.0.0.1:${a.bindAddress.port}`]);
+  const e = await a.publishRoute({ service: 'web', tag: 'color', weights: { blue: 10, green: 90 }, by: 'd-seed' });
+  await until('b has the route', 10_000, () => b.routes.get('web')?.ltime === e.ltime);
+
+  // a fresh seed: b joins it; the seed itself never calls join()
+  const seed = make('seed-new');
+  await seed.start();
+  const t0 = Date.now();
+  await b.join([`127.0.0.1:${seed.bindAddress.port}`]);
+  await until('the seed learns the route', 15_000, () => seed.routes.get('web')?.ltime === e.ltime);
+  t.diagnostic(`seed synced ${Date.now() - t0} ms after being joined`);
+  assert.deepEqual(seed.routes.get('web'), e);
+  // (the route may also ride in b's push/pull, which replays recent events to a node being
+  // joined; either way the seed also asked, because a peer appeared)
+  await until('the seed completed its own sync', 10_000, () => seed.stats()['routes']?.['sync'] === 'synced');
+});
