@@ -57,7 +57,7 @@ import type { RouteSyncOptions } from '../deploy/route-sync.ts';
 import { BALANCER_TAG, ROUTES_QUERY, ROUTE_EVENT } from '../deploy/types.ts';
 import type { RouteEntry, RouteSetting } from '../deploy/types.ts';
 import type { ExecSpec } from '../exec/types.ts';
-import { DISABLED_EXEC } from '../exec/config.ts';
+import { DISABLED_EXEC, TOKEN_HINT } from '../exec/config.ts';
 import { startExecutor } from '../exec/executor.ts';
 import type { Executor } from '../exec/executor.ts';
 import { startDeployRunner } from '../deploy/runner.ts';
@@ -309,6 +309,8 @@ export class Agent {
     // `chk` and `mon` are always the agent's: a stale value from a tags file or `-tag` must not
     // make a node look checked or a monitor.
     if (opts.dataDir !== undefined && opts.dataDir.trim() === '') throw new AgentError('ERR_AGENT_CONFIG', 'data dir must not be empty');
+    // Embedders may build the exec spec by hand: an enabled exec without a token would be open to anyone.
+    if (opts.exec?.enabled === true && opts.exec.token === '') throw new AgentError('ERR_AGENT_CONFIG', `exec is enabled without a token: ${TOKEN_HINT}`);
     // `lb` is the agent's too: deploys find the balancers by it, so only a real balancer carries it.
     this.managedTagKeys = [...serviceNames.map(serviceTagKey), SUMMARY_TAG, MONITOR_TAG, BALANCER_TAG];
     this.tags = this.userTags(opts.tags ?? {});

@@ -192,3 +192,15 @@ test('exec: a node that did not enable it still answers, with a refusal', { time
   assert.match(new TextDecoder().decode(answer), /ERR_EXEC_DISABLED/);
   assert.ok(a.stats()['exec'] !== undefined, 'exec stats section');
 });
+
+test('exec options: enabled without a token is refused at create; isEncrypted follows -encrypt', async () => {
+  assert.throws(
+    () => Agent.create({ nodeName: 'x', exec: { enabled: true, token: '', allow: [], timeoutMs: 1000, maxOutputBytes: 4096 } }),
+    (e: unknown) => e instanceof Error && /enabled without a token/.test(e.message),
+  );
+  assert.throws(() => Agent.create({ nodeName: 'x', dataDir: ' ' }), /data dir must not be empty/);
+  const enc = make('enc-1', { encrypt: 'cg8StVXbQJ0gPvMd9o7yrg==', rpcAddr: null });
+  await enc.start();
+  assert.equal(enc.isEncrypted(), true);
+  assert.equal(enc.stats()['serf']?.['encrypted'], 'true');
+});
