@@ -145,7 +145,15 @@ async function follow(client: RpcClient, id: string, io: CliIo, printedUpTo: Dep
   let lastFigures = '';
   let lastFiguresAt = 0;
   for (;;) {
-    const st = (await client.call('deploy.status', {})) as { current: DeployState | null };
+    let st: { current: DeployState | null };
+    try {
+      st = (await client.call('deploy.status', {})) as { current: DeployState | null };
+    } catch (e) {
+      // The deploy lives in the agent: losing the agent loses the view, not the deploy.
+      io.stderr(`lost the agent while following deploy ${id}: ${(e as Error).message}\n` +
+        'The deploy state is kept in the agent\'s data dir; once it runs again, "kodama deploy status" shows where it stands.\n');
+      return 1;
+    }
     const s = st.current;
     if (s === null || s.id !== id) {
       io.stderr(`deploy ${id} is no longer the agent's current deploy\n`);

@@ -78,6 +78,7 @@ export async function startDeployRunner(agent: DeployAgent, opts: DeployRunnerOp
   const log = (level: 'INFO' | 'WARN' | 'ERR', msg: string): void => agent.logger.log(level, msg);
 
   const persist = (): Promise<void> => {
+    if (stopped) return writes;
     const snapshot = { current: machine ? structuredClone(machine.state) : last, history: [...history] };
     writes = writes.then(
       () => saveDeploys(opts.dataDir, snapshot),
@@ -87,7 +88,8 @@ export async function startDeployRunner(agent: DeployAgent, opts: DeployRunnerOp
 
   const run = (actions: Action[]): void => {
     const m = machine;
-    if (m === undefined) return;
+    // A publish that resolves after stop() must not write: a new runner may own the file now.
+    if (m === undefined || stopped) return;
     let save = false;
     for (const a of actions) {
       if (a.kind === 'persist') save = true;
