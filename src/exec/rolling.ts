@@ -126,6 +126,13 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
     }
     return { ready, active };
   };
+  // Put back means "as before": a node no balancer had ready at the start (no such service,
+  // unhealthy, drained by hand) is run without waiting for it to become ready.
+  const before = await balancerReports(client, balancers, o.service, 2000, o.interrupt);
+  const wasServing = new Set(targets.alive.filter((n) => before.size > 0 && serving(before, n).ready > 0));
+  const notServing = targets.alive.filter((n) => !wasServing.has(n));
+  if (before.size === 0) o.say(`warning: no balancer answered ${BACKENDS_QUERY} yet: every node must be ready again after its batch`);
+  else if (notServing.length > 0) o.say(`note: ${notServing.join(', ')} not in rotation now: run without draining waits or health waits`);
   const fail = (batch: number, node: string, step: RollingFailure['step'], reason: string): RollingResult => ({
     batches, completed: batch - 1, failure: { batch, node, step, reason }, results,
   });
@@ -181,7 +188,7 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
       return fail(no, r.node, 'run', `${what}; ${state}`);
     }
     const back = await watch(client, balancers, o, o.healthTimeoutMs, (reports) => {
-      for (const n of batch) {
+      for (const n of batch.filter((x) => before.size === 0 || wasServing.has(x))) {
         const s = serving(reports, n);
         if (s.ready < reports.size) return { ok: false, node: n, why: `ready on ${s.ready}/${reports.size} balancer(s)` };
       }
