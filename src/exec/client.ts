@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { RpcClient } from '../rpc/index.ts';
 import { runQuery } from '../cli/query-run.ts';
 import { decodeAnswer, encodeRequest, QUERY_LIMIT_BYTES, QUERY_OVERHEAD_BYTES } from './protocol.ts';
-import type { ExecAnswer, ExecRequest } from './protocol.ts';
+import type { ExecAnswer, ExecRequest, ExecRunStatus } from './protocol.ts';
 import { EXEC_QUERY } from './types.ts';
 import type { ExecNodeResult, ExecRefusal } from './types.ts';
 import { ExecError } from './errors.ts';
@@ -189,9 +189,19 @@ interface NodeState {
   off: number;
   out: Buffer[];
   lastHeard: number;
-  more: boolean;
+  /** Output bytes the node holds (from its last answer). */
+  total: number;
+  /** Slices that arrived ahead of `off` (pipelined polls), by offset. */
+  ahead: Map<number, Buffer>;
+  /** The node's final status, once an answer said done (finalized when off reaches its total). */
+  done: ExecRunStatus | undefined;
   result: ExecNodeResult | undefined;
 }
+
+/** Output bytes asked per slice while a node's output piles up (fits any node name ≤ 200 bytes). */
+export const SLICE_BYTES = 600;
+/** Slices asked at once per node (one query each) while its output piles up. */
+export const MAX_SLICES = 4;
 
 export function newRunId(): string {
   return `x-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
@@ -216,7 +226,7 @@ export async function runOnNodes(client: RpcClient, targets: Targets, o: ExecRun
   const pollMs = o.pollIntervalMs ?? POLL_INTERVAL_MS;
   const started = Date.now();
   const states = new Map<string, NodeState>();
-  for (const n of targets.alive) states.set(n, { node: n, phase: 'starting', off: 0, out: [], lastHeard: started, more: false, result: undefined });
+  for (const n of targets.alive) states.set(n, { node: n, phase: 'starting', off: 0, out: [], lastHeard: started, total: 0, ahead: new Map(), done: undefined, result: undefined });
 
   const finalize = (s: NodeState, r: Omit<ExecNodeResult, 'node' | 'output'>): void => {
     if (s.phase === 'final') return;
@@ -239,28 +249,41 @@ export async function runOnNodes(client: RpcClient, targets: Targets, o: ExecRun
     if (a.kind !== 'run') return;
     s.phase = 'running';
     const st = a.status;
-    // Only the bytes that continue what we hold: an answer to an older poll may arrive late.
-    if (st.off <= s.off && st.off + st.chunk.length > s.off) {
-      const fresh = Buffer.from(st.chunk.subarray(s.off - st.off));
-      s.out.push(fresh);
-      s.off += fresh.length;
-      o.onOutput?.(node, fresh);
+    s.total = Math.max(s.total, st.total);
+    if (st.done) s.done = st;
+    // Answers may come out of order (pipelined slices, late answers to older polls): keep what
+    // lies ahead, take what continues what we hold, ignore what we have.
+    if (st.chunk.length > 0 && st.off > s.off) {
+      if (s.ahead.size < MAX_SLICES * 4) s.ahead.set(st.off, Buffer.from(st.chunk));
+    } else if (st.chunk.length > 0) s.ahead.set(st.off, Buffer.from(st.chunk));
+    for (let progressed = true; progressed; ) {
+      progressed = false;
+      for (const [at, buf] of s.ahead) {
+        if (at > s.off) continue;
+        s.ahead.delete(at);
+        if (at + buf.length <= s.off) continue;
+        const fresh = buf.subarray(s.off - at);
+        s.out.push(fresh);
+        s.off += fresh.length;
+        o.onOutput?.(node, fresh);
+        progressed = true;
+      }
     }
-    s.more = s.off < st.total;
-    if (st.done && s.off >= st.total) {
+    const end = s.done;
+    if (end !== undefined && s.off >= end.total) {
       finalize(s, {
-        exitCode: st.exitCode,
-        ...(st.signal !== undefined ? { signal: st.signal } : {}),
-        durationMs: st.durationMs,
+        exitCode: end.exitCode,
+        ...(end.signal !== undefined ? { signal: end.signal } : {}),
+        durationMs: end.durationMs,
       });
-      if (st.cut > 0 && s.result !== undefined) s.result.output += `\n[kodama: ${st.cut} bytes beyond the node's max_output were dropped]\n`;
+      if (end.cut > 0 && s.result !== undefined) s.result.output += `\n[kodama: ${end.cut} bytes beyond the node's max_output were dropped]\n`;
     }
   };
 
   for (const n of targets.failed) {
     const r: ExecNodeResult = { node: n, exitCode: null, lost: true, output: '', durationMs: 0 };
     o.onResult?.(r);
-    states.set(n, { node: n, phase: 'final', off: 0, out: [], lastHeard: started, more: false, result: r });
+    states.set(n, { node: n, phase: 'final', off: 0, out: [], lastHeard: started, total: 0, ahead: new Map(), done: undefined, result: r });
   }
 
   // Start: re-sent to the silent ones (same id: never run twice).
@@ -282,19 +305,26 @@ export async function runOnNodes(client: RpcClient, targets: Targets, o: ExecRun
     }
     const ask = running.filter((s) => s.phase === 'running');
     if (ask.length === 0) continue;
-    const pollPayload = (group: string[]): Uint8Array =>
-      encodeRequest({ op: 'poll', token: o.token, id, off: Object.fromEntries(group.map((n) => [n, states.get(n)?.off ?? 0])) });
-    const roundStart = Date.now();
-    await Promise.all(
-      batchesFor(ask.map((s) => s.node), pollPayload).map((group) => {
+    // Slice 0 asks every running node from what we hold; while a node's output piles up, slices
+    // 1.. ask the following SLICE_BYTES ranges at the same time (one query each).
+    const slices = (st: NodeState): number => Math.min(MAX_SLICES, Math.max(1, Math.ceil((st.total - st.off) / SLICE_BYTES)));
+    const rounds: Promise<unknown>[] = [];
+    for (let k = 0; k < MAX_SLICES; k++) {
+      const who = ask.filter((st) => slices(st) > k).map((st) => st.node);
+      if (who.length === 0) break;
+      const pollPayload = (group: string[]): Uint8Array =>
+        encodeRequest({ op: 'poll', token: o.token, id, max: SLICE_BYTES, off: Object.fromEntries(group.map((n) => [n, (states.get(n)?.off ?? 0) + k * SLICE_BYTES])) });
+      for (const group of batchesFor(who, pollPayload)) {
         o.onPoll?.(group);
-        return askOnce(client, pollPayload(group), group, ROUND_TIMEOUT_MS, (node, a) => {
+        rounds.push(askOnce(client, pollPayload(group), group, ROUND_TIMEOUT_MS, (node, a) => {
           if (a !== undefined) apply(node, a);
-        }, o.interrupt);
-      }),
-    );
+        }, o.interrupt));
+      }
+    }
+    const roundStart = Date.now();
+    await Promise.all(rounds);
     // More output waiting somewhere: ask again at once; otherwise at the poll interval.
-    const hurry = [...states.values()].some((s) => s.phase === 'running' && s.more);
+    const hurry = [...states.values()].some((s) => s.phase === 'running' && s.off < s.total);
     const wait = hurry ? 0 : pollMs - (Date.now() - roundStart);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }

@@ -85,7 +85,7 @@ export function startExecutor(agent: ExecHost, spec: ExecSpec, opts: ExecutorOpt
     return { kind: 'refused', code, message };
   };
 
-  function statusOf(run: Run, off: number): ExecRunStatus {
+  function statusOf(run: Run, off: number, maxBytes = Infinity): ExecRunStatus {
     const done = run.endedAt !== undefined;
     const base = {
       id: run.id,
@@ -100,7 +100,7 @@ export function startExecutor(agent: ExecHost, spec: ExecSpec, opts: ExecutorOpt
     };
     const room = limit - RESPONSE_OVERHEAD_BYTES - Buffer.byteLength(node, 'utf8') - runHeader(base).length;
     if (run.joined.length !== run.total) run.joined = Buffer.concat(run.chunks, run.total);
-    const chunk = run.joined.subarray(base.off, base.off + Math.max(0, room));
+    const chunk = run.joined.subarray(base.off, base.off + Math.max(0, Math.min(room, maxBytes)));
     // A run still going reports done=false even if everything is fetched; finished with more to
     // fetch is reported as done too (the caller keeps polling until off reaches total).
     return { ...base, chunk };
@@ -239,7 +239,7 @@ export function startExecutor(agent: ExecHost, spec: ExecSpec, opts: ExecutorOpt
         if (run === undefined) {
           return refuse('ERR_EXEC_UNKNOWN_RUN', `${node} knows no run ${req.id} (its agent restarted, or the run finished more than ${Math.round(keepMs / 60_000)} min ago)`);
         }
-        return { kind: 'run', status: statusOf(run, req.off[node] ?? 0) };
+        return { kind: 'run', status: statusOf(run, req.off[node] ?? 0, req.max) };
       }
       case 'drain':
       case 'undrain': {

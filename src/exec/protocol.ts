@@ -21,8 +21,11 @@ export const RESPONSE_OVERHEAD_BYTES = 64;
 
 export type ExecRequest =
   | { op: 'run'; token: string; id: string; cmd: string; timeoutMs?: number }
-  /** `off`: per node name, the output offset the caller has so far. */
-  | { op: 'poll'; token: string; id: string; off: Record<string, number> }
+  /**
+   * `off`: per node name, the output offset asked for; `max`: at most this many output bytes in
+   * the answer (so a caller can ask several consecutive slices at once while output piles up).
+   */
+  | { op: 'poll'; token: string; id: string; off: Record<string, number>; max?: number }
   | { op: 'drain' | 'undrain'; token: string };
 
 export interface ExecRunStatus {
@@ -60,6 +63,7 @@ export function encodeRequest(r: ExecRequest): Uint8Array {
   } else if (r.op === 'poll') {
     o['id'] = r.id;
     o['off'] = r.off;
+    if (r.max !== undefined) o['max'] = r.max;
   }
   return enc.encode(JSON.stringify(o));
 }
@@ -96,7 +100,9 @@ export function decodeRequest(b: Uint8Array): ExecRequest | string {
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return `'off' of ${k} must be an offset ≥ 0`;
       out[k] = n;
     }
-    return { op, token, id, off: out };
+    const max = o['max'];
+    if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) return "'max' must be a positive number of bytes";
+    return { op, token, id, off: out, ...(max !== undefined ? { max } : {}) };
   }
   return `unknown op ${JSON.stringify(op)} (run, poll, drain, undrain)`;
 }

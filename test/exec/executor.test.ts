@@ -106,6 +106,11 @@ test('executor runs once per id; output larger than many answers is fetched in f
   // A re-asked poll at an old offset gets the same bytes again (a lost answer only delays).
   const again = h.ask({ op: 'poll', token: 'tok', id: 'r1', off: { 'web-1': 0 } });
   assert.equal(again.kind === 'run' ? Buffer.from(again.status.chunk).toString().split('\n')[0] : '', 'line 0 of web-1');
+  // A slice further on, bounded by `max` (pipelined polls ask several at once).
+  const slice = h.ask({ op: 'poll', token: 'tok', id: 'r1', off: { 'web-1': 1000 }, max: 100 });
+  assert.ok(slice.kind === 'run');
+  assert.equal(slice.status.off, 1000);
+  assert.deepEqual(Buffer.from(slice.status.chunk), r.out.subarray(1000, 1100));
   assert.ok(h.lines.some((l) => /exec: run by ops-1 `i=0.*` → exit 3 in \d+\.\ds/.test(l)), h.lines.join('\n'));
 });
 

@@ -76,7 +76,7 @@ test('answers with output fit Serf\'s response limit for a 128-byte node name', 
 });
 
 test('decoding is strict and never throws', () => {
-  for (const junk of ['', 'null', '[]', '{"v":1}', '{"v":2,"op":"run","t":"x","id":"a","cmd":"ls"}', '{"v":1,"op":"run","t":"x","id":"a b","cmd":"ls"}', '{"v":1,"op":"poll","t":"x","id":"a","off":{"n":-1}}', '{"v":1,"op":"rm","t":"x"}']) {
+  for (const junk of ['', 'null', '[]', '{"v":1}', '{"v":2,"op":"run","t":"x","id":"a","cmd":"ls"}', '{"v":1,"op":"run","t":"x","id":"a b","cmd":"ls"}', '{"v":1,"op":"poll","t":"x","id":"a","off":{"n":-1}}', '{"v":1,"op":"rm","t":"x"}', '{"v":1,"op":"poll","t":"x","id":"a","off":{},"max":0}']) {
     assert.equal(typeof decodeRequest(new TextEncoder().encode(junk)), 'string', junk);
   }
   for (const junk of ['', 'x\n', '{"err":"ERR_NOPE"}\n', '{"id":"a","o":5,"n":2,"x":0,"ms":1}\n', '{"id":"a","o":0,"n":1,"x":0,"ms":1}\nlonger than one']) {
