@@ -47,8 +47,20 @@ test('HAProxy: blue 100 → 10/90 → green 100 under load: 0 reloads, 0 failed,
   assert.deepEqual(f.removedChanges, ['b1(idle)', 'b2(idle)']);
   assert.equal(f.greenErrors, 0);
   assert.ok(f.greenRequests > 0);
+  assert.deepEqual(f.rollbackServed, ['b1:ready', 'b2:ready'], 'back to blue: green drained and removed');
   assert.equal(balancer.counters().reloads, 0);
   assert.equal((await balancer.showProc()).reloads, 0, "HAProxy's master reloaded");
+});
+
+test('HAProxy: direct cutover blue 100 → green 100 (green never served before) and back under load: 0 failed, 0 reloads', { timeout: 60_000 }, async (t) => {
+  const { balancer, port } = await setup(t);
+  const f = await runRouteSplit(t, balancer, `http://127.0.0.1:${port}/`, { direct: true });
+  t.diagnostic(`load: ok ${f.load.ok}, failed ${f.load.failed}, p99 ${f.load.p99Ms} ms; drain ${f.drainMs} ms; blue after removal +${f.blueServerAfterRemoval}; back: ${f.rollbackServed.join(' ')}`);
+  // One set drains blue and adds green: green must be in rotation before blue leaves it.
+  assert.equal(f.load.failed, 0, `failed: ${JSON.stringify(f.load.failures.slice(0, 3))}`);
+  assert.equal(f.blueServerAfterRemoval, 0);
+  assert.deepEqual(f.rollbackServed, ['b1:ready', 'b2:ready']);
+  assert.equal((await balancer.showProc()).reloads, 0);
 });
 
 test('HAProxy: per-backend errors count 5xx answers and failed connects, requests count everything sent', { timeout: 30_000 }, async (t) => {

@@ -50,13 +50,20 @@ export interface RouteSplitFigures {
   /** Driver figures of green at the end (errors must be 0). */
   greenErrors: number;
   greenRequests: number;
+  /** What the driver serves after the route went back to blue 100 and green drained. */
+  rollbackServed: string[];
 }
 
 /**
  * Run the scenario against `balancer` (already started with frontend `web` in http mode),
  * reached at `url`. The backends are 2 blue and 2 green demo web servers on 127.0.0.1.
  */
-export async function runRouteSplit(t: TestContext, balancer: Balancer, url: string, opts: { splitRequests?: number } = {}): Promise<RouteSplitFigures> {
+export async function runRouteSplit(
+  t: TestContext,
+  balancer: Balancer,
+  url: string,
+  opts: { splitRequests?: number; direct?: boolean } = {},
+): Promise<RouteSplitFigures> {
   const names = ['b1', 'b2', 'g1', 'g2'];
   const servers = await Promise.all(names.map((node) => startWebServer({ node, delayMs: 5 })));
   t.after(() => Promise.all(servers.map((w) => w.close())));
@@ -95,12 +102,17 @@ export async function runRouteSplit(t: TestContext, balancer: Balancer, url: str
 
   // 10 / 90: measured from a moment after the switch (requests sent before it may still be
   // finishing on blue), over at least `splitRequests` answers.
-  const split = await apply(route({ blue: 10, green: 90 }, 2));
-  const splitWeights = Object.fromEntries(split.backends.map((b) => [b.id, b.weight]));
-  const from = Date.now() + 100;
-  const want = opts.splitRequests ?? 600;
-  await waitFor(`${want} answers after the split`, () => summarise(run.records, from).ok >= want, 20_000);
-  const window = summarise(run.records, from);
+  // (direct: no split — green was never served when it takes 100 %, as a deploy's single step.)
+  let splitWeights: Record<string, number> = {};
+  let window = summarise([]);
+  if (opts.direct !== true) {
+    const split = await apply(route({ blue: 10, green: 90 }, 2));
+    splitWeights = Object.fromEntries(split.backends.map((b) => [b.id, b.weight]));
+    const from = Date.now() + 100;
+    const want = opts.splitRequests ?? 600;
+    await waitFor(`${want} answers after the split`, () => summarise(run.records, from).ok >= want, 20_000);
+    window = summarise(run.records, from);
+  }
   const green = (window.byNode.g1 ?? 0) + (window.byNode.g2 ?? 0);
 
   // green 100: blue drains (in flight finishes, nothing new), leaves once idle.
@@ -119,8 +131,14 @@ export async function runRouteSplit(t: TestContext, balancer: Balancer, url: str
   await sleep(1000);
   const serverLater = blueServed();
   const end = await balancer.stats('web');
+  const after = summarise(run.records, removedAt, Date.now());
+  // And back (a rollback): blue is added again, green drains and leaves once idle.
+  await apply(route({ blue: 100, green: 0 }, 4));
+  await waitFor('green to be idle', async () => (await balancer.stats('web')).filter((s) => s.id.startsWith('g')).every((s) => s.activeSessions === 0));
+  const back = await apply(route({ blue: 100, green: 0 }, 4), new Map((await balancer.stats('web')).map((s) => [s.id, s.activeSessions])));
+  const rollbackServed = back.backends.map((b) => `${b.id}:${b.state}`);
+  await waitFor('blue to answer again', () => summarise(run.records, Date.now() - 300).byNode.b1 !== undefined);
   const load = await run.stop();
-  const after = summarise(run.records, removedAt);
   return {
     splitRequests: window.ok,
     greenShare: window.ok === 0 ? 0 : green / window.ok,
@@ -135,5 +153,6 @@ export async function runRouteSplit(t: TestContext, balancer: Balancer, url: str
     load,
     greenErrors: end.filter((s) => s.id.startsWith('g')).reduce((n, s) => n + s.errors, 0),
     greenRequests: end.filter((s) => s.id.startsWith('g')).reduce((n, s) => n + s.totalSessions, 0),
+    rollbackServed,
   };
 }

@@ -336,10 +336,19 @@ class HaproxyDriver implements HaproxyBalancer {
     const be = backendName(svc.frontend.service);
     const desired = new Map(backends.map((b) => [b.id, b]));
     let changed = false;
-    // 1. Known backends: update in place.
+    // Order matters for a route shift (blue drain + green added in one set): whatever takes
+    // traffic is in rotation before anything leaves it, or requests in between find no server
+    // (503). So: known backends that stay or come back ready first, new ones next, and the ones
+    // going to drain only at the end.
+    const draining: { slot: Slot; want: Backend }[] = [];
+    // 1. Known backends: update in place (drains postponed to 5).
     for (const slot of svc.table.used()) {
       const want = desired.get(slot.backend?.id ?? '');
       if (want === undefined) continue;
+      if (want.state === 'drain' && slot.backend?.state !== 'drain') {
+        draining.push({ slot, want });
+        continue;
+      }
       await attempt(async () => {
         if (await this.updateSlot(be, slot, want)) changed = true;
       });
@@ -369,6 +378,12 @@ class HaproxyDriver implements HaproxyBalancer {
       const slot = svc.table.free();
       if (slot !== undefined) await attempt(() => this.fillSlot(svc, be, slot, b));
       else await attempt(() => this.growSlot(svc, be, b));
+    }
+    // 5. Known backends leaving rotation, now that their successors serve.
+    for (const { slot, want } of draining) {
+      await attempt(async () => {
+        if (await this.updateSlot(be, slot, want)) changed = true;
+      });
     }
     return changed;
   }
