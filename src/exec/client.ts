@@ -170,7 +170,7 @@ export interface ExecRunOptions {
   timeoutMs?: number;
   /** How long a node may stay silent before it is lost (default 10 s). */
   lostAfterMs?: number;
-  /** How long to wait for the nodes to accept the start (default 5 s). */
+  /** How long to wait for the nodes to accept the start (default 8 s). */
   startTimeoutMs?: number;
   pollIntervalMs?: number;
   runId?: string;
@@ -289,7 +289,7 @@ export async function runOnNodes(client: RpcClient, targets: Targets, o: ExecRun
   // Start: re-sent to the silent ones (same id: never run twice).
   const runPayload = (): Uint8Array =>
     encodeRequest({ op: 'run', token: o.token, id, cmd: o.command, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
-  await askAll(client, targets.alive, runPayload, o.startTimeoutMs ?? 5000, o.interrupt, apply);
+  await askAll(client, targets.alive, runPayload, o.startTimeoutMs ?? 8000, o.interrupt, apply);
   for (const s of states.values()) if (s.phase === 'starting') lost(s);
 
   let lastMembersCheck = Date.now();

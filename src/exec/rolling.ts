@@ -182,10 +182,13 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
     // 3. back in rotation (only the nodes whose command succeeded)
     if (good.length > 0) await setDraining(client, good, o.token, false, 5000, o.interrupt);
     if (bad.length > 0) {
-      const r = bad[0]!;
-      const what = r.refused !== undefined ? `refused: ${r.refused.code}: ${r.refused.message}` : r.lost === true ? 'lost (no answer)' : r.exitCode !== null ? `exit ${r.exitCode}` : `killed (${r.signal ?? 'signal'})`;
+      const outcome = (r: ExecNodeResult): string =>
+        r.refused !== undefined ? `refused: ${r.refused.code}: ${r.refused.message}` : r.lost === true ? 'lost (no answer)' : r.exitCode !== null ? `exit ${r.exitCode}` : `killed (${r.signal ?? 'signal'})`;
+      // Name a node that ran and failed before one that merely went silent.
+      const first = bad.find((r) => r.exitCode !== null || r.signal !== undefined) ?? bad[0]!;
+      const others = bad.filter((r) => r !== first).map((r) => `${r.node} ${outcome(r)}`);
       const state = `${bad.map((x) => x.node).join(', ')} left drained${good.length > 0 ? `; ${good.join(', ')} put back in rotation` : ''}`;
-      return fail(no, r.node, 'run', `${what}; ${state}`);
+      return fail(no, first.node, 'run', `${outcome(first)}${others.length > 0 ? ` (also ${others.join(', ')})` : ''}; ${state}`);
     }
     const back = await watch(client, balancers, o, o.healthTimeoutMs, (reports) => {
       for (const n of batch.filter((x) => before.size === 0 || wasServing.has(x))) {
