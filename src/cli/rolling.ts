@@ -5,7 +5,7 @@
 
 import type { RpcClient } from '../rpc/index.ts';
 import { ExecError } from '../exec/errors.ts';
-import { runRolling } from '../exec/rolling.ts';
+import { runRolling, undrainNodes } from '../exec/rolling.ts';
 import type { ParsedFlags } from './flags.ts';
 import type { CliIo } from './io.ts';
 import { parseDurationMs } from './duration.ts';
@@ -21,7 +21,7 @@ const help = `Usage: kodama rolling [options] -- <command…>
   exec: needs -enable-exec, an encrypted cluster and the token), puts them back
   and waits until every balancer has them ready again. The first failure stops
   the run: it says which batch and node, and what it left (a node whose command
-  failed stays drained).
+  failed stays drained until "kodama rolling -undrain -node NAME" puts it back).
 
 Options:
 
@@ -35,6 +35,8 @@ Options:
                         in rotation stops the run.
   -health-timeout=60s   Longest wait for a batch to be ready again everywhere.
   -timeout=10m          Kill the command on a node after this long.
+  -undrain              Run nothing: put the matching nodes back in rotation
+                        (after a stopped run) and wait until they are ready.
 ${RPC_HELP}
 
 Exit status: 0 when every batch is done; 1 otherwise.
@@ -50,6 +52,7 @@ export interface RollingCliOptions {
   drainTimeoutMs: number;
   healthTimeoutMs: number;
   runTimeoutMs: number | undefined;
+  undrain: boolean;
 }
 
 function duration(f: ParsedFlags, name: string, dflt: number | undefined): number | undefined {
@@ -64,6 +67,18 @@ export async function rollingRun(client: RpcClient, o: RollingCliOptions, io: Cl
   const lines = new LineStreamer((t) => io.stdout(t));
   const interrupt = io.interrupt?.();
   try {
+    if (o.undrain) {
+      const notBack = await undrainNodes(client, {
+        ...(o.role !== undefined ? { role: o.role } : {}),
+        nodes: o.nodes,
+        service: o.service,
+        token: o.token,
+        healthTimeoutMs: o.healthTimeoutMs,
+        ...(interrupt !== undefined ? { interrupt } : {}),
+        say: (line) => io.stdout(`==> ${line}\n`),
+      });
+      return notBack.length === 0 ? 0 : 1;
+    }
     const r = await runRolling(client, {
       ...(o.role !== undefined ? { role: o.role } : {}),
       nodes: o.nodes,
@@ -114,6 +129,7 @@ export const rollingCommand = rpcCommand<RollingCliOptions>({
     { name: 'drain-timeout', kind: 'string' },
     { name: 'health-timeout', kind: 'string' },
     { name: 'timeout', kind: 'string' },
+    { name: 'undrain', kind: 'bool' },
   ],
   parse(f, io) {
     const nodes = f.lists.get('node') ?? [];
@@ -123,13 +139,16 @@ export const rollingCommand = rpcCommand<RollingCliOptions>({
     if (service === undefined) throw usage('-service is needed with -node alone (the balanced service to drain)');
     const batch = intFlag(f, 'batch', 1);
     if (batch < 1) throw usage('-batch must be at least 1');
+    const undrain = f.bools.has('undrain');
+    if (undrain && f.positional.length > 0) throw usage('-undrain runs nothing: drop the command');
     return {
       role,
       nodes,
       service,
       batch,
       token: tokenFrom(f, io),
-      command: commandFrom(f),
+      command: undrain ? '' : commandFrom(f),
+      undrain,
       drainTimeoutMs: duration(f, 'drain-timeout', 30_000)!,
       healthTimeoutMs: duration(f, 'health-timeout', 60_000)!,
       runTimeoutMs: duration(f, 'timeout', undefined),

@@ -163,7 +163,7 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
     });
     if (!out.ok) {
       if (/in flight/.test(out.why)) o.say(`${tag}: warning: ${out.node}: ${out.why} after ${secs(o.drainTimeoutMs)}: going on`);
-      else return fail(no, out.node, 'drain', `${out.why} after ${secs(Date.now() - t0)}; the batch stays drained (kodama exec … or a new rolling run undrains it)`);
+      else return fail(no, out.node, 'drain', `${out.why} after ${secs(Date.now() - t0)}; the batch stays drained (kodama rolling -undrain -node … puts it back)`);
     }
     o.say(`${tag}: out of rotation on ${balancers.length} balancer(s) after ${secs(Date.now() - t0)}; running`);
     // 2. run
@@ -187,7 +187,7 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
       // Name a node that ran and failed before one that merely went silent.
       const first = bad.find((r) => r.exitCode !== null || r.signal !== undefined) ?? bad[0]!;
       const others = bad.filter((r) => r !== first).map((r) => `${r.node} ${outcome(r)}`);
-      const state = `${bad.map((x) => x.node).join(', ')} left drained${good.length > 0 ? `; ${good.join(', ')} put back in rotation` : ''}`;
+      const state = `${bad.map((x) => x.node).join(', ')} left drained (fix, then kodama rolling -undrain -node …)${good.length > 0 ? `; ${good.join(', ')} put back in rotation` : ''}`;
       return fail(no, first.node, 'run', `${outcome(first)}${others.length > 0 ? ` (also ${others.join(', ')})` : ''}; ${state}`);
     }
     const back = await watch(client, balancers, o, o.healthTimeoutMs, (reports) => {
@@ -203,4 +203,44 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
     o.say(`${tag}: done in ${secs(Date.now() - t0)}: ${ran.map((r) => `${r.node} exit ${r.exitCode} (${secs(r.durationMs)})`).join(', ')}`);
   }
   return { batches, completed: total, results };
+}
+
+export interface UndrainOptions extends TargetFilter {
+  service: string;
+  token: string;
+  healthTimeoutMs: number;
+  interrupt?: AbortSignal;
+  say: (line: string) => void;
+}
+
+/**
+ * Put nodes a stopped rolling run left drained back in rotation and wait until every balancer has
+ * them ready. Returns the nodes that are not (empty = all back).
+ */
+export async function undrainNodes(client: RpcClient, o: UndrainOptions): Promise<string[]> {
+  const targets = await resolveTargets(client, o);
+  const balancers = await balancersOf(client, o.service);
+  const answers = await setDraining(client, targets.alive, o.token, false, 5000, o.interrupt);
+  const refused = targets.alive.filter((n) => answers.get(n)?.kind !== 'drain');
+  for (const n of refused) {
+    const a = answers.get(n);
+    o.say(`${n}: not undrained: ${a === undefined ? 'no answer' : a.kind === 'refused' ? `${a.code}: ${a.message}` : 'unexpected answer'}`);
+  }
+  const asked = targets.alive.filter((n) => !refused.includes(n));
+  if (balancers.length === 0 || asked.length === 0) return refused;
+  const t0 = Date.now();
+  const opts: RollingOptions = { ...o, batch: 1, command: '', drainTimeoutMs: 0, say: o.say };
+  const v = await watch(client, balancers, opts, o.healthTimeoutMs, (reports) => {
+    for (const n of asked) {
+      const ready = [...reports.values()].filter((r) => r.services[o.service]?.backends.some((b) => b.id === n && b.state === 'ready')).length;
+      if (ready < reports.size) return { ok: false, node: n, why: `ready on ${ready}/${reports.size} balancer(s)` };
+    }
+    return { ok: true };
+  });
+  if (!v.ok) {
+    o.say(`${v.node}: undrained but not back in rotation after ${secs(o.healthTimeoutMs)} (${v.why}): check its service health (kodama checks, its agent log)`);
+    return [...refused, v.node];
+  }
+  o.say(`${asked.join(', ')} back in rotation on ${balancers.length} balancer(s) after ${secs(Date.now() - t0)}`);
+  return refused;
 }

@@ -133,15 +133,17 @@ test('rolling: a failing command stops at its batch and says which node and batc
   const r = await rolling(['-role', 'web', '-batch', '2', '--', 'echo "on $KODAMA_NODE"; test "$KODAMA_NODE" != web-4 || exit 3']);
   t.diagnostic(`stopped after ${r.ms} ms; ready min ${r.minReady} sampled, ${r.minApplied} applied; load: ${r.sent} sent, ${r.failed} failed`);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /rolling stopped at batch 2\/3 \(run\) on web-4: exit 3; web-4 left drained; web-3 put back in rotation/, r.stderr);
+  assert.match(r.stderr, /rolling stopped at batch 2\/3 \(run\) on web-4: exit 3; web-4 left drained \(fix, then kodama rolling -undrain -node …\); web-3 put back in rotation/, r.stderr);
   assert.match(r.stderr, /1 batch\(es\) done; not run: web-5, web-6/);
   assert.doesNotMatch(r.stdout, /^web-5:/m);
   assert.ok(r.minReady >= 4 && r.minApplied >= 4, `ready min ${r.minReady} sampled, ${r.minApplied} applied`);
   assert.equal(r.failed, 0);
   await until('web-3 back, web-4 out of rotation', 10_000, () => readyCount() === 5 && !served().some((b) => b.id === 'web-4' && b.state === 'ready'));
-  const web4 = agents[WEB.indexOf('web-4') + 1]!;
-  web4.setServicesDraining(false);
-  await until('web-4 back once undrained', 10_000, () => readyCount() === 6);
+  const io = recordIo({ KODAMA_RPC_ADDR: rpc, KODAMA_EXEC_TOKEN: TOKEN });
+  const code = await rollingCommand.run(['-undrain', '-node', 'web-4', '-service', 'web'], io);
+  assert.equal(code, 0, io.out.join('') + io.err.join(''));
+  assert.match(io.out.join(''), /web-4 back in rotation on 1 balancer\(s\) after \d+\.\ds/);
+  await until('the balancer serves web-4 again', 2000, () => readyCount() === 6);
 });
 
 test('rolling: usage and no balancer', async () => {
