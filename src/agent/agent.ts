@@ -520,7 +520,7 @@ export class Agent {
     }
     if (this.opts.balancer !== undefined) {
       try {
-        this.role = await startBalancerRole(this, this.opts.balancer);
+        this.role = await startBalancerRole(this, this.opts.balancer, { queryResponseSizeLimit: this.opts.queryResponseSizeLimit });
       } catch (e) {
         // A balancer that cannot serve (port taken, HAProxy refuses its config) is a failed start.
         await this.stop();
