@@ -7,6 +7,7 @@
 
 import type { RpcClient } from '../rpc/index.ts';
 import { decodeBalancerReport } from '../discovery/backends-report.ts';
+import { decodeServiceTags } from '../discovery/advertise.ts';
 import { BACKENDS_QUERY, BALANCER_TAG } from '../deploy/types.ts';
 import type { BalancerReport } from '../deploy/types.ts';
 import { askRaw, checkCommandFits, resolveTargets, runOnNodes, setDraining } from './client.ts';
@@ -60,6 +61,16 @@ async function balancersOf(client: RpcClient, service: string): Promise<string[]
     .sort();
 }
 
+/** Members whose tags advertise `service` healthy and not draining. */
+async function advertisedReady(client: RpcClient, service: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const m of await client.members()) {
+    if (m.status !== 'alive') continue;
+    if (decodeServiceTags(m.tags).services.some((s) => s.name === service && !s.draining)) out.add(m.name);
+  }
+  return out;
+}
+
 /** One round of reports from the balancers (those that answered within timeoutMs). */
 export async function balancerReports(client: RpcClient, balancers: readonly string[], service: string, timeoutMs = 1000, interrupt?: AbortSignal): Promise<Map<string, BalancerReport>> {
   const out = new Map<string, BalancerReport>();
@@ -83,6 +94,7 @@ async function watch(
   o: RollingOptions,
   timeoutMs: number,
   judge: (reports: Map<string, BalancerReport>) => Verdict,
+  refresh?: () => Promise<void>,
 ): Promise<Verdict> {
   const deadline = Date.now() + timeoutMs;
   const latest = new Map<string, BalancerReport>();
@@ -90,6 +102,7 @@ async function watch(
   for (let i = 0; i < 100_000 && o.interrupt?.aborted !== true; i++) {
     const t0 = Date.now();
     for (const [n, r] of await balancerReports(client, balancers, o.service, 1000, o.interrupt)) latest.set(n, r);
+    await refresh?.();
     const silent = balancers.filter((b) => !latest.has(b));
     last = silent.length > 0 ? { ok: false, node: silent[0]!, why: `balancer ${silent.join(', ')} did not answer ${BACKENDS_QUERY}` } : judge(latest);
     if (last.ok || Date.now() >= deadline) return last;
@@ -116,20 +129,26 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
   const total = batches.length;
   o.say(`rolling \`${o.command}\` over ${targets.alive.length} node(s) in ${total} batch(es) of ≤ ${o.batch}; service ${o.service} on balancer(s) ${balancers.join(', ')}`);
 
-  const serving = (reports: Map<string, BalancerReport>, node: string): { ready: number; active: number } => {
+  // A report too large for one answer leaves idle backends out (counted in `truncated`): a node
+  // missing from such a report is unknown there, neither in nor out of rotation.
+  const serving = (reports: Map<string, BalancerReport>, node: string, seenDrain?: Set<string>): { ready: number; active: number; unknown: number } => {
     let ready = 0;
     let active = 0;
-    for (const r of reports.values()) {
-      const b = r.services[o.service]?.backends.find((x) => x.id === node);
+    let unknown = 0;
+    for (const [from, r] of reports) {
+      const svc = r.services[o.service];
+      const b = svc?.backends.find((x) => x.id === node);
       if (b?.state === 'ready') ready++;
+      if (b?.state === 'drain') seenDrain?.add(`${from}/${node}`);
+      if (b === undefined && (svc?.truncated ?? 0) > 0 && seenDrain?.has(`${from}/${node}`) !== true) unknown++;
       active += b?.active ?? 0;
     }
-    return { ready, active };
+    return { ready, active, unknown };
   };
   // Put back means "as before": a node no balancer had ready at the start (no such service,
   // unhealthy, drained by hand) is run without waiting for it to become ready.
   const before = await balancerReports(client, balancers, o.service, 2000, o.interrupt);
-  const wasServing = new Set(targets.alive.filter((n) => before.size > 0 && serving(before, n).ready > 0));
+  const wasServing = new Set(targets.alive.filter((n) => before.size > 0 && (serving(before, n).ready > 0 || serving(before, n).unknown > 0)));
   const notServing = targets.alive.filter((n) => !wasServing.has(n));
   if (before.size === 0) o.say(`warning: no balancer answered ${BACKENDS_QUERY} yet: every node must be ready again after its batch`);
   else if (notServing.length > 0) o.say(`note: ${notServing.join(', ')} not in rotation now: run without draining waits or health waits`);
@@ -153,10 +172,12 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
       await setDraining(client, batch.filter((x) => drained.get(x)?.kind === 'drain'), o.token, false, 5000);
       return fail(no, n, 'drain', reason);
     }
+    const seenDrain = new Set<string>();
     const out = await watch(client, balancers, o, o.drainTimeoutMs, (reports) => {
       for (const n of batch) {
-        const s = serving(reports, n);
+        const s = serving(reports, n, seenDrain);
         if (s.ready > 0) return { ok: false, node: n, why: `still in rotation on ${s.ready} balancer(s)` };
+        if (s.unknown > 0) return { ok: false, node: n, why: `not listed in the (truncated) report of ${s.unknown} balancer(s) yet` };
         if (s.active > 0) return { ok: false, node: n, why: `${s.active} request(s) still in flight` };
       }
       return { ok: true };
@@ -190,12 +211,18 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
       const state = `${bad.map((x) => x.node).join(', ')} left drained (fix, then kodama rolling -undrain -node …)${good.length > 0 ? `; ${good.join(', ')} put back in rotation` : ''}`;
       return fail(no, first.node, 'run', `${outcome(first)}${others.length > 0 ? ` (also ${others.join(', ')})` : ''}; ${state}`);
     }
+    // A balancer whose report had to leave idle ready backends out cannot list the node: there its
+    // own tag (service healthy, not draining) stands in, since a balancer adds such a backend at once.
+    let advertised = new Set<string>();
     const back = await watch(client, balancers, o, o.healthTimeoutMs, (reports) => {
       for (const n of batch.filter((x) => before.size === 0 || wasServing.has(x))) {
         const s = serving(reports, n);
-        if (s.ready < reports.size) return { ok: false, node: n, why: `ready on ${s.ready}/${reports.size} balancer(s)` };
+        const ready = s.ready + (advertised.has(n) ? s.unknown : 0);
+        if (ready < reports.size) return { ok: false, node: n, why: `ready on ${ready}/${reports.size} balancer(s)` };
       }
       return { ok: true };
+    }, async () => {
+      advertised = await advertisedReady(client, o.service);
     });
     if (!back.ok) {
       return fail(no, back.node, 'health', `not back in rotation after ${secs(o.healthTimeoutMs)} (${back.why}): check its service health (kodama checks, its agent log)`);
@@ -230,12 +257,19 @@ export async function undrainNodes(client: RpcClient, o: UndrainOptions): Promis
   if (balancers.length === 0 || asked.length === 0) return refused;
   const t0 = Date.now();
   const opts: RollingOptions = { ...o, batch: 1, command: '', drainTimeoutMs: 0, say: o.say };
+  let advertised = new Set<string>();
   const v = await watch(client, balancers, opts, o.healthTimeoutMs, (reports) => {
     for (const n of asked) {
-      const ready = [...reports.values()].filter((r) => r.services[o.service]?.backends.some((b) => b.id === n && b.state === 'ready')).length;
+      const ready = [...reports.values()].filter((r) => {
+        const svc = r.services[o.service];
+        const b = svc?.backends.find((x) => x.id === n);
+        return b?.state === 'ready' || (b === undefined && (svc?.truncated ?? 0) > 0 && advertised.has(n));
+      }).length;
       if (ready < reports.size) return { ok: false, node: n, why: `ready on ${ready}/${reports.size} balancer(s)` };
     }
     return { ok: true };
+  }, async () => {
+    advertised = await advertisedReady(client, o.service);
   });
   if (!v.ok) {
     o.say(`${v.node}: undrained but not back in rotation after ${secs(o.healthTimeoutMs)} (${v.why}): check its service health (kodama checks, its agent log)`);
