@@ -21,6 +21,8 @@ const WEB = ['web-1', 'web-2', 'web-3', 'web-4', 'web-5', 'web-6'];
 
 function fakeCluster(): { client: RpcClient; stop(): Promise<void>; events: string[]; maxOut: number; ranWhileServing: string[] } {
   const draining = new Map<string, boolean>(WEB.map((n) => [n, false]));
+  /** Reports since a node was drained: the balancer sees the tag change only 3 reports later (gossip). */
+  const sinceDrain = new Map<string, number>();
   /** Balancer state per node: ready, drain (listed once drained, until the next report), gone. */
   const lbState = new Map<string, 'ready' | 'drain' | 'gone'>(WEB.map((n) => [n, 'ready']));
   const handlers = new Map<string, (q: AgentQuery) => void>();
@@ -37,6 +39,7 @@ function fakeCluster(): { client: RpcClient; stop(): Promise<void>; events: stri
       isEncrypted: () => true,
       setServicesDraining: (d) => {
         draining.set(n, d);
+        sinceDrain.set(n, 0);
         state.events.push(`${d ? 'drain' : 'undrain'} ${n}`);
         if (!d) lbState.set(n, 'ready'); // the balancer adds a healthy, undrained backend at once
         state.maxOut = Math.max(state.maxOut, [...draining.values()].filter(Boolean).length);
@@ -47,7 +50,8 @@ function fakeCluster(): { client: RpcClient; stop(): Promise<void>; events: stri
     const backends: BackendReport[] = [];
     let truncated = 0;
     for (const n of WEB) {
-      if (draining.get(n) === true && lbState.get(n) === 'ready') lbState.set(n, 'drain');
+      sinceDrain.set(n, (sinceDrain.get(n) ?? 0) + 1);
+      if (draining.get(n) === true && lbState.get(n) === 'ready' && (sinceDrain.get(n) ?? 0) > 3) lbState.set(n, 'drain');
       else if (lbState.get(n) === 'drain') lbState.set(n, 'gone');
       const st = lbState.get(n);
       if (st === 'drain') backends.push({ id: n, state: 'drain', weight: 100, active: 0, requests: 1, errors: 0 });
