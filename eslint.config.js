@@ -27,6 +27,20 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.mjs'],
+    ignores: ['src/ui/**'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    // The dashboard: plain browser ES modules served as they are (no build step).
+    files: ['src/ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'EventSource', 'URL', 'URLSearchParams', 'sessionStorage', 'localStorage',
+          'console', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'requestAnimationFrame',
+          'HTMLElement', 'Event', 'performance', 'location', 'history', 'navigator', 'Date', 'Intl']
+          .map((g) => [g, 'readonly']),
+      ),
+    },
   },
 );
