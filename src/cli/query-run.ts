@@ -59,6 +59,12 @@ export async function runQuery(
         settle('done');
         return 'end';
       }
+      // A real serf agent may stream a burst of acks from '' at the end: its RPC stream selects on
+      // the query's ack channel, which is closed at the deadline, before its own end-of-query
+      // timer fires (serf ipc_query_response_stream.go), so every read of the closed channel
+      // becomes an "ack". Under load that was 168 of them in one `reachability`. No member has
+      // an empty name, so such records carry nothing: drop them.
+      if (r.from === '') return undefined;
       if (early !== null) early.push(r);
       else on.result(r);
       return undefined;
