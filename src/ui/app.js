@@ -1,0 +1,558 @@
+// The dashboard: reads the agent's HTTP API (src/http/types.ts) and keeps the page live.
+//   load     GET /v1/agent, members, services, checks, deploys, events
+//   live     EventSource /v1/stream: member → that card updated at once, timeline → prepended,
+//            deploy → its progress; reconnects with backoff, #connection[data-live] tells
+//   refresh  services, checks and deploys every few seconds (cluster-wide reads, cached by the agent)
+//   token    a 401 asks for the agent's http_token (sessionStorage), sent as a Bearer header and
+//            as ?token= on the stream (EventSource cannot set headers)
+// The data-* attributes are what the end-to-end test reads (UI_SELECTORS in src/http/types.ts).
+
+import {
+  STATUSES, groupByRole, countByStatus, upsertMember, mergeEvents, eventTone, formatClock, formatAgo,
+  formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments,
+  valueColor, deploySteps, collectDeploys, backoffMs, withToken, FINAL_PHASES, formatDuration,
+} from './model.js';
+import { h, s, replace, byId } from './dom.js';
+
+const TOKEN_KEY = 'kodama-http-token';
+const REFRESH_MS = 4000;
+/** The server pings every 15 s; silence for this long means the stream is dead even if no error fired. */
+const STALE_MS = 40_000;
+const MAX_EVENTS = 200;
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  agent: null,
+  members: [],
+  services: null,
+  checks: null,
+  deploys: null,
+  streamedDeploys: [],
+  events: [],
+  eventsNext: 0,
+  needToken: false,
+};
+
+class AuthError extends Error {}
+
+async function api(path) {
+  const headers = { Accept: 'application/json' };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const res = await fetch(path, { headers, cache: 'no-store' });
+  if (res.status === 401) throw new AuthError('token required');
+  if (!res.ok) {
+    let msg = `${res.status} ${res.statusText}`;
+    try {
+      const body = await res.json();
+      if (body && typeof body.error === 'string') msg = body.error;
+    } catch {
+      // not JSON: the status line says enough
+    }
+    throw new Error(msg);
+  }
+  return res.json();
+}
+
+/** Run a read; a 401 opens the token form, any other failure is shown in `noteId` (data kept). */
+async function read(path, noteId) {
+  try {
+    const out = await api(path);
+    if (noteId) setNote(noteId, '');
+    return out;
+  } catch (err) {
+    if (err instanceof AuthError) askToken();
+    else if (noteId) setNote(noteId, `could not read ${path}: ${err.message}`, true);
+    return undefined;
+  }
+}
+
+function setNote(id, text, bad = false) {
+  const el = document.getElementById(id);
+  if (el === null) return;
+  el.textContent = text;
+  el.classList.toggle('bad', bad);
+}
+
+// ---------------------------------------------------------------- token
+
+function askToken(message) {
+  state.needToken = true;
+  stream.stop();
+  const form = byId('token-form');
+  form.hidden = false;
+  byId('token-error').textContent = message ?? (state.token ? 'The agent refused this token.' : '');
+  form.querySelector('input')?.focus();
+}
+
+function setupTokenForm() {
+  const form = byId('token-form');
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const input = form.querySelector('input');
+    const token = input?.value.trim() ?? '';
+    if (token === '') return;
+    state.token = token;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    state.needToken = false;
+    form.hidden = true;
+    if (input) input.value = '';
+    void loadAll().then(() => {
+      if (!state.needToken) stream.start();
+    });
+  });
+}
+
+// ---------------------------------------------------------------- header
+
+function renderAgent() {
+  const a = state.agent;
+  if (a === null) return;
+  document.title = `kodama · ${a.node}`;
+  const roles = Object.entries(a.roles).filter(([, on]) => on).map(([r]) => r);
+  replace(
+    byId('agent'),
+    h('span', { class: 'k' }, 'agent '),
+    h('strong', {}, a.node),
+    ` ${a.addr}`,
+    h('span', { class: 'sep' }, ' · '),
+    `v${a.version}`,
+    roles.length > 0 ? [h('span', { class: 'sep' }, ' · '), roles.join(', ')] : null,
+    h('span', { class: 'sep' }, ' · '),
+    a.encrypted ? 'gossip encrypted' : 'gossip not encrypted',
+  );
+}
+
+function renderCounts() {
+  const counts = countByStatus(state.members);
+  const items = STATUSES.filter((st) => counts[st] > 0 || st === 'alive' || st === 'failed').map((st) =>
+    h('li', { class: `count st-${st}`, 'data-count': st },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }), h('b', {}, String(counts[st])), ` ${st}`),
+  );
+  replace(byId('counts'), h('li', { class: 'count total' }, h('b', {}, String(state.members.length)), ' members'), items);
+}
+
+function setLive(live, label) {
+  const el = byId('connection');
+  el.dataset.live = live ? 'true' : 'false';
+  const text = el.querySelector('.label');
+  if (text) text.textContent = label;
+  el.title = live ? 'Live updates from the agent (server-sent events)' : 'Not receiving live updates';
+}
+
+// ---------------------------------------------------------------- members (keyed: a card is updated in place)
+
+const cards = new Map(); // name → { el, json }
+const groupEls = new Map(); // role → section
+
+function memberCard(m, el) {
+  const card = el ?? h('li', {});
+  card.className = `member st-${m.status}`;
+  card.dataset.member = m.name;
+  card.dataset.status = m.status;
+  const failing = m.checks?.failing ?? [];
+  replace(
+    card,
+    h('div', { class: 'm-head' },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }),
+      h('span', { class: 'm-name', title: m.name }, m.name),
+      h('span', { class: `badge st-${m.status}` }, m.status)),
+    h('div', { class: 'm-addr' }, `${m.addr}:${m.port}`,
+      m.statusSince !== null ? h('span', { class: 'ago', 'data-since': m.statusSince }, ` · ${formatAgo(m.statusSince, Date.now())}`) : null),
+    m.services.length > 0
+      ? h('ul', { class: 'chips', 'aria-label': 'services' },
+        m.services.map((sv) => h('li', { class: `chip svc${sv.draining ? ' draining' : ''}` },
+          `${sv.name} :${sv.port}`, sv.weight !== 1 ? ` w${sv.weight}` : null, sv.draining ? ' draining' : null)))
+      : null,
+    m.checks === null
+      ? null
+      : failing.length === 0
+        ? h('p', { class: 'm-checks ok' }, `checks: ${m.checks.total} passing`)
+        : h('ul', { class: 'chips', 'aria-label': 'failing checks' },
+          failing.map((c) => h('li', { class: `chip chk ck-${c.state}` },
+            `${c.name} ${c.state}`, c.occurrences > 1 ? ` ×${c.occurrences}` : null, c.flapping ? ' flapping' : null))),
+  );
+  return card;
+}
+
+function renderMembers() {
+  const root = byId('members');
+  root.querySelector(':scope > .empty')?.remove();
+  const groups = groupByRole(state.members);
+  const seenRoles = new Set();
+  const seenNames = new Set();
+  groups.forEach((g, gi) => {
+    seenRoles.add(g.role);
+    let section = groupEls.get(g.role);
+    if (section === undefined) {
+      section = h('section', { class: 'group', 'data-role': g.role },
+        h('h3', {}, h('span', { class: 'role' }), h('span', { class: 'n' })), h('ul', { class: 'cards' }));
+      groupEls.set(g.role, section);
+    }
+    if (root.children[gi] !== section) root.insertBefore(section, root.children[gi] ?? null);
+    const counts = countByStatus(g.members);
+    section.querySelector('.role').textContent = g.role === '' ? 'no role' : g.role;
+    section.querySelector('.n').textContent = ` ${counts.alive}/${g.members.length} alive`;
+    const list = section.querySelector('.cards');
+    g.members.forEach((m, i) => {
+      seenNames.add(m.name);
+      const json = JSON.stringify(m);
+      let entry = cards.get(m.name);
+      if (entry === undefined) {
+        entry = { el: memberCard(m), json };
+        cards.set(m.name, entry);
+      } else if (entry.json !== json) {
+        memberCard(m, entry.el);
+        entry.json = json;
+      }
+      if (list.children[i] !== entry.el) list.insertBefore(entry.el, list.children[i] ?? null);
+    });
+  });
+  for (const [name, entry] of cards) if (!seenNames.has(name)) { entry.el.remove(); cards.delete(name); }
+  for (const [role, section] of groupEls) if (!seenRoles.has(role)) { section.remove(); groupEls.delete(role); }
+  if (state.members.length === 0) root.append(h('p', { class: 'empty' }, 'no members'));
+  renderCounts();
+}
+
+// ---------------------------------------------------------------- services
+
+function splitBar(segments, label) {
+  if (segments.length === 0) return h('p', { class: 'route none' }, `${label ? `${label}: ` : ''}none, every backend served`);
+  return h('div', { class: 'route' },
+    h('span', { class: 'k' }, label),
+    h('div', { class: 'split', role: 'img', 'aria-label': segments.map((x) => `${x.value} ${x.percent}%`).join(', ') },
+      segments.filter((x) => x.percent > 0).map((x) =>
+        h('span', { class: 'seg', style: { width: `${x.percent}%`, background: valueColor(x.value) } }))),
+    h('span', { class: 'legend' }, segments.map((x) =>
+      h('span', { class: 'lg' }, h('span', { class: 'sw', style: { background: valueColor(x.value) }, 'aria-hidden': 'true' }), `${x.value} ${x.percent}%`))),
+  );
+}
+
+function backendTable(svc, b) {
+  const rows = b.backends.map((be) =>
+    h('tr', { 'data-backend': `${b.node}/${be.id}`, 'data-state': be.state, class: `be-${be.state}` },
+      h('th', { scope: 'row', title: be.id }, be.id),
+      h('td', {}, h('span', { class: `badge be-${be.state}` }, be.state)),
+      h('td', { class: 'num' }, String(be.weight)),
+      h('td', {}, be.value === undefined ? '–' : [h('span', { class: 'sw', style: { background: valueColor(be.value) }, 'aria-hidden': 'true' }), be.value]),
+      h('td', { class: 'num' }, String(be.active)),
+      h('td', { class: 'num' }, formatCount(be.requests)),
+      h('td', { class: `num${be.errors > 0 ? ' bad' : ''}` }, formatCount(be.errors), h('small', {}, ` ${formatErrorRate(be.errors, be.requests)}`)),
+    ),
+  );
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'backends' },
+    h('caption', {}, 'balancer ', h('strong', {}, b.node), ` (${b.driver})`,
+      svc.route !== null ? h('span', { class: `applied${b.routeLTime >= svc.route.ltime ? '' : ' bad'}` },
+        b.routeLTime >= svc.route.ltime ? ' · route applied' : ` · route pending (has ${b.routeLTime}, latest ${svc.route.ltime})`) : null),
+    h('thead', {}, h('tr', {}, ['backend', 'state', 'weight', 'route value', 'in flight', 'requests', 'errors'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, rows.length > 0 ? rows : h('tr', {}, h('td', { colspan: '7', class: 'empty' }, 'no backends'))),
+  ));
+}
+
+function renderServices() {
+  const r = state.services;
+  if (r === null) return;
+  setNote('services-note', r.missing.length > 0 ? `no answer from ${r.missing.join(', ')}` : '', r.missing.length > 0);
+  const root = byId('services');
+  if (r.services.length === 0) return void replace(root, h('p', { class: 'empty' }, 'no services advertised'));
+  replace(root, r.services.map((svc) => {
+    const draining = svc.nodes.filter((n) => n.draining).length;
+    return h('article', { class: 'service', 'data-service': svc.name },
+      h('h3', {}, svc.name, h('small', {}, ` ${svc.nodes.length} node${svc.nodes.length === 1 ? '' : 's'}${draining > 0 ? `, ${draining} draining` : ''}`,
+        svc.route !== null ? ` · split by ${svc.route.tag}, set by ${svc.route.by}` : '')),
+      splitBar(routeSegments(svc.route), 'route'),
+      svc.balancers.length === 0
+        ? h('p', { class: 'empty' }, 'no balancer serves it')
+        : svc.balancers.map((b) => backendTable(svc, b)),
+    );
+  }));
+}
+
+// ---------------------------------------------------------------- checks
+
+function sparkline(history) {
+  const W = 84;
+  const H = 16;
+  const bars = sparklineBars(history, W, H);
+  if (bars.length === 0) return h('span', { class: 'muted' }, '–');
+  return s('svg', { class: 'spark', width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `history ${history}` },
+    bars.map((b) => s('rect', { x: b.x, y: b.y, width: b.w, height: b.h, class: `ck-${b.state}` })));
+}
+
+function renderChecks() {
+  const r = state.checks;
+  if (r === null) return;
+  const now = Date.now();
+  setNote('checks-note', r.missing.length > 0 ? `no answer from ${r.missing.join(', ')}` : '', r.missing.length > 0);
+  const rows = checkRows(r.nodes);
+  const tally = { passing: 0, warning: 0, critical: 0, unknown: 0 };
+  for (const row of rows) tally[row.state]++;
+  const root = byId('checks');
+  if (rows.length === 0) replace(root, h('p', { class: 'empty' }, r.nodes.length === 0 ? 'no node answered' : 'no checks configured'));
+  else {
+    replace(root,
+      h('p', { class: 'tally' }, Object.entries(tally).filter(([, n]) => n > 0).map(([st, n]) =>
+        h('span', { class: `badge ck-${st}` }, `${n} ${st}`))),
+      h('div', { class: 'scroll' }, h('table', { class: 'checks-table' },
+        h('thead', {}, h('tr', {}, ['node', 'check', 'state', 'history', 'output'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, rows.map((c) => {
+          const silenced = r.silences.some((x) => silenceMatches(x, c.node, c.role, c.name, now));
+          return h('tr', { 'data-check': `${c.node}/${c.name}`, 'data-state': c.state, class: `ck-row ck-${c.state}` },
+            h('td', {}, c.node),
+            h('td', {}, c.name),
+            h('td', {}, h('span', { class: `badge ck-${c.state}` }, c.state),
+              c.occurrences > 1 && c.status !== 0 ? h('small', {}, ` ×${c.occurrences}`) : null,
+              c.flapping ? h('span', { class: 'badge flap' }, 'flapping') : null,
+              silenced ? h('span', { class: 'badge silenced' }, 'silenced') : null),
+            h('td', {}, sparkline(c.history)),
+            h('td', { class: 'output', title: c.output }, c.output));
+        })))),
+    );
+  }
+  const sil = byId('silences');
+  if (r.silences.length === 0) replace(sil, h('li', { class: 'empty' }, 'none'));
+  else replace(sil, r.silences.map((x) => h('li', { 'data-silence': x.id },
+    h('strong', {}, silenceScope(x)),
+    x.reason ? ` — ${x.reason}` : null,
+    h('small', {}, ` · ${x.expiresAt === undefined ? 'until removed' : `expires in ${formatDuration(x.expiresAt - now)}`}${x.creator ? ` · by ${x.creator}` : ''} · ${x.id}`))));
+}
+
+// ---------------------------------------------------------------- deploys
+
+function deployCard(d, big) {
+  const ended = FINAL_PHASES.includes(d.phase);
+  const tone = d.phase === 'done' ? 'good' : ended || d.phase === 'rolling-back' ? 'bad' : 'info';
+  const figures = Object.entries(d.figures ?? {});
+  return h('article', { class: `deploy${big ? ' big' : ''} tone-${tone}`, 'data-deploy': d.id, 'data-phase': d.phase },
+    h('h3', {}, d.service, ': ',
+      h('span', { class: 'sw', style: { background: valueColor(d.from) }, 'aria-hidden': 'true' }), d.from, ' → ',
+      h('span', { class: 'sw', style: { background: valueColor(d.to) }, 'aria-hidden': 'true' }), d.to, ' ',
+      h('span', { class: `badge phase tone-${tone}` }, d.phase)),
+    h('ol', { class: 'steps', 'aria-label': 'phases' }, deploySteps(d.phase, d.lastStep).map((x) =>
+      h('li', { class: `step ${x.state}`, 'aria-current': x.state === 'current' ? 'step' : null }, x.step))),
+    h('div', { class: 'progress' },
+      h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(d.percent), 'aria-label': `traffic on ${d.to}` },
+        h('span', { class: 'fill', style: { width: `${d.percent}%`, background: valueColor(d.to) } })),
+      h('span', { class: 'pct' }, `${d.percent}% on ${d.to}`),
+      h('small', {}, ` steps ${d.steps.join(' → ')}`)),
+    d.reason ? h('p', { class: `reason${ended && d.phase !== 'done' ? ' bad' : ''}` }, d.reason) : null,
+    big && figures.length > 0 ? h('dl', { class: 'figures' }, figures.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])) : null,
+    h('p', { class: 'meta' }, `${d.id} · by ${d.coordinator} · started ${formatClock(d.startedAt)} · updated `,
+      h('span', { class: 'ago', 'data-since': d.updatedAt }, formatAgo(d.updatedAt, Date.now()))),
+  );
+}
+
+function renderDeploys() {
+  const all = collectDeploys(state.deploys, state.streamedDeploys);
+  const root = byId('deploys');
+  const current = all.filter((d) => !FINAL_PHASES.includes(d.phase));
+  const recent = all.filter((d) => FINAL_PHASES.includes(d.phase)).slice(0, 5);
+  const routes = state.deploys?.routes ?? [];
+  replace(root,
+    current.length > 0 ? current.map((d) => deployCard(d, true)) : h('p', { class: 'empty' }, 'no deploy running'),
+    recent.length > 0 ? [h('h3', { class: 'sub' }, 'Recent'), recent.map((d) => deployCard(d, false))] : null,
+    routes.length > 0 ? [h('h3', { class: 'sub' }, 'Routes'), h('ul', { class: 'routes' }, routes.map((r) =>
+      h('li', {}, h('strong', {}, r.service), ` by ${r.tag}: `, splitBar(routeSegments(r), ''), h('small', {}, ` set by ${r.by}, ltime ${r.ltime}`))))] : null,
+  );
+}
+
+// ---------------------------------------------------------------- timeline
+
+function eventItem(e) {
+  return h('li', { 'data-kind': e.kind, 'data-seq': e.seq, class: `ev tone-${eventTone(e.kind)}` },
+    h('time', { datetime: new Date(e.at).toISOString() }, formatClock(e.at)),
+    h('span', { class: 'kind' }, e.kind),
+    h('span', { class: 'text' }, e.text));
+}
+
+function renderTimeline() {
+  const root = byId('timeline');
+  if (state.events.length === 0) return void replace(root, h('li', { class: 'empty' }, 'no events yet'));
+  replace(root, state.events.map(eventItem));
+}
+
+function addEvent(e) {
+  if (state.events.some((x) => x.seq === e.seq)) return;
+  const newest = state.events[0];
+  state.events = mergeEvents(state.events, [e], MAX_EVENTS);
+  state.eventsNext = Math.max(state.eventsNext, e.seq + 1);
+  const root = byId('timeline');
+  if (newest === undefined || e.seq < newest.seq) return renderTimeline();
+  root.querySelector(':scope > .empty')?.remove();
+  root.prepend(eventItem(e));
+  while (root.children.length > MAX_EVENTS) root.lastElementChild?.remove();
+}
+
+// ---------------------------------------------------------------- loading
+
+async function loadMembers() {
+  const r = await read('/v1/members', null);
+  if (r === undefined) return;
+  state.members = r.members;
+  renderMembers();
+}
+
+async function loadEvents(since) {
+  const r = await read(since > 0 ? `/v1/events?since=${since}` : '/v1/events', null);
+  if (r === undefined) return;
+  state.events = mergeEvents(state.events, r.events, MAX_EVENTS);
+  state.eventsNext = Math.max(state.eventsNext, r.next);
+  renderTimeline();
+}
+
+const inFlight = new Set();
+/** One read per kind at a time: a slow cluster-wide read is not stacked by the next tick. */
+async function once(key, fn) {
+  if (inFlight.has(key)) return;
+  inFlight.add(key);
+  try {
+    await fn();
+  } finally {
+    inFlight.delete(key);
+  }
+}
+
+function loadServices() {
+  return once('services', async () => {
+    const r = await read('/v1/services', 'services-note');
+    if (r !== undefined) { state.services = r; renderServices(); }
+  });
+}
+function loadChecks() {
+  return once('checks', async () => {
+    const r = await read('/v1/checks', 'checks-note');
+    if (r !== undefined) { state.checks = r; renderChecks(); }
+  });
+}
+function loadDeploys() {
+  return once('deploys', async () => {
+    const r = await read('/v1/deploys', null);
+    if (r !== undefined) {
+      state.deploys = r;
+      // A fetched state supersedes what the stream said before it.
+      state.streamedDeploys = [];
+      renderDeploys();
+    }
+  });
+}
+
+async function loadAll() {
+  const agent = read('/v1/agent', null).then((a) => {
+    if (a !== undefined) { state.agent = a; renderAgent(); }
+  });
+  await Promise.all([agent, loadMembers(), loadEvents(0), loadServices(), loadChecks(), loadDeploys()]);
+}
+
+// ---------------------------------------------------------------- live stream
+
+const stream = {
+  es: null,
+  attempt: 0,
+  retryTimer: null,
+  staleTimer: null,
+  countdown: null,
+  connectedOnce: false,
+
+  start() {
+    this.stop();
+    if (state.needToken) return;
+    setLive(false, this.attempt === 0 ? 'connecting' : 'reconnecting');
+    const es = new EventSource(withToken('/v1/stream', state.token));
+    this.es = es;
+    this.touch();
+    es.addEventListener('hello', (ev) => {
+      this.touch();
+      this.attempt = 0;
+      setLive(true, 'live');
+      const hello = JSON.parse(ev.data);
+      // Whatever happened while we were not listening: members in full, events since the last seen.
+      if (this.connectedOnce) {
+        void loadMembers();
+        void loadEvents(Math.min(state.eventsNext, hello.next));
+      }
+      this.connectedOnce = true;
+    });
+    es.addEventListener('member', (ev) => {
+      this.touch();
+      state.members = upsertMember(state.members, JSON.parse(ev.data));
+      renderMembers();
+    });
+    es.addEventListener('timeline', (ev) => {
+      this.touch();
+      addEvent(JSON.parse(ev.data));
+    });
+    es.addEventListener('deploy', (ev) => {
+      this.touch();
+      const d = JSON.parse(ev.data);
+      state.streamedDeploys = [...state.streamedDeploys.filter((x) => x.id !== d.id), d];
+      renderDeploys();
+    });
+    es.addEventListener('ping', () => this.touch());
+    es.addEventListener('error', () => {
+      // EventSource would retry on its own at a fixed pace; we close it and back off instead.
+      if (this.es !== es) return;
+      this.fail();
+    });
+  },
+
+  touch() {
+    clearTimeout(this.staleTimer);
+    this.staleTimer = setTimeout(() => this.fail(), STALE_MS);
+  },
+
+  fail() {
+    this.stop();
+    const delay = backoffMs(this.attempt, Math.random());
+    this.attempt++;
+    let left = Math.ceil(delay / 1000);
+    setLive(false, `offline · retry in ${left}s`);
+    this.countdown = setInterval(() => {
+      left--;
+      if (left > 0) setLive(false, `offline · retry in ${left}s`);
+    }, 1000);
+    this.retryTimer = setTimeout(() => {
+      // A refused token is an error event too: ask the API, which tells 401 apart.
+      void read('/v1/agent', null).then((a) => {
+        if (a !== undefined) { state.agent = a; renderAgent(); }
+        if (!state.needToken) this.start();
+      });
+    }, delay);
+  },
+
+  stop() {
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.staleTimer);
+    clearInterval(this.countdown);
+    if (this.es !== null) { this.es.close(); this.es = null; }
+  },
+};
+
+// ---------------------------------------------------------------- periodic
+
+function tickAgo() {
+  const now = Date.now();
+  for (const el of document.querySelectorAll('[data-since]')) {
+    const since = Number(el.getAttribute('data-since'));
+    const text = formatAgo(since, now);
+    el.textContent = el.textContent.startsWith(' · ') ? ` · ${text}` : text;
+  }
+}
+
+function refresh() {
+  if (state.needToken || document.hidden) return;
+  void loadServices();
+  void loadChecks();
+  void loadDeploys();
+  // Members normally arrive live; while the stream is down, poll them too.
+  if (stream.es === null || byId('connection').dataset.live !== 'true') void loadMembers();
+}
+
+function main() {
+  setupTokenForm();
+  stream.start();
+  void loadAll();
+  setInterval(refresh, REFRESH_MS);
+  setInterval(tickAgo, 1000);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+}
+
+main();
