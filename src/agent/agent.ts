@@ -62,6 +62,10 @@ import { startExecutor } from '../exec/executor.ts';
 import type { Executor } from '../exec/executor.ts';
 import { startDeployRunner } from '../deploy/runner.ts';
 import type { DeployRunner } from '../deploy/runner.ts';
+import { startHttpApi } from '../http/server.ts';
+import type { HttpApi } from '../http/server.ts';
+import { checkHttpConfig } from '../http/auth.ts';
+import { answerDeploysQuery } from '../http/deploys-query.ts';
 
 export type Profile = 'lan' | 'wan' | 'local';
 
@@ -140,6 +144,13 @@ export interface AgentOptions {
   dataDir?: string;
   /** Route sync after the first join (tests shorten it). */
   routeSync?: RouteSyncOptions;
+  /**
+   * `host:port` of the HTTP API and dashboard (docs/api.md); unset = off. Anything but loopback
+   * needs httpToken (refused at create otherwise).
+   */
+  httpAddr?: string;
+  /** Bearer token every /v1 request must present (required off loopback). */
+  httpToken?: string;
 }
 
 /** leave_drain default: long enough for balancers (gossip + their poll) to stop sending new work. */
@@ -273,6 +284,8 @@ export class Agent {
   private executor: Executor | undefined;
   private deployRunner: DeployRunner | undefined;
   private readonly callCounts = { calls: 0, call_errors: 0, unknown_ops: 0 };
+  private httpApi: HttpApi | undefined;
+  private deploysQueryOff: (() => void) | undefined;
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -310,6 +323,7 @@ export class Agent {
     // make a node look checked or a monitor.
     if (opts.dataDir !== undefined && opts.dataDir.trim() === '') throw new AgentError('ERR_AGENT_CONFIG', 'data dir must not be empty');
     // Embedders may build the exec spec by hand: an enabled exec without a token would be open to anyone.
+    if (opts.httpAddr !== undefined && opts.httpAddr !== '') checkHttpConfig(opts.httpAddr, opts.httpToken);
     if (opts.exec?.enabled === true && opts.exec.token === '') throw new AgentError('ERR_AGENT_CONFIG', `exec is enabled without a token: ${TOKEN_HINT}`);
     // `lb` is the agent's too: deploys find the balancers by it, so only a real balancer carries it.
     this.managedTagKeys = [...serviceNames.map(serviceTagKey), SUMMARY_TAG, MONITOR_TAG, BALANCER_TAG];
@@ -547,6 +561,16 @@ export class Agent {
         await this.stop();
         throw new AgentError('ERR_AGENT_CONFIG', `Failed to start the deploy runner in ${this.opts.dataDir}: ${(e as Error).message}`);
       }
+      this.deploysQueryOff = answerDeploysQuery(this, this.opts.queryResponseSizeLimit ?? 1024);
+    }
+    if (this.opts.httpAddr !== undefined && this.opts.httpAddr !== '') {
+      try {
+        this.httpApi = await startHttpApi(this, { addr: this.opts.httpAddr, ...(this.opts.httpToken !== undefined ? { token: this.opts.httpToken } : {}) });
+      } catch (e) {
+        await this.stop();
+        throw e instanceof AgentError ? e : new AgentError('ERR_AGENT_BIND', `Failed to start the HTTP API on ${this.opts.httpAddr}: ${(e as Error).message}`);
+      }
+      this.logger.log('INFO', `http: API and dashboard on ${this.httpApi.url('/ui/')}`);
     }
     const previous = this.snapshot?.previousNodes(this.opts.nodeName) ?? [];
     if (previous.length > 0) void this.rejoinPrevious(previous);
@@ -555,6 +579,16 @@ export class Agent {
   /** The deploy coordinator of this agent (AgentOptions.dataDir), once started. */
   get deploys(): DeployRunner | undefined {
     return this.deployRunner;
+  }
+
+  /** The HTTP API and dashboard (AgentOptions.httpAddr), once started. */
+  get http(): HttpApi | undefined {
+    return this.httpApi;
+  }
+
+  /** Whether this node runs `kodama exec` commands (AgentOptions.exec enabled). */
+  get execEnabled(): boolean {
+    return this.opts.exec?.enabled === true;
   }
 
   /** serf's handleRejoin: try the snapshot's alive nodes one at a time until one answers. */
@@ -667,6 +701,16 @@ export class Agent {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.routeSync?.stop();
+    // First: dashboards see the stream end rather than a half-stopped agent.
+    const http = this.httpApi;
+    this.httpApi = undefined;
+    try {
+      await http?.stop();
+    } catch (e) {
+      this.logger.log('ERR', `http: stop failed: ${(e as Error).message}`);
+    }
+    this.deploysQueryOff?.();
+    this.deploysQueryOff = undefined;
     const deploys = this.deployRunner;
     this.deployRunner = undefined;
     const executor = this.executor;
