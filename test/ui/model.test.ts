@@ -1,0 +1,175 @@
+// The dashboard's pure helpers (src/ui/model.js): what the page shows is computed here.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, formatClock, formatDuration, formatAgo,
+  formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments, valueColor,
+  deploySteps, deployPercent, collectDeploys, backoffMs, withToken, eventTone,
+} from '../../src/ui/model.js';
+import type { ApiMember, ApiEvent, DeploysResponse } from '../../src/http/types.ts';
+import type { DeployState } from '../../src/deploy/types.ts';
+import type { ChecksReport } from '../../src/checks/types.ts';
+
+function member(name: string, role: string | null, status: ApiMember['status'] = 'alive'): ApiMember {
+  return { name, addr: '127.0.0.1', port: 7946, status, tags: role === null ? {} : { role }, role, services: [], checks: null, statusSince: null };
+}
+
+function event(seq: number, kind: ApiEvent['kind'] = 'user'): ApiEvent {
+  return { seq, at: 1000 * seq, kind, node: null, text: `event ${seq}` };
+}
+
+function deploy(over: Partial<DeployState>): DeployState {
+  return {
+    id: 'd-lb-1', coordinator: 'lb-1', phase: 'shift', step: 1, startedAt: 100, phaseSince: 100, updatedAt: 200, routeLTime: 5,
+    figures: {}, events: [],
+    spec: {
+      service: 'web', tag: 'color', from: 'blue', to: 'green', expected: 2, checkBakeMs: 1, checkTimeoutMs: 1, steps: [10, 50, 100],
+      stepBakeMs: 1, drainTimeoutMs: 1, bakeMs: 1, maxErrorRate: 0.01, minRequests: 20, applyTimeoutMs: 1,
+    },
+    ...over,
+  };
+}
+
+test('members are grouped by role, roles sorted with the no-role group last, members by name', () => {
+  const groups = groupByRole([member('web-2', 'web'), member('x', null), member('lb', 'balancer'), member('web-1', 'web')]);
+  assert.deepEqual(groups.map((g) => [g.role, g.members.map((m) => m.name)]), [
+    ['balancer', ['lb']],
+    ['web', ['web-1', 'web-2']],
+    ['', ['x']],
+  ]);
+});
+
+test('counts by status name every status, zero included', () => {
+  const c = countByStatus([member('a', null), member('b', null, 'failed'), member('c', null, 'failed'), member('d', null, 'left')]);
+  assert.deepEqual(c, { alive: 1, leaving: 0, left: 1, failed: 2, none: 0 });
+});
+
+test('diffMembers finds added, removed and changed members; upsert replaces by name', () => {
+  const before = [member('a', 'web'), member('b', 'web'), member('c', 'web')];
+  const after = [member('a', 'web'), member('b', 'web', 'failed'), member('d', 'web')];
+  const d = diffMembers(before, after);
+  assert.deepEqual(d.added.map((m) => m.name), ['d']);
+  assert.deepEqual(d.removed.map((m) => m.name), ['c']);
+  assert.deepEqual(d.changed.map((m) => [m.name, m.status]), [['b', 'failed']]);
+
+  const up = upsertMember(before, member('b', 'web', 'failed'));
+  assert.deepEqual(up.map((m) => `${m.name}:${m.status}`), ['a:alive', 'b:failed', 'c:alive']);
+  assert.equal(before[1]?.status, 'alive', 'the original list is left alone');
+  assert.deepEqual(upsertMember(before, member('z', null)).map((m) => m.name), ['a', 'b', 'c', 'z']);
+});
+
+test('events merge newest first, without duplicates, bounded', () => {
+  const merged = mergeEvents([event(3), event(1)], [event(2), event(3), event(5)], 3);
+  assert.deepEqual(merged.map((e) => e.seq), [5, 3, 2]);
+  assert.equal(eventTone('member-failed'), 'bad');
+  assert.equal(eventTone('member-join'), 'good');
+});
+
+test('formatting: clock, durations, ago, counts, error rates', () => {
+  assert.equal(formatClock(new Date(2026, 0, 2, 3, 4, 5).getTime()), '03:04:05');
+  assert.equal(formatDuration(4_900), '4s');
+  assert.equal(formatDuration(192_000), '3m 12s');
+  assert.equal(formatDuration(2 * 3600_000 + 5 * 60_000), '2h 5m');
+  assert.equal(formatDuration(3 * 86400_000 + 4 * 3600_000), '3d 4h');
+  assert.equal(formatDuration(-50), '0s');
+  assert.equal(formatAgo(null, 10), '');
+  assert.equal(formatAgo(1_000, 61_000), '1m 0s ago');
+  assert.equal(formatCount(999), '999');
+  assert.equal(formatCount(12_345), '12.3k');
+  assert.equal(formatCount(1_200_000), '1.2M');
+  assert.equal(formatErrorRate(0, 0), '–');
+  assert.equal(formatErrorRate(0, 10), '0 %');
+  assert.equal(formatErrorRate(1, 2000), '<0.1 %');
+  assert.equal(formatErrorRate(41, 1000), '4.1 %');
+});
+
+test('sparkline: one bar per result, newest at the right edge, height by severity', () => {
+  const bars = sparklineBars('0213', 84, 20, 21);
+  assert.equal(bars.length, 4);
+  assert.deepEqual(bars.map((b) => b.state), ['passing', 'critical', 'warning', 'unknown']);
+  const last = bars[3];
+  assert.ok(last !== undefined && Math.abs(last.x + 84 / 21 - 84) < 0.01, 'the newest bar ends at the right edge');
+  const [pass, crit, warn] = bars;
+  assert.ok(pass && crit && warn && crit.h === 20 && warn.h < crit.h && pass.h < warn.h, 'critical tallest, passing lowest');
+  for (const b of bars) assert.equal(b.y + b.h, 20, 'bars stand on the baseline');
+  assert.equal(sparklineBars('0'.repeat(30), 84, 20).length, 21, 'at most 21 results');
+  assert.deepEqual(sparklineBars(undefined, 84, 20), []);
+});
+
+test('silences match by every field they name, and expire', () => {
+  const s = { id: 's1', node: 'web-1', check: 'disk', createdAt: 0, expiresAt: 100 };
+  assert.equal(silenceMatches(s, 'web-1', 'web', 'disk', 50), true);
+  assert.equal(silenceMatches(s, 'web-1', 'web', 'http', 50), false);
+  assert.equal(silenceMatches(s, 'web-2', 'web', 'disk', 50), false);
+  assert.equal(silenceMatches(s, 'web-1', 'web', 'disk', 100), false, 'expired');
+  assert.equal(silenceMatches({ id: 's2', role: 'web', createdAt: 0 }, 'web-9', 'web', 'any', 1e12), true);
+  assert.equal(silenceMatches({ id: 's2', role: 'web', createdAt: 0 }, 'db-1', 'db', 'any', 0), false);
+  assert.equal(silenceScope(s), 'node web-1 · check disk');
+  assert.equal(silenceScope({ id: 'x', createdAt: 0 }), 'everything');
+});
+
+test('check rows: worst first, then node and name', () => {
+  const metrics = { load1: 0, load5: 0, load15: 0, memUsedBytes: 0, memTotalBytes: 0, cpuPercent: 0 };
+  const c = (name: string, status: 0 | 1 | 2 | 3) => ({ name, status, output: '', occurrences: 1, flapping: false, lastRunAt: 0 });
+  const nodes: ChecksReport[] = [
+    { node: 'b', tags: { role: 'web' }, checks: [c('http', 0), c('disk', 1)], metrics },
+    { node: 'a', checks: [c('load', 3), c('http', 2), c('disk', 0)], metrics },
+  ];
+  assert.deepEqual(checkRows(nodes).map((r) => `${r.node}/${r.name}:${r.state}`), [
+    'a/http:critical', 'b/disk:warning', 'a/load:unknown', 'a/disk:passing', 'b/http:passing',
+  ]);
+  assert.equal(checkRows(nodes).find((r) => r.node === 'b')?.role, 'web');
+});
+
+test('route segments largest first, drained values kept; colours by name or a stable hue', () => {
+  assert.deepEqual(routeSegments({ service: 'web', tag: 'color', weights: { blue: 10, green: 90, red: 0 }, by: 'manual', ltime: 3 }), [
+    { value: 'green', percent: 90 }, { value: 'blue', percent: 10 }, { value: 'red', percent: 0 },
+  ]);
+  assert.deepEqual(routeSegments(null), []);
+  assert.equal(valueColor('Blue'), 'var(--c-blue)');
+  assert.equal(valueColor('v2'), valueColor('v2'));
+  assert.notEqual(valueColor('v1'), valueColor('v2'));
+  assert.match(valueColor('v2'), /^hsl\(\d+ /);
+});
+
+test('deploy steps: done before the phase, current at it; an ended deploy marks where it stopped', () => {
+  const at = (phase: Parameters<typeof deploySteps>[0], last?: Parameters<typeof deploySteps>[1]) =>
+    deploySteps(phase, last).map((x) => `${x.step}:${x.state}`).join(' ');
+  assert.equal(at('shift'), 'prepare:done check:done shift:current drain:todo bake:todo done:todo');
+  assert.equal(at('done'), 'prepare:done check:done shift:done drain:done bake:done done:done');
+  assert.equal(at('rolled-back', 'bake'), 'prepare:done check:done shift:done drain:done bake:stopped done:todo');
+  assert.equal(at('aborted'), 'prepare:stopped check:todo shift:todo drain:todo bake:todo done:todo');
+});
+
+test('deploy percent follows the published step; a rollback is 0 %', () => {
+  assert.equal(deployPercent(deploy({ step: -1 })), 0);
+  assert.equal(deployPercent(deploy({ step: 1 })), 50);
+  assert.equal(deployPercent(deploy({ step: 2, phase: 'done' })), 100);
+  assert.equal(deployPercent(deploy({ step: 1, phase: 'rolled-back' })), 0);
+});
+
+test('collectDeploys: own states, others summaries and streamed updates once each, newer wins, newest first', () => {
+  const response: DeploysResponse = {
+    current: deploy({ id: 'd-new', startedAt: 500, updatedAt: 600, step: 0 }),
+    history: [deploy({ id: 'd-old', startedAt: 100, phase: 'done', step: 2 })],
+    routes: [],
+    elsewhere: [{ id: 'd-other', coordinator: 'api-1', service: 'api', from: 'v1', to: 'v2', phase: 'bake', percent: 100, steps: [100],
+      startedAt: 300, updatedAt: 350, figures: {} }],
+  };
+  const streamed = [deploy({ id: 'd-new', startedAt: 500, updatedAt: 700, step: 1, phase: 'bake' }), deploy({ id: 'd-new', startedAt: 500, updatedAt: 10 })];
+  const all = collectDeploys(response, streamed);
+  assert.deepEqual(all.map((d) => `${d.id}:${d.phase}:${d.percent}`), ['d-new:bake:50', 'd-other:bake:100', 'd-old:done:100']);
+  assert.equal(all[1]?.coordinator, 'api-1');
+  assert.deepEqual(collectDeploys(null), []);
+});
+
+test('reconnect backoff doubles from 1 s to a 30 s cap, jitter at most 20 %', () => {
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 9].map((a) => backoffMs(a)), [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  assert.equal(backoffMs(0, 0.999), 1200);
+});
+
+test('the stream URL carries the token (EventSource cannot set headers)', () => {
+  assert.equal(withToken('/v1/stream', null), '/v1/stream');
+  assert.equal(withToken('/v1/stream', 'a b&c'), '/v1/stream?token=a%20b%26c');
+  assert.equal(withToken('/v1/events?since=3', 't'), '/v1/events?since=3&token=t');
+});
