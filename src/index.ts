@@ -74,3 +74,13 @@ export { NO_DEPLOY_STATE } from './agent/agent.ts';
 export type { CallHandler } from './agent/agent.ts';
 export type { ExecSpec, ExecNodeResult, ExecRefusal } from './exec/types.ts';
 export { DISABLED_EXEC, parseExecSpec } from './exec/config.ts';
+
+// The HTTP API and dashboard (-http-addr; docs/api.md): the server, its error class, the shared
+// model of its answers and SSE messages.
+export { startHttpApi } from './http/server.ts';
+export type { HttpApi, HttpApiOptions } from './http/server.ts';
+export { HttpError } from './http/errors.ts';
+export type { HttpErrorCode } from './http/errors.ts';
+export { isLoopbackHost } from './http/auth.ts';
+export { API_PREFIX, UI_PREFIX, DEPLOYS_QUERY, UI_SELECTORS } from './http/types.ts';
+export type { AgentInfo, ApiEvent, ApiMember, ChecksResponse, DeploySummary, DeploysResponse, EventsResponse, MembersResponse, ServicesResponse, StreamMessage } from './http/types.ts';

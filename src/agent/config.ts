@@ -18,6 +18,7 @@ import { findDuplicateCheck, parseCheckSpecs, parseMonitoringSpec, validateCheck
 import type { MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
 import { parseExecSpec } from '../exec/config.ts';
 import type { ExecSpec } from '../exec/types.ts';
+import { checkHttpConfig } from '../http/auth.ts';
 
 export interface AgentConfig {
   nodeName?: string;
@@ -76,6 +77,10 @@ export interface AgentConfig {
   execToken?: string;
   /** kodama: where deploys persist their state (data_dir, -data-dir, KODAMA_DATA_DIR). */
   dataDir?: string;
+  /** kodama: HTTP API and dashboard `host:port` (http_addr, -http-addr, KODAMA_HTTP_ADDR); unset = off. */
+  httpAddr?: string;
+  /** kodama: token the HTTP API requires (http_token, -http-token, KODAMA_HTTP_TOKEN); required off loopback. */
+  httpToken?: string;
 }
 
 /** serf's defaults (DefaultConfig), with kodama's leave_on_terminate = true. */
@@ -153,6 +158,8 @@ const JSON_KEYS: Record<string, KeySpec> = {
   // kodama's deploys and actions by role
   exec: { field: 'execRaw', kind: 'exec' },
   data_dir: { field: 'dataDir', kind: 'string' },
+  http_addr: { field: 'httpAddr', kind: 'string' },
+  http_token: { field: 'httpToken', kind: 'string' },
 };
 
 /**
@@ -188,6 +195,8 @@ const ENV_KEYS: Record<string, string> = {
   KODAMA_TOMBSTONE_TIMEOUT: 'tombstone_timeout',
   KODAMA_LEAVE_DRAIN: 'leave_drain',
   KODAMA_DATA_DIR: 'data_dir',
+  KODAMA_HTTP_ADDR: 'http_addr',
+  KODAMA_HTTP_TOKEN: 'http_token',
   // Lists: comma separated (addresses contain no commas).
   KODAMA_JOIN: 'start_join',
   KODAMA_RETRY_JOIN: 'retry_join',
@@ -471,6 +480,8 @@ export function resolveConfig(layers: readonly AgentConfig[], defaultNodeName: s
   // Handler names are checked only where handlers are defined: a plain node's checks may name
   // handlers that only the monitor nodes configure.
   if (c.monitoring !== undefined) validateCheckHandlers(c.checks ?? [], c.monitoring);
+  // A non-loopback API without a token is refused here, with how to set one.
+  if (c.httpAddr !== undefined && c.httpAddr !== '') checkHttpConfig(c.httpAddr, c.httpToken);
   let exec: ExecSpec | undefined;
   if (c.execRaw !== undefined || c.execEnabled !== undefined || c.execToken !== undefined) {
     exec = parseExecSpec(

@@ -80,6 +80,12 @@ Options:
                            cluster and an exec token).
   -exec-token=token        The token exec callers must present
                            (KODAMA_EXEC_TOKEN; overrides the config's).
+  -http-addr=host:port     Serve the HTTP API (docs/api.md) and the dashboard
+                           at http://host:port/ui/ (KODAMA_HTTP_ADDR; off when
+                           unset). Anything but loopback needs -http-token.
+  -http-token=token        Token every /v1 request must present as
+                           "Authorization: Bearer <token>" or ?token=
+                           (KODAMA_HTTP_TOKEN).
 
 Traffic wiring (config file keys, kodama only):
 
@@ -193,6 +199,8 @@ const FLAGS: FlagSpec[] = [
   { name: 'enable-exec', kind: 'bool' },
   { name: 'exec-token', kind: 'string' },
   { name: 'data-dir', kind: 'string' },
+  { name: 'http-addr', kind: 'string' },
+  { name: 'http-token', kind: 'string' },
 ];
 
 const STRING_FLAGS: Record<string, keyof AgentConfig> = {
@@ -210,6 +218,8 @@ const STRING_FLAGS: Record<string, keyof AgentConfig> = {
   'tags-file': 'tagsFile',
   'exec-token': 'execToken',
   'data-dir': 'dataDir',
+  'http-addr': 'httpAddr',
+  'http-token': 'httpToken',
 };
 
 function intFlag(text: string, name: string): number {
@@ -292,6 +302,8 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void)
     ...(c.monitoring !== undefined ? { monitoring: c.monitoring } : {}),
     ...(c.exec !== undefined ? { exec: c.exec } : {}),
     ...(c.dataDir !== undefined && c.dataDir !== '' ? { dataDir: c.dataDir } : {}),
+    ...(c.httpAddr !== undefined && c.httpAddr !== '' ? { httpAddr: c.httpAddr } : {}),
+    ...(c.httpToken !== undefined && c.httpToken !== '' ? { httpToken: c.httpToken } : {}),
   };
 }
 
