@@ -31,6 +31,8 @@ const state = {
   events: [],
   eventsNext: 0,
   needToken: false,
+  /** The first full read happened (until then a reconnect boots instead of only streaming). */
+  booted: false,
 };
 
 class AuthError extends Error {}
@@ -96,9 +98,7 @@ function setupTokenForm() {
     state.needToken = false;
     form.hidden = true;
     if (input) input.value = '';
-    void loadAll().then(() => {
-      if (!state.needToken) stream.start();
-    });
+    void boot();
   });
 }
 
@@ -115,7 +115,7 @@ function renderAgent() {
     h('strong', {}, a.node),
     ` ${a.addr}`,
     h('span', { class: 'sep' }, ' · '),
-    `v${a.version}`,
+    a.version,
     roles.length > 0 ? [h('span', { class: 'sep' }, ' · '), roles.join(', ')] : null,
     h('span', { class: 'sep' }, ' · '),
     a.encrypted ? 'gossip encrypted' : 'gossip not encrypted',
@@ -161,7 +161,9 @@ function memberCard(m, el) {
     m.services.length > 0
       ? h('ul', { class: 'chips', 'aria-label': 'services' },
         m.services.map((sv) => h('li', { class: `chip svc${sv.draining ? ' draining' : ''}` },
-          `${sv.name} :${sv.port}`, sv.weight !== 1 ? ` w${sv.weight}` : null, sv.draining ? ' draining' : null)))
+          `${sv.name} :${sv.port}`, sv.protocol === 'tcp' ? ' tcp' : null,
+          // 100 is the default weight (src/discovery/advertise.ts): only a different one is news.
+          sv.weight !== 100 ? ` weight ${sv.weight}` : null, sv.draining ? ' draining' : null)))
       : null,
     m.checks === null
       ? null
@@ -287,7 +289,7 @@ function renderChecks() {
   const tally = { passing: 0, warning: 0, critical: 0, unknown: 0 };
   for (const row of rows) tally[row.state]++;
   const root = byId('checks');
-  if (rows.length === 0) replace(root, h('p', { class: 'empty' }, r.nodes.length === 0 ? 'no node answered' : 'no checks configured'));
+  if (rows.length === 0) replace(root, h('p', { class: 'empty' }, r.nodes.length === 0 && r.missing.length > 0 ? 'no node answered' : 'no node runs checks'));
   else {
     replace(root,
       h('p', { class: 'tally' }, Object.entries(tally).filter(([, n]) => n > 0).map(([st, n]) =>
@@ -435,11 +437,22 @@ function loadDeploys() {
   });
 }
 
-async function loadAll() {
-  const agent = read('/v1/agent', null).then((a) => {
-    if (a !== undefined) { state.agent = a; renderAgent(); }
-  });
-  await Promise.all([agent, loadMembers(), loadEvents(0), loadServices(), loadChecks(), loadDeploys()]);
+/**
+ * Ask /v1/agent first, alone: with a token missing or refused that is the one 401 the page
+ * causes (not six reads and a stream), then read everything and go live.
+ */
+async function boot() {
+  const a = await read('/v1/agent', null);
+  if (a === undefined) {
+    // Not a 401 (agent down?): the stream's backoff keeps trying and boots the rest when it is back.
+    if (!state.needToken) stream.fail();
+    return;
+  }
+  state.agent = a;
+  state.booted = true;
+  renderAgent();
+  stream.start();
+  await Promise.all([loadMembers(), loadEvents(0), loadServices(), loadChecks(), loadDeploys()]);
 }
 
 // ---------------------------------------------------------------- live stream
@@ -510,6 +523,7 @@ const stream = {
       if (left > 0) setLive(false, `offline · retry in ${left}s`);
     }, 1000);
     this.retryTimer = setTimeout(() => {
+      if (!state.booted) return void boot();
       // A refused token is an error event too: ask the API, which tells 401 apart.
       void read('/v1/agent', null).then((a) => {
         if (a !== undefined) { state.agent = a; renderAgent(); }
@@ -548,8 +562,7 @@ function refresh() {
 
 function main() {
   setupTokenForm();
-  stream.start();
-  void loadAll();
+  void boot();
   setInterval(refresh, REFRESH_MS);
   setInterval(tickAgo, 1000);
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
