@@ -250,9 +250,33 @@ function backendTable(svc, b) {
   ));
 }
 
+/**
+ * Re-render a panel only when its data changed, keeping the scroll positions inside it (the
+ * periodic refresh must not jump a table someone is reading back to its top).
+ */
+const lastJson = new Map();
+function changed(key, data) {
+  const json = JSON.stringify(data);
+  if (lastJson.get(key) === json) return false;
+  lastJson.set(key, json);
+  return true;
+}
+function keepScroll(root, fn) {
+  const tops = [...root.querySelectorAll('.scroll, .table-wrap')].map((el) => [el.scrollTop, el.scrollLeft]);
+  fn();
+  [...root.querySelectorAll('.scroll, .table-wrap')].forEach((el, i) => {
+    const at = tops[i];
+    if (at !== undefined) { el.scrollTop = at[0]; el.scrollLeft = at[1]; }
+  });
+}
+
 function renderServices() {
   const r = state.services;
-  if (r === null) return;
+  if (r === null || !changed('services', r)) return;
+  keepScroll(byId('services'), () => drawServices(r));
+}
+
+function drawServices(r) {
   setNote('services-note', r.missing.length > 0 ? `no answer from ${r.missing.join(', ')}` : '', r.missing.length > 0);
   const root = byId('services');
   if (r.services.length === 0) return void replace(root, h('p', { class: 'empty' }, 'no services advertised'));
@@ -282,7 +306,12 @@ function sparkline(history) {
 
 function renderChecks() {
   const r = state.checks;
-  if (r === null) return;
+  // Silences expire by the clock: re-render at least once a minute even with the same data.
+  if (r === null || !changed('checks', [r, Math.floor(Date.now() / 60_000)])) return;
+  keepScroll(byId('checks'), () => drawChecks(r));
+}
+
+function drawChecks(r) {
   const now = Date.now();
   setNote('checks-note', r.missing.length > 0 ? `no answer from ${r.missing.join(', ')}` : '', r.missing.length > 0);
   const rows = checkRows(r.nodes);
@@ -345,6 +374,7 @@ function deployCard(d, big) {
 
 function renderDeploys() {
   const all = collectDeploys(state.deploys, state.streamedDeploys);
+  if (!changed('deploys', [all, state.deploys?.routes])) return;
   const root = byId('deploys');
   const current = all.filter((d) => !FINAL_PHASES.includes(d.phase));
   const recent = all.filter((d) => FINAL_PHASES.includes(d.phase)).slice(0, 5);
@@ -360,7 +390,7 @@ function renderDeploys() {
 // ---------------------------------------------------------------- timeline
 
 function eventItem(e) {
-  return h('li', { 'data-kind': e.kind, 'data-seq': e.seq, class: `ev tone-${eventTone(e.kind)}` },
+  return h('li', { 'data-kind': e.kind, 'data-seq': e.seq, class: `ev tone-${eventTone(e.kind, e.text)}` },
     h('time', { datetime: new Date(e.at).toISOString() }, formatClock(e.at)),
     h('span', { class: 'kind' }, e.kind),
     h('span', { class: 'text' }, e.text));
@@ -560,8 +590,16 @@ function refresh() {
   if (stream.es === null || byId('connection').dataset.live !== 'true') void loadMembers();
 }
 
+function setupTimelineFilter() {
+  const box = byId('show-updates');
+  const apply = () => byId('timeline').classList.toggle('hide-updates', !box.checked);
+  box.addEventListener('change', apply);
+  apply();
+}
+
 function main() {
   setupTokenForm();
+  setupTimelineFilter();
   void boot();
   setInterval(refresh, REFRESH_MS);
   setInterval(tickAgo, 1000);

@@ -14,7 +14,7 @@ export function countByStatus(members: { status: MemberStatus }[]): Record<Membe
 export function diffMembers(before: ApiMember[], after: ApiMember[]): { added: ApiMember[]; removed: ApiMember[]; changed: ApiMember[] };
 export function upsertMember(members: ApiMember[], m: ApiMember): ApiMember[];
 export function mergeEvents(existing: ApiEvent[], incoming: ApiEvent[], max?: number): ApiEvent[];
-export function eventTone(kind: ApiEvent['kind']): 'bad' | 'warn' | 'good' | 'info';
+export function eventTone(kind: ApiEvent['kind'], text?: string): 'bad' | 'warn' | 'good' | 'info';
 export function formatClock(ms: number): string;
 export function formatDuration(ms: number): string;
 export function formatAgo(ms: number | null | undefined, now: number): string;

@@ -82,8 +82,11 @@ export function mergeEvents(existing, incoming, max = 200) {
   return [...bySeq.values()].sort((a, b) => b.seq - a.seq).slice(0, max);
 }
 
-/** Event kind → a severity class for colouring (text shows the kind too). */
-export function eventTone(kind) {
+/**
+ * Event → a severity class for colouring (the kind is shown as text too). Check and deploy
+ * events carry their outcome in the text ("web-3: check http is critical", "… rolled back").
+ */
+export function eventTone(kind, text = '') {
   switch (kind) {
     case 'member-failed':
       return 'bad';
@@ -92,6 +95,13 @@ export function eventTone(kind) {
       return 'warn';
     case 'member-join':
       return 'good';
+    case 'check':
+    case 'deploy':
+    case 'service':
+      if (/\b(critical|failed|rolled[- ]back|rolling[- ]back|aborted|unhealthy)\b/i.test(text)) return 'bad';
+      if (/\b(warning|unknown|drain(ing)?|flapping)\b/i.test(text)) return 'warn';
+      if (/\b(passing|done|healthy)\b/i.test(text)) return 'good';
+      return 'info';
     default:
       return 'info';
   }

@@ -63,6 +63,11 @@ test('events merge newest first, without duplicates, bounded', () => {
   assert.deepEqual(merged.map((e) => e.seq), [5, 3, 2]);
   assert.equal(eventTone('member-failed'), 'bad');
   assert.equal(eventTone('member-join'), 'good');
+  assert.equal(eventTone('check', 'web-3: check http is critical'), 'bad');
+  assert.equal(eventTone('check', 'web-3: check disk is warning'), 'warn');
+  assert.equal(eventTone('check', 'web-3: check http is passing'), 'good');
+  assert.equal(eventTone('deploy', 'd-lb-1 rolled back: error rate'), 'bad');
+  assert.equal(eventTone('user', 'user event deploy (12 bytes)'), 'info');
 });
 
 test('formatting: clock, durations, ago, counts, error rates', () => {
