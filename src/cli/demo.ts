@@ -5,6 +5,7 @@
 import { CliError, parseFlags } from './flags.ts';
 import type { FlagSpec } from './flags.ts';
 import type { CliIo, Command } from './io.ts';
+import type { DemoOptions } from '../demo/scenario.ts';
 
 const help = `Usage: kodama demo [options]
 
@@ -21,6 +22,10 @@ const help = `Usage: kodama demo [options]
   Each step says what it expects and whether it happened. Without -once the
   demo keeps running (live view) until Ctrl-C, then stops every node.
 
+  The balancer node serves the HTTP API and the dashboard; the demo prints
+  its address as "dashboard: http://127.0.0.1:PORT/ui/" (open it in a browser
+  to watch the cluster live).
+
 Options:
 
   -once                Run the script and exit: 0 if every expectation held,
@@ -32,6 +37,16 @@ Options:
   -port=0              Port of the balancer's frontend for "web" (0 = free port).
   -delay-ms=20         Delay of every page answer, so requests are in flight
                        when a node leaves or dies.
+  -http-addr=127.0.0.1:8500
+                       Where the balancer serves the HTTP API and the
+                       dashboard. Without it: 127.0.0.1:8500, or a free port
+                       if 8500 is taken.
+  -no-script           Start the cluster and the load, print
+                       "cluster ready: web-1 pid N, web-2 pid N, web-3 pid N;
+                       dashboard: URL", then skip the script: the three web
+                       nodes keep serving until Ctrl-C (or SIGTERM). Kill a
+                       node by its pid (kill -9 PID) to watch the dashboard
+                       turn it failed. Cannot be used with -once.
 
 Subcommand:
 
@@ -69,6 +84,8 @@ const DEMO_FLAGS: FlagSpec[] = [
   { name: 'haproxy-binary', kind: 'string' },
   { name: 'port', kind: 'string' },
   { name: 'delay-ms', kind: 'string' },
+  { name: 'http-addr', kind: 'string' },
+  { name: 'no-script', kind: 'bool' },
 ];
 
 const WEB_NODE_FLAGS: FlagSpec[] = [
@@ -121,16 +138,24 @@ async function runWebNode(args: string[], io: CliIo): Promise<number> {
 
 async function run(args: string[], io: CliIo): Promise<number> {
   if (args[0] === 'web-node') return runWebNode(args.slice(1), io);
-  let opts: { once: boolean; haproxy: boolean; haproxyBinary: string; port: number; delayMs: number };
+  let opts: DemoOptions;
   try {
     const f = parseFlags(args, DEMO_FLAGS);
     if (f.positional.length > 0) throw new CliError('ERR_CLI_USAGE', `unexpected argument: ${f.positional[0]}`);
+    const script = !f.bools.has('no-script');
+    if (!script && f.bools.has('once')) throw new CliError('ERR_CLI_USAGE', '-no-script cannot be used with -once (-once runs the script)');
+    const httpAddr = f.strings.get('http-addr');
+    if (httpAddr !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(httpAddr)) {
+      throw new CliError('ERR_CLI_USAGE', `invalid value "${httpAddr}" for -http-addr: want host:port, e.g. 127.0.0.1:8500`);
+    }
     opts = {
       once: f.bools.has('once'),
       haproxy: f.bools.has('haproxy'),
       haproxyBinary: f.strings.get('haproxy-binary') ?? 'haproxy',
       port: intFlag(f.strings.get('port'), 'port', 0, 65535),
       delayMs: intFlag(f.strings.get('delay-ms'), 'delay-ms', 20, 10_000),
+      script,
+      ...(httpAddr !== undefined ? { httpAddr } : {}),
     };
   } catch (e) {
     if (e instanceof CliError && e.code === 'ERR_CLI_HELP') {

@@ -30,7 +30,14 @@ export interface DemoOptions {
   port: number;
   /** Page answer delay (ms): requests stay in flight long enough to see draining. */
   delayMs: number;
+  /** false (-no-script): start the cluster and the load, then only the live view until interrupted. */
+  script: boolean;
+  /** The balancer's HTTP API + dashboard `host:port`; undefined = DEFAULT_HTTP_ADDR, or a free port if taken. */
+  httpAddr?: string;
 }
+
+/** Where the demo's dashboard is served unless -http-addr says otherwise (a free port if taken). */
+export const DEFAULT_HTTP_ADDR = '127.0.0.1:8500';
 
 /** A new backend must get its first request this soon after it turns healthy (the issue's bound). */
 export const FIRST_REQUEST_BOUND_MS = 1000;
@@ -60,6 +67,50 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Whether `host:port` can be bound right now (a probe: someone may take it before we do). */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Creates and starts the balancer agent with its HTTP API. With no -http-addr it takes
+ * DEFAULT_HTTP_ADDR when free, else a free port; another process may grab 8500 between the probe
+ * and the bind (two demos started at once), so a failed start on the default address is retried
+ * on port 0. `track` learns every agent created, so the caller's cleanup stops it whatever happens.
+ */
+async function startBalancerAgent(
+  optsFor: (httpAddr: string) => AgentOptions,
+  given: string | undefined,
+  track: (a: Agent) => void,
+): Promise<Agent> {
+  const [defHost, defPort] = DEFAULT_HTTP_ADDR.split(':') as [string, string];
+  const first = given ?? ((await portFree(defHost, Number(defPort))) ? DEFAULT_HTTP_ADDR : `${defHost}:0`);
+  const a = createAgent(optsFor(first));
+  track(a);
+  try {
+    await a.start();
+    return a;
+  } catch (e) {
+    if (given !== undefined || first !== DEFAULT_HTTP_ADDR || !/EADDRINUSE/.test(String((e as Error).message))) throw e;
+  }
+  await a.stop();
+  const b = createAgent(optsFor(`${defHost}:0`));
+  track(b);
+  await b.start();
+  return b;
+}
+
+/** The dashboard's URL as the browser should open it (the bound port, not the asked one). */
+function dashboardUrl(a: Agent): string {
+  const http = a.http;
+  if (http === undefined) throw new Error('the balancer agent started no HTTP API (agent.http is missing)');
+  return http.url('/ui/');
 }
 
 /** undefined when HAProxy runs, else the text telling how to get it. */
@@ -158,19 +209,16 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
       'kodama demo',
     );
     const url = `http://127.0.0.1:${port}/`;
-    p.raw(
-      `kodama demo: one balancer, three web nodes, all on 127.0.0.1 (logs: ${dir})\n` +
-        `  balancer: ${opts.haproxy ? 'HAProxy' : 'embedded proxy'} listening on ${url} for service "${WEB_SERVICE}"\n` +
-        `  load: ${LOAD.concurrency} clients, keep-alive, ${LOAD.pauseMs} ms pause; every page answers after ${opts.delayMs} ms\n\n`,
-    );
 
-    // The balancer node: a plain agent with the balancer role (it starts the role itself).
+    // The balancer node: a plain agent with the balancer role (it starts the role itself) and the
+    // HTTP API + dashboard.
     const balancerLog = openLog('balancer');
-    const agentOpts: AgentOptions = {
+    const agentOpts = (httpAddr: string): AgentOptions => ({
       nodeName: 'balancer',
       bind: '127.0.0.1:0',
       profile: 'local',
       rpcAddr: null,
+      httpAddr,
       tags: { role: 'balancer' },
       balancer: spec,
       logSink: (line) => {
@@ -178,10 +226,15 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
         // Warnings and errors (guard holds, driver trouble) belong in the live view.
         if (/\[(WARN|ERR)\]/.test(line)) p.line(`balancer log: ${line.slice(20)}`);
       },
-    };
-    const a = createAgent(agentOpts);
-    agent = a;
-    await a.start();
+    });
+    const a = await startBalancerAgent(agentOpts, opts.httpAddr, (created) => (agent = created));
+    const dashboard = dashboardUrl(a);
+    p.raw(
+      `kodama demo: one balancer, three web nodes, all on 127.0.0.1 (logs: ${dir})\n` +
+        `  balancer: ${opts.haproxy ? 'HAProxy' : 'embedded proxy'} listening on ${url} for service "${WEB_SERVICE}"\n` +
+        `  dashboard: ${dashboard}\n` +
+        `  load: ${LOAD.concurrency} clients, keep-alive, ${LOAD.pauseMs} ms pause; every page answers after ${opts.delayMs} ms\n\n`,
+    );
     const roleOf = (): RoleView | undefined => a.balancerRole;
     if (roleOf() === undefined) throw new Error('the balancer agent did not start its balancer role (agent.balancerRole is missing)');
     const seed = `${a.bindAddress.ip}:${a.bindAddress.port}`;
@@ -223,116 +276,122 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
           `; ${plural(sum.failed, 'failed request')} (expected every node answering, 0 failed)`,
       );
     }
-    const countersBefore = { ...(roleOf()?.counters() ?? {}) };
+    p.line(`cluster ready: ${[...nodes.values()].sort((x, y) => x.node.localeCompare(y.node)).map((n) => `${n.node} pid ${n.pid}`).join(', ')}; dashboard: ${dashboard}`);
 
-    // ---- step 1: web-4 joins → traffic soon after it turns healthy.
-    p.raw('\n');
-    p.line(`STEP 1: web-4 joins. Expected: its first request within ${s(FIRST_REQUEST_BOUND_MS)} of turning healthy`);
-    const web4 = await spawn('web-4');
-    const healthyAt = await web4.healthyAt();
-    p.line(`web-4 turned healthy at ${p.secs(healthyAt)} s (it joins once its page passes the check)`);
-    const firstSeen = await waitUntil(() => records.some((r) => r.ok && r.node === 'web-4'), STEP_TIMEOUT_MS, signal);
-    if (firstSeen === undefined) {
-      expect('web-4 joins', false, `web-4 got no request within ${s(STEP_TIMEOUT_MS)} of turning healthy; backends: ${describeBackends(v.backends())}`);
-    } else {
-      // The answer's end time bounds the moment the proxy picked web-4 from above.
-      const first = records.find((r) => r.ok && r.node === 'web-4')!;
-      const afterMs = first.endMs - healthyAt;
-      expect(
-        'web-4 joins',
-        afterMs <= FIRST_REQUEST_BOUND_MS,
-        `web-4 took its first request ${s(Math.max(0, afterMs))} after turning healthy (bound ${s(FIRST_REQUEST_BOUND_MS)})`,
-      );
-    }
-    await sleep(1500, signal);
+    // The script (skipped with -no-script: the cluster and the load just keep running).
+    if (opts.script) {
+      const countersBefore = { ...(roleOf()?.counters() ?? {}) };
 
-    // ---- step 2: web-2 leaves gracefully → drained, 0 failed requests.
-    p.raw('\n');
-    p.line('STEP 2: web-2 leaves gracefully (SIGTERM). Expected: drained first, 0 failed requests');
-    const web2 = nodes.get('web-2')!;
-    const leaveAt = Date.now();
-    let drainSeenAt: number | undefined;
-    let goneSeenAt: number | undefined;
-    const drainWatch = setInterval(() => {
-      drainSeenAt ??= v.backends().some((b) => b.id === 'web-2' && b.state === 'drain') ? Date.now() : undefined;
-      goneSeenAt ??= present('web-2') ? undefined : Date.now();
-    }, 25);
-    await web2.stop();
-    const exitedAt = Date.now();
-    await waitUntil(() => goneSeenAt !== undefined, STEP_TIMEOUT_MS, signal);
-    clearInterval(drainWatch);
-    const goneAt = goneSeenAt;
-    await sleep(1000, signal);
-    {
-      const sum = summarise(records, leaveAt, Date.now());
-      const lastToWeb2 = records.filter((r) => r.node === 'web-2').reduce((m, r) => Math.max(m, r.endMs), 0);
-      const parts = [
-        `exit code ${web2.exitCode}`,
-        drainSeenAt !== undefined ? `set to drain after ${s(drainSeenAt - leaveAt)}` : 'never seen in drain state',
-        goneAt !== undefined ? `removed after ${s(goneAt - leaveAt)}` : `still a backend after ${s(STEP_TIMEOUT_MS)}`,
-        `last answer ${s(Math.max(0, exitedAt - lastToWeb2))} before it exited`,
-        `${plural(sum.failed, 'failed request')} of ${sum.sent}`,
-      ];
-      expect('web-2 leaves', web2.exitCode === 0 && goneAt !== undefined && sum.failed === 0, `web-2 drained: ${parts.join(', ')}`);
-    }
+      // ---- step 1: web-4 joins → traffic soon after it turns healthy.
+      p.raw('\n');
+      p.line(`STEP 1: web-4 joins. Expected: its first request within ${s(FIRST_REQUEST_BOUND_MS)} of turning healthy`);
+      const web4 = await spawn('web-4');
+      const healthyAt = await web4.healthyAt();
+      p.line(`web-4 turned healthy at ${p.secs(healthyAt)} s (it joins once its page passes the check)`);
+      const firstSeen = await waitUntil(() => records.some((r) => r.ok && r.node === 'web-4'), STEP_TIMEOUT_MS, signal);
+      if (firstSeen === undefined) {
+        expect('web-4 joins', false, `web-4 got no request within ${s(STEP_TIMEOUT_MS)} of turning healthy; backends: ${describeBackends(v.backends())}`);
+      } else {
+        // The answer's end time bounds the moment the proxy picked web-4 from above.
+        const first = records.find((r) => r.ok && r.node === 'web-4')!;
+        const afterMs = first.endMs - healthyAt;
+        expect(
+          'web-4 joins',
+          afterMs <= FIRST_REQUEST_BOUND_MS,
+          `web-4 took its first request ${s(Math.max(0, afterMs))} after turning healthy (bound ${s(FIRST_REQUEST_BOUND_MS)})`,
+        );
+      }
+      await sleep(1500, signal);
 
-    // ---- step 3: web-3 killed → failures only until the balancer removes it.
-    p.raw('\n');
-    p.line('STEP 3: web-3 is killed (SIGKILL). Expected: failures only until the balancer removes it, none after');
-    const web3 = nodes.get('web-3')!;
-    const retriesBefore = roleOf()?.counters().retries;
-    const killAt = Date.now();
-    web3.kill();
-    const removedAt = await waitUntil(() => !present('web-3'), STEP_TIMEOUT_MS, signal);
-    if (removedAt === undefined) {
-      expect('web-3 killed', false, `web-3 still a backend ${s(STEP_TIMEOUT_MS)} after it was killed`);
-    } else {
-      await sleep(2000, signal);
-      // A request counts against the window it was sent in.
-      const before = records.filter((r) => !r.ok && r.endMs >= killAt && r.startMs < removedAt).length;
-      const afterSum = summarise(records, removedAt, Date.now());
-      const retriesAfter = roleOf()?.counters().retries;
-      // The embedded proxy counts connects it retried on another backend (HAProxy's redispatch is not counted here).
-      const retried = retriesBefore !== undefined && retriesAfter !== undefined ? `; the proxy retried ${plural(retriesAfter - retriesBefore, 'connect')} on other backends` : '';
-      expect(
-        'web-3 killed',
-        afterSum.failed === 0 && afterSum.ok > 0,
-        `${plural(before, 'request')} failed before the balancer removed it after ${s(removedAt - killAt)}, ` +
-          `${afterSum.failed} after (${afterSum.ok} answered since, by ${Object.keys(afterSum.byNode).sort().join(', ') || 'nobody'})${retried}`,
-      );
-    }
+      // ---- step 2: web-2 leaves gracefully → drained, 0 failed requests.
+      p.raw('\n');
+      p.line('STEP 2: web-2 leaves gracefully (SIGTERM). Expected: drained first, 0 failed requests');
+      const web2 = nodes.get('web-2')!;
+      const leaveAt = Date.now();
+      let drainSeenAt: number | undefined;
+      let goneSeenAt: number | undefined;
+      const drainWatch = setInterval(() => {
+        drainSeenAt ??= v.backends().some((b) => b.id === 'web-2' && b.state === 'drain') ? Date.now() : undefined;
+        goneSeenAt ??= present('web-2') ? undefined : Date.now();
+      }, 25);
+      await web2.stop();
+      const exitedAt = Date.now();
+      await waitUntil(() => goneSeenAt !== undefined, STEP_TIMEOUT_MS, signal);
+      clearInterval(drainWatch);
+      const goneAt = goneSeenAt;
+      await sleep(1000, signal);
+      {
+        const sum = summarise(records, leaveAt, Date.now());
+        const lastToWeb2 = records.filter((r) => r.node === 'web-2').reduce((m, r) => Math.max(m, r.endMs), 0);
+        const parts = [
+          `exit code ${web2.exitCode}`,
+          drainSeenAt !== undefined ? `set to drain after ${s(drainSeenAt - leaveAt)}` : 'never seen in drain state',
+          goneAt !== undefined ? `removed after ${s(goneAt - leaveAt)}` : `still a backend after ${s(STEP_TIMEOUT_MS)}`,
+          `last answer ${s(Math.max(0, exitedAt - lastToWeb2))} before it exited`,
+          `${plural(sum.failed, 'failed request')} of ${sum.sent}`,
+        ];
+        expect('web-2 leaves', web2.exitCode === 0 && goneAt !== undefined && sum.failed === 0, `web-2 drained: ${parts.join(', ')}`);
+      }
 
-    // ---- the rest of the run: nothing failed outside the kill window; HAProxy not reloaded.
-    {
-      const failedOutside = records.filter((r) => !r.ok && !(r.endMs >= killAt && r.startMs < (removedAt ?? Infinity))).length;
-      expect('whole run', failedOutside === 0, `${plural(failedOutside, 'failed request')} outside the kill window of web-3 (expected 0)`);
-      if (opts.haproxy) {
-        const after = roleOf()?.counters() ?? {};
-        if (after.reloads === undefined) expect('haproxy', false, `the driver counts no reloads (counters: ${Object.keys(after).join(', ')})`);
-        else {
-          const n = after.reloads - (countersBefore.reloads ?? 0);
-          expect('haproxy', n === 0, `HAProxy reloaded ${plural(n, 'time')} for these joins and leaves (expected 0: runtime API only)`);
+      // ---- step 3: web-3 killed → failures only until the balancer removes it.
+      p.raw('\n');
+      p.line('STEP 3: web-3 is killed (SIGKILL). Expected: failures only until the balancer removes it, none after');
+      const web3 = nodes.get('web-3')!;
+      const retriesBefore = roleOf()?.counters().retries;
+      const killAt = Date.now();
+      web3.kill();
+      const removedAt = await waitUntil(() => !present('web-3'), STEP_TIMEOUT_MS, signal);
+      if (removedAt === undefined) {
+        expect('web-3 killed', false, `web-3 still a backend ${s(STEP_TIMEOUT_MS)} after it was killed`);
+      } else {
+        await sleep(2000, signal);
+        // A request counts against the window it was sent in.
+        const before = records.filter((r) => !r.ok && r.endMs >= killAt && r.startMs < removedAt).length;
+        const afterSum = summarise(records, removedAt, Date.now());
+        const retriesAfter = roleOf()?.counters().retries;
+        // The embedded proxy counts connects it retried on another backend (HAProxy's redispatch is not counted here).
+        const retried = retriesBefore !== undefined && retriesAfter !== undefined ? `; the proxy retried ${plural(retriesAfter - retriesBefore, 'connect')} on other backends` : '';
+        expect(
+          'web-3 killed',
+          afterSum.failed === 0 && afterSum.ok > 0,
+          `${plural(before, 'request')} failed before the balancer removed it after ${s(removedAt - killAt)}, ` +
+            `${afterSum.failed} after (${afterSum.ok} answered since, by ${Object.keys(afterSum.byNode).sort().join(', ') || 'nobody'})${retried}`,
+        );
+      }
+
+      // ---- the rest of the run: nothing failed outside the kill window; HAProxy not reloaded.
+      {
+        const failedOutside = records.filter((r) => !r.ok && !(r.endMs >= killAt && r.startMs < (removedAt ?? Infinity))).length;
+        expect('whole run', failedOutside === 0, `${plural(failedOutside, 'failed request')} outside the kill window of web-3 (expected 0)`);
+        if (opts.haproxy) {
+          const after = roleOf()?.counters() ?? {};
+          if (after.reloads === undefined) expect('haproxy', false, `the driver counts no reloads (counters: ${Object.keys(after).join(', ')})`);
+          else {
+            const n = after.reloads - (countersBefore.reloads ?? 0);
+            expect('haproxy', n === 0, `HAProxy reloaded ${plural(n, 'time')} for these joins and leaves (expected 0: runtime API only)`);
+          }
         }
+      }
+
+      const failed = expectations.filter((e) => !e.ok);
+      const total = summarise(records);
+      p.raw(
+        `\nSummary: ${total.sent} requests, ${total.failed} failed; answers by node: ` +
+          Object.entries(total.byNode)
+            .sort((x, y) => x[0].localeCompare(y[0]))
+            .map(([n, c]) => `${n} ${c}`)
+            .join(', ') +
+          `\n${failed.length === 0 ? 'All expectations held.' : `${plural(failed.length, 'expectation')} did not hold: ${failed.map((e) => e.step).join('; ')}`}\n`,
+      );
+      if (failed.length > 0) {
+        failure = failed.map((e) => `${e.step}: ${e.detail}`).join('\n  ');
+        keepLogs = true;
       }
     }
 
-    const failed = expectations.filter((e) => !e.ok);
-    const total = summarise(records);
-    p.raw(
-      `\nSummary: ${total.sent} requests, ${total.failed} failed; answers by node: ` +
-        Object.entries(total.byNode)
-          .sort((x, y) => x[0].localeCompare(y[0]))
-          .map(([n, c]) => `${n} ${c}`)
-          .join(', ') +
-        `\n${failed.length === 0 ? 'All expectations held.' : `${plural(failed.length, 'expectation')} did not hold: ${failed.map((e) => e.step).join('; ')}`}\n`,
-    );
-    if (failed.length > 0) {
-      failure = failed.map((e) => `${e.step}: ${e.detail}`).join('\n  ');
-      keepLogs = true;
-    }
-
     if (!opts.once) {
-      p.raw('\nLive view continues (web-1 and web-4 serve); press Ctrl-C to stop every node and exit.\n\n');
+      const serving = opts.script ? 'continues (web-1 and web-4 serve)' : '(no script: web-1, web-2 and web-3 serve)';
+      p.raw(`\nLive view ${serving}; dashboard: ${dashboard}\nPress Ctrl-C to stop every node and exit.\n\n`);
       // A fresh load run now and then, so the records (one per request) do not grow for ever.
       for (;;) {
         try {

@@ -8,6 +8,8 @@ test('kodama demo --once (embedded proxy): every step held, exit 0, no node left
   assert.equal(r.timedOut, false, `demo did not finish within 90 s:\n${out}`);
   assert.equal(r.code, 0, out);
   assert.match(r.stdout, /balancer: embedded proxy listening on http:\/\/127\.0\.0\.1:\d+\//);
+  assert.match(r.stdout, /^ {2}dashboard: http:\/\/127\.0\.0\.1:\d+\/ui\/$/m, 'the header names the dashboard');
+  assert.match(r.stdout, /cluster ready: web-1 pid \d+, web-2 pid \d+, web-3 pid \d+; dashboard: http:\/\/127\.0\.0\.1:\d+\/ui\/\n/);
   assert.match(r.stdout, /balancer: web backends = web-1, web-2, web-3\n/);
   assert.match(r.stdout, /ok {3}steady load: \d+ answers in 2\.5 s from web-1, web-2, web-3; 0 failed requests/);
   assert.match(r.stdout, /ok {3}web-4 joins: web-4 took its first request \d+\.\d s after turning healthy/);
@@ -25,12 +27,19 @@ test('kodama demo --help documents the script and flags; a bad flag exits 1', as
   const help = await runKodama(['demo', '--help'], 30_000);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: kodama demo \[options\]/);
-  for (const s of ['-once', '-haproxy', 'web-4 joins', 'web-2 leaves', 'web-3 is killed', 'Ctrl-C', 'apt-get install haproxy']) {
+  for (const s of ['-once', '-haproxy', 'web-4 joins', 'web-2 leaves', 'web-3 is killed', 'Ctrl-C', 'apt-get install haproxy', '-http-addr=127.0.0.1:8500', '-no-script', 'dashboard: http://127.0.0.1:PORT/ui/', 'cluster ready: web-1 pid N']) {
     assert.ok(help.stdout.includes(s), `help mentions ${s}`);
   }
   const bad = await runKodama(['demo', '--nope'], 30_000);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /flag provided but not defined: -nope/);
+  const both = await runKodama(['demo', '--no-script', '--once'], 30_000);
+  assert.equal(both.code, 1);
+  assert.match(both.stderr, /-no-script cannot be used with -once/);
+  const addr = await runKodama(['demo', '--http-addr', 'nope'], 30_000);
+  assert.equal(addr.code, 1);
+  assert.match(addr.stderr, /invalid value "nope" for -http-addr: want host:port/);
+  assert.equal(both.stdout + addr.stdout, '', 'nothing started');
 });
 
 test('kodama demo --haproxy without HAProxy says how to install it and exits 1', async () => {
