@@ -383,7 +383,8 @@ function renderDeploys() {
     current.length > 0 ? current.map((d) => deployCard(d, true)) : h('p', { class: 'empty' }, 'no deploy running'),
     recent.length > 0 ? [h('h3', { class: 'sub' }, 'Recent'), recent.map((d) => deployCard(d, false))] : null,
     routes.length > 0 ? [h('h3', { class: 'sub' }, 'Routes'), h('ul', { class: 'routes' }, routes.map((r) =>
-      h('li', {}, h('strong', {}, r.service), ` by ${r.tag}: `, splitBar(routeSegments(r), ''), h('small', {}, ` set by ${r.by}, ltime ${r.ltime}`))))] : null,
+      h('li', {}, h('div', {}, h('strong', {}, r.service), h('small', {}, ` split by ${r.tag} · set by ${r.by} · ltime ${r.ltime}`)),
+        splitBar(routeSegments(r), ''))))] : null,
   );
 }
 
