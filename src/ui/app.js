@@ -510,8 +510,16 @@ const stream = {
       const hello = JSON.parse(ev.data);
       // Whatever happened while we were not listening: members in full, events since the last seen.
       if (this.connectedOnce) {
+        // A restarted agent numbers its timeline from 1 again: the old entries would shadow the new.
+        if (hello.next < state.eventsNext || (state.agent !== null && hello.node !== state.agent.node)) {
+          state.events = [];
+          state.eventsNext = 0;
+          void read('/v1/agent', null).then((a) => {
+            if (a !== undefined) { state.agent = a; renderAgent(); }
+          });
+        }
         void loadMembers();
-        void loadEvents(Math.min(state.eventsNext, hello.next));
+        void loadEvents(state.eventsNext);
       }
       this.connectedOnce = true;
     });
@@ -582,13 +590,18 @@ function tickAgo() {
   }
 }
 
+let ticks = 0;
+const MEMBERS_EVERY = 8; // × REFRESH_MS ≈ 30 s
+
 function refresh() {
   if (state.needToken || document.hidden) return;
   void loadServices();
   void loadChecks();
   void loadDeploys();
-  // Members normally arrive live; while the stream is down, poll them too.
-  if (stream.es === null || byId('connection').dataset.live !== 'true') void loadMembers();
+  // Members normally arrive live; while the stream is down, poll them too. Live, a full read
+  // now and then drops reaped members (the stream only says they left).
+  ticks++;
+  if (byId('connection').dataset.live !== 'true' || ticks % MEMBERS_EVERY === 0) void loadMembers();
 }
 
 function setupTimelineFilter() {
