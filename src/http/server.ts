@@ -168,6 +168,9 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
     counts.streams_open = clients.size;
     res.write('retry: 2000\n\n');
     client.send({ event: 'hello', data: { node: agent.nodeName, next: feed.timeline.next } });
+    // A dashboard opened mid-deploy shows its progress at once, not at the next change.
+    const deploy = agent.deploys?.current();
+    if (deploy !== undefined) client.send({ event: 'deploy', data: deploy });
   };
 
   const api = async (path: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> => {
