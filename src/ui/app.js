@@ -80,6 +80,7 @@ function setNote(id, text, bad = false) {
 function askToken(message) {
   state.needToken = true;
   stream.stop();
+  setLive(false, 'token needed');
   const form = byId('token-form');
   form.hidden = false;
   byId('token-error').textContent = message ?? (state.token ? 'The agent refused this token.' : '');
