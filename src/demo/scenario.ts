@@ -2,6 +2,9 @@
 // nodes run as child processes (spawnWebNode), a light steady load goes through the balancer's
 // frontend, and a script plays: web-4 joins, web-2 leaves gracefully, web-3 is killed. Each step
 // says what it expects and whether it happened; --once turns that into the exit code.
+// The balancer also serves the HTTP API and the dashboard (its URL is printed); -no-script skips
+// the script and keeps the three web nodes serving, for a person (or the dashboard's end-to-end
+// test) to watch and to kill nodes by the pids it prints.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
