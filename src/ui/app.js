@@ -19,6 +19,7 @@ const REFRESH_MS = 4000;
 /** The server pings every 15 s; silence for this long means the stream is dead even if no error fired. */
 const STALE_MS = 40_000;
 const MAX_EVENTS = 200;
+const DENSE_GROUP = 12;
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
@@ -195,6 +196,8 @@ function renderMembers() {
     const counts = countByStatus(g.members);
     section.querySelector('.role').textContent = g.role === '' ? 'no role' : g.role;
     section.querySelector('.n').textContent = ` ${counts.alive}/${g.members.length} alive`;
+    // A large group shows compact cards (name and status; failing checks stay) so the page stays one screen.
+    section.classList.toggle('dense', g.members.length > DENSE_GROUP);
     const list = section.querySelector('.cards');
     g.members.forEach((m, i) => {
       seenNames.add(m.name);

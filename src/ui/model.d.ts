@@ -8,6 +8,7 @@ export const STATUSES: MemberStatus[];
 export const DEPLOY_STEPS: DeployPhase[];
 export const FINAL_PHASES: DeployPhase[];
 export const CHECK_STATES: CheckState[];
+export function compareNames(a: string, b: string): number;
 export function checkState(status: number): CheckState;
 export function groupByRole<M extends { name: string; role: string | null }>(members: M[]): { role: string; members: M[] }[];
 export function countByStatus(members: { status: MemberStatus }[]): Record<MemberStatus, number>;

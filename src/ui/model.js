@@ -26,12 +26,18 @@ export function groupByRole(members) {
     if (list === undefined) groups.set(role, (list = []));
     list.push(m);
   }
-  const roles = [...groups.keys()].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : a.localeCompare(b)));
+  const roles = [...groups.keys()].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : compareNames(a, b)));
   return roles.map((role) => ({ role, members: groups.get(role).sort(byName) }));
 }
 
+/** Natural order: web-2 before web-10 (names are mostly prefix + number). */
+const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
+export function compareNames(a, b) {
+  return collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 function byName(a, b) {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  return compareNames(a.name, b.name);
 }
 
 /** How many members per status; every status present (0 when none). */
@@ -196,7 +202,7 @@ export function checkRows(nodes) {
   for (const n of nodes) {
     for (const c of n.checks) rows.push({ node: n.node, role: n.tags?.role ?? null, ...c, state: checkState(c.status) });
   }
-  return rows.sort((a, b) => (rank[a.status] ?? 4) - (rank[b.status] ?? 4) || cmp(a.node, b.node) || cmp(a.name, b.name));
+  return rows.sort((a, b) => (rank[a.status] ?? 4) - (rank[b.status] ?? 4) || compareNames(a.node, b.node) || compareNames(a.name, b.name));
 }
 
 function cmp(a, b) {

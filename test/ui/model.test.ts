@@ -37,6 +37,8 @@ test('members are grouped by role, roles sorted with the no-role group last, mem
     ['web', ['web-1', 'web-2']],
     ['', ['x']],
   ]);
+  const natural = groupByRole(['web-10', 'web-2', 'web-1', 'Web-3'].map((n) => member(n, 'web')));
+  assert.deepEqual(natural[0]?.members.map((m) => m.name), ['web-1', 'web-2', 'Web-3', 'web-10'], 'numbers in names sort as numbers');
 });
 
 test('counts by status name every status, zero included', () => {
