@@ -9,6 +9,7 @@ export const MAX_CLIENT_BUFFER_BYTES = 256 * 1024;
 
 export class SseClient {
   private closed = false;
+  private checkQueued = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -23,9 +24,15 @@ export class SseClient {
   send(m: StreamMessage): boolean {
     if (this.closed) return false;
     this.res.write(`event: ${m.event}\ndata: ${JSON.stringify(m.data)}\n\n`);
-    if (this.res.writableLength > this.maxBufferBytes) {
-      this.close(true);
-      return false;
+    // Judged after the socket had its chance to flush: within one tick node holds a response's
+    // writes back (cork), so a burst (a dozen members changing at once) would look like a slow
+    // client to a check made here.
+    if (!this.checkQueued && this.res.writableLength > this.maxBufferBytes) {
+      this.checkQueued = true;
+      setImmediate(() => {
+        this.checkQueued = false;
+        if (this.res.writableLength > this.maxBufferBytes) this.close(true);
+      });
     }
     return true;
   }
