@@ -172,7 +172,7 @@ function memberCard(m, el) {
       : failing.length === 0
         ? h('p', { class: 'm-checks ok' }, `checks: ${m.checks.total} passing`)
         : h('ul', { class: 'chips', 'aria-label': 'failing checks' },
-          failing.map((c) => h('li', { class: `chip chk ck-${c.state}` },
+          failing.map((c) => h('li', { class: `chip chk ck-${c.state}`, title: `${c.name} ${c.state}${c.flapping ? ', flapping' : ''}` },
             `${c.name} ${c.state}`, c.occurrences > 1 ? ` ×${c.occurrences}` : null, c.flapping ? ' flapping' : null))),
   );
   return card;
