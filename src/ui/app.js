@@ -8,7 +8,7 @@
 // The data-* attributes are what the end-to-end test reads (UI_SELECTORS in src/http/types.ts).
 
 import {
-  STATUSES, groupByRole, countByStatus, upsertMember, mergeEvents, eventTone, formatClock, formatAgo,
+  STATUSES, groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, eventTone, formatClock, formatAgo,
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments,
   valueColor, deploySteps, collectDeploys, backoffMs, withToken, FINAL_PHASES, formatDuration,
 } from './model.js';
@@ -344,8 +344,9 @@ function drawChecks(r) {
     );
   }
   const sil = byId('silences');
-  if (r.silences.length === 0) replace(sil, h('li', { class: 'empty' }, 'none'));
-  else replace(sil, r.silences.map((x) => h('li', { 'data-silence': x.id },
+  const active = r.silences.filter((x) => x.expiresAt === undefined || x.expiresAt > now);
+  if (active.length === 0) replace(sil, h('li', { class: 'empty' }, 'none'));
+  else replace(sil, active.map((x) => h('li', { 'data-silence': x.id },
     h('strong', {}, silenceScope(x)),
     x.reason ? ` — ${x.reason}` : null,
     h('small', {}, ` · ${x.expiresAt === undefined ? 'until removed' : `expires in ${formatDuration(x.expiresAt - now)}`}${x.creator ? ` · by ${x.creator}` : ''} · ${x.id}`))));
@@ -424,8 +425,10 @@ function addEvent(e) {
 async function loadMembers() {
   const r = await read('/v1/members', null);
   if (r === undefined) return;
+  const d = diffMembers(state.members, r.members);
   state.members = r.members;
-  renderMembers();
+  // The periodic full read usually changes nothing the stream did not already show.
+  if (d.added.length + d.removed.length + d.changed.length > 0 || cards.size === 0) renderMembers();
 }
 
 async function loadEvents(since) {
