@@ -85,6 +85,7 @@ export class ClusterFeed {
 
   private onMember(e: SerfEvent): void {
     const now = Date.now();
+    const current = new Map(this.agent.members().map((x) => [x.name, x]));
     for (const m of e.members) {
       if (e.type !== 'member-update') this.since.set(m.name, now);
       this.timeline.push(e.type, m.name, `${m.name} ${VERB[e.type]}`);
@@ -94,7 +95,7 @@ export class ClusterFeed {
         this.checkTransitions(m);
       }
       // The member as the agent holds it now (the event's copy may be older); a reaped one is gone.
-      const cur = this.agent.members().find((x) => x.name === m.name) ?? m;
+      const cur = current.get(m.name) ?? m;
       this.send({ event: 'member', data: this.member(e.type === 'member-reap' ? { ...cur, status: 'left' } : cur) });
     }
   }

@@ -176,7 +176,9 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
   const api = async (path: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const route = API_ROUTES.get(path);
     if (route === undefined) throw new HttpError('ERR_HTTP_NOT_FOUND', `no such endpoint ${path.slice(0, 200)} (see docs/api.md)`);
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError('ERR_HTTP_METHOD', `${path} answers GET only`);
+    if (req.method !== 'GET' && (req.method !== 'HEAD' || route === 'stream')) {
+      throw new HttpError('ERR_HTTP_METHOD', `${path} answers GET only`);
+    }
     if (!requestAllowed(token, presentedToken(req.headers.authorization, q))) {
       counts.auth_failures++;
       throw new HttpError('ERR_HTTP_AUTH', 'this API needs a token: send "Authorization: Bearer <token>" (or ?token=<token>)');
@@ -219,7 +221,9 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
     req.resume();
     let url: URL;
     try {
-      url = new URL(req.url ?? '/', 'http://kodama.invalid');
+      // Origin-form paths are appended (so `//x` stays a path, never a host); absolute-form as is.
+      const target = req.url ?? '/';
+      url = target.startsWith('/') ? new URL(`http://kodama.invalid${target}`) : new URL(target);
     } catch {
       throw new HttpError('ERR_HTTP_NOT_FOUND', 'unreadable request path');
     }
@@ -244,14 +248,16 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
       if (e instanceof HttpError) err = e;
       else {
         counts.internal_errors++;
-        agent.logger.log('ERR', `http: ${req.method ?? '?'} ${(req.url ?? '').slice(0, 200)}: ${(e as Error).message}`);
+        // Path only: the query may carry the token.
+        agent.logger.log('ERR', `http: ${req.method ?? '?'} ${(req.url ?? '').split('?')[0]!.slice(0, 200)}: ${(e as Error).message}`);
         err = new HttpError('ERR_HTTP_INTERNAL', 'internal error (logged by the agent)');
       }
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      sendError(res, err, err.code === 'ERR_HTTP_METHOD' ? { Allow: 'GET, HEAD' } : {});
+      const allow = (req.url ?? '').startsWith(`${API_PREFIX}/stream`) ? 'GET' : 'GET, HEAD';
+      sendError(res, err, err.code === 'ERR_HTTP_METHOD' ? { Allow: allow } : {});
     });
   });
   server.maxConnections = 512;
