@@ -1,0 +1,121 @@
+// The dashboard in headless Chromium against a real agent whose API needs a token: the page asks
+// for it (a wrong one is refused, the right one kept for the tab), goes live, shows the member;
+// when the agent dies the live indicator says so, and when it is back on the same address the
+// page reconnects by itself (backoff) — no reload.
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { chromium } from 'playwright-core';
+import { KODAMA } from '../demo/helpers.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'ui-test-token-7';
+/** tsx compiles the agent on a shared 2-core machine. */
+const START_BOUND_MS = 30_000;
+/** Backoff 1, 2, 4, 8 s (+20 %) while the agent restarts: live again well within this. */
+const RECONNECT_BOUND_MS = 30_000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface Agent { proc: ChildProcess; exited: Promise<void>; output(): string }
+
+function startAgent(httpPort: number, rpcPort: number): Agent {
+  const proc = spawn(process.execPath, [KODAMA, 'agent', '-node', 'ui-t1', '-profile', 'local', '-bind', '127.0.0.1:0',
+    '-rpc-addr', `127.0.0.1:${rpcPort}`, '-http-addr', `127.0.0.1:${httpPort}`, '-http-token', TOKEN, '-tag', 'role=probe'],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  return { proc, exited, output: () => out };
+}
+
+async function waitApi(base: string, agent: Agent, boundMs: number): Promise<void> {
+  const until = Date.now() + boundMs;
+  while (Date.now() < until) {
+    if (agent.proc.exitCode !== null) throw new Error(`agent exited ${agent.proc.exitCode}:\n${agent.output()}`);
+    try {
+      const r = await fetch(`${base}/v1/agent`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`agent API not up within ${boundMs} ms:\n${agent.output()}`);
+}
+
+async function kill(agent: Agent): Promise<void> {
+  if (agent.proc.exitCode !== null || agent.proc.signalCode !== null) return;
+  agent.proc.kill('SIGKILL');
+  await agent.exited;
+}
+
+function skipWithoutChromium(t: TestContext): boolean {
+  if (existsSync(CHROMIUM)) return false;
+  const msg = `${CHROMIUM} is missing (apt-get install chromium)`;
+  if (process.env.CI === 'true') assert.fail(msg);
+  t.skip(msg);
+  return true;
+}
+
+test('dashboard: asks for the token, goes live, says when the agent is gone, reconnects by itself', async (t) => {
+  if (skipWithoutChromium(t)) return;
+  const [httpPort, rpcPort] = [await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${httpPort}`;
+  let agent = startAgent(httpPort, rpcPort);
+  t.after(() => kill(agent));
+  await waitApi(base, agent, START_BOUND_MS);
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+
+  await page.goto(`${base}/ui/`);
+  await page.waitForSelector('#token-form:not([hidden])', { timeout: 10_000 });
+  assert.equal(await page.getAttribute('#connection', 'data-live'), 'false');
+  assert.match(await page.textContent('#connection') ?? '', /token needed/);
+
+  await page.fill('#token-form input', 'not-the-token');
+  await page.click('#token-form button');
+  await page.waitForSelector('#token-form:not([hidden]) #token-error:text("refused")', { timeout: 10_000 });
+
+  await page.fill('#token-form input', TOKEN);
+  await page.click('#token-form button');
+  await page.waitForSelector('#connection[data-live="true"]', { timeout: 10_000 });
+  await page.waitForSelector('[data-role="probe"] [data-member="ui-t1"][data-status="alive"]', { timeout: 10_000 });
+  assert.equal(await page.isHidden('#token-form'), true);
+  assert.equal(await page.evaluate('sessionStorage.getItem("kodama-http-token")'), TOKEN, 'kept for this tab');
+  assert.match(await page.textContent('#agent') ?? '', /ui-t1/);
+
+  await kill(agent);
+  const down = Date.now();
+  await page.waitForSelector('#connection[data-live="false"]', { timeout: 10_000 });
+  t.diagnostic(`indicator offline ${Date.now() - down} ms after the agent died: "${(await page.textContent('#connection'))?.trim()}"`);
+
+  agent = startAgent(httpPort, rpcPort);
+  const restarted = Date.now();
+  await waitApi(base, agent, START_BOUND_MS);
+  const up = Date.now();
+  await page.waitForSelector('#connection[data-live="true"]', { timeout: RECONNECT_BOUND_MS });
+  t.diagnostic(`agent back ${up - restarted} ms after restart; page live again ${Date.now() - up} ms later, no reload`);
+  // The restarted agent's member list is read again: still one card, alive.
+  await page.waitForSelector('[data-member="ui-t1"][data-status="alive"]', { timeout: 10_000 });
+  assert.equal(await page.locator('[data-member]').count(), 1);
+  assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+});
