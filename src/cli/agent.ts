@@ -347,6 +347,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
       `         Bind addr: '${bind.ip}:${bind.port}'`,
       `    Advertise addr: '${agent.advertiseAddress.ip}:${agent.advertiseAddress.port}'`,
       `          RPC addr: '${rpc === undefined ? '' : `${rpc.host}:${rpc.port}`}'`,
+      // Only with -http-addr: the banner stays serf's otherwise.
+      ...(agent.http !== undefined ? [`         Dashboard: '${agent.http.url('/ui/')}'`] : []),
       `         Encrypted: ${agent.encrypted}`,
       `          Snapshot: ${config.snapshotPath !== undefined && config.snapshotPath !== ''}`,
       `           Profile: ${config.profile}`,
