@@ -304,7 +304,11 @@ function sparkline(history) {
   const H = 16;
   const bars = sparklineBars(history, W, H);
   if (bars.length === 0) return h('span', { class: 'muted' }, '–');
-  return s('svg', { class: 'spark', width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `history ${history}` },
+  const tally = new Map();
+  for (const b of bars) tally.set(b.state, (tally.get(b.state) ?? 0) + 1);
+  const label = `last ${bars.length} results: ${[...tally].map(([st, n]) => `${n} ${st}`).join(', ')}; latest ${bars[bars.length - 1].state}`;
+  return s('svg', { class: 'spark', width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label },
+    s('title', {}, label),
     bars.map((b) => s('rect', { x: b.x, y: b.y, width: b.w, height: b.h, class: `ck-${b.state}` })));
 }
 
