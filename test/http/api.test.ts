@@ -28,28 +28,36 @@ import { getJson, openStream, rawRequest, until } from './helpers.ts';
 
 const quiet = { logLevel: 'WARN', logSink: () => undefined } as const;
 
-async function startPage(): Promise<{ port: number; close(): Promise<void> }> {
+interface Page {
+  port: number;
+  /** The monitoring check's path (/check) answers 500 while set; the service's /health stays 200. */
+  checkFails: boolean;
+  close(): Promise<void>;
+}
+
+async function startPage(): Promise<Page> {
+  const page: Page = { port: 0, checkFails: false, close: async () => undefined };
   const server: Server = createServer((req, res) => {
     req.resume();
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('ok\n');
+    const fail = page.checkFails && req.url === '/check';
+    res.writeHead(fail ? 500 : 200, { 'content-type': 'text/plain' });
+    res.end(fail ? 'broken\n' : 'ok\n');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  };
+  page.port = (server.address() as AddressInfo).port;
+  page.close = () =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    });
+  return page;
 }
 
 test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells the truth', { timeout: 90_000 }, async (t) => {
   const { validate } = apiValidator();
   const dir = await mkdtemp(join(tmpdir(), 'kodama-http-'));
   const agents: Agent[] = [];
-  const pages: { close(): Promise<void> }[] = [];
+  const pages: Page[] = [];
   t.after(async () => {
     for (const a of agents.reverse()) await a.stop().catch(() => undefined);
     for (const p of pages) await p.close();
@@ -79,7 +87,7 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
     const a = await start({
       ...webNodeAgentOptions({ name, join: [seed], tags: { color: 'blue' } }, page.port),
       ...quiet,
-      checks: parseCheckSpecs([{ name: 'page', http: '/', port: page.port, interval: '1s' }], 'http test'),
+      checks: parseCheckSpecs([{ name: 'page', http: '/check', port: page.port, interval: '1s' }], 'http test'),
     });
     webs.push(a);
     assert.ok((await a.join([seed])).num > 0);
@@ -156,10 +164,14 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
   });
 
   await t.test('GET /v1/services: nodes, the balancer backends, the route', async () => {
-    const r = await getJson(url('/v1/services'));
-    assert.equal(r.status, 200);
-    validate('ServicesResponse', r.body);
-    const s = r.body as ServicesResponse;
+    // The balancer applies the route on its own time (gossip, then its driver): wait for it, bounded.
+    const s = await until('the balancer reports the route applied', 10_000, async () => {
+      const r = await getJson(url('/v1/services'));
+      assert.equal(r.status, 200);
+      validate('ServicesResponse', r.body);
+      const b = r.body as ServicesResponse;
+      return b.services.find((x) => x.name === 'web')?.balancers[0]?.routeLTime === route.ltime ? b : undefined;
+    }, 300);
     assert.deepEqual(s.missing, []);
     const web = s.services.find((x) => x.name === 'web');
     assert.ok(web !== undefined, 'service web listed');
@@ -255,6 +267,26 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
       assert.equal((dep.data as { id: string }).id, started.id);
     } finally {
       ms.close();
+    }
+  });
+
+  await t.test('a check failing on web-1 shows cluster-wide: member checks and a check timeline entry', async () => {
+    const s = await openStream(url('/v1/stream'));
+    try {
+      await s.next('hello', (m) => m.event === 'hello', 5000);
+      pages[0]!.checkFails = true;
+      const tl = await s.next('check critical on web-1', (m) => m.event === 'timeline' && (m.data as ApiEvent).kind === 'check' && (m.data as ApiEvent).node === 'web-1' && /page is critical/.test((m.data as ApiEvent).text), 15_000);
+      validate('StreamTimeline', tl.data);
+      const members = (await getJson(url('/v1/members?role=web'))).body as MembersResponse;
+      validate('MembersResponse', members);
+      const w1 = members.members.find((m) => m.name === 'web-1')!;
+      assert.deepEqual(w1.checks?.failing.map((f) => [f.name, f.state]), [['page', 'critical']]);
+      assert.deepEqual(members.members.find((m) => m.name === 'web-2')!.checks?.failing, []);
+      pages[0]!.checkFails = false;
+      await s.next('check passing on web-1', (m) => m.event === 'timeline' && (m.data as ApiEvent).kind === 'check' && (m.data as ApiEvent).node === 'web-1' && /page is passing/.test((m.data as ApiEvent).text), 15_000);
+    } finally {
+      pages[0]!.checkFails = false;
+      s.close();
     }
   });
 

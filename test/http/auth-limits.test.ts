@@ -87,12 +87,13 @@ test('stream limits: the N+1th stream is refused; a client that never reads is d
   const a: Agent = createAgent({ nodeName: 'limits', bind: '127.0.0.1:0', rpcAddr: null, profile: 'local', ...quiet });
   t.after(() => a.stop());
   await a.start();
-  const api = await startHttpApi(a, { addr: '127.0.0.1:0', maxStreams: 2, maxStreamBufferBytes: 16 * 1024 });
+  const api = await startHttpApi(a, { addr: '127.0.0.1:0', maxStreams: 2, maxStreamBufferBytes: 16 * 1024, pingIntervalMs: 300 });
   t.after(() => api.stop());
 
   const reader = await openStream(api.url('/v1/stream'));
   t.after(() => reader.close());
   await reader.next('hello', (m) => m.event === 'hello', 5000);
+  validate('StreamPing', (await reader.next('ping', (m) => m.event === 'ping', 5000)).data);
 
   // A client that sends the request and never reads a byte.
   const stuck = connect(api.address.port, '127.0.0.1');
