@@ -237,6 +237,23 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
     assert.equal(other.elsewhere[0]!.coordinator, 'mon');
     assert.equal(other.elsewhere[0]!.phase, 'aborted');
     assert.equal(other.elsewhere[0]!.reason, 'http test: nothing moves');
+    const monEvents = (await getJson(mon.http!.url('/v1/events'))).body as EventsResponse;
+    validate('EventsResponse', monEvents);
+    assert.ok(monEvents.events.some((e) => e.kind === 'deploy' && e.text.includes(started.id) && e.text.includes('aborted')), 'the deploy phase is in the coordinator timeline');
+  });
+
+  await t.test('cluster-wide reads are shared: ten dashboards at once cost one query round', async () => {
+    await new Promise((r) => setTimeout(r, 1600)); // past the cache
+    const before = api.counters();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => getJson(url('/v1/services'))));
+    for (const a of answers) {
+      assert.equal(a.status, 200);
+      validate('ServicesResponse', a.body);
+    }
+    const after = api.counters();
+    assert.equal(after['reads_queried']! - before['reads_queried']!, 1, 'one read');
+    assert.equal(after['reads_cached']! - before['reads_cached']!, 9, 'nine shared it');
+    assert.deepEqual(answers[9]!.body, answers[0]!.body);
   });
 
   await t.test('GET /v1/stream: hello, then a joining member as member + timeline', async () => {
