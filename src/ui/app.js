@@ -367,8 +367,8 @@ function deployCard(d, big) {
       h('span', { class: 'sw', style: { background: valueColor(d.from) }, 'aria-hidden': 'true' }), d.from, ' → ',
       h('span', { class: 'sw', style: { background: valueColor(d.to) }, 'aria-hidden': 'true' }), d.to, ' ',
       h('span', { class: `badge phase tone-${tone}` }, d.phase)),
-    h('ol', { class: 'steps', 'aria-label': 'phases' }, deploySteps(d.phase, d.lastStep).map((x) =>
-      h('li', { class: `step ${x.state}`, 'aria-current': x.state === 'current' ? 'step' : null }, x.step))),
+    h('ol', { class: 'steps', 'aria-label': 'phases' }, deploySteps(d.phase, d.lastStep, d.stepIndex, d.steps.length).map((x) =>
+      h('li', { class: `step ${x.state}`, 'aria-current': x.state === 'current' ? 'step' : null }, x.label))),
     h('div', { class: 'progress' },
       h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(d.percent), 'aria-label': `traffic on ${d.to}` },
         h('span', { class: 'fill', style: { width: `${d.percent}%`, background: valueColor(d.to) } })),
@@ -453,6 +453,22 @@ async function once(key, fn) {
   } finally {
     inFlight.delete(key);
   }
+}
+
+/**
+ * A timeline event that says a cluster-wide view changed (a route published, a service drained,
+ * a check turned) re-reads that view shortly, instead of at the next periodic refresh. Debounced:
+ * a burst of events costs one read (and the agent caches its cluster-wide answers anyway).
+ */
+const SOON_MS = 400;
+const soonTimers = new Map();
+function soon(kind) {
+  const loads = { route: [loadServices, loadDeploys], deploy: [loadDeploys, loadServices], service: [loadServices], check: [loadChecks] }[kind];
+  if (loads === undefined || soonTimers.has(kind)) return;
+  soonTimers.set(kind, setTimeout(() => {
+    soonTimers.delete(kind);
+    for (const load of loads) void load();
+  }, SOON_MS));
 }
 
 function loadServices() {
@@ -541,7 +557,9 @@ const stream = {
     });
     es.addEventListener('timeline', (ev) => {
       this.touch();
-      addEvent(JSON.parse(ev.data));
+      const e = JSON.parse(ev.data);
+      addEvent(e);
+      soon(e.kind);
     });
     es.addEventListener('deploy', (ev) => {
       this.touch();

@@ -29,13 +29,15 @@ export type CheckRow = ChecksReport['checks'][number] & { node: string; role: st
 export function checkRows(nodes: ChecksReport[]): CheckRow[];
 export function routeSegments(route: RouteEntry | null | undefined): { value: string; percent: number }[];
 export function valueColor(value: string | null | undefined): string;
-export function deploySteps(phase: DeployPhase, lastStep?: DeployPhase): { step: DeployPhase; state: 'done' | 'current' | 'todo' | 'stopped' }[];
+export function deploySteps(phase: DeployPhase, lastStep?: DeployPhase, stepIndex?: number, stepCount?: number): { step: DeployPhase; label: string; state: 'done' | 'current' | 'todo' | 'stopped' }[];
 export function lastNormalPhase(events: DeployEvent[] | undefined): DeployPhase | undefined;
 export function deployPercent(d: DeployState): number;
 export interface DeployView {
   id: string; coordinator: string; service: string; from: string; to: string; phase: DeployPhase; percent: number;
   steps: number[]; figures: Record<string, string>; reason: string | undefined; startedAt: number; updatedAt: number;
   lastStep: DeployPhase | undefined; events: DeployEvent[];
+  /** Index into steps of the split published last (-1 = none yet). */
+  stepIndex: number;
 }
 export function deployView(d: DeployState | DeploySummary): DeployView;
 export function collectDeploys(response: DeploysResponse | null | undefined, streamed?: DeployState[]): DeployView[];

@@ -234,20 +234,30 @@ export function valueColor(value) {
 
 /**
  * Where a deploy is on prepare→check→shift→drain→bake→done: each step 'done', 'current' or
- * 'todo'. A deploy that rolled back, aborted or failed marks the step it was on as 'stopped'.
- * `lastStep` is the last normal phase it reached (from its events), for ended deploys.
+ * 'todo', with a label. A deploy that rolled back, aborted or failed marks the step it was on as
+ * 'stopped' (`lastStep`: the last normal phase it reached, from its events). Between the steps of
+ * a multi-step shift (10 → 50 → 100) the deploy bakes before the next step and nothing drains
+ * yet: that is shown on the shift step ("shift 2/3 · baking"), drain and bake stay to do.
  */
-export function deploySteps(phase, lastStep) {
-  let at = DEPLOY_STEPS.indexOf(phase);
+export function deploySteps(phase, lastStep, stepIndex = -1, stepCount = 0) {
+  const intermediate = (phase === 'shift' || phase === 'bake') && stepCount > 1 && stepIndex < stepCount - 1;
+  let at = intermediate ? DEPLOY_STEPS.indexOf('shift') : DEPLOY_STEPS.indexOf(phase);
   let stopped = false;
   if (at < 0) {
     stopped = true;
     at = Math.max(0, DEPLOY_STEPS.indexOf(lastStep ?? 'prepare'));
   }
-  return DEPLOY_STEPS.map((step, i) => ({
-    step,
-    state: i < at ? 'done' : i > at ? 'todo' : stopped ? 'stopped' : phase === 'done' ? 'done' : 'current',
-  }));
+  return DEPLOY_STEPS.map((step, i) => {
+    let label = step;
+    if (step === 'shift' && stepCount > 1 && stepIndex >= 0 && (i === at || intermediate)) {
+      label = `shift ${stepIndex + 1}/${stepCount}${intermediate && phase === 'bake' ? ' · baking' : ''}`;
+    }
+    return {
+      step,
+      label,
+      state: i < at ? 'done' : i > at ? 'todo' : stopped ? 'stopped' : phase === 'done' ? 'done' : 'current',
+    };
+  });
 }
 
 /** The last normal phase (prepare…done) in a deploy's events, for showing where an ended one stopped. */
@@ -276,12 +286,15 @@ export function deployView(d) {
       id: d.id, coordinator: d.coordinator, service: d.spec.service, from: d.spec.from, to: d.spec.to,
       phase: d.phase, percent: deployPercent(d), steps: d.spec.steps, figures: d.figures, reason: d.reason,
       startedAt: d.startedAt, updatedAt: d.updatedAt, lastStep: lastNormalPhase(d.events), events: d.events,
+      stepIndex: d.step,
     };
   }
   return {
     id: d.id, coordinator: d.coordinator, service: d.service, from: d.from, to: d.to, phase: d.phase,
     percent: d.percent, steps: d.steps, figures: d.figures, reason: d.reason, startedAt: d.startedAt,
     updatedAt: d.updatedAt, lastStep: undefined, events: [],
+    // A summary has no step index: the published percent tells which step it is on.
+    stepIndex: d.steps.indexOf(d.percent),
   };
 }
 

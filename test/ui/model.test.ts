@@ -146,6 +146,12 @@ test('deploy steps: done before the phase, current at it; an ended deploy marks 
   assert.equal(at('done'), 'prepare:done check:done shift:done drain:done bake:done done:done');
   assert.equal(at('rolled-back', 'bake'), 'prepare:done check:done shift:done drain:done bake:stopped done:todo');
   assert.equal(at('aborted'), 'prepare:stopped check:todo shift:todo drain:todo bake:todo done:todo');
+  // 10 → 50 → 100: baking between steps is still the shift; nothing drains before the last step.
+  const labels = (phase: Parameters<typeof deploySteps>[0], step: number) =>
+    deploySteps(phase, undefined, step, 3).map((x) => `${x.label}:${x.state}`).join(' ');
+  assert.equal(labels('bake', 1), 'prepare:done check:done shift 2/3 · baking:current drain:todo bake:todo done:todo');
+  assert.equal(labels('shift', 0), 'prepare:done check:done shift 1/3:current drain:todo bake:todo done:todo');
+  assert.equal(labels('bake', 2), 'prepare:done check:done shift:done drain:done bake:current done:todo');
 });
 
 test('deploy percent follows the published step; a rollback is 0 %', () => {
@@ -167,6 +173,8 @@ test('collectDeploys: own states, others summaries and streamed updates once eac
   const all = collectDeploys(response, streamed);
   assert.deepEqual(all.map((d) => `${d.id}:${d.phase}:${d.percent}`), ['d-new:bake:50', 'd-other:bake:100', 'd-old:done:100']);
   assert.equal(all[1]?.coordinator, 'api-1');
+  assert.equal(all[0]?.stepIndex, 1);
+  assert.equal(all[1]?.stepIndex, 0, 'a summary: the step whose percent was published');
   assert.deepEqual(collectDeploys(null), []);
 });
 
