@@ -105,7 +105,9 @@ export function eventTone(kind, text = '') {
     case 'deploy':
     case 'service':
       if (/\b(critical|failed|rolled[- ]back|rolling[- ]back|aborted|unhealthy)\b/i.test(text)) return 'bad';
-      if (/\b(warning|unknown|drain(ing)?|flapping)\b/i.test(text)) return 'warn';
+      if (/\b(warning|unknown|flapping)\b/i.test(text)) return 'warn';
+      // A drain is a deploy's normal phase, but news for a service.
+      if (kind === 'service' && /\bdrain(ing|ed)?\b/i.test(text)) return 'warn';
       if (/\b(passing|done|healthy)\b/i.test(text)) return 'good';
       return 'info';
     default:

@@ -70,6 +70,8 @@ test('events merge newest first, without duplicates, bounded', () => {
   assert.equal(eventTone('check', 'web-3: check http is passing'), 'good');
   assert.equal(eventTone('deploy', 'd-lb-1 rolled back: error rate'), 'bad');
   assert.equal(eventTone('user', 'user event deploy (12 bytes)'), 'info');
+  assert.equal(eventTone('deploy', 'deploy d-1 (web blue → green): drain'), 'info', 'a deploy drains as a matter of course');
+  assert.equal(eventTone('service', 'web-2: web draining'), 'warn');
 });
 
 test('formatting: clock, durations, ago, counts, error rates', () => {
