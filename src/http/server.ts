@@ -80,7 +80,7 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
   const ping = setInterval(() => broadcast({ event: 'ping', data: { at: Date.now() } }), opts.pingIntervalMs ?? 15_000);
   ping.unref();
 
-  const finish = (res: ServerResponse, status: number): void => {
+  const tally = (status: number): void => {
     if (status >= 500) counts.responses_5xx++;
     else if (status >= 400) counts.responses_4xx++;
     else if (status >= 300) counts.responses_3xx++;
@@ -96,7 +96,7 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
       ...headers,
     });
     res.end(text);
-    finish(res, status);
+    tally(status);
   };
   const sendError = (res: ServerResponse, e: HttpError, headers: Record<string, string> = {}): void => {
     sendJson(res, e.status, { error: e.message, code: e.code }, headers);
@@ -157,7 +157,7 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
     });
-    finish(res, 200);
+    tally(200);
     req.socket.setNoDelay(true);
     const client = new SseClient(res, maxBuffer, (slow) => {
       clients.delete(client);
@@ -212,7 +212,7 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
       'X-Content-Type-Options': 'nosniff',
     });
     res.end(req.method === 'HEAD' ? undefined : file.body);
-    finish(res, 200);
+    tally(200);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -232,7 +232,7 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError('ERR_HTTP_METHOD', `${path} answers GET only`);
       res.writeHead(302, { Location: UI_PREFIX, 'Content-Length': 0 });
       res.end();
-      finish(res, 302);
+      tally(302);
       return;
     }
     // The raw path, not URL's normalised one: `/ui/../x` must not turn into `/x`.
