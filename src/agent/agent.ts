@@ -322,8 +322,9 @@ export class Agent {
     // `chk` and `mon` are always the agent's: a stale value from a tags file or `-tag` must not
     // make a node look checked or a monitor.
     if (opts.dataDir !== undefined && opts.dataDir.trim() === '') throw new AgentError('ERR_AGENT_CONFIG', 'data dir must not be empty');
-    // Embedders may build the exec spec by hand: an enabled exec without a token would be open to anyone.
+    // The API off loopback without a token would hand the cluster's view to anyone who can reach it.
     if (opts.httpAddr !== undefined && opts.httpAddr !== '') checkHttpConfig(opts.httpAddr, opts.httpToken);
+    // Embedders may build the exec spec by hand: an enabled exec without a token would be open to anyone.
     if (opts.exec?.enabled === true && opts.exec.token === '') throw new AgentError('ERR_AGENT_CONFIG', `exec is enabled without a token: ${TOKEN_HINT}`);
     // `lb` is the agent's too: deploys find the balancers by it, so only a real balancer carries it.
     this.managedTagKeys = [...serviceNames.map(serviceTagKey), SUMMARY_TAG, MONITOR_TAG, BALANCER_TAG];
