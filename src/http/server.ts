@@ -321,3 +321,5 @@ type ApiRoute = 'agent' | 'members' | 'services' | 'checks' | 'events' | 'deploy
 const API_ROUTES = new Map<string, ApiRoute>(
   (['agent', 'members', 'services', 'checks', 'events', 'deploys', 'stream'] as const).map((r) => [`${API_PREFIX}/${r}`, r]),
 );
+/** Every endpoint served (docs/api.md must document each: a test checks). */
+export const API_PATHS: readonly string[] = [...API_ROUTES.keys()];

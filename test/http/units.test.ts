@@ -2,6 +2,7 @@
 // decoding), the dashboard file loader (only files inside its directory), the loopback rule.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,8 @@ import { decodeDeploySummary, encodeDeploySummary, summarizeDeploy } from '../..
 import { loadUiFile } from '../../src/http/static.ts';
 import { isLoopbackHost, parseHttpAddr, presentedToken, requestAllowed } from '../../src/http/auth.ts';
 import type { DeployState } from '../../src/deploy/types.ts';
-import { apiValidator } from './schemas.ts';
+import { API_PATHS } from '../../src/http/server.ts';
+import { API_DOC, apiValidator, readSchemas } from './schemas.ts';
 
 test('timeline: seq increases by one, since pages, the ring keeps the last N', () => {
   let now = 1000;
@@ -118,4 +120,24 @@ test('auth helpers: loopback hosts, host:port, token sources', () => {
   assert.ok(!requestAllowed('abc', undefined));
   assert.ok(!requestAllowed('abc', 'abd'));
   assert.ok(requestAllowed('abc', 'abc'));
+});
+
+test('docs/api.md documents every endpoint served, each with its response schema', () => {
+  const doc = readFileSync(API_DOC, 'utf8');
+  const documented = [...doc.matchAll(/^## GET (\/v1\/\w+)$/gm)].map((m) => m[1]);
+  assert.deepEqual([...documented].sort(), [...API_PATHS].sort());
+  const schemas = readSchemas(doc);
+  const expected: Record<string, string> = {
+    '/v1/agent': 'AgentInfo', '/v1/members': 'MembersResponse', '/v1/services': 'ServicesResponse', '/v1/checks': 'ChecksResponse',
+    '/v1/events': 'EventsResponse', '/v1/deploys': 'DeploysResponse', '/v1/stream': 'StreamHello',
+  };
+  for (const p of API_PATHS) {
+    const section = doc.split(/^## /m).find((x) => x.startsWith(`GET ${p}\n`)) ?? '';
+    assert.ok(section.includes(`<!-- schema: ${expected[p]} -->`), `${p}: its section carries the ${expected[p]} schema`);
+    assert.ok(schemas.has(expected[p]!));
+    assert.match(section, /```sh\ncurl /, `${p}: an example`);
+  }
+  for (const event of ['hello', 'member', 'timeline', 'deploy', 'ping']) {
+    assert.ok(schemas.has(`Stream${event[0]!.toUpperCase()}${event.slice(1)}`), `SSE ${event} has a schema`);
+  }
 });
