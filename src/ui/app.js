@@ -461,14 +461,32 @@ async function once(key, fn) {
  * a burst of events costs one read (and the agent caches its cluster-wide answers anyway).
  */
 const SOON_MS = 400;
+/**
+ * A member joining, leaving or failing changes every balancer's backends and the checks list,
+ * but balancers apply it after the event and the agent caches cluster-wide reads for 1.5 s: read
+ * once the cache has certainly turned over, so a failed node does not stay "ready" until the
+ * next periodic refresh.
+ */
+const MEMBER_SOON_MS = 1700;
 const soonTimers = new Map();
 function soon(kind) {
-  const loads = { route: [loadServices, loadDeploys], deploy: [loadDeploys, loadServices], service: [loadServices], check: [loadChecks] }[kind];
-  if (loads === undefined || soonTimers.has(kind)) return;
-  soonTimers.set(kind, setTimeout(() => {
-    soonTimers.delete(kind);
-    for (const load of loads) void load();
-  }, SOON_MS));
+  const member = { loads: [loadServices, loadChecks], ms: MEMBER_SOON_MS };
+  const plan = {
+    route: { loads: [loadServices, loadDeploys], ms: SOON_MS },
+    deploy: { loads: [loadDeploys, loadServices], ms: SOON_MS },
+    service: { loads: [loadServices], ms: SOON_MS },
+    check: { loads: [loadChecks], ms: SOON_MS },
+    'member-join': member,
+    'member-leave': member,
+    'member-failed': member,
+    'member-reap': member,
+  }[kind];
+  const key = plan === member ? 'member' : kind;
+  if (plan === undefined || soonTimers.has(key)) return;
+  soonTimers.set(key, setTimeout(() => {
+    soonTimers.delete(key);
+    for (const load of plan.loads) void load();
+  }, plan.ms));
 }
 
 function loadServices() {

@@ -161,6 +161,21 @@ test('dashboard of `kodama demo`: every member alive, a SIGKILLed web node turns
   const shown = await shownMembers(page);
   for (const n of MEMBERS) assert.ok(n in shown, `${n} still shown: ${JSON.stringify(shown)}`);
 
+  // The services panel follows too: the balancer drops the dead backend, and the page re-reads
+  // the (cached, 1.5 s) services view soon after a member event — not only at its 4 s refresh.
+  const backendGoneBound = 8_000;
+  const backendFrom = Date.now();
+  try {
+    await page.waitForFunction(
+      (sel) => (globalThis as unknown as PageGlobals).document.querySelector(sel) === null,
+      `[data-backend$="/${VICTIM}"][data-state="ready"]`,
+      { timeout: backendGoneBound, polling: 100 },
+    );
+  } catch (e) {
+    assert.fail(`${VICTIM} still shown as a ready backend ${backendGoneBound} ms after it was shown failed (${(e as Error).message.split('\n')[0]})`);
+  }
+  t.diagnostic(`${VICTIM} gone from the ready backends on the page ${((Date.now() - backendFrom) / 1000).toFixed(1)} s after it was shown failed`);
+
   mkdirSync(dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT });
   t.diagnostic(`demo ready after ${(readyMs / 1000).toFixed(1)} s; all 4 members alive on the page ${(aliveMs / 1000).toFixed(1)} s after load`);
