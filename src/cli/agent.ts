@@ -155,6 +155,11 @@ Deploys and actions by role (config file keys, kodama only):
                            globs; none = any). Every request is logged. Enabled
                            without a token is an error.
 
+HTTP API and dashboard (config file keys, kodama only):
+
+  "http_addr": "127.0.0.1:8500", "http_token": "s3cret"
+                           Same as -http-addr / -http-token (docs/api.md).
+
 Signals:
 
   SIGINT   graceful leave, then exit (unless skip_leave_on_interrupt).
