@@ -61,6 +61,20 @@ export function webNodeAgentOptions(opts: WebNodeOptions, pagePort: number): Age
     rpcAddr: opts.rpcAddr ?? null,
     tags: { role: 'web', ...(opts.tags ?? {}) },
     services: [service],
+    // One monitoring check, so `kodama checks` and the dashboard's checks panel have something
+    // real to show (history, state) in the demo.
+    checks: [
+      {
+        name: 'page',
+        probe: { kind: 'http', path: '/health', expectStatus: 200, timeoutMs: 1000 },
+        target: { host: '127.0.0.1', port: pagePort },
+        intervalMs: 2000,
+        subscriptions: ['role=web'],
+        ttlStatus: 2,
+        lowFlapThreshold: 20,
+        highFlapThreshold: 30,
+      },
+    ],
     leaveDrainMs: WEB_LEAVE_DRAIN_MS,
     ...(opts.logSink ? { logSink: opts.logSink } : {}),
   };
