@@ -51,3 +51,17 @@ export function requestAllowed(expected: string | undefined, given: string | und
   if (expected === undefined || expected === '') return true;
   return given !== undefined && tokenMatches(given, expected);
 }
+
+/**
+ * An open API (loopback, no token) answers only requests that name a loopback host. A browser
+ * always sends the name it resolved in `Host`, so a web page that rebinds its own DNS name to
+ * 127.0.0.1 (DNS rebinding) cannot read the cluster through a local browser. No Host header (an
+ * HTTP/1.0 client, never a browser) passes.
+ */
+export function hostAllowed(expectedToken: string | undefined, hostHeader: string | undefined): boolean {
+  if (expectedToken !== undefined && expectedToken !== '') return true;
+  if (hostHeader === undefined || hostHeader === '') return true;
+  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::\d+)?$/.exec(hostHeader.trim());
+  const host = m?.[1] ?? m?.[2];
+  return host !== undefined && isLoopbackHost(host);
+}

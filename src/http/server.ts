@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 import type { Agent } from '../agent/agent.ts';
 import { AgentError } from '../agent/errors.ts';
 import { VERSION } from '../cli/version.ts';
-import { checkHttpConfig, presentedToken, requestAllowed } from './auth.ts';
+import { checkHttpConfig, hostAllowed, presentedToken, requestAllowed } from './auth.ts';
 import { ClusterReads } from './cluster-reads.ts';
 import { HttpError } from './errors.ts';
 import { ClusterFeed } from './feed.ts';
@@ -54,7 +54,7 @@ const MEMBER_STATUSES = new Set(['alive', 'leaving', 'left', 'failed', 'none']);
 
 type Counters = Record<
   | 'requests' | 'responses_2xx' | 'responses_3xx' | 'responses_4xx' | 'responses_5xx' | 'auth_failures'
-  | 'bad_requests' | 'internal_errors' | 'streams_open' | 'streams_total' | 'streams_refused' | 'streams_dropped_slow',
+  | 'bad_requests' | 'host_refusals' | 'internal_errors' | 'streams_open' | 'streams_total' | 'streams_refused' | 'streams_dropped_slow',
   number
 >;
 
@@ -66,7 +66,7 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
   const startedAt = Date.now();
   const counts: Counters = {
     requests: 0, responses_2xx: 0, responses_3xx: 0, responses_4xx: 0, responses_5xx: 0, auth_failures: 0,
-    bad_requests: 0, internal_errors: 0, streams_open: 0, streams_total: 0, streams_refused: 0, streams_dropped_slow: 0,
+    bad_requests: 0, host_refusals: 0, internal_errors: 0, streams_open: 0, streams_total: 0, streams_refused: 0, streams_dropped_slow: 0,
   };
   const feed = new ClusterFeed(agent);
   const reads = new ClusterReads(agent, { cacheMs: opts.cacheMs ?? 1500 });
@@ -178,6 +178,13 @@ export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<
     if (route === undefined) throw new HttpError('ERR_HTTP_NOT_FOUND', `no such endpoint ${path.slice(0, 200)} (see docs/api.md)`);
     if (req.method !== 'GET' && (req.method !== 'HEAD' || route === 'stream')) {
       throw new HttpError('ERR_HTTP_METHOD', `${path} answers GET only`);
+    }
+    if (!hostAllowed(token, req.headers.host)) {
+      counts.host_refusals++;
+      throw new HttpError(
+        'ERR_HTTP_HOST',
+        `this API has no token and answers only loopback host names (not ${JSON.stringify(String(req.headers.host).slice(0, 100))}): open it as http://127.0.0.1:<port>/ or set -http-token`,
+      );
     }
     if (!requestAllowed(token, presentedToken(req.headers.authorization, q))) {
       counts.auth_failures++;

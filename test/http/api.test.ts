@@ -331,19 +331,19 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
     // A HEAD answer has no body: the status alone.
     assert.equal((await fetch(url('/v1/stream'), { method: 'HEAD' })).status, 405);
     for (const p of ['//v1/agent', '/v1//agent', '/v1/agent/', '/V1/AGENT']) {
-      const r = await rawRequest(api.address.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const r = await rawRequest(api.address.port, `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
       assert.equal(r.status, 404, p);
     }
-    const absolute = await rawRequest(api.address.port, `GET http://elsewhere.example/v1/agent HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const absolute = await rawRequest(api.address.port, `GET http://elsewhere.example/v1/agent HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
     assert.equal(absolute.status, 200, 'absolute-form request target (as proxies send it)');
     // Traversal, sent raw (fetch would normalise the path first).
     for (const p of ['/ui/../package.json', '/ui/%2e%2e/package.json', '/ui/..%2fpackage.json', '/ui/%2e%2e%2f%2e%2e%2fpackage.json', '/ui/..\\package.json',
       '/ui/.hidden.js', '/ui//etc/passwd', '/ui/%00.js', '/ui/%zz', '/ui/../../../../etc/passwd', '/ui/model.d.ts']) {
-      const r = await rawRequest(api.address.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const r = await rawRequest(api.address.port, `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
       assert.equal(r.status, 404, `${p} → ${r.text.slice(0, 200)}`);
       assert.doesNotMatch(r.text, /"name":\s*"kodama"|root:/);
     }
-    const big = await rawRequest(api.address.port, `GET /v1/agent HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`);
+    const big = await rawRequest(api.address.port, `GET /v1/agent HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`);
     assert.equal(big.status, 431);
     const garbage = await rawRequest(api.address.port, 'HELLO THERE\r\n\r\n');
     assert.equal(garbage.status, 400);

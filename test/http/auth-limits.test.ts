@@ -100,7 +100,7 @@ test('stream limits: the N+1th stream is refused; a client that never reads is d
   t.after(() => stuck.destroy());
   await new Promise<void>((r) => stuck.once('connect', () => r()));
   stuck.pause();
-  stuck.write('GET /v1/stream HTTP/1.1\r\nHost: x\r\n\r\n');
+  stuck.write('GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   await until('2 streams open', 5000, () => api.counters()['streams_open'] === 2);
 
   const third = await getJson(api.url('/v1/stream'));
