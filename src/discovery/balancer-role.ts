@@ -65,15 +65,24 @@ function describeRoute(r: RouteEntry | undefined): string {
 }
 
 /** `{service?: string}`; anything else → undefined (answered with every service). */
-function queriedService(payload: Uint8Array): { service?: string } | undefined {
+/** At most this many ids in a filter (a query is ≤ 1024 bytes anyway). */
+const MAX_FILTER_IDS = 128;
+
+/**
+ * The `kodama-backends` query's filter: {} (everything), {service}, and optionally {ids}: only
+ * those backends — so a caller watching a few nodes (a rolling batch) gets them even when the
+ * whole set would not fit one answer. undefined = unreadable (answered with everything).
+ */
+function queriedService(payload: Uint8Array): { service?: string; ids?: Set<string> } | undefined {
   const text = new TextDecoder().decode(payload).trim();
   if (text === '' || text === 'null') return {};
   try {
     const v = JSON.parse(text) as unknown;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
-    const s = (v as { service?: unknown }).service;
-    if (s === undefined) return {};
-    return typeof s === 'string' ? { service: s } : undefined;
+    const { service: s, ids } = v as { service?: unknown; ids?: unknown };
+    if (s !== undefined && typeof s !== 'string') return undefined;
+    if (ids !== undefined && (!Array.isArray(ids) || ids.length > MAX_FILTER_IDS || !ids.every((x) => typeof x === 'string'))) return undefined;
+    return { ...(s !== undefined ? { service: s } : {}), ...(ids !== undefined ? { ids: new Set(ids as string[]) } : {}) };
   } catch {
     return undefined;
   }
@@ -376,6 +385,10 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
           const one = r.services[filter.service];
           r.services = Object.create(null) as Record<string, ServiceReport>;
           if (one !== undefined) r.services[filter.service] = one;
+        }
+        const ids = filter?.ids;
+        if (ids !== undefined) {
+          for (const svc of Object.values(r.services)) svc.backends = svc.backends.filter((b) => ids.has(b.id));
         }
         const maxBytes = responseLimit - RESPONSE_OVERHEAD_BYTES - Buffer.byteLength(agent.nodeName, 'utf8');
         q.respond(encodeBalancerReport(r, maxBytes));

@@ -72,10 +72,19 @@ async function advertisedReady(client: RpcClient, service: string): Promise<Set<
 }
 
 /** One round of reports from the balancers (those that answered within timeoutMs). */
-export async function balancerReports(client: RpcClient, balancers: readonly string[], service: string, timeoutMs = 1000, interrupt?: AbortSignal): Promise<Map<string, BalancerReport>> {
+/** A filter of ids is sent only while it keeps the query small; beyond, the whole set is asked. */
+const MAX_FILTER_BYTES = 400;
+
+/**
+ * Each balancer's report of `service`; with `ids`, only those backends (so a batch is seen even
+ * when the whole set would be truncated to fit one answer).
+ */
+export async function balancerReports(client: RpcClient, balancers: readonly string[], service: string, timeoutMs = 1000, interrupt?: AbortSignal, ids?: readonly string[]): Promise<Map<string, BalancerReport>> {
   const out = new Map<string, BalancerReport>();
   if (balancers.length === 0) return out;
-  await askRaw(client, BACKENDS_QUERY, new TextEncoder().encode(JSON.stringify({ service })), balancers, timeoutMs, (node, p) => {
+  let payload = JSON.stringify({ service, ...(ids !== undefined ? { ids } : {}) });
+  if (payload.length > MAX_FILTER_BYTES) payload = JSON.stringify({ service });
+  await askRaw(client, BACKENDS_QUERY, new TextEncoder().encode(payload), balancers, timeoutMs, (node, p) => {
     const r = decodeBalancerReport(p);
     if (r !== undefined) out.set(node, r);
   }, interrupt);
@@ -95,13 +104,14 @@ async function watch(
   timeoutMs: number,
   judge: (reports: Map<string, BalancerReport>) => Verdict,
   refresh?: () => Promise<void>,
+  ids?: readonly string[],
 ): Promise<Verdict> {
   const deadline = Date.now() + timeoutMs;
   const latest = new Map<string, BalancerReport>();
   let last: Verdict = { ok: false, node: balancers[0] ?? '?', why: 'no balancer answered' };
   for (let i = 0; i < 100_000 && o.interrupt?.aborted !== true; i++) {
     const t0 = Date.now();
-    for (const [n, r] of await balancerReports(client, balancers, o.service, 1000, o.interrupt)) latest.set(n, r);
+    for (const [n, r] of await balancerReports(client, balancers, o.service, 1000, o.interrupt, ids)) latest.set(n, r);
     await refresh?.();
     const silent = balancers.filter((b) => !latest.has(b));
     last = silent.length > 0 ? { ok: false, node: silent[0]!, why: `balancer ${silent.join(', ')} did not answer ${BACKENDS_QUERY}` } : judge(latest);
@@ -181,7 +191,7 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
         if (s.active > 0) return { ok: false, node: n, why: `${s.active} request(s) still in flight` };
       }
       return { ok: true };
-    });
+    }, undefined, batch);
     if (!out.ok) {
       if (/in flight/.test(out.why)) o.say(`${tag}: warning: ${out.node}: ${out.why} after ${secs(o.drainTimeoutMs)}: going on`);
       else return fail(no, out.node, 'drain', `${out.why} after ${secs(Date.now() - t0)}; the batch stays drained (kodama rolling -undrain -node … puts it back)`);
@@ -223,7 +233,7 @@ export async function runRolling(client: RpcClient, o: RollingOptions): Promise<
       return { ok: true };
     }, async () => {
       advertised = await advertisedReady(client, o.service);
-    });
+    }, batch);
     if (!back.ok) {
       return fail(no, back.node, 'health', `not back in rotation after ${secs(o.healthTimeoutMs)} (${back.why}): check its service health (kodama checks, its agent log)`);
     }
@@ -270,7 +280,7 @@ export async function undrainNodes(client: RpcClient, o: UndrainOptions): Promis
     return { ok: true };
   }, async () => {
     advertised = await advertisedReady(client, o.service);
-  });
+  }, asked);
   if (!v.ok) {
     o.say(`${v.node}: undrained but not back in rotation after ${secs(o.healthTimeoutMs)} (${v.why}): check its service health (kodama checks, its agent log)`);
     return [...refused, v.node];

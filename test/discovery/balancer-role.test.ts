@@ -326,6 +326,19 @@ test('routes: a kodama-backends answer of many backends fits the response limit 
   assert.ok(web !== undefined);
   assert.ok((web.truncated ?? 0) > 0, 'some left out');
   assert.equal(web.backends.length + (web.truncated ?? 0), 14);
+
+  // An ids filter (what a rolling batch asks): exactly those, nothing left out; an unknown id is
+  // simply absent; a malformed filter is still answered, with everything that fits.
+  const ask = async (payload: string): Promise<ReturnType<typeof decodeBalancerReport>> => {
+    answers.clear();
+    await asker.query({ name: BACKENDS_QUERY, payload: new TextEncoder().encode(payload), timeoutMs: 2000, onResponse: (from, p) => answers.set(from, p) });
+    return decodeBalancerReport(answers.get('lb') ?? new Uint8Array(0));
+  };
+  const two = (await ask(JSON.stringify({ service: 'web', ids: ['web-node-14', 'web-node-01', 'nobody'] })))?.services.web;
+  assert.deepEqual(two?.backends.map((b) => b.id).sort(), ['web-node-01', 'web-node-14']);
+  assert.equal(two?.truncated ?? 0, 0);
+  const bad = (await ask(JSON.stringify({ service: 'web', ids: 'web-node-01' })))?.services.web;
+  assert.equal((bad?.backends.length ?? 0) + (bad?.truncated ?? 0), 14, 'a malformed filter gets the whole (fitted) set');
 });
 
 test('routes: a balancer started into a routed cluster learns the split by sync and never serves a mixture meanwhile', { timeout: 40_000 }, async () => {
