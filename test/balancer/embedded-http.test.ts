@@ -185,7 +185,9 @@ test('a killed backend costs at most the requests in flight to it, none after; r
   for (const f of failures) assert.ok(f.startMs <= killedAt, `failure started after the kill: ${JSON.stringify(f)}`);
   assert.ok(connectFailures >= 1, 'the dead backend was tried and routed around');
   assert.equal(summarise(run.records, killedAt + 1).failed, 0);
-  assert.ok(s.ok > 100);
+  // What the waits above guarantee: > 30 answers after the kill plus the > 30 before it (every
+  // backend had > 10). A fixed "> 100" failed once on a loaded CI machine with fewer in between.
+  assert.ok(s.ok > 60, `answers: ${s.ok}`);
   assert.deepEqual(
     (await lb.stats('web')).map((x) => x.id),
     ['a', 'c'],
