@@ -185,9 +185,10 @@ test('a killed backend costs at most the requests in flight to it, none after; r
   for (const f of failures) assert.ok(f.startMs <= killedAt, `failure started after the kill: ${JSON.stringify(f)}`);
   assert.ok(connectFailures >= 1, 'the dead backend was tried and routed around');
   assert.equal(summarise(run.records, killedAt + 1).failed, 0);
-  // What the waits above guarantee: > 30 answers after the kill plus the > 30 before it (every
-  // backend had > 10). A fixed "> 100" failed once on a loaded CI machine with fewer in between.
-  assert.ok(s.ok > 60, `answers: ${s.ok}`);
+  // Traffic kept flowing. The waits above guarantee > 30 answers after the kill and ≥ 33 requests
+  // started before it (at most 4 of them lost): ≥ 60 in all. A fixed "> 100" failed once on a
+  // loaded CI machine.
+  assert.ok(s.ok >= 60, `answers: ${s.ok}`);
   assert.deepEqual(
     (await lb.stats('web')).map((x) => x.id),
     ['a', 'c'],
