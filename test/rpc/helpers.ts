@@ -114,8 +114,22 @@ export interface SerfAgent {
   kill(): Promise<void>;
 }
 
-/** Start `serf agent` and wait until its RPC answers (bounded). */
+/**
+ * Start `serf agent` and wait until its RPC answers (bounded). A port found free can be taken by
+ * another test before serf binds it (seen once in CI: "bind: address already in use"): then try
+ * again with new ports, at most 3 times.
+ */
 export async function startSerfAgent(extra: string[], node = 's1'): Promise<SerfAgent> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSerfAgentOnce(extra, node);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startSerfAgentOnce(extra: string[], node: string): Promise<SerfAgent> {
   const bindPort = await freePort();
   const rpcPort = await freePort();
   const rpcAddr = `127.0.0.1:${rpcPort}`;
@@ -141,7 +155,8 @@ export async function startSerfAgent(extra: string[], node = 's1'): Promise<Serf
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    if (await tcpOpen(rpcPort)) return agent;
+    // Someone else listening on the port would answer too: serf must also still be running.
+    if ((await tcpOpen(rpcPort)) && child.exitCode === null && !/address already in use/.test(out)) return agent;
     await sleep(100);
   }
   await agent.kill();
