@@ -7,6 +7,7 @@ import type { RpcClient } from '../rpc/index.ts';
 import type { DeployState } from '../deploy/types.ts';
 import { FINAL_PHASES } from '../deploy/types.ts';
 import type { CliIo, Command } from './io.ts';
+import { subcommandGroup } from './subcommands.ts';
 import { parseDurationMs } from './duration.ts';
 import { RPC_HELP, rpcCommand, usage } from './rpc-command.ts';
 import type { ParsedFlags } from './flags.ts';
@@ -359,24 +360,4 @@ const SUBCOMMANDS: Record<string, Command> = {
   route,
 };
 
-export const deployCommand: Command = {
-  synopsis: 'Blue-green deploys: start, follow, abort, roll back, set routes',
-  help: topHelp,
-  run: async (args: string[], io: CliIo): Promise<number> => {
-    const [sub, ...rest] = args;
-    if (sub === undefined || sub === '-h' || sub === '-help' || sub === '--help' || sub === 'help') {
-      io.stdout(topHelp);
-      return sub === undefined ? 1 : 0;
-    }
-    if (sub.startsWith('-')) {
-      io.stderr(`flag provided but not defined: -${sub.replace(/^--?/, '').split('=')[0]}\n\n${topHelp}`);
-      return 1;
-    }
-    const cmd = SUBCOMMANDS[sub];
-    if (cmd === undefined) {
-      io.stderr(`Unknown subcommand: ${sub}\n\n${topHelp}`);
-      return 1;
-    }
-    return cmd.run(rest, io);
-  },
-};
+export const deployCommand: Command = subcommandGroup('Blue-green deploys: start, follow, abort, roll back, set routes', topHelp, SUBCOMMANDS);

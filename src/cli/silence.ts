@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { MONITOR_TAG, SILENCE_EVENT, SILENCES_QUERY } from '../checks/types.ts';
 import type { Silence, SilenceOp } from '../checks/types.ts';
-import type { CliIo, Command } from './io.ts';
+import type { Command } from './io.ts';
+import { subcommandGroup } from './subcommands.ts';
 import { parseDurationMs } from './duration.ts';
 import { columnize } from './columnize.ts';
 import { DEFAULT_QUERY_TIMEOUT_MS, collectAnswers, exactRegexp } from './checks.ts';
@@ -316,24 +317,4 @@ const removeCommand = rpcCommand({
 
 const SUBCOMMANDS: Record<string, Command> = { add: addCommand, list: listCommand, remove: removeCommand };
 
-export const silenceCommand: Command = {
-  synopsis: 'Add, list or remove alert silences',
-  help: topHelp,
-  run: async (args: string[], io: CliIo): Promise<number> => {
-    const [sub, ...rest] = args;
-    if (sub === undefined || sub === '-h' || sub === '-help' || sub === '--help' || sub === 'help') {
-      io.stdout(topHelp);
-      return sub === undefined ? 1 : 0;
-    }
-    if (sub.startsWith('-')) {
-      io.stderr(`flag provided but not defined: -${sub.replace(/^--?/, '').split('=')[0]}\n\n${topHelp}`);
-      return 1;
-    }
-    const cmd = SUBCOMMANDS[sub];
-    if (cmd === undefined) {
-      io.stderr(`Unknown subcommand: ${sub}\n\n${topHelp}`);
-      return 1;
-    }
-    return cmd.run(rest, io);
-  },
-};
+export const silenceCommand: Command = subcommandGroup('Add, list or remove alert silences', topHelp, SUBCOMMANDS);
