@@ -2,6 +2,7 @@
 // durations.
 
 import { CliError } from './flags.ts';
+import type { ParsedFlags } from './flags.ts';
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -19,4 +20,13 @@ export function parseDurationMs(s: string): number {
   }
   if (pos === 0) throw new CliError('ERR_CLI_USAGE', `invalid duration "${s}"`);
   return total;
+}
+
+/** A flag that must be a positive duration (`-timeout 30s`); undefined when not given. */
+export function positiveDurationFlag(f: ParsedFlags, name: string): number | undefined {
+  const s = f.strings.get(name);
+  if (s === undefined) return undefined;
+  const ms = parseDurationMs(s);
+  if (ms <= 0) throw new CliError('ERR_CLI_USAGE', `-${name} must be a positive duration such as 30s`);
+  return ms;
 }

@@ -8,7 +8,7 @@ import { resolveTargets, runOnNodes } from '../exec/client.ts';
 import type { ExecNodeResult } from '../exec/types.ts';
 import type { ParsedFlags } from './flags.ts';
 import type { CliIo } from './io.ts';
-import { parseDurationMs } from './duration.ts';
+import { positiveDurationFlag } from './duration.ts';
 import { columnize } from './columnize.ts';
 import { RPC_HELP, rpcCommand, usage } from './rpc-command.ts';
 
@@ -54,14 +54,6 @@ export function commandFrom(f: ParsedFlags): string {
   const cmd = f.positional.join(' ').trim();
   if (cmd === '') throw usage('no command given: put it after --, e.g. kodama exec -role web -- uptime');
   return cmd;
-}
-
-function durationFlag(f: ParsedFlags, name: string): number | undefined {
-  const s = f.strings.get(name);
-  if (s === undefined) return undefined;
-  const ms = parseDurationMs(s);
-  if (ms <= 0) throw usage(`-${name} must be a positive duration such as 30s`);
-  return ms;
 }
 
 /** Prints `node: line` per complete line as bytes arrive; flush() at a node's end. */
@@ -156,8 +148,8 @@ export const execCommand = rpcCommand<ExecCliOptions>({
       role,
       nodes,
       token: tokenFrom(f, io),
-      timeoutMs: durationFlag(f, 'timeout'),
-      lostAfterMs: durationFlag(f, 'lost-after') ?? 10_000,
+      timeoutMs: positiveDurationFlag(f, 'timeout'),
+      lostAfterMs: positiveDurationFlag(f, 'lost-after') ?? 10_000,
       command: commandFrom(f),
     };
   },

@@ -6,9 +6,8 @@
 import type { RpcClient } from '../rpc/index.ts';
 import { ExecError } from '../exec/errors.ts';
 import { runRolling, undrainNodes } from '../exec/rolling.ts';
-import type { ParsedFlags } from './flags.ts';
 import type { CliIo } from './io.ts';
-import { parseDurationMs } from './duration.ts';
+import { positiveDurationFlag } from './duration.ts';
 import { commandFrom, LineStreamer, problems, summaryTable, tokenFrom } from './exec.ts';
 import { intFlag, RPC_HELP, rpcCommand, usage } from './rpc-command.ts';
 
@@ -53,14 +52,6 @@ export interface RollingCliOptions {
   healthTimeoutMs: number;
   runTimeoutMs: number | undefined;
   undrain: boolean;
-}
-
-function duration(f: ParsedFlags, name: string, dflt: number | undefined): number | undefined {
-  const s = f.strings.get(name);
-  if (s === undefined) return dflt;
-  const ms = parseDurationMs(s);
-  if (ms <= 0) throw usage(`-${name} must be a positive duration such as 30s`);
-  return ms;
 }
 
 export async function rollingRun(client: RpcClient, o: RollingCliOptions, io: CliIo): Promise<number> {
@@ -149,9 +140,9 @@ export const rollingCommand = rpcCommand<RollingCliOptions>({
       token: tokenFrom(f, io),
       command: undrain ? '' : commandFrom(f),
       undrain,
-      drainTimeoutMs: duration(f, 'drain-timeout', 30_000)!,
-      healthTimeoutMs: duration(f, 'health-timeout', 60_000)!,
-      runTimeoutMs: duration(f, 'timeout', undefined),
+      drainTimeoutMs: positiveDurationFlag(f, 'drain-timeout') ?? 30_000,
+      healthTimeoutMs: positiveDurationFlag(f, 'health-timeout') ?? 60_000,
+      runTimeoutMs: positiveDurationFlag(f, 'timeout'),
     };
   },
   exec: rollingRun,
