@@ -111,6 +111,8 @@ export interface SerfAgent {
   rpcAddr: string;
   bindPort: number;
   output: () => string;
+  /** '' while running; otherwise how it ended and the last lines it printed (for failure messages). */
+  ended: () => string;
   kill(): Promise<void>;
 }
 
@@ -142,11 +144,16 @@ async function startSerfAgentOnce(extra: string[], node: string): Promise<SerfAg
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let endedAs = '';
+  child.once('exit', (code, signal) => {
+    endedAs = `serf agent ${node} (pid ${child.pid}) exited at ${new Date().toISOString()}: code ${code}, signal ${signal}`;
+  });
   const agent: SerfAgent = {
     child,
     rpcAddr,
     bindPort,
     output: () => out,
+    ended: () => (endedAs === '' ? '' : `${endedAs}; last output:\n${out.split('\n').slice(-25).join('\n')}`),
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
