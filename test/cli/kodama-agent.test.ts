@@ -36,7 +36,8 @@ async function kodamaUp(name: string, tags: Record<string, string>): Promise<Pro
     void p.exited.then(() => (exited = true));
     const deadline = Date.now() + 40_000;
     while (!exited && Date.now() < deadline) {
-      if ((await rpcMembers(p.rpcAddr)) !== undefined) return p;
+      // The banner first: an RPC port that answers may be another process's.
+      if (p.output().includes('==> kodama agent running!') && (await rpcMembers(p.rpcAddr)) !== undefined) return p;
       await new Promise((r) => setTimeout(r, 250));
     }
     if (!exited) throw new Error(`${name}: RPC not up within 40 s:\n${p.output()}`);

@@ -235,6 +235,8 @@ export async function spawnCoordinator(name: string, seed: string, dataDir: stri
   try {
     await until(`coordinator ${name} RPC`, 30_000, async () => {
       if (proc.exitCode !== null) assert.fail(`coordinator exited ${proc.exitCode}: ${lines.slice(-5).join(' | ')}`);
+      // The banner first: an RPC port that answers may be another process's.
+      if (!lines.some((l) => l.includes('==> kodama agent running!'))) return undefined;
       try {
         const c = await RpcClient.connect(rpcAddr, { timeoutMs: 1000 });
         c.close();

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KODAMA_BIN, killAll, REPO, rpcMembers, startKodama, waitFor, type Proc } from '../interop/harness.ts';
+import { KODAMA_BIN, killAll, REPO, rpcMembers, rpcUp, startKodama, waitFor, type Proc } from '../interop/harness.ts';
 
 const TOKEN = 'proc-exec-token';
 const dir = mkdtempSync(join(tmpdir(), 'kodama-exec-'));
@@ -26,7 +26,7 @@ function kodama(args: string[], env: Record<string, string> = {}): Promise<{ cod
 }
 
 async function up(p: Proc): Promise<void> {
-  await waitFor(`${p.name} RPC up`, 40_000, async () => ((await rpcMembers(p.rpcAddr)) !== undefined ? true : undefined), () => p.output());
+  await rpcUp(p, 40_000);
 }
 
 before(async () => {

@@ -103,13 +103,31 @@ function commonArgs(name: string, port: number, rpcPort: number, o: NodeOptions)
   return args;
 }
 
+/**
+ * Start a serf agent and wait until it says it is running (printed after it bound both ports:
+ * an RPC port that answers may be another process's). Ports are probed free and bound a moment
+ * later, so another test process may take one first: then serf exits with "address already in
+ * use" and is started again on fresh ports (at most 3 attempts; not when the ports were given).
+ */
 export async function startSerf(name: string, o: NodeOptions = {}): Promise<Proc> {
-  const port = o.port ?? (await freePort());
-  const rpcPort = o.rpcPort ?? (await freePort());
-  const child = spawn('serf', commonArgs(name, port, rpcPort, o), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
-  const p = track(name, 'serf', child, port, `127.0.0.1:${rpcPort}`);
-  await waitFor(`${name} RPC up`, 10_000, async () => (await tryRpc(p.rpcAddr)) ? true : undefined, () => p.output());
-  return p;
+  for (let attempt = 1; ; attempt++) {
+    const port = o.port ?? (await freePort());
+    const rpcPort = o.rpcPort ?? (await freePort());
+    const child = spawn('serf', commonArgs(name, port, rpcPort, o), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+    const p = track(name, 'serf', child, port, `127.0.0.1:${rpcPort}`);
+    const up = await waitFor(
+      `${name} running`,
+      10_000,
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return 'exited';
+        return p.output().includes('==> Serf agent running!') && (await tryRpc(p.rpcAddr)) ? 'up' : undefined;
+      },
+      () => p.output(),
+    );
+    if (up === 'up') return p;
+    const taken = /address already in use/.test(p.output()) && o.port === undefined && o.rpcPort === undefined;
+    if (!taken || attempt >= 3) throw new Error(`serf agent ${name} exited while starting:\n${p.output()}`);
+  }
 }
 
 export async function startKodama(name: string, o: NodeOptions & { logLevel?: string } = {}): Promise<Proc> {
@@ -124,7 +142,14 @@ export async function startKodama(name: string, o: NodeOptions & { logLevel?: st
 
 /** Wait until a process's RPC port answers (kodama starts slower than serf: tsx compiles). */
 export async function rpcUp(p: Proc, timeoutMs = 20_000): Promise<void> {
-  await waitFor(`${p.name} RPC up`, timeoutMs, async () => ((await tryRpc(p.rpcAddr)) ? true : undefined), () => p.output());
+  // The banner first: an RPC port that answers may be another process's.
+  const banner = p.kind === 'serf' ? '==> Serf agent running!' : '==> kodama agent running!';
+  await waitFor(
+    `${p.name} RPC up`,
+    timeoutMs,
+    async () => (p.output().includes(banner) && (await tryRpc(p.rpcAddr)) ? true : undefined),
+    () => p.output(),
+  );
 }
 
 async function tryRpc(addr: string): Promise<boolean> {

@@ -178,7 +178,13 @@ export class MonitoringCluster {
   }
 
   async rpcUp(a: Agent, timeoutMs = 30_000): Promise<void> {
-    await waitFor(`${a.name} RPC up`, timeoutMs, async () => ((await rpcMembers(a.rpcAddr)) === undefined ? undefined : true), () => a.output());
+    // The banner first: an RPC port that answers may be another process's.
+    await waitFor(
+      `${a.name} RPC up`,
+      timeoutMs,
+      async () => (a.output().includes('==> kodama agent running!') && (await rpcMembers(a.rpcAddr)) !== undefined ? true : undefined),
+      () => a.output(),
+    );
   }
 
   /** Run `./bin/kodama <args>` against an agent's RPC; resolves with exit code and output. */

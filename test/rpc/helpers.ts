@@ -162,8 +162,9 @@ async function startSerfAgentOnce(extra: string[], node: string): Promise<SerfAg
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    // Someone else listening on the port would answer too: serf must also still be running.
-    if ((await tcpOpen(rpcPort)) && child.exitCode === null && !/address already in use/.test(out)) return agent;
+    // Someone else listening on the port would answer too: serf must have said it is running
+    // (it prints that after binding both ports) and still be running.
+    if (/==> Serf agent running!/.test(out) && child.exitCode === null && (await tcpOpen(rpcPort))) return agent;
     await sleep(100);
   }
   await agent.kill();

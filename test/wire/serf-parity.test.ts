@@ -4,8 +4,8 @@
 // Go's Buf exactly, including a state large enough to cross the 4095-code table resets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, connect, type Socket } from 'node:net';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { createSocket } from 'node:dgram';
 import {
   Keyring,
@@ -27,6 +27,7 @@ import {
   type PushNodeState,
 } from '../../src/wire/index.ts';
 import { V, unhex } from './vectors.ts';
+import { startSerfAgent } from '../rpc/helpers.ts';
 
 const HAVE_SERF = spawnSync('serf', ['version']).status === 0;
 const KEY = 'AAECAwQFBgcICQoLDA0ODw==';
@@ -35,27 +36,6 @@ const VSN = [1, 5, 2, 2, 5, 5] as const;
 const IO_TIMEOUT_MS = 5_000;
 const nonce = (n: number): Uint8Array => new Uint8Array(n).map(() => Math.floor(Math.random() * 256));
 
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    // memberlist needs the same number free for UDP too.
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const u = createSocket('udp4');
-      u.once('error', () => resolve(false));
-      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-  throw new Error('no free port');
-}
-
 interface Agent {
   port: number;
   proc: ChildProcess;
@@ -63,32 +43,8 @@ interface Agent {
 }
 
 async function startSerf(name: string, extra: string[]): Promise<Agent> {
-  const port = await freePort();
-  const rpc = await freePort();
-  const proc = spawn('serf', ['agent', `-node=${name}`, `-bind=127.0.0.1:${port}`, `-rpc-addr=127.0.0.1:${rpc}`, '-log-level=debug', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline || proc.exitCode !== null) {
-      proc.kill('SIGKILL');
-      throw new Error(`serf agent did not come up:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { port, proc, log: () => out };
+  const a = await startSerfAgent(extra, name);
+  return { port: a.bindPort, proc: a.child, log: a.output };
 }
 
 function stop(a: Agent): void {
