@@ -13,8 +13,11 @@ import { runSerf, startSerfAgent, type SerfAgent } from '../rpc/helpers.ts';
 import { waitFor } from '../interop/harness.ts';
 import { recordIo } from './helpers.ts';
 
-const KEY_A = 'T9jncgl9mbLus+baTTa7q7nPSUrXwbDi2dhbtqir37s=';
-const KEY_B = 'HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=';
+// Keys of this file only: test files run side by side, and a cluster of another file that
+// reconnects to a port this file's agents now hold must not be able to merge with this one
+// (kodama-agent.test.ts also has a serf node named s1: a merge would end in a name-conflict vote).
+const KEY_A = 'VlVsj5XOblQxM7VqzZouRy3kFcygFCBl/uX8sRXUEI0=';
+const KEY_B = 'GGtX1BmfhFbS0QzlrZogT+dqfxRzafg2y0/kqENb3Uk=';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-cli-'));
 const agents: SerfAgent[] = [];
