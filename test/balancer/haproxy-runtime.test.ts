@@ -271,17 +271,26 @@ test('a dead HAProxy master is detected; calls say so; restart() brings back the
 
 test('a backend that moves (same id, new port) or changes weight is updated in place, without failures', async (t) => {
   const { balancer, port } = await setup(t, 2);
-  const [a, b, b2] = (await webServers(t, ['a', 'b', 'b2'], 0)) as [WebServer, WebServer, WebServer];
+  // 5 ms per request: under load there is always a request in flight when a move starts.
+  const [a, b, b2] = (await webServers(t, ['a', 'b', 'b2'], 5)) as [WebServer, WebServer, WebServer];
   await balancer.setBackends('web', [backend(a), backend(b)]);
   const run = load(t, port, 30_000);
   await waitFor('a and b to serve', () => a.requests > 5 && b.requests > 5);
 
-  // Node "b" now answers on b2's port (a member-update with another port).
-  await balancer.setBackends('web', [backend(a), { ...backend(b2), id: 'b' }]);
-  await waitFor('the new port to get requests', () => b2.requests > 5);
-  const bOld = b.requests;
-  await sleep(300);
-  assert.equal(b.requests, bOld, 'the old port gets nothing once moved');
+  // Node "b" now answers on b2's port (a member-update with another port), back, … 5 moves:
+  // once setBackends returned, the old port gets nothing (requests in flight to it end before
+  // the slot is re-pointed, so none hands an old connection back to HAProxy's pool).
+  let at = b;
+  for (let i = 0; i < 5; i++) {
+    const to = at === b ? b2 : b;
+    await balancer.setBackends('web', [backend(a), { ...backend(to), id: 'b' }]);
+    const toBefore = to.requests;
+    const oldAfter = at.requests;
+    await waitFor('the new port to get requests', () => to.requests > toBefore + 5);
+    assert.equal(at.requests, oldAfter, `move ${i + 1}: the old port gets nothing once moved`);
+    at = to;
+  }
+  assert.equal(at, b2, 'five moves end on b2');
 
   // Weight 300 vs 100: roundrobin sends b about three times as much.
   await balancer.setBackends('web', [backend(a), { ...backend(b2, 'ready', 250), id: 'b' }]);

@@ -49,6 +49,8 @@ interface Waiter {
 }
 
 const MAX_WEIGHT = 256;
+/** A moved backend waits at most this long for requests in flight to its old address. */
+const MOVE_SETTLE_MS = 2000;
 
 /** A server line's failures: 5xx it answered, connects and responses that failed on it. */
 function rowErrors(r: StatRow): number {
@@ -394,9 +396,13 @@ class HaproxyDriver implements HaproxyBalancer {
     let changed = false;
     if (have.host !== want.host || have.port !== want.port) {
       // `set server … addr` alone leaves HAProxy's pooled idle connections to the old address in
-      // use (seen on 2.6: the old port kept answering). Entering maint purges them
-      // (srv_cleanup_connections in srv_update_status), so: maint → addr → back.
+      // use (seen on 2.6: the old port kept answering). Entering maint purges the pool
+      // (srv_cleanup_connections in srv_update_status) — but a request still in flight to the old
+      // address hands its connection back to the pool if it ends after the server is back (seen:
+      // 34 of 40 moves under load sent requests to the old port afterwards; 0 of 160 with the
+      // wait). So: maint, wait until nothing is in flight, addr, back.
       await this.runtime.setState(be, slot.name, 'maint');
+      await this.waitNoSessions(be, slot.name, MOVE_SETTLE_MS);
       await this.runtime.setAddr(be, slot.name, want.host, want.port);
       await this.runtime.setState(be, slot.name, have.state);
       slot.backend = { ...have, host: want.host, port: want.port };
@@ -413,6 +419,20 @@ class HaproxyDriver implements HaproxyBalancer {
     }
     slot.backend = { ...want };
     return changed;
+  }
+
+  /** Until `server` has no session in flight (HAProxy's scur), or `boundMs` passed. */
+  private async waitNoSessions(be: string, server: string, boundMs: number): Promise<void> {
+    const deadline = Date.now() + boundMs;
+    for (let i = 0; i < 1000; i++) {
+      const row = (await this.runtime.showStat(be)).find((r) => r.server === server);
+      if (row === undefined || row.scur === 0) return;
+      if (Date.now() >= deadline) {
+        this.log('WARN', `haproxy: ${be}/${server} still has ${row.scur} request(s) in flight to its old address after ${boundMs} ms; moving it anyway`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** The slot is free, so in maint: its pooled connections to a previous backend are gone. */
