@@ -6,6 +6,7 @@
 import type { RpcClient } from '../rpc/index.ts';
 import { ExecError } from '../exec/errors.ts';
 import { runRolling, undrainNodes } from '../exec/rolling.ts';
+import type { RollingOptions } from '../exec/rolling.ts';
 import type { CliIo } from './io.ts';
 import { positiveDurationFlag } from './duration.ts';
 import { commandFrom, LineStreamer, problems, summaryTable, tokenFrom } from './exec.ts';
@@ -41,47 +42,28 @@ ${RPC_HELP}
 Exit status: 0 when every batch is done; 1 otherwise.
 `;
 
-export interface RollingCliOptions {
-  role: string | undefined;
-  nodes: string[];
-  service: string;
-  batch: number;
-  token: string;
-  command: string;
-  drainTimeoutMs: number;
-  healthTimeoutMs: number;
-  runTimeoutMs: number | undefined;
-  undrain: boolean;
-}
+/** What the flags say: runRolling's options without the I/O callbacks, and -undrain. */
+export type RollingCliOptions = Pick<
+  RollingOptions,
+  'role' | 'nodes' | 'service' | 'batch' | 'token' | 'command' | 'drainTimeoutMs' | 'healthTimeoutMs' | 'runTimeoutMs'
+> & { undrain: boolean };
 
 export async function rollingRun(client: RpcClient, o: RollingCliOptions, io: CliIo): Promise<number> {
   const lines = new LineStreamer((t) => io.stdout(t));
   const interrupt = io.interrupt?.();
+  const { undrain, ...spec } = o;
+  const common = {
+    ...(interrupt !== undefined ? { interrupt } : {}),
+    say: (line: string) => io.stdout(`==> ${line}\n`),
+  };
   try {
-    if (o.undrain) {
-      const notBack = await undrainNodes(client, {
-        ...(o.role !== undefined ? { role: o.role } : {}),
-        nodes: o.nodes,
-        service: o.service,
-        token: o.token,
-        healthTimeoutMs: o.healthTimeoutMs,
-        ...(interrupt !== undefined ? { interrupt } : {}),
-        say: (line) => io.stdout(`==> ${line}\n`),
-      });
+    if (undrain) {
+      const notBack = await undrainNodes(client, { ...spec, ...common });
       return notBack.length === 0 ? 0 : 1;
     }
     const r = await runRolling(client, {
-      ...(o.role !== undefined ? { role: o.role } : {}),
-      nodes: o.nodes,
-      service: o.service,
-      batch: o.batch,
-      token: o.token,
-      command: o.command,
-      drainTimeoutMs: o.drainTimeoutMs,
-      healthTimeoutMs: o.healthTimeoutMs,
-      ...(o.runTimeoutMs !== undefined ? { runTimeoutMs: o.runTimeoutMs } : {}),
-      ...(interrupt !== undefined ? { interrupt } : {}),
-      say: (line) => io.stdout(`==> ${line}\n`),
+      ...spec,
+      ...common,
       onOutput: (node, bytes) => lines.push(node, bytes),
       onResult: (res) => lines.flush(res.node),
     });
@@ -132,8 +114,9 @@ export const rollingCommand = rpcCommand<RollingCliOptions>({
     if (batch < 1) throw usage('-batch must be at least 1');
     const undrain = f.bools.has('undrain');
     if (undrain && f.positional.length > 0) throw usage('-undrain runs nothing: drop the command');
+    const runTimeoutMs = positiveDurationFlag(f, 'timeout');
     return {
-      role,
+      ...(role !== undefined ? { role } : {}),
       nodes,
       service,
       batch,
@@ -142,7 +125,7 @@ export const rollingCommand = rpcCommand<RollingCliOptions>({
       undrain,
       drainTimeoutMs: positiveDurationFlag(f, 'drain-timeout') ?? 30_000,
       healthTimeoutMs: positiveDurationFlag(f, 'health-timeout') ?? 60_000,
-      runTimeoutMs: positiveDurationFlag(f, 'timeout'),
+      ...(runTimeoutMs !== undefined ? { runTimeoutMs } : {}),
     };
   },
   exec: rollingRun,
