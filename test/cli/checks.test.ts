@@ -12,7 +12,7 @@ import { runCli } from '../../src/cli/main.ts';
 import { CHECKS_QUERY } from '../../src/checks/types.ts';
 import type { ChecksReport } from '../../src/checks/types.ts';
 import { formatText } from '../../src/cli/checks.ts';
-import { recordIo } from './helpers.ts';
+import { recordIo, until } from './helpers.ts';
 
 const GiB = 1024 ** 3;
 
@@ -69,15 +69,6 @@ const agents = new Map<string, Agent>();
 /** Who received the kodama-checks query (the filters are applied by the cluster, not the CLI). */
 const received = new Map<string, number>();
 let rpc = '';
-
-async function until(what: string, timeoutMs: number, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 before(async () => {
   for (const [name, spec] of Object.entries(ANSWERS)) {

@@ -9,7 +9,7 @@ import { createAgent } from '../../src/index.ts';
 import type { Agent } from '../../src/index.ts';
 import { execCommand } from '../../src/cli/exec.ts';
 import type { ExecSpec } from '../../src/exec/types.ts';
-import { recordIo } from './helpers.ts';
+import { recordIo, until } from './helpers.ts';
 
 const TOKEN = 'exec-test-token';
 const on = (allow: string[] = []): ExecSpec => ({ enabled: true, token: TOKEN, allow, timeoutMs: 30_000, maxOutputBytes: 1 << 20 });
@@ -25,15 +25,6 @@ const agents: Agent[] = [];
 const logs = new Map<string, string[]>();
 let rpc = '';
 let plainRpc = '';
-
-async function until(what: string, timeoutMs: number, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 async function cluster(nodes: Record<string, { role: string; exec?: ExecSpec }>, encrypt: string | undefined): Promise<string> {
   const mine: Agent[] = [];

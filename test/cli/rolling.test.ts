@@ -16,7 +16,7 @@ import { startLoad, summarise } from '../../src/demo/loadgen.ts';
 import { rollingCommand } from '../../src/cli/rolling.ts';
 import type { ExecSpec } from '../../src/exec/types.ts';
 import { freePort } from '../interop/harness.ts';
-import { recordIo } from './helpers.ts';
+import { recordIo, until } from './helpers.ts';
 
 const TOKEN = 'rolling-token';
 const EXEC: ExecSpec = { enabled: true, token: TOKEN, allow: [], timeoutMs: 30_000, maxOutputBytes: 1 << 20 };
@@ -27,15 +27,6 @@ const agents: Agent[] = [];
 const pages: WebServer[] = [];
 let rpc = '';
 let url = '';
-
-async function until(what: string, timeoutMs: number, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 const served = (): { id: string; state: string }[] => lb.balancerRole?.status()[0]?.backends ?? [];
 const readyCount = (): number => served().filter((b) => b.state === 'ready').length;

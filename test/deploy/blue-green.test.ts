@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgent } from '../../src/index.ts';
 import { freePort } from '../interop/harness.ts';
-import { cli, deployStatus, startCluster, until } from './cluster.ts';
+import { blueServedGreenKnown, cli, deployStatus, startCluster, until } from './cluster.ts';
 
 const FAST = ['-check-bake', '1s', '-drain-timeout', '10s', '-apply-timeout', '10s'];
 
@@ -26,24 +26,10 @@ test('blue → green under HAProxy load via kodama deploy: done, blue flat after
   t.after(() => coord.stop());
   assert.ok((await coord.join([c.seed])).num > 0);
 
-  await c.addWeb('b1', 'blue');
-  await c.addWeb('b2', 'blue');
-  const r0 = await cli(rpcAddr, ['route', '-service', 'web', 'blue=100', 'green=0']);
-  assert.equal(r0.code, 0, r0.err);
-  await until('the balancer has the route', 10_000, () => c.lb.routes.get('web')?.by === 'manual');
-  await c.addWeb('g1', 'green');
-  await c.addWeb('g2', 'green');
-  await until('blue ready, green not', 15_000, () => c.ready().join(' ') === 'b1:blue b2:blue' && c.lb.members().filter((m) => m.tags['color'] === 'green' && m.tags['s:web']).length === 2);
-
   // Sample what HAProxy serves every 25 ms for the whole test: never both colours.
-  const mixtures: string[] = [];
-  let samples = 0;
-  const sampler = setInterval(() => {
-    samples++;
-    const r = c.ready();
-    if (r.some((x) => x.endsWith(':blue')) && r.some((x) => x.endsWith(':green'))) mixtures.push(`${Date.now()} ${r.join(' ')}`);
-  }, 25);
-  t.after(() => clearInterval(sampler));
+  const sampler = await blueServedGreenKnown(c, rpcAddr);
+  const { mixtures } = sampler;
+  t.after(() => sampler.stop());
 
   const load = c.startLoad(80_000);
   await until('load flows', 5000, () => load.records.length > 50);
@@ -117,20 +103,20 @@ test('blue → green under HAProxy load via kodama deploy: done, blue flat after
   const from500 = failingAt - 100;
   const on500 = load.records.filter((r) => r.status === 500 && r.node === 'g1' && r.startMs >= from500 && r.startMs <= stopFailingAt).length;
   const unexpected = load.records.filter((r) => !r.ok && !(r.status === 500 && r.node === 'g1' && r.startMs >= from500 && r.startMs <= stopFailingAt));
-  clearInterval(sampler);
+  sampler.stop();
   t.diagnostic(
     `load: ${sum.sent} requests, ${sum.failed} failed, ${sum.requestsPerSec} req/s, p99 ${sum.p99Ms} ms, by node ${JSON.stringify(sum.byNode)}; ` +
       `cutover ${cutoverMs} ms (bake 3 s), blue requests at bake ${blueAtBake} → ${blueAfter} 1 s after done; ` +
       `rollback after done ${rollbackMs} ms; health gate → rolled-back ${gateMs} ms after g2 turned sick (deploy 3 in all ${autoMs} ms); ` +
       `error-rate gate → rolled-back ${errorGateMs} ms after g1 answered 500 (${on500} answers of 500 in that time; deploy 4 in all ${deploy4Ms} ms); ` +
-      `ready-set samples ${samples}, mixtures ${mixtures.length}`,
+      `ready-set samples ${sampler.samples()}, mixtures ${mixtures.length}`,
   );
   const rel = (ms: number): string => `cutover+${ms - t0} rollback+${ms - t1} deploy3+${ms - t2} deploy4+${ms - t3}`;
   t.diagnostic(`failures other than g1's deliberate 500s: ${unexpected.map((f) => `${rel(f.startMs)} ${f.status}${f.node ? ` from ${f.node}` : ''}`).join('; ') || 'none'}`);
   t.diagnostic(`live output of the cutover:\n${live.join('\n')}`);
   assert.equal(blueAfter, blueAtBake, 'blue took requests after its drain');
   assert.deepEqual(mixtures, []);
-  assert.ok(samples > 100);
+  assert.ok(sampler.samples() > 100);
   // Only g1's deliberate 500s may fail: every cutover and rollback itself loses nothing (the
   // HAProxy driver puts new backends in rotation before it drains old ones).
   assert.deepEqual(unexpected.map((f) => `${rel(f.startMs)} ${f.status}`), []);

@@ -251,3 +251,35 @@ export async function spawnCoordinator(name: string, seed: string, dataDir: stri
   }
   return h;
 }
+
+/** Moments the balancer served both colours, sampled every 25 ms until stopped. */
+export interface MixtureSampler {
+  mixtures: string[];
+  samples(): number;
+  stop(): void;
+}
+
+/**
+ * The starting point of a cutover: blue web nodes b1, b2 served (the route blue=100, green=0 set
+ * through `rpcAddr`), green nodes g1, g2 advertised but not served; then the ready set is sampled
+ * every 25 ms for any moment both colours are in it.
+ */
+export async function blueServedGreenKnown(c: Cluster, rpcAddr: string): Promise<MixtureSampler> {
+  await c.addWeb('b1', 'blue');
+  await c.addWeb('b2', 'blue');
+  const r0 = await cli(rpcAddr, ['route', '-service', 'web', 'blue=100', 'green=0']);
+  assert.equal(r0.code, 0, r0.err);
+  await until('the balancer has the route', 10_000, () => c.lb.routes.get('web')?.by === 'manual');
+  await c.addWeb('g1', 'green');
+  await c.addWeb('g2', 'green');
+  await until('blue ready, green known but not served', 15_000, () => c.ready().join(' ') === 'b1:blue b2:blue' && c.lb.members().filter((m) => m.tags['color'] === 'green' && m.tags['s:web']).length === 2);
+
+  const mixtures: string[] = [];
+  let samples = 0;
+  const sampler = setInterval(() => {
+    samples++;
+    const r = c.ready();
+    if (r.some((x) => x.endsWith(':blue')) && r.some((x) => x.endsWith(':green'))) mixtures.push(`${Date.now()} ${r.join(' ')}`);
+  }, 25);
+  return { mixtures, samples: () => samples, stop: () => clearInterval(sampler) };
+}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../interop/harness.ts';
 import { stateFilePath } from '../../src/deploy/state-file.ts';
-import { cli, deployStatus, spawnCoordinator, startCluster, until } from './cluster.ts';
+import { blueServedGreenKnown, cli, deployStatus, spawnCoordinator, startCluster, until } from './cluster.ts';
 
 test('kill -9 of the coordinator mid-bake, restart with the same -data-dir: the deploy resumes and ends, the balancer never serves both colours', { timeout: 90_000 }, async (t) => {
   const c = await startCluster('deploy-resume');
@@ -20,23 +20,9 @@ test('kill -9 of the coordinator mid-bake, restart with the same -data-dir: the 
   let coord = await spawnCoordinator('coord', c.seed, dataDir, ports);
   t.after(() => coord.stop());
 
-  await c.addWeb('b1', 'blue');
-  await c.addWeb('b2', 'blue');
-  const r0 = await cli(coord.rpcAddr, ['route', '-service', 'web', 'blue=100', 'green=0']);
-  assert.equal(r0.code, 0, r0.err);
-  await until('the balancer has the route', 10_000, () => c.lb.routes.get('web')?.by === 'manual');
-  await c.addWeb('g1', 'green');
-  await c.addWeb('g2', 'green');
-  await until('blue ready, green known but not served', 15_000, () => c.ready().join(' ') === 'b1:blue b2:blue' && c.lb.members().filter((m) => m.tags['color'] === 'green' && m.tags['s:web']).length === 2);
-
-  const mixtures: string[] = [];
-  let samples = 0;
-  const sampler = setInterval(() => {
-    samples++;
-    const r = c.ready();
-    if (r.some((x) => x.endsWith(':blue')) && r.some((x) => x.endsWith(':green'))) mixtures.push(`${Date.now()} ${r.join(' ')}`);
-  }, 25);
-  t.after(() => clearInterval(sampler));
+  const sampler = await blueServedGreenKnown(c, coord.rpcAddr);
+  const { mixtures } = sampler;
+  t.after(() => sampler.stop());
   const load = c.startLoad(80_000);
   await until('load flows', 5000, () => load.records.length > 50);
 
@@ -73,15 +59,15 @@ test('kill -9 of the coordinator mid-bake, restart with the same -data-dir: the 
   assert.deepEqual(c.ready(), end.phase === 'done' ? ['g1:green', 'g2:green'] : ['b1:blue', 'b2:blue']);
 
   const sum = await load.stop();
-  clearInterval(sampler);
+  sampler.stop();
   t.diagnostic(
     `deploy ${end.id} ${end.phase}; ltime at kill ${onDisk.current.routeLTime}, after resume ${end.routeLTime}; ` +
       `restart → end ${endedAt - restartedAt} ms (kill → restart ${restartedAt - killAt} ms); load ${sum.sent} requests, ${sum.failed} failed ` +
       `(${sum.failures.map((f) => `${f.status}@kill${f.startMs - killAt >= 0 ? '+' : ''}${f.startMs - killAt}ms`).join(', ')}); ` +
-      `ready-set samples ${samples}, mixtures ${mixtures.length}`,
+      `ready-set samples ${sampler.samples()}, mixtures ${mixtures.length}`,
   );
   assert.deepEqual(mixtures, []);
-  assert.ok(samples > 100);
+  assert.ok(sampler.samples() > 100);
   // No request fails because of the kill or the resume (the only failures the HAProxy driver
   // currently produces are at the cutover itself, before the kill — see blue-green.test.ts).
   assert.deepEqual(sum.failures.filter((f) => f.startMs >= killAt).map((f) => f.status), []);
