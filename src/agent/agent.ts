@@ -66,6 +66,7 @@ import { startHttpApi } from '../http/server.ts';
 import type { HttpApi } from '../http/server.ts';
 import { checkHttpConfig } from '../http/auth.ts';
 import { answerDeploysQuery } from '../http/deploys-query.ts';
+import { INTERNAL_QUERY_MATCH_TAGS, isInternalName, withInternalFilter } from './internal.ts';
 
 export type Profile = 'lan' | 'wan' | 'local';
 
@@ -97,6 +98,11 @@ export interface AgentOptions {
   lookup?: Lookup;
   /** Event handler specs (`[filter=]script`, serf's -event-handler). */
   eventHandlers?: string[];
+  /**
+   * Give kodama's own queries and user events (`kodama-*`, src/agent/internal.ts) to event
+   * handlers and RPC event streams too (a debugging aid; default false: they never see them).
+   */
+  showInternalEvents?: boolean;
   /** serf -keyring-file: JSON list of base64 keys, rewritten on key changes. */
   keyringFile?: string;
   /** serf -tags-file: JSON object of tags, rewritten on tag changes. */
@@ -463,6 +469,7 @@ export class Agent {
       queryResponseSizeLimit: this.opts.queryResponseSizeLimit ?? 1024,
       broadcastTimeoutMs: this.opts.broadcastTimeoutMs ?? 5000,
       enableNameConflictResolution: true,
+      queryFilterTags: INTERNAL_QUERY_MATCH_TAGS,
       ...(this.opts.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: this.opts.reconnectIntervalMs } : {}),
       ...(this.opts.reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs: this.opts.reconnectTimeoutMs } : {}),
       ...(this.opts.tombstoneTimeoutMs !== undefined ? { tombstoneTimeoutMs: this.opts.tombstoneTimeoutMs } : {}),
@@ -1165,8 +1172,14 @@ export class Agent {
     });
   }
 
-  private startQuery(p: QueryParams, sink: { ack(from: string): void; response(from: string, p: Uint8Array): void; done(): void }): number {
+  /** Whether a user event or query goes on to event handlers and RPC event streams. */
+  private forUsers(name: string): boolean {
+    return !isInternalName(name) || this.opts.showInternalEvents === true;
+  }
+
+  private startQuery(params: QueryParams, sink: { ack(from: string): void; response(from: string, p: Uint8Array): void; done(): void }): number {
     const serf = this.running();
+    const p = withInternalFilter(params);
     const id = serf.query(
       {
         name: p.name,
@@ -1456,7 +1469,7 @@ export class Agent {
         this.snapshot?.userEvent(ev.ltime);
         if (ev.name === ROUTE_EVENT) this.onRouteEvent(ev);
         this.emit('user', ev);
-        this.coalescer.handle(ev, now);
+        if (this.forUsers(ev.name)) this.coalescer.handle(ev, now);
         break;
       case 'query': {
         this.snapshot?.query(ev.ltime);
@@ -1464,7 +1477,7 @@ export class Agent {
         // Answered here, before handlers and streams could claim them (the first answer wins).
         if (!this.answerCheckQuery(ev)) this.answerRoutesQuery(ev);
         this.emit('query', { ...ev, respond: (payload: Uint8Array) => this.respond(id, payload) });
-        this.coalescer.handle(ev, now); // queries pass straight through
+        if (this.forUsers(ev.name)) this.coalescer.handle(ev, now); // queries pass straight through
         break;
       }
       case 'query-ack':

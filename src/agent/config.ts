@@ -55,6 +55,8 @@ export interface AgentConfig {
   broadcastTimeoutMs?: number;
   disableCoordinates?: boolean;
   disableNameResolution?: boolean;
+  /** kodama: give kodama's own queries and user events (kodama-*) to handlers and streams too. */
+  showInternalEvents?: boolean;
   /** kodama: services this node offers (list; appends across files like start_join). */
   services?: ServiceSpec[];
   /** kodama: how long `,drain` is gossiped before the Serf leave. */
@@ -148,6 +150,7 @@ const JSON_KEYS: Record<string, KeySpec> = {
   rejoin_after_leave: { field: 'rejoinAfterLeave', kind: 'bool' },
   enable_compression: { field: 'enableCompression', kind: 'bool' },
   broadcast_timeout: { field: 'broadcastTimeoutMs', kind: 'duration' },
+  show_internal_events: { field: 'showInternalEvents', kind: 'bool' },
   // kodama's traffic wiring (not serf keys)
   services: { field: 'services', kind: 'services' },
   leave_drain: { field: 'leaveDrainMs', kind: 'duration' },

@@ -72,6 +72,9 @@ Options:
                            Not together with -tag or tags in config files.
   -broadcast-timeout=5s    Max time to wait for the leave intent to go out.
   -disable-compression     Disable message compression.
+  -show-internal-events    Also give kodama's own queries and user events
+                           (kodama-*) to event handlers and RPC event streams
+                           (debugging; off: they never see them).
   -data-dir=path           Directory where deploys coordinated by this agent
                            persist their state (KODAMA_DATA_DIR); without it the
                            agent refuses \`kodama deploy\` requests.
@@ -201,6 +204,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'tags-file', kind: 'string' },
   { name: 'broadcast-timeout', kind: 'string' },
   { name: 'disable-compression', kind: 'bool' },
+  { name: 'show-internal-events', kind: 'bool' },
   { name: 'enable-exec', kind: 'bool' },
   { name: 'exec-token', kind: 'string' },
   { name: 'data-dir', kind: 'string' },
@@ -260,6 +264,7 @@ export function configFromFlags(args: readonly string[]): { config: AgentConfig;
   if (f.bools.has('replay')) c.replayOnJoin = true;
   if (f.bools.has('rejoin')) c.rejoinAfterLeave = true;
   if (f.bools.has('disable-compression')) c.enableCompression = false;
+  if (f.bools.has('show-internal-events')) c.showInternalEvents = true;
   if (f.bools.has('enable-exec')) c.execEnabled = true;
   return { config: c, configPaths: [...(f.lists.get('config-file') ?? []), ...(f.lists.get('config-dir') ?? [])] };
 }
@@ -293,6 +298,7 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void)
     broadcastTimeoutMs: c.broadcastTimeoutMs,
     enableCompression: c.enableCompression,
     eventHandlers: c.eventHandlers,
+    ...(c.showInternalEvents === true ? { showInternalEvents: true } : {}),
     rejoinAfterLeave: c.rejoinAfterLeave,
     ...(c.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: c.reconnectIntervalMs } : {}),
     ...(c.reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs: c.reconnectTimeoutMs } : {}),

@@ -14,8 +14,12 @@ export const EXEC_PROTOCOL_VERSION = 1;
 /** Serf's defaults (query_size_limit / query_response_size_limit). */
 export const QUERY_LIMIT_BYTES = 1024;
 export const RESPONSE_LIMIT_BYTES = 1024;
-/** Serf's query message around our payload: type, ltime, id, addr, source node, flags, timeout, name. */
-export const QUERY_OVERHEAD_BYTES = 140;
+/**
+ * Serf's query message around our payload: type, ltime, id, addr, source node, flags, timeout,
+ * name (140), and the kodama-only tag filter every kodama query carries (`_kodama=^1$`: 25 bytes
+ * encoded; agent/internal.ts) with room to spare.
+ */
+export const QUERY_OVERHEAD_BYTES = 172;
 /** Serf's response message around our payload: type, ltime, id, from (added separately), flags. */
 export const RESPONSE_OVERHEAD_BYTES = 64;
 

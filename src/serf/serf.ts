@@ -228,6 +228,12 @@ export interface SerfConfig {
   broadcastTimeoutMs?: number;
   enableNameConflictResolution?: boolean;
   /**
+   * Tags this node matches in query tag filters without advertising them (kodama agents match
+   * `_kodama=1`, so kodama's own queries carry that filter and real serf agents drop them before
+   * their handlers run). They win over an advertised tag of the same name.
+   */
+  queryFilterTags?: Tags;
+  /**
    * Called (synchronously, possibly from inside a core callback) whenever an output or event
    * is queued. Serf's input often arrives through the core's Delegate hooks, so the runtime
    * cannot know when to drain otherwise: schedule (never run inline) a drain of
@@ -1060,7 +1066,8 @@ export class Serf implements Delegate {
       return false;
     }
     const rebroadcast = (msg.flags & QUERY_FLAG_NO_BROADCAST) === 0;
-    if (!queryFiltersMatch(msg.filters, this.config.nodeName, this.tags)) return rebroadcast;
+    const filterTags = this.config.queryFilterTags === undefined ? this.tags : { ...this.tags, ...this.config.queryFilterTags };
+    if (!queryFiltersMatch(msg.filters, this.config.nodeName, filterTags)) return rebroadcast;
     if (msg.addr.ip === '' || msg.addr.port === 0) {
       this.count('serf.dropped.query-no-addr');
       return rebroadcast;

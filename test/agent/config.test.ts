@@ -118,6 +118,10 @@ test('precedence: flags > env > files > defaults; kodama defaults leave_on_termi
   assert.equal(r.retryIntervalMs, 30_000);
   const off = readAgentConfig(['-disable-compression', '-replay', '-rejoin', '-retry-max=2', '-retry-interval=2s'], { KODAMA_LEAVE_ON_TERMINATE: 'no' }).config;
   assert.deepEqual([off.enableCompression, off.replayOnJoin, off.rejoinAfterLeave, off.retryMaxAttempts, off.retryIntervalMs, off.leaveOnTerminate], [false, true, true, 2, 2000, false]);
+  // kodama's own traffic reaches handlers only when asked (docs/events.md): the flag or the key.
+  assert.equal(r.showInternalEvents, undefined);
+  assert.equal(readAgentConfig(['-show-internal-events'], {}).config.showInternalEvents, true);
+  assert.equal(readAgentConfig([`-config-file=${file('internal.json', { show_internal_events: true })}`], {}).config.showInternalEvents, true);
 });
 
 test("serf's sanity rules: role becomes a tag, low intervals are clamped with a warning, bad profile/log level fail", () => {
