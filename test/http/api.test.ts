@@ -1,6 +1,7 @@
 // The HTTP API against a small real cluster in this process (127.0.0.1): a balancer (embedded
 // driver) serving `web`, two web nodes offering `web` with a monitoring check, a monitor with a
-// data dir (so it coordinates deploys); a route set with publishRoute, a silence, a deploy.
+// data dir (so it coordinates deploys); a deploy (aborted), then a route set with publishRoute, a
+// silence.
 // Every endpoint's live answer is validated against the schema read from docs/api.md, and its
 // content is checked against what the cluster really is.
 
@@ -102,13 +103,23 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
     lb.members().filter((m) => m.status === 'alive').length === 4 &&
     (lb.balancerRole?.status()[0]?.backends ?? []).filter((b) => b.state === 'ready').length === 2 &&
     // `chk` is published at once as `0` (no result yet); `1…` once the check has run.
-    lb.members().filter((m) => /^1(;|$)/.test(m.tags['chk'] ?? '')).length === 2);
-  const route = await lb.publishRoute({ service: 'web', tag: 'color', weights: { blue: 100 }, by: 'manual' });
-  mon.userEvent(SILENCE_EVENT, encodeSilenceOp({ op: 'add', silence: { id: 's-http-test', role: 'web', check: 'page', reason: 'http test', creator: 'test', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 } }), false);
+    lb.members().filter((m) => /^1(;|$)/.test(m.tags['chk'] ?? '')).length === 2 &&
+    // The coordinator must see the balancer too, or its deploy aborts at once (no balancer).
+    mon.members().filter((m) => m.status === 'alive').length === 4);
+  // The deploy comes before the route, and is aborted only once it has published: its prepare
+  // phase publishes `blue 100 / green 0` (a route of its own, newer than any before) on the
+  // runner's first tick — every 250 ms, free-running — while start() awaits two fsyncs of the
+  // state file, so whether that tick fell before abort() was chance. When it did, the deploy's
+  // route superseded a route set before it, and the balancer rightly never reported that one.
   const deployRunner = mon.deploys;
   assert.ok(deployRunner !== undefined, 'the monitor has a deploy runner (data dir)');
   const started = await deployRunner.start({ service: 'web', from: 'blue', to: 'green' });
+  await until('the deploy published its prepare split', 10_000, () => (deployRunner.current()?.routeLTime ?? 0) > 0);
   await deployRunner.abort('http test: nothing moves');
+  // From the coordinator: its Lamport clock stamped the deploy's route, so this one is newer everywhere.
+  const route = await mon.publishRoute({ service: 'web', tag: 'color', weights: { blue: 100 }, by: 'manual' });
+  assert.ok(route.ltime > deployRunner.current()!.routeLTime, `the test's route (ltime ${route.ltime}) is newer than the deploy's (${deployRunner.current()!.routeLTime})`);
+  mon.userEvent(SILENCE_EVENT, encodeSilenceOp({ op: 'add', silence: { id: 's-http-test', role: 'web', check: 'page', reason: 'http test', creator: 'test', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 } }), false);
 
   await t.test('GET / redirects to /ui/; /ui/ serves the dashboard', async () => {
     const r = await fetch(url('/'), { redirect: 'manual' });
@@ -164,7 +175,8 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
   });
 
   await t.test('GET /v1/services: nodes, the balancer backends, the route', async () => {
-    // The balancer applies the route on its own time (gossip, then its driver): wait for it, bounded.
+    // The route was published on mon: the balancer applies it on its own time (gossip, then its
+    // driver): wait for it, bounded.
     const s = await until('the balancer reports the route applied', 10_000, async () => {
       const r = await getJson(url('/v1/services'));
       assert.equal(r.status, 200);
