@@ -2,7 +2,7 @@
 // (asserts) and bench/remerge.ts (prints figures):
 //
 //   start N agents (serf and/or kodama) → join them in a given order → all alive everywhere
-//   → [optional: count UDP packets per node for a healthy window]
+//   → [optional: let the join gossip settle, then count UDP packets per node for a healthy window]
 //   → cut side A | side B → wait until each side sees the other side `failed`
 //   → keep the cut for `partitionMs` more (UDP packets per node counted over that window)
 //   → heal → poll every node's members every `pollMs` until each sees all N alive
@@ -45,6 +45,8 @@ export interface RemergeSpec {
   pollMs?: number;
   /** Count UDP packets for this long while healthy, before the cut (0 = skip, the default). */
   baselineMs?: number;
+  /** Wait this long after everyone is alive before the healthy window (join gossip settles). Default 0. */
+  settleMs?: number;
   log?: (line: string) => void;
 }
 
@@ -115,6 +117,7 @@ export async function runRemerge(spec: RemergeSpec): Promise<RemergeResult> {
     log('every agent sees every member alive');
 
     let healthy: Map<string, number> | undefined;
+    if ((spec.settleMs ?? 0) > 0) await sleep(spec.settleMs ?? 0);
     if ((spec.baselineMs ?? 0) > 0) {
       const c0 = await readCounters(net, agents);
       const t0 = performance.now();
