@@ -152,6 +152,7 @@ export function runChecksSim(o: ChecksBenchOptions): ChecksBenchRun {
     for (let out = s.pollOutput(), i = 0; out !== undefined && i < 10_000; out = s.pollOutput(), i++) {
       if (out.kind === 'user-packet') n.driver.sendUserPacket(out.to, out.payload);
       else if (out.kind === 'join') n.driver.join(out.seeds);
+      else if (out.kind === 'ping') n.driver.pingNode(out.node, out.addr);
       else if (out.kind === 'update-meta') n.driver.updateMeta();
       else throw new Error(`${n.name}: serf shut down: ${out.reason}`);
     }

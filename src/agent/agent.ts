@@ -114,6 +114,12 @@ export interface AgentOptions {
   reconnectIntervalMs?: number;
   reconnectTimeoutMs?: number;
   tombstoneTimeoutMs?: number;
+  /**
+   * How often a heal ping to a failed member is considered (default: the profile's probe
+   * interval, LAN 1 s; 0 = off, Serf's behaviour: only the reconnect timer re-merges a healed
+   * partition). See HEAL_* in src/serf/limits.ts.
+   */
+  healIntervalMs?: number;
   /** Per-run handler kill timeout (default 60 s; 0 = none, as serf). */
   handlerTimeoutMs?: number;
   /** Events queued per handler before the oldest is dropped (default 128). */
@@ -470,6 +476,7 @@ export class Agent {
       broadcastTimeoutMs: this.opts.broadcastTimeoutMs ?? 5000,
       enableNameConflictResolution: true,
       queryFilterTags: INTERNAL_QUERY_MATCH_TAGS,
+      healIntervalMs: this.opts.healIntervalMs ?? ml.probeIntervalMs,
       ...(this.opts.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: this.opts.reconnectIntervalMs } : {}),
       ...(this.opts.reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs: this.opts.reconnectTimeoutMs } : {}),
       ...(this.opts.tombstoneTimeoutMs !== undefined ? { tombstoneTimeoutMs: this.opts.tombstoneTimeoutMs } : {}),
@@ -1421,8 +1428,11 @@ export class Agent {
           driver.sendUserPacket(o.to, o.payload);
           break;
         case 'join':
-          this.logger.log('INFO', `serf: attempting reconnect to ${o.node} ${fmtAddr(o.seeds[0] ?? { ip: '?', port: 0 })}`);
+          // Serf logged why (a reconnect, or a failed member answering a heal ping).
           this.reconnectJoins.add(driver.join(o.seeds));
+          break;
+        case 'ping':
+          driver.pingNode(o.node, o.addr);
           break;
         case 'update-meta':
           driver.updateMeta();

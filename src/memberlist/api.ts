@@ -54,6 +54,8 @@ export type MemberEvent =
   | { type: 'join-complete'; joinId: number; joined: number; errors: string[] }
   /** A leave() finished: the dead-self broadcast went out, or the broadcast timeout passed. */
   | { type: 'leave-complete'; timedOut: boolean }
+  /** A pingNode() was answered (by `node`, within the probe timeout). */
+  | { type: 'ping-reply'; name: string; addr: Address; rttMs: number }
   /** Something was dropped or refused; `reason` is a stable counter key. */
   | { type: 'dropped'; reason: string; from?: Address | undefined; detail: string };
 
@@ -113,6 +115,12 @@ export interface MembershipCore {
   updateMeta(now: number): void;
   /** Send a memberlist user message (type 8) to one address, by UDP, not piggybacked. */
   sendUserPacket(to: Address, payload: Uint8Array): void;
+  /**
+   * Ping `node` at `to` once: one small ping, nothing piggybacked, whether or not the node is in
+   * our table (Serf pings failed members to notice a healed partition). An answer within the
+   * probe timeout comes as a 'ping-reply' event; silence produces nothing.
+   */
+  pingNode(node: string, to: Address, now: number): void;
   /** Stop everything: no more output or timers. */
   shutdown(): void;
 

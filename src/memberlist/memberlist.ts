@@ -480,6 +480,16 @@ export class Memberlist implements MembershipCore {
     this.sendParts(to, [encodeMessage({ type: 'user', payload })]);
   }
 
+  pingNode(node: string, to: Address, now: number): void {
+    if (!this.started || this.isShutdown || this.leaving) return;
+    this.count('pings-to-failed');
+    const addr = { ip: to.ip, port: to.port };
+    this.prober.pingOnce(node, addr, this.advance(now), (rttMs) => {
+      this.count('pings-to-failed-answered');
+      this.emit({ type: 'ping-reply', name: node, addr, rttMs });
+    });
+  }
+
   // ---- inbound ------------------------------------------------------------------------------
 
   handlePacket(from: Address, bytes: Uint8Array, now: number): void {

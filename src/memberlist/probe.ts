@@ -247,6 +247,27 @@ export class Prober {
     h.nack();
   }
 
+  /** One ping to `to` for `node`, outside the probe cycle; onAck(rtt) if answered within the probe timeout. */
+  pingOnce(node: string, to: Address, now: number, onAck: (rttMs: number, now: number) => void): void {
+    const seq = this.nextSeqNo();
+    let done = false;
+    const timer = this.host.timers.at(now + this.host.config.probeTimeoutMs, () => {
+      done = true;
+      this.acks.delete(seq);
+    });
+    this.acks.set(seq, {
+      ack: (_payload, t) => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        this.acks.delete(seq);
+        onAck(t - now, t);
+      },
+      nack: () => {},
+    });
+    this.host.sendRaw(to, [this.selfPing(seq, node)]);
+  }
+
   /** Relay an indirect ping: ping the target ourselves, report back ack (or nack on timeout). */
   serveIndirect(ind: IndirectPingMsg, from: Address, now: number): void {
     const { config, timers } = this.host;

@@ -41,6 +41,10 @@ import {
   QUERY_SIZE_LIMIT_DEFAULT,
   QUERY_TIMEOUT_MULT,
   REAP_INTERVAL_MS,
+  HEAL_BACKOFF_DIVISOR,
+  HEAL_BACKOFF_MAX_MS,
+  HEAL_JOIN_HOLD_MS,
+  HEAL_PINGS_PER_INTERVAL,
   RECONNECT_INTERVAL_MS,
   RECONNECT_TIMEOUT_MS,
   TOMBSTONE_TIMEOUT_MS,
@@ -168,6 +172,8 @@ export type SerfOutput =
   | { kind: 'user-packet'; to: Address; payload: Uint8Array }
   /** driver.join(seeds): reconnect to a failed member. */
   | { kind: 'join'; seeds: Address[]; node: string }
+  /** driver.pingNode(node, addr): a heal ping to a failed member; its 'ping-reply' comes back as a member event. */
+  | { kind: 'ping'; node: string; addr: Address }
   /** driver.updateMeta(): our tags changed. */
   | { kind: 'update-meta' }
   /** We lost a name conflict (or similar): the agent shuts down. */
@@ -224,6 +230,12 @@ export interface SerfConfig {
   reconnectIntervalMs?: number;
   reconnectTimeoutMs?: number;
   tombstoneTimeoutMs?: number;
+  /**
+   * kodama (not Serf): how often to consider a heal ping to a failed member (the agent uses
+   * memberlist's probe interval); one that answers is joined at once, so a healed partition
+   * re-merges in about a second instead of at the next reconnect (30 s). Unset or 0 = off.
+   */
+  healIntervalMs?: number;
   /** Wait before erasing a pruned member that was still leaving. */
   broadcastTimeoutMs?: number;
   enableNameConflictResolution?: boolean;
@@ -324,6 +336,11 @@ export class Serf implements Delegate {
   private conflictQuery: number | undefined;
   private nextReapMs: number | undefined;
   private nextReconnectMs: number | undefined;
+  private nextHealMs: number | undefined;
+  /** Failed member → when it may be heal-pinged again. */
+  private readonly healDue = new Map<string, number>();
+  /** Failed member → when we last joined it after it answered a heal ping. */
+  private readonly healJoinedAt = new Map<string, number>();
   private nextQueueCheckMs: number | undefined;
   /** Members pruned while leaving: erase at this time (serf waits broadcast + propagate). */
   private readonly pendingPrunes = new Map<string, number>();
@@ -537,6 +554,9 @@ export class Serf implements Delegate {
           this.startConflictResolution(now);
         }
         break;
+      case 'ping-reply':
+        this.healReply(e.name, e.addr, now);
+        break;
       case 'join-complete':
         this.eventJoinIgnore = false;
         // After any successful join Serf announces itself with a join intent, so nodes that
@@ -643,7 +663,7 @@ export class Serf implements Delegate {
   /** Earliest driver ms at which handleTimeout() has work (reap, reconnect, query deadlines). */
   pollTimeout(): number | undefined {
     if (this.stateValue === 'shutdown') return undefined;
-    let t = Math.min(this.nextReapMs ?? Infinity, this.nextReconnectMs ?? Infinity, this.nextQueueCheckMs ?? Infinity);
+    let t = Math.min(this.nextReapMs ?? Infinity, this.nextReconnectMs ?? Infinity, this.nextQueueCheckMs ?? Infinity, this.nextHealMs ?? Infinity);
     for (const q of this.openQueries.values()) t = Math.min(t, q.deadlineMs);
     for (const at of this.pendingPrunes.values()) t = Math.min(t, at);
     return t === Infinity ? undefined : t;
@@ -671,6 +691,10 @@ export class Serf implements Delegate {
     if (this.nextReconnectMs !== undefined && now >= this.nextReconnectMs) {
       this.nextReconnectMs = now + (this.config.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
       this.reconnect();
+    }
+    if (this.nextHealMs !== undefined && now >= this.nextHealMs) {
+      this.nextHealMs = now + (this.config.healIntervalMs ?? 0);
+      this.healPing(now);
     }
   }
 
@@ -1286,6 +1310,43 @@ export class Serf implements Delegate {
     this.pushOutput({ kind: 'join', seeds: [{ ...m.addr }], node: m.name });
   }
 
+  /**
+   * kodama's heal ping (limits.ts): Serf waits for its reconnect timer (30 s, and only with
+   * probability failed/alive) to notice that a failed member is reachable again. Instead ping one
+   * failed member now and then — cheap, one small UDP packet — and join it the moment it answers.
+   */
+  private healPing(now: number): void {
+    if (this.stateValue !== 'alive') return;
+    const failed: MemberState[] = [];
+    let alive = 0;
+    for (const ms of this.members_.values()) {
+      if (ms.member.status === 'failed') failed.push(ms);
+      else if (ms.member.status === 'alive') alive++;
+    }
+    for (const name of this.healDue.keys()) if (this.members_.get(name)?.member.status !== 'failed') this.healDue.delete(name);
+    for (const name of this.healJoinedAt.keys()) if (this.members_.get(name)?.member.status !== 'failed') this.healJoinedAt.delete(name);
+    if (failed.length === 0) return;
+    if (this.random.float() >= Math.min(1, Math.max(HEAL_PINGS_PER_INTERVAL, failed.length) / Math.max(1, alive))) return;
+    const due = failed.filter((ms) => (this.healDue.get(ms.member.name) ?? 0) <= now);
+    if (due.length === 0) return;
+    const ms = due[this.random.int(due.length)]!;
+    const interval = this.config.healIntervalMs ?? 0;
+    const backoff = Math.min(HEAL_BACKOFF_MAX_MS, Math.max(interval, (now - ms.leaveTimeMs) / HEAL_BACKOFF_DIVISOR));
+    this.healDue.set(ms.member.name, now + backoff * (0.75 + 0.5 * this.random.float()));
+    this.count('serf.heal-pings');
+    this.pushOutput({ kind: 'ping', node: ms.member.name, addr: { ...ms.member.addr } });
+  }
+
+  private healReply(name: string, addr: Address, now: number): void {
+    const ms = this.members_.get(name);
+    if (this.stateValue !== 'alive' || ms === undefined || ms.member.status !== 'failed') return;
+    if (now - (this.healJoinedAt.get(name) ?? -Infinity) < HEAL_JOIN_HOLD_MS) return;
+    this.healJoinedAt.set(name, now);
+    this.count('serf.heal-joins');
+    this.log('INFO', `serf: failed member ${name} answers at ${fmtAddr(addr)}: rejoining`);
+    this.pushOutput({ kind: 'join', seeds: [{ ...addr }], node: name });
+  }
+
   private prune(ms: MemberState, now: number): void {
     if (ms.member.status === 'leaving') {
       // It may still be saying goodbye: erase after serf's broadcast timeout + propagate delay.
@@ -1315,6 +1376,8 @@ export class Serf implements Delegate {
       this.nextReapMs = now + (this.config.reapIntervalMs ?? REAP_INTERVAL_MS);
       this.nextReconnectMs = now + (this.config.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
       this.nextQueueCheckMs = now + QUEUE_CHECK_INTERVAL_MS;
+      const heal = this.config.healIntervalMs ?? 0;
+      if (heal > 0) this.nextHealMs = now + heal;
     }
   }
 

@@ -414,6 +414,10 @@ export class Cluster {
         observer.joinsCompleted++;
         if (e.errors.length > 0) observer.joinErrors.push(...e.errors);
         break;
+      case 'ping-reply':
+        line = `${now} ${observer.name} ping-reply ${e.name}`;
+        this.count('ping-reply');
+        break;
       case 'leave-complete':
         line = `${now} ${observer.name} leave-complete ${e.timedOut}`;
         this.count('leave-complete');

@@ -96,6 +96,10 @@ export class Driver {
     this.withCore((core) => core.sendUserPacket(to, payload));
   }
 
+  pingNode(node: string, to: Address): void {
+    this.withCore((core, now) => core.pingNode(node, to, now));
+  }
+
   /** Run fn with the core and the current time, then pump outputs/events and re-arm the timer. */
   withCore<T>(fn: (core: MembershipCore, now: number) => T): T {
     if (this.stopped) throw new Error('Driver is stopped');

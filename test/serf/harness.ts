@@ -124,6 +124,9 @@ export class SerfSim {
         case 'join':
           n.driver.join(o.seeds);
           break;
+        case 'ping':
+          n.driver.pingNode(o.node, o.addr);
+          break;
         case 'update-meta':
           n.driver.updateMeta();
           break;

@@ -88,6 +88,7 @@ class FakeCore implements MembershipCore {
   sendUserPacket(to: Address, payload: Uint8Array): void {
     this.outputs.push({ kind: 'packet', to, bytes: payload });
   }
+  pingNode(): void {}
   shutdown(): void {
     this.calls.push('shutdown');
     this.isShutdown = true;

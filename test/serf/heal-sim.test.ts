@@ -1,0 +1,67 @@
+// A healed partition re-merges in about a second (kodama's heal pings, src/serf/limits.ts),
+// not at Serf's next reconnect (every 30 s): a 6-node cluster cut 3|3 for 45 s, healed, over
+// several seeds, with heal pings on — and, for the figure beside it, off (Serf's behaviour).
+// Also what the pings cost while members are failed. KODAMA_SEED replays a run.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SerfSim } from './harness.ts';
+import { localConfig } from '../../src/memberlist/index.ts';
+import { seedFromEnv } from '../../src/sim/random.ts';
+
+const N = 6;
+const PARTITION_MS = 45_000;
+/** The issue's target: every node sees every member alive within 3 s of the heal. */
+const REMERGE_BOUND_MS = 3_000;
+const PROBE_INTERVAL_MS = localConfig('x', { ip: '127.0.0.1', port: 1 }).probeIntervalMs;
+
+interface Run {
+  seed: number;
+  remergeMs: number | undefined;
+  pingsPerNodePerSec: number;
+  healJoins: number;
+}
+
+function partitionAndHeal(seed: number, healIntervalMs: number, limitMs: number): Run {
+  const sim = new SerfSim({ seed, serf: { healIntervalMs } });
+  const names = sim.cluster.addNodes(N).map((n) => n.name);
+  const allAlive = (): boolean => names.every((o) => names.every((x) => sim.serf(o).members().find((m) => m.name === x)?.status === 'alive'));
+  sim.cluster.joinAll(names[0]!, 1000);
+  assert.ok(sim.cluster.runUntil(allAlive, 60_000, 100), `seed ${seed}: the cluster did not converge`);
+  const a = names.filter((_, i) => i % 2 === 0);
+  const b = names.filter((_, i) => i % 2 === 1);
+  sim.cluster.partition(a, b);
+  const failedEverywhere = (): boolean =>
+    [...a.map((o) => [o, b] as const), ...b.map((o) => [o, a] as const)].every(([o, other]) =>
+      other.every((x) => sim.serf(o).members().find((m) => m.name === x)?.status === 'failed'),
+    );
+  assert.ok(sim.cluster.runUntil(failedEverywhere, 60_000, 100), `seed ${seed}: the sides did not see each other failed`);
+  const pingsBefore = names.reduce((s, n) => s + (sim.serf(n).counters()['serf.heal-pings'] ?? 0), 0);
+  const failedAt = sim.cluster.clock.now();
+  sim.cluster.runFor(PARTITION_MS);
+  const pings = names.reduce((s, n) => s + (sim.serf(n).counters()['serf.heal-pings'] ?? 0), 0) - pingsBefore;
+  const pingsPerNodePerSec = pings / N / ((sim.cluster.clock.now() - failedAt) / 1000);
+  sim.cluster.heal();
+  const healAt = sim.cluster.clock.now();
+  const merged = sim.cluster.runUntil(allAlive, limitMs, 50);
+  const remergeMs = merged ? sim.cluster.clock.now() - healAt : undefined;
+  const healJoins = names.reduce((s, n) => s + (sim.serf(n).counters()['serf.heal-joins'] ?? 0), 0);
+  sim.cluster.shutdown();
+  return { seed, remergeMs, pingsPerNodePerSec, healJoins };
+}
+
+test(`a ${N}-node cluster cut 3|3 for ${PARTITION_MS / 1000} s re-merges within ${REMERGE_BOUND_MS / 1000} s of the heal, every seed`, { timeout: 120_000 }, (t) => {
+  const base = seedFromEnv(20_261_207);
+  const seeds = process.env['KODAMA_SEED'] !== undefined ? [base] : [base, base + 1, base + 2, base + 3, base + 4];
+  const runs = seeds.map((seed) => partitionAndHeal(seed, PROBE_INTERVAL_MS, 60_000));
+  const serf = partitionAndHeal(base, 0, 60_000);
+  for (const r of runs) {
+    t.diagnostic(`seed ${r.seed}: re-merged ${r.remergeMs ?? 'never'} ms after the heal; heal pings ${r.pingsPerNodePerSec.toFixed(2)}/node/s while 3 of 6 failed; heal joins ${r.healJoins}`);
+  }
+  t.diagnostic(`heal pings off (Serf's behaviour), seed ${serf.seed}: re-merged ${serf.remergeMs ?? 'never'} ms after the heal`);
+  for (const r of runs) {
+    assert.ok(r.remergeMs !== undefined && r.remergeMs <= REMERGE_BOUND_MS, `seed ${r.seed} (KODAMA_SEED=${r.seed} replays it): re-merged after ${r.remergeMs ?? 'never'} ms, bound ${REMERGE_BOUND_MS} ms`);
+    // One node pings at most once per probe interval.
+    assert.ok(r.pingsPerNodePerSec <= 1000 / PROBE_INTERVAL_MS, `seed ${r.seed}: ${r.pingsPerNodePerSec} heal pings per node per second`);
+  }
+  assert.equal(serf.pingsPerNodePerSec, 0, 'heal pings off sends none');
+});
