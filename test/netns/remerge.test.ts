@@ -19,6 +19,12 @@ import type { AgentKind } from './agents.ts';
 const REMERGE_BOUND_KODAMA_ONLY_MS = 40_000;
 const REMERGE_BOUND_MIXED_MS = 40_000;
 
+/**
+ * How long the cut is kept after each side saw the other failed. Note: memberlist keeps gossiping
+ * to a dead member for 30 s (GossipToTheDeadTime, LAN), so with a partition shorter than that the
+ * first gossip after the heal already re-merges serf and kodama alike (≈ 1 s); only a longer one
+ * (≥ 35 s) measures how a cluster re-merges by itself (serf: its 30 s reconnect loop).
+ */
 const PARTITION_MS = Number(process.env['KODAMA_REMERGE_PARTITION_MS'] ?? 15_000);
 const N = 6;
 /** Side A = nodes 0-2, side B = nodes 3-5. */
