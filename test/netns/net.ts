@@ -20,7 +20,7 @@
 
 import { execFile, spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -255,7 +255,7 @@ function removeNamespacesSync(namespaces: string[]): void {
   for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: EXEC_TIMEOUT_MS });
 }
 
-/** Namespaces of earlier runs whose owner process is gone (it was SIGKILLed): remove them. */
+/** Namespaces and directories of earlier runs whose owner process is gone (it was SIGKILLed): remove them. */
 function sweepStale(): void {
   const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: EXEC_TIMEOUT_MS });
   if (r.status !== 0) return;
@@ -270,6 +270,11 @@ function sweepStale(): void {
   if (stale.length > 0) {
     console.error(`# netns: removing ${stale.length} namespace(s) left by dead runs: ${stale.join(' ')}`);
     removeNamespacesSync(stale);
+  }
+  // Their directories (handler output, relay sockets) too.
+  for (const name of readdirSync(tmpdir()).slice(0, 100_000)) {
+    const m = /^kodama-netns-(\d+)-/.exec(name);
+    if (m !== null && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }
 }
 
@@ -319,7 +324,7 @@ class NetImpl implements Net {
     this.bridgeNs = `${prefix}-br`;
     const base = subnet.replace(/\.0\/24$/, '');
     names.forEach((name, i) => this.nodes.push({ name, ns: `${prefix}-${i}`, ip: `${base}.${i + 1}`, index: i }));
-    this.dir = mkdtempSync(join(tmpdir(), `kodama-netns-${tag}-`));
+    this.dir = mkdtempSync(join(tmpdir(), `kodama-netns-${process.pid}-${tag}-`));
   }
 
   get namespaces(): string[] {
