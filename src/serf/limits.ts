@@ -22,6 +22,13 @@ export const RECONNECT_INTERVAL_MS = 30_000;
 export const HEAL_PINGS_PER_INTERVAL = 3;
 export const HEAL_BACKOFF_DIVISOR = 10;
 export const HEAL_BACKOFF_MAX_MS = 30_000;
+/**
+ * A member failed longer than this is pinged with odds HEAL_FULL_RATE_MS / (time failed) on top,
+ * so the cluster as a whole pings it less and less (after an hour a sixth as often, after a day
+ * 1/144): in an immutable fleet its address soon belongs to a new server, which would log every
+ * ping for a name not its own (memberlist: "Got ping for unexpected node").
+ */
+export const HEAL_FULL_RATE_MS = 10 * 60_000;
 /** A heal join (push/pull) to the same member is not repeated within this time. */
 export const HEAL_JOIN_HOLD_MS = 10_000;
 export const RECONNECT_TIMEOUT_MS = 24 * 3600_000;

@@ -43,6 +43,7 @@ import {
   REAP_INTERVAL_MS,
   HEAL_BACKOFF_DIVISOR,
   HEAL_BACKOFF_MAX_MS,
+  HEAL_FULL_RATE_MS,
   HEAL_JOIN_HOLD_MS,
   HEAL_PINGS_PER_INTERVAL,
   RECONNECT_INTERVAL_MS,
@@ -1330,8 +1331,11 @@ export class Serf implements Delegate {
     const due = failed.filter((ms) => (this.healDue.get(ms.member.name) ?? 0) <= now);
     if (due.length === 0) return;
     const ms = due[this.random.int(due.length)]!;
+    // Failed long ago: fewer pings cluster-wide too (its address may belong to a new server by now).
+    const age = now - ms.leaveTimeMs;
+    if (age > HEAL_FULL_RATE_MS && this.random.float() >= HEAL_FULL_RATE_MS / age) return;
     const interval = this.config.healIntervalMs ?? 0;
-    const backoff = Math.min(HEAL_BACKOFF_MAX_MS, Math.max(interval, (now - ms.leaveTimeMs) / HEAL_BACKOFF_DIVISOR));
+    const backoff = Math.min(HEAL_BACKOFF_MAX_MS, Math.max(interval, age / HEAL_BACKOFF_DIVISOR));
     this.healDue.set(ms.member.name, now + backoff * (0.75 + 0.5 * this.random.float()));
     this.count('serf.heal-pings');
     this.pushOutput({ kind: 'ping', node: ms.member.name, addr: { ...ms.member.addr } });

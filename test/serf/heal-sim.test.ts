@@ -65,3 +65,31 @@ test(`a ${N}-node cluster cut 3|3 for ${PARTITION_MS / 1000} s re-merges within 
   }
   assert.equal(serf.pingsPerNodePerSec, 0, 'heal pings off sends none');
 });
+
+test('a member dead for an hour is pinged far less than a fresh failure (its address may be a new server\'s)', { timeout: 120_000 }, (t) => {
+  const seed = seedFromEnv(20_261_207);
+  const sim = new SerfSim({ seed, serf: { healIntervalMs: PROBE_INTERVAL_MS } });
+  t.diagnostic(`seed ${seed}`);
+  try {
+    const names = sim.cluster.addNodes(N).map((n) => n.name);
+    sim.cluster.joinAll(names[0]!, 1000);
+    const live = names.slice(1);
+    assert.ok(sim.cluster.runUntil(() => names.every((o) => sim.serf(o).members().filter((m) => m.status === 'alive').length === N), 60_000, 100));
+    sim.cluster.kill(names[0]!);
+    assert.ok(sim.cluster.runUntil(() => live.every((o) => sim.serf(o).members().find((m) => m.name === names[0])?.status === 'failed'), 60_000, 100));
+    const pings = (): number => live.reduce((s, n) => s + (sim.serf(n).counters()['serf.heal-pings'] ?? 0), 0);
+    const rateOver = (ms: number): number => {
+      const p0 = pings();
+      sim.cluster.runFor(ms);
+      return (pings() - p0) / (ms / 1000);
+    };
+    const fresh = rateOver(60_000);
+    sim.cluster.runFor(60 * 60_000);
+    const old = rateOver(10 * 60_000);
+    t.diagnostic(`pings to one failed member, whole cluster: ${fresh.toFixed(2)}/s in its first minute, ${old.toFixed(3)}/s an hour later`);
+    assert.ok(fresh > 0.5, `a fresh failure is pinged: ${fresh}/s`);
+    assert.ok(old <= fresh / 10, `an hour later: ${old}/s, fresh ${fresh}/s`);
+  } finally {
+    sim.cluster.shutdown();
+  }
+});
