@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts with node's own test runner (through tsx), so the last lines are
-// node's summary ("ℹ pass N", "ℹ fail N"). Arguments narrow the set: `npm run test:unit -- wire`.
+// Builds dist/ (scripts/build.mjs), then runs every test/**/*.test.ts with node's own test
+// runner (through tsx), so the last lines are node's summary ("ℹ pass N", "ℹ fail N"). Arguments narrow the set: `npm run test:unit -- wire`.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -21,6 +21,13 @@ const files = walk('test')
   .sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
+// The process-level tests spawn bin/kodama, which runs the build (dist/): rebuild it first, so
+// what they test is the current source as it ships (JavaScript only, about a second).
+const built = spawnSync(process.execPath, ['scripts/build.mjs', '--no-types'], { stdio: 'inherit' });
+if (built.status !== 0) {
+  console.error('run-tests: the build failed; fix it before running the tests');
   process.exit(1);
 }
 const reporter = process.env.CI ? ['--test-reporter=spec'] : [];

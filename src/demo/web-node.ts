@@ -10,6 +10,7 @@
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -218,7 +219,7 @@ export interface SpawnWebNodeOptions {
   port?: number;
   /** Every line the child prints after its JSON line (stdout and stderr). */
   logSink?: (line: string) => void;
-  /** Bound on the child's start (tsx compile + join), default 30 s. */
+  /** Bound on the child's start (node start + join), default 30 s. */
   startTimeoutMs?: number;
 }
 
@@ -241,7 +242,16 @@ export interface SpawnedWebNode {
   readonly exited: Promise<number>;
 }
 
-const KODAMA_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'kodama');
+/** bin/kodama, found above this module: two levels from src/demo, one or two from dist/. */
+const KODAMA_BIN = findBin();
+
+function findBin(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
+    if (existsSync(join(dir, 'bin', 'kodama'))) return join(dir, 'bin', 'kodama');
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'kodama');
+}
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 

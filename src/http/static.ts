@@ -2,12 +2,22 @@
 // that directory are served; any path that decodes to a traversal, a hidden file, a symlink or
 // anything else is a plain 404 (no hint of what exists outside).
 
+import { existsSync } from 'node:fs';
 import { lstat, readFile, realpath } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** src/ui, found relative to this module so the agent serves it from any working directory. */
-export const UI_DIR = resolve(fileURLToPath(new URL('../ui/', import.meta.url)));
+/**
+ * The dashboard's directory, found relative to this module so the agent serves it from any
+ * working directory: src/ui from the sources (src/http/static.ts), dist/ui from the build (this
+ * code then lives in dist/*.js or dist/chunks/*.js).
+ */
+export const UI_DIR = findUiDir();
+
+function findUiDir(): string {
+  const candidates = ['./ui/', '../ui/'].map((rel) => resolve(fileURLToPath(new URL(rel, import.meta.url))));
+  return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? candidates[1]!;
+}
 
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 

@@ -1,5 +1,7 @@
 // The documented embedding example (examples/embed.mjs) runs as a user runs it and does what
 // docs/embedding.md says: two in-process agents join, exchange a user event and a query, leave.
+// Plain node, no loader: `import … from 'kodama'` resolves through package.json `exports` to the
+// build (dist/index.js), as it does for a project that installed the package.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,7 +11,7 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 test('examples/embed.mjs runs and prints the join, the user event, the query answer', { timeout: 60_000 }, async () => {
   const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'examples/embed.mjs'], { cwd: REPO, timeout: 45_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['examples/embed.mjs'], { cwd: REPO, timeout: 45_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
     });
   });

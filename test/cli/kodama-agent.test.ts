@@ -26,7 +26,7 @@ function handlers(name: string): string[] {
 
 /**
  * Start a kodama agent and wait for its RPC. Ports are probed free, then bound seconds later
- * (tsx compiles first): another test process may take one meanwhile, so an agent that exits
+ * (node loads the agent first): another test process may take one meanwhile, so an agent that exits
  * with EADDRINUSE is started again on fresh ports (at most 3 attempts).
  */
 async function kodamaUp(name: string, tags: Record<string, string>): Promise<Proc> {

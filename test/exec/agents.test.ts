@@ -56,7 +56,7 @@ after(() => {
 test('bin/kodama exec: each node enabled (file, flags, env) returns its own output; exit codes summarised; logged on the node', { timeout: 60_000 }, async (t) => {
   const rpc = procs[0]!.rpcAddr;
   const r = await kodama(['exec', `-rpc-addr=${rpc}`, '-role', 'web', '--', 'echo "node=$KODAMA_NODE pid=$$"; [ "$KODAMA_NODE" != web-c ] || exit 4'], { KODAMA_EXEC_TOKEN: TOKEN });
-  t.diagnostic(`bin/kodama exec over 3 agent processes: ${r.ms} ms (includes tsx start)`);
+  t.diagnostic(`bin/kodama exec over 3 agent processes: ${r.ms} ms (includes node start)`);
   for (const n of ['web-a', 'web-b', 'web-c']) assert.match(r.stdout, new RegExp(`^${n}: node=${n} pid=\\d+$`, 'm'), r.stdout + r.stderr);
   const pids = [...r.stdout.matchAll(/pid=(\d+)/g)].map((m) => m[1]);
   assert.equal(new Set(pids).size, 3, 'three different shells ran it');

@@ -140,7 +140,7 @@ export async function startKodama(name: string, o: NodeOptions & { logLevel?: st
   return p;
 }
 
-/** Wait until a process's RPC port answers (kodama starts slower than serf: tsx compiles). */
+/** Wait until a process's RPC port answers (kodama starts slower than serf: node loads the agent). */
 export async function rpcUp(p: Proc, timeoutMs = 20_000): Promise<void> {
   // The banner first: an RPC port that answers may be another process's.
   const banner = p.kind === 'serf' ? '==> Serf agent running!' : '==> kodama agent running!';

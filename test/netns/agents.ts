@@ -42,7 +42,7 @@ export interface Agent {
 export interface StartAgentOptions {
   /** More agent flags (after the common ones). */
   args?: string[];
-  /** Default 30 s (kodama compiles through tsx at start; two cores may be busy). */
+  /** Default 30 s (node loads kodama at start; two cores may be busy). */
   timeoutMs?: number;
   logLevel?: string;
 }

@@ -109,7 +109,7 @@ export async function runRemerge(spec: RemergeSpec): Promise<RemergeResult> {
   const net = await createNet({ nodes: n, names });
   try {
     log(`network ${net.subnet} (${net.firewall}), starting ${n} agents: ${names.map((x, i) => `${x}=${spec.kinds[i]}`).join(' ')}`);
-    // One at a time, in join order: starting six tsx-compiled agents at once thrashes two cores.
+    // One at a time, in join order: starting six node agents at once thrashes two cores.
     const agents: Agent[] = [];
     for (const i of spec.joinOrder) agents[i] = await startAgent(net, net.nodes[i]!, spec.kinds[i]!);
     log(`agents up; joining in order ${spec.joinOrder.map((i) => names[i]).join(' → ')}`);

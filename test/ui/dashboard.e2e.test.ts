@@ -21,7 +21,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCREENSHOT = join(REPO, 'test-results', 'dashboard-failed.png');
 const MEMBERS = ['balancer', 'web-1', 'web-2', 'web-3'];
 const VICTIM = 'web-2';
-/** Demo start: tsx compiles the demo and three node processes on a shared 2-core machine. */
+/** Demo start: node loads the demo and three node processes on a shared 2-core machine. */
 const READY_BOUND_MS = 40_000;
 /** Page load + the first stream updates: every member is known to the balancer by then. */
 const ALIVE_BOUND_MS = 15_000;

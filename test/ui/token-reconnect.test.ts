@@ -14,7 +14,7 @@ import { KODAMA } from '../demo/helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'ui-test-token-7';
-/** tsx compiles the agent on a shared 2-core machine. */
+/** node starts the agent on a shared 2-core machine. */
 const START_BOUND_MS = 30_000;
 /** Backoff 1, 2, 4, 8 s (+20 %) while the agent restarts: live again well within this. */
 const RECONNECT_BOUND_MS = 30_000;
