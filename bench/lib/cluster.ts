@@ -24,6 +24,25 @@ export interface AgentProc {
   logFile: string;
   eventFile: string;
   proc: Spawned;
+  /** Exec → the agent's own 'running' banner in its log (ms; polled every 5 ms). */
+  startToRunningMs: number | undefined;
+}
+
+const BANNER: Record<Kind, string> = { serf: '==> Serf agent running!', kodama: '==> kodama agent running!' };
+
+/** Poll `logFile` every 5 ms until it holds `banner`; ms from `t0`, undefined past the deadline or exit. */
+async function bannerAfter(logFile: string, banner: string, t0: number, deadline: number, proc: Spawned): Promise<number | undefined> {
+  for (let i = 0; i < 100_000 && Date.now() < deadline && !proc.hasExited(); i++) {
+    let text = '';
+    try {
+      text = readFileSync(logFile, 'utf8');
+    } catch {
+      // not created yet
+    }
+    if (text.includes(banner)) return performance.now() - t0;
+    await sleep(5);
+  }
+  return undefined;
 }
 
 export interface ClusterOptions {
@@ -96,11 +115,13 @@ async function startOne(o: ClusterOptions, index: number, seed: string | undefin
     const port = await freePort();
     const rpcPort = await freePort();
     const file = o.kind === 'serf' ? 'serf' : KODAMA_BIN;
+    const t0 = performance.now();
     const proc = spawnLogged(file, agentArgs(o, name, port, rpcPort, eventFile, seed), logFile, REPO);
     const rpcAddr = `127.0.0.1:${rpcPort}`;
     const deadline = Date.now() + o.startTimeoutMs;
+    const startToRunningMs = await bannerAfter(logFile, BANNER[o.kind], t0, deadline, proc);
     while (Date.now() < deadline && !proc.hasExited()) {
-      if (await rpcAnswers(rpcAddr)) return { name, kind: o.kind, port, rpcAddr, logFile, eventFile, proc };
+      if (await rpcAnswers(rpcAddr)) return { name, kind: o.kind, port, rpcAddr, logFile, eventFile, proc, startToRunningMs };
       await sleep(150);
     }
     killHard(proc.child);

@@ -34,6 +34,8 @@ export interface KindResult {
   /** Process ids of every agent started (all killed by the time the result is returned). */
   pids: number[];
   startMs?: number;
+  /** Exec → 'running' banner per agent, p50 (ms). */
+  startToRunningP50Ms?: number;
   convergeMs?: number;
   idle?: Idle;
   /** 1-minute load average of the machine when the idle window started (others' work included). */
@@ -75,6 +77,8 @@ export async function runKind(kind: Kind, n: number, o: CompareOptions, handlers
     const t0 = Date.now();
     await c.start();
     r.startMs = Date.now() - t0;
+    const toRunning = c.agents.map((a) => a.startToRunningMs).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    if (toRunning.length > 0) r.startToRunningP50Ms = toRunning[Math.floor((toRunning.length - 1) / 2)];
     log(`all started in ${(r.startMs / 1000).toFixed(1)} s; waiting for every view to hold ${n} alive`);
     r.convergeMs = await c.waitConverged(60_000 + n * 1000);
     log(`converged ${(r.convergeMs / 1000).toFixed(1)} s after the last start; letting join handlers finish`);
@@ -159,6 +163,7 @@ const METRICS: Metric[] = [
   { label: 'RSS per agent, mean (MiB)', digits: 1, get: (r) => (r.idle ? r.idle.rssMeanBytes / 2 ** 20 : undefined) },
   { label: 'RSS per agent, max (MiB)', digits: 1, get: (r) => (r.idle ? r.idle.rssMaxBytes / 2 ** 20 : undefined) },
   { label: 'start all (s)', digits: 1, get: (r) => (r.startMs === undefined ? undefined : r.startMs / 1000) },
+  { label: 'one agent exec → running p50 (ms)', digits: 0, get: (r) => r.startToRunningP50Ms },
   { label: 'converge after start (s)', digits: 1, get: (r) => (r.convergeMs === undefined ? undefined : r.convergeMs / 1000) },
   { label: 'machine load average (1 min)', digits: 1, get: (r) => r.load1, noRatio: true },
 ];
