@@ -41,11 +41,9 @@ import { ServiceManager, mergeServiceTags } from '../discovery/services.ts';
 import type { ServiceEvent, ServiceStatus } from '../discovery/services.ts';
 import { encodeServiceTag, isValidServiceName, serviceTagKey } from '../discovery/advertise.ts';
 import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
-import { startBalancerRole } from '../discovery/balancer-role.ts';
 import type { BalancerRole } from '../discovery/balancer-role.ts';
 import { CHECK_NAME_RE, findDuplicateCheck, validateCheckHandlers } from '../checks/config.ts';
 import { MetricsSampler } from '../checks/metrics.ts';
-import { startMonitorRole } from '../checks/monitor-role.ts';
 import type { MonitorRole } from '../checks/monitor-role.ts';
 import { buildReport, encodeReport } from '../checks/report.ts';
 import { CheckRunner } from '../checks/runner.ts';
@@ -60,12 +58,9 @@ import type { ExecSpec } from '../exec/types.ts';
 import { DISABLED_EXEC, TOKEN_HINT } from '../exec/config.ts';
 import { startExecutor } from '../exec/executor.ts';
 import type { Executor } from '../exec/executor.ts';
-import { startDeployRunner } from '../deploy/runner.ts';
 import type { DeployRunner } from '../deploy/runner.ts';
-import { startHttpApi } from '../http/server.ts';
 import type { HttpApi } from '../http/server.ts';
 import { checkHttpConfig } from '../http/auth.ts';
-import { answerDeploysQuery } from '../http/deploys-query.ts';
 import { INTERNAL_QUERY_MATCH_TAGS, isInternalName, withInternalFilter } from './internal.ts';
 
 export type Profile = 'lan' | 'wan' | 'local';
@@ -549,6 +544,8 @@ export class Agent {
     }
     if (this.opts.balancer !== undefined) {
       try {
+        // Roles are loaded only when configured (import() at start): a plain agent loads none.
+        const { startBalancerRole } = await import('../discovery/balancer-role.ts');
         this.role = await startBalancerRole(this, this.opts.balancer, { queryResponseSizeLimit: this.opts.queryResponseSizeLimit });
       } catch (e) {
         // A balancer that cannot serve (port taken, HAProxy refuses its config) is a failed start.
@@ -561,6 +558,7 @@ export class Agent {
       try {
         // A check's handlers come from this monitor's own config (the `chk` tag carries no
         // handler names); unknown checks get monitoring.default_handlers.
+        const { startMonitorRole } = await import('../checks/monitor-role.ts');
         this.monitor = await startMonitorRole(this, this.opts.monitoring, { checkHandlers: (check) => ownChecks.get(check) ?? [] });
       } catch (e) {
         await this.stop();
@@ -571,15 +569,18 @@ export class Agent {
     this.executor = startExecutor(this, this.opts.exec ?? DISABLED_EXEC, { responseLimitBytes: this.opts.queryResponseSizeLimit ?? 1024 });
     if (this.opts.dataDir !== undefined) {
       try {
+        const { startDeployRunner } = await import('../deploy/runner.ts');
         this.deployRunner = await startDeployRunner(this, { dataDir: this.opts.dataDir });
       } catch (e) {
         await this.stop();
         throw new AgentError('ERR_AGENT_CONFIG', `Failed to start the deploy runner in ${this.opts.dataDir}: ${(e as Error).message}`);
       }
+      const { answerDeploysQuery } = await import('../http/deploys-query.ts');
       this.deploysQueryOff = answerDeploysQuery(this, this.opts.queryResponseSizeLimit ?? 1024);
     }
     if (this.opts.httpAddr !== undefined && this.opts.httpAddr !== '') {
       try {
+        const { startHttpApi } = await import('../http/server.ts');
         this.httpApi = await startHttpApi(this, { addr: this.opts.httpAddr, ...(this.opts.httpToken !== undefined ? { token: this.opts.httpToken } : {}) });
       } catch (e) {
         await this.stop();
