@@ -1,6 +1,6 @@
 // Embedding kodama: two agents in one process form a cluster, exchange a user event and answer
-// a query, then leave. Run it: `node --import tsx examples/embed.mjs` (no serf needed; tsx
-// because kodama runs from its TypeScript source). A real `serf agent` could join the same
+// a query, then leave. Run it: `node examples/embed.mjs` (no serf needed; `kodama` resolves to
+// the package's build, dist/index.js, through package.json `exports`). A real `serf agent` could join the same
 // cluster: the wire protocol is Serf's. docs/embedding.md shows the same in TypeScript.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TextDecoder, TextEncoder } from 'node:util';
