@@ -15,6 +15,9 @@
 //   -settle 5s (after all alive, before) -baseline 5s (the healthy packet-count window)
 // KODAMA_REMERGE_PARTITION_MS sets the partition when -partition is not given.
 
+import { parseDurationMs } from '../src/cli/duration.ts';
+import { parseFlags as parseCliFlags } from '../src/cli/flags.ts';
+import type { FlagSpec, ParsedFlags } from '../src/cli/flags.ts';
 import { SeededRandom } from '../src/sim/random.ts';
 import { netnsAvailable } from '../test/netns/net.ts';
 import { defaultNames, formatNodes, runRemerge, type RemergeResult } from '../test/netns/scenario.ts';
@@ -29,14 +32,6 @@ const KINDS: Record<Cluster, AgentKind[]> = {
 };
 const LABEL: Record<Cluster, string> = { serf: 'serf-only', kodama: 'kodama-only', mixed: 'mixed 3+3' };
 
-/** "45s", "45000ms", "1m", "45000" (ms) → ms. */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
-  if (m === null) throw new Error(`not a duration: '${s}' (e.g. 45s, 500ms, 1m)`);
-  const v = Number(m[1]);
-  return Math.round(m[2] === 'm' ? v * 60_000 : m[2] === 's' ? v * 1000 : v);
-}
-
 interface Flags {
   partitionMs: number;
   runs: number;
@@ -47,52 +42,33 @@ interface Flags {
   settleMs: number;
 }
 
+const FLAGS: FlagSpec[] = ['partition', 'runs', 'seed', 'clusters', 'bound', 'baseline', 'settle'].map((name) => ({ name, kind: 'string' }));
+
+/** The project's Go-style flag parser and durations (src/cli), with this bench's defaults. */
 function parseFlags(args: string[]): Flags {
-  const f: Flags = {
-    partitionMs: Number(process.env['KODAMA_REMERGE_PARTITION_MS'] ?? 45_000),
-    runs: 3,
-    seed: Number(process.env['KODAMA_SEED'] ?? Date.now() % 1_000_000),
-    clusters: ['serf', 'kodama', 'mixed'],
-    boundMs: 120_000,
-    baselineMs: 5000,
-    settleMs: 5000,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] ?? '';
-    const eq = a.indexOf('=');
-    const name = (eq >= 0 ? a.slice(0, eq) : a).replace(/^--?/, '');
-    const value = (): string => {
-      if (eq >= 0) return a.slice(eq + 1);
-      const v = args[++i];
-      if (v === undefined) throw new Error(`-${name} needs a value`);
-      return v;
-    };
-    switch (name) {
-      case 'partition':
-        f.partitionMs = parseDuration(value());
-        break;
-      case 'runs':
-        f.runs = Number(value());
-        break;
-      case 'seed':
-        f.seed = Number(value());
-        break;
-      case 'clusters':
-        f.clusters = value().split(',').map((s) => s.trim()) as Cluster[];
-        break;
-      case 'bound':
-        f.boundMs = parseDuration(value());
-        break;
-      case 'baseline':
-        f.baselineMs = parseDuration(value());
-        break;
-      case 'settle':
-        f.settleMs = parseDuration(value());
-        break;
-      default:
-        throw new Error(`remerge: unknown flag ${a} (flags: -partition 45s -runs 3 -seed N -clusters serf,kodama,mixed -bound 120s -baseline 5s -settle 5s)`);
-    }
+  let p: ParsedFlags;
+  try {
+    p = parseCliFlags(args, FLAGS);
+  } catch (e) {
+    throw new Error(`remerge: ${(e as Error).message} (flags: -partition 45s -runs 3 -seed N -clusters serf,kodama,mixed -bound 120s -baseline 5s -settle 5s)`);
   }
+  const dur = (name: string, fallback: number): number => {
+    const v = p.strings.get(name);
+    return v === undefined ? fallback : parseDurationMs(v);
+  };
+  const num = (name: string, fallback: number): number => {
+    const v = p.strings.get(name);
+    return v === undefined ? fallback : Number(v);
+  };
+  const f: Flags = {
+    partitionMs: dur('partition', Number(process.env['KODAMA_REMERGE_PARTITION_MS'] ?? 45_000)),
+    runs: num('runs', 3),
+    seed: num('seed', Number(process.env['KODAMA_SEED'] ?? Date.now() % 1_000_000)),
+    clusters: (p.strings.get('clusters') ?? 'serf,kodama,mixed').split(',').map((s) => s.trim()) as Cluster[],
+    boundMs: dur('bound', 120_000),
+    baselineMs: dur('baseline', 5000),
+    settleMs: dur('settle', 5000),
+  };
   if (!Number.isFinite(f.partitionMs) || f.partitionMs < 0) throw new Error('remerge: -partition must be ≥ 0');
   if (!Number.isInteger(f.runs) || f.runs < 1 || f.runs > 20) throw new Error('remerge: -runs must be 1…20');
   if (!Number.isInteger(f.seed) || f.seed < 0) throw new Error('remerge: -seed must be a non-negative integer');
