@@ -15,8 +15,10 @@
 //            installKey/useKey/removeKey/listKeys(key, now) → op id; a `key-result` event when done
 //            forceLeave(node, prune, now), setTags(tags), leave(now), prepareJoin(replay),
 //            restoreClocks(snapshot clocks)
-//   outputs  pollOutput(): user-packet | join (reconnect) | update-meta | shutdown (lost a name
-//            conflict); pollTimeout()/handleTimeout(now) for reap, reconnect, query deadlines
+//   outputs  pollOutput(): user-packet | join (reconnect, heal) | ping (heal ping to a failed
+//            member; its memberlist 'ping-reply' comes back through handleMemberEvent) |
+//            update-meta | shutdown (lost a name conflict); pollTimeout()/handleTimeout(now) for
+//            reap, reconnect, heal pings, query deadlines
 //   events   pollTypedEvent(): every event in order (member-*, user, query, query-ack,
 //            query-response, query-done, key-result, keyring-changed); pollEvent() is the older
 //            member-events-only view (other kinds are skipped by it).
