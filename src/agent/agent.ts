@@ -26,7 +26,6 @@ import type { Transport } from '../transport/transport.ts';
 import { Keyring, ipToBytes } from '../wire/index.ts';
 import type { Address } from '../wire/types.ts';
 import { DEFAULT_SERF_PORT, parseHostPort, pickAdvertiseIp, resolveJoinAddresses } from './address.ts';
-import type { Lookup } from './address.ts';
 import { Coalescer } from './coalesce.ts';
 import { AgentError } from './errors.ts';
 import { HandlerRunner, parseHandlerSpec } from './handlers.ts';
@@ -40,7 +39,6 @@ import type { LogLevel } from './log.ts';
 import { ServiceManager, mergeServiceTags } from '../discovery/services.ts';
 import type { ServiceEvent, ServiceStatus } from '../discovery/services.ts';
 import { encodeServiceTag, isValidServiceName, serviceTagKey } from '../discovery/advertise.ts';
-import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
 import type { BalancerRole } from '../discovery/balancer-role.ts';
 import { CHECK_NAME_RE, findDuplicateCheck, validateCheckHandlers } from '../checks/config.ts';
 import { MetricsSampler } from '../checks/metrics.ts';
@@ -48,117 +46,22 @@ import type { MonitorRole } from '../checks/monitor-role.ts';
 import { buildReport, encodeReport } from '../checks/report.ts';
 import { CheckRunner } from '../checks/runner.ts';
 import { CHECKS_QUERY, CHECK_RESULT_QUERY, MONITOR_TAG, SUMMARY_TAG } from '../checks/types.ts';
-import type { CheckRecord, CheckStatus, MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
+import type { CheckRecord, CheckStatus } from '../checks/types.ts';
 import { RouteTable, compareRoutes, decodeRoute, encodeRoute } from '../deploy/route.ts';
 import { RouteSync } from '../deploy/route-sync.ts';
-import type { RouteSyncOptions } from '../deploy/route-sync.ts';
 import { BALANCER_TAG, ROUTES_QUERY, ROUTE_EVENT } from '../deploy/types.ts';
 import type { RouteEntry, RouteSetting } from '../deploy/types.ts';
-import type { ExecSpec } from '../exec/types.ts';
-import { DISABLED_EXEC, TOKEN_HINT } from '../exec/config.ts';
-import { startExecutor } from '../exec/executor.ts';
-import type { Executor } from '../exec/executor.ts';
+import { TOKEN_HINT } from '../exec/config.ts';
 import type { DeployRunner } from '../deploy/runner.ts';
 import type { HttpApi } from '../http/server.ts';
 import { checkHttpConfig } from '../http/auth.ts';
 import { INTERNAL_QUERY_MATCH_TAGS, isInternalName, withInternalFilter } from './internal.ts';
+import type { AgentEventMap, AgentHost, AgentQuery, CallHandler, OwnedTags, QueryOptions, QueryResult, Subsystem } from './host.ts';
+import type { AgentOptions } from './options.ts';
+import { SUBSYSTEMS } from './subsystems.ts';
 
-export type Profile = 'lan' | 'wan' | 'local';
-
-export interface AgentOptions {
-  /** Unique node name (serf -node). */
-  nodeName: string;
-  /** `host:port` to bind UDP+TCP on; default 0.0.0.0:7946. Port 0 picks a free port. */
-  bind?: string;
-  /** `ip[:port]` to advertise; default: the bind address (a private IP if bound to 0.0.0.0). */
-  advertise?: string;
-  /** Base64 AES key (16, 24 or 32 bytes) shared by the cluster (serf -encrypt). */
-  encrypt?: string;
-  tags?: Tags;
-  /** Serf protocol version 2..5 (default 5). */
-  protocol?: number;
-  profile?: Profile;
-  /** RPC listen `host:port` (default 127.0.0.1:7373); null = no RPC. */
-  rpcAddr?: string | null;
-  rpcAuth?: string;
-  logLevel?: LogLevel;
-  /** Where log lines go (default stdout). */
-  logSink?: (line: string) => void;
-  /** How long leave waits for its intent to be gossiped (serf -broadcast-timeout, 5 s). */
-  broadcastTimeoutMs?: number;
-  /** How long leave stays up to answer probes after announcing (serf: 1 s). */
-  leavePropagateDelayMs?: number;
-  enableCompression?: boolean;
-  /** Name resolver for join (tests inject one). */
-  lookup?: Lookup;
-  /** Event handler specs (`[filter=]script`, serf's -event-handler). */
-  eventHandlers?: string[];
-  /**
-   * Give kodama's own queries and user events (`kodama-*`, src/agent/internal.ts) to event
-   * handlers and RPC event streams too (a debugging aid; default false: they never see them).
-   */
-  showInternalEvents?: boolean;
-  /** serf -keyring-file: JSON list of base64 keys, rewritten on key changes. */
-  keyringFile?: string;
-  /** serf -tags-file: JSON object of tags, rewritten on tag changes. */
-  tagsFile?: string;
-  /** serf -snapshot: rejoin known members on restart without -join. */
-  snapshotPath?: string;
-  /** serf -rejoin: ignore a leave recorded in the snapshot. */
-  rejoinAfterLeave?: boolean;
-  reconnectIntervalMs?: number;
-  reconnectTimeoutMs?: number;
-  tombstoneTimeoutMs?: number;
-  /**
-   * How often a heal ping to a failed member is considered (default: the profile's probe
-   * interval, LAN 1 s; 0 = off, Serf's behaviour: only the reconnect timer re-merges a healed
-   * partition). See HEAL_* in src/serf/limits.ts.
-   */
-  healIntervalMs?: number;
-  /** Per-run handler kill timeout (default 60 s; 0 = none, as serf). */
-  handlerTimeoutMs?: number;
-  /** Events queued per handler before the oldest is dropped (default 128). */
-  handlerQueueDepth?: number;
-  /** serf's coalescing of member / CC user events for handlers and RPC streams; 0 = off. */
-  coalescePeriodMs?: number;
-  quiescentPeriodMs?: number;
-  /** serf's limits (bytes): query response 1024, query 1024, user event 512. */
-  queryResponseSizeLimit?: number;
-  querySizeLimit?: number;
-  userEventSizeLimit?: number;
-  /**
-   * Services this node offers (validated specs, e.g. from parseServiceSpecs). Each is advertised
-   * as tag `s:<name>` only while its checks pass.
-   */
-  services?: ServiceSpec[];
-  /** On leave with services: how long the `,drain` tags are gossiped before Serf's leave (default 2 s). */
-  leaveDrainMs?: number;
-  /** Run the load-balancer role on this node (validated spec, e.g. from parseBalancerSpec). */
-  balancer?: BalancerSpec;
-  /**
-   * Monitoring checks (validated specs, e.g. from parseCheckSpecs): each runs while its
-   * subscriptions match this node's tags; the summary is gossiped as tag `chk`.
-   */
-  checks?: MonitorCheckSpec[];
-  /** Makes this node a monitor (tag `mon=1`): alerts on check states and member failures. */
-  monitoring?: MonitoringSpec;
-  /**
-   * What `kodama exec` / `kodama rolling` may run here (validated, e.g. from parseExecSpec).
-   * Absent = disabled: the node still answers, with a refusal that says why.
-   */
-  exec?: ExecSpec;
-  /** Where deploys coordinated by this agent persist their state; without it deploy.* ops are refused. */
-  dataDir?: string;
-  /** Route sync after the first join (tests shorten it). */
-  routeSync?: RouteSyncOptions;
-  /**
-   * `host:port` of the HTTP API and dashboard (docs/api.md); unset = off. Anything but loopback
-   * needs httpToken (refused at create otherwise).
-   */
-  httpAddr?: string;
-  /** Bearer token every /v1 request must present (required off loopback). */
-  httpToken?: string;
-}
+export type { AgentEventMap, AgentHost, AgentQuery, CallHandler, QueryOptions, QueryResult } from './host.ts';
+export type { AgentOptions, Profile } from './options.ts';
 
 /** leave_drain default: long enough for balancers (gossip + their poll) to stop sending new work. */
 export const DEFAULT_LEAVE_DRAIN_MS = 2000;
@@ -177,49 +80,6 @@ export interface JoinResult {
   errors: string[];
 }
 
-/** A query this agent received; answer it (once, before `deadlineMs`) with respond(). */
-export interface AgentQuery extends QueryEvent {
-  respond(payload: Uint8Array): void;
-}
-
-/** What a query this agent sent collected by its deadline. */
-export interface QueryResult {
-  acks: string[];
-  /** node name → response payload */
-  responses: Map<string, Uint8Array>;
-}
-
-export interface QueryOptions extends QueryParams {
-  /** Called as each ack / response arrives (before the promise resolves at the deadline). */
-  onAck?: (from: string) => void;
-  onResponse?: (from: string, payload: Uint8Array) => void;
-}
-
-export interface AgentEventMap {
-  /** A user event (`serf event` / userEvent()); delivered at once, not coalesced. */
-  user: UserEvent;
-  /** A query to answer; handlers and RPC stream subscribers may answer it too (first wins). */
-  query: AgentQuery;
-  'member-join': SerfEvent;
-  'member-leave': SerfEvent;
-  'member-failed': SerfEvent;
-  'member-update': SerfEvent;
-  'member-reap': SerfEvent;
-  /** Every member event, whatever its type. */
-  member: SerfEvent;
-  /** A local service changed health (logged as "services: web is healthy" …). */
-  service: ServiceEvent;
-  /** A local monitoring check recorded a result (previous: the record before it). */
-  check: { record: CheckRecord; previous: CheckRecord | undefined };
-  /** A service's route changed (a `kodama-route` event or a sync answer won over `previous`). */
-  route: { entry: RouteEntry; previous: RouteEntry | undefined };
-  /** The agent stopped (after stop(), or after an RPC `leave`). */
-  shutdown: undefined;
-}
-
-/** An operation of the RPC command `kodama` (deploy.start, …): JSON in, JSON out. */
-export type CallHandler = (args: unknown) => Promise<unknown>;
-
 /** What a deploy.* op says on an agent started without a data dir. */
 export const NO_DEPLOY_STATE = 'this agent keeps no deploy state: start it with -data-dir <dir>';
 
@@ -235,7 +95,7 @@ const DROP_LOG_WINDOW_MS = 10_000;
 
 type AgentState = 'created' | 'starting' | 'running' | 'leaving' | 'stopped';
 
-export class Agent {
+export class Agent implements AgentHost {
   readonly logger: Logger;
   private readonly opts: AgentOptions;
   private readonly keyring: Keyring | null;
@@ -257,11 +117,9 @@ export class Agent {
   /** The user's tags (config, RPC, reload), without the `s:*` keys the ServiceManager owns. */
   private tags: Tags;
   private services: ServiceManager | undefined;
-  private role: BalancerRole | undefined;
   /** Tag keys the agent sets itself (services' `s:*`, `chk`, `mon`): never the user's. */
   private readonly managedTagKeys: string[];
   private checkRunner: CheckRunner | undefined;
-  private monitor: MonitorRole | undefined;
   /** The `chk` value gossiped now (re-applied only when it changes). */
   private checkSummary: string | undefined;
   /** setTags() applies the tags itself once; the runner's callbacks must not do it in between. */
@@ -288,11 +146,13 @@ export class Agent {
   private routeSync: RouteSync | undefined;
   private readonly routeCounts = { route_events: 0, routes_applied: 0, dropped_route_events: 0, routes_queries_answered: 0, routes_published: 0 };
   private readonly calls = new Map<string, CallHandler>();
-  private executor: Executor | undefined;
-  private deployRunner: DeployRunner | undefined;
   private readonly callCounts = { calls: 0, call_errors: 0, unknown_ops: 0 };
-  private httpApi: HttpApi | undefined;
-  private deploysQueryOff: (() => void) | undefined;
+  /** Subsystems started from the options (src/agent/subsystems.ts), in start order. */
+  private readonly started = new Map<string, Subsystem>();
+  private readonly statsSources = new Set<() => Record<string, Record<string, string>>>();
+  private readonly queryAnswerers = new Map<string, (q: AgentQuery) => void>();
+  /** Tag keys claimed by ownTags() and their current values. */
+  private readonly owned = new Map<string, string>();
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -542,51 +402,15 @@ export class Agent {
       this.metrics.sample(); // primes the CPU figure: the first report then covers the time since start
       this.checkRunner.start(this.tags);
     }
-    if (this.opts.balancer !== undefined) {
+    for (const sub of SUBSYSTEMS) {
+      if (!sub.wanted(this.opts)) continue;
       try {
-        // Roles are loaded only when configured (import() at start): a plain agent loads none.
-        const { startBalancerRole } = await import('../discovery/balancer-role.ts');
-        this.role = await startBalancerRole(this, this.opts.balancer, { queryResponseSizeLimit: this.opts.queryResponseSizeLimit });
-      } catch (e) {
-        // A balancer that cannot serve (port taken, HAProxy refuses its config) is a failed start.
-        await this.stop();
-        throw new AgentError('ERR_AGENT_BIND', `Failed to start the load-balancer role: ${(e as Error).message}`);
-      }
-    }
-    if (this.opts.monitoring !== undefined) {
-      const ownChecks = new Map((this.opts.checks ?? []).map((c) => [c.name, c.handlers ?? []]));
-      try {
-        // A check's handlers come from this monitor's own config (the `chk` tag carries no
-        // handler names); unknown checks get monitoring.default_handlers.
-        const { startMonitorRole } = await import('../checks/monitor-role.ts');
-        this.monitor = await startMonitorRole(this, this.opts.monitoring, { checkHandlers: (check) => ownChecks.get(check) ?? [] });
+        this.started.set(sub.name, await sub.start(this, this.opts));
       } catch (e) {
         await this.stop();
-        throw new AgentError('ERR_AGENT_CONFIG', `Failed to start the monitor role: ${(e as Error).message}`);
+        if (sub.failure.keepAgentErrors === true && e instanceof AgentError) throw e;
+        throw new AgentError(sub.failure.code, `${sub.failure.what(this.opts)}: ${(e as Error).message}`);
       }
-    }
-    // Every node answers exec requests, a disabled one with a refusal that says why (never silence).
-    this.executor = startExecutor(this, this.opts.exec ?? DISABLED_EXEC, { responseLimitBytes: this.opts.queryResponseSizeLimit ?? 1024 });
-    if (this.opts.dataDir !== undefined) {
-      try {
-        const { startDeployRunner } = await import('../deploy/runner.ts');
-        this.deployRunner = await startDeployRunner(this, { dataDir: this.opts.dataDir });
-      } catch (e) {
-        await this.stop();
-        throw new AgentError('ERR_AGENT_CONFIG', `Failed to start the deploy runner in ${this.opts.dataDir}: ${(e as Error).message}`);
-      }
-      const { answerDeploysQuery } = await import('../http/deploys-query.ts');
-      this.deploysQueryOff = answerDeploysQuery(this, this.opts.queryResponseSizeLimit ?? 1024);
-    }
-    if (this.opts.httpAddr !== undefined && this.opts.httpAddr !== '') {
-      try {
-        const { startHttpApi } = await import('../http/server.ts');
-        this.httpApi = await startHttpApi(this, { addr: this.opts.httpAddr, ...(this.opts.httpToken !== undefined ? { token: this.opts.httpToken } : {}) });
-      } catch (e) {
-        await this.stop();
-        throw e instanceof AgentError ? e : new AgentError('ERR_AGENT_BIND', `Failed to start the HTTP API on ${this.opts.httpAddr}: ${(e as Error).message}`);
-      }
-      this.logger.log('INFO', `http: API and dashboard on ${this.httpApi.url('/ui/')}`);
     }
     const previous = this.snapshot?.previousNodes(this.opts.nodeName) ?? [];
     if (previous.length > 0) void this.rejoinPrevious(previous);
@@ -594,12 +418,12 @@ export class Agent {
 
   /** The deploy coordinator of this agent (AgentOptions.dataDir), once started. */
   get deploys(): DeployRunner | undefined {
-    return this.deployRunner;
+    return this.started.get('deploys') as DeployRunner | undefined;
   }
 
   /** The HTTP API and dashboard (AgentOptions.httpAddr), once started. */
   get http(): HttpApi | undefined {
-    return this.httpApi;
+    return this.started.get('http') as HttpApi | undefined;
   }
 
   /** Whether this node runs `kodama exec` commands (AgentOptions.exec enabled). */
@@ -717,48 +541,18 @@ export class Agent {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.routeSync?.stop();
-    // First: dashboards see the stream end rather than a half-stopped agent.
-    const http = this.httpApi;
-    this.httpApi = undefined;
-    try {
-      await http?.stop();
-    } catch (e) {
-      this.logger.log('ERR', `http: stop failed: ${(e as Error).message}`);
-    }
-    this.deploysQueryOff?.();
-    this.deploysQueryOff = undefined;
-    const deploys = this.deployRunner;
-    this.deployRunner = undefined;
-    const executor = this.executor;
-    this.executor = undefined;
-    for (const [what, part] of [['deploy', deploys], ['exec', executor]] as const) {
+    // In reverse start order: dashboards see the stream end first, and the balancer's frontends
+    // close before the gossip does (nothing is proxied on a stale view).
+    for (const [name, sub] of [...this.started].reverse()) {
+      this.started.delete(name);
       try {
-        await part?.stop();
+        await sub.stop();
       } catch (e) {
-        this.logger.log('ERR', `${what}: stop failed: ${(e as Error).message}`);
+        this.logger.log('ERR', `${name}: stop failed: ${(e as Error).message}`);
       }
     }
     this.services?.stop();
     this.checkRunner?.stop();
-    const monitor = this.monitor;
-    this.monitor = undefined;
-    if (monitor !== undefined) {
-      try {
-        await monitor.stop();
-      } catch (e) {
-        this.logger.log('ERR', `monitor: stop failed: ${(e as Error).message}`);
-      }
-    }
-    const role = this.role;
-    this.role = undefined;
-    if (role !== undefined) {
-      // Frontends close before the gossip does: nothing is proxied on a stale view.
-      try {
-        await role.stop();
-      } catch (e) {
-        this.logger.log('ERR', `balancer: stop failed: ${(e as Error).message}`);
-      }
-    }
     this.serf?.shutdown();
     this.coalesceTimer?.cancel();
     this.coalesceTimer = undefined;
@@ -817,9 +611,14 @@ export class Agent {
     if (this.opts.tagsFile !== undefined && this.opts.tagsFile !== '') writeTagsFile(this.opts.tagsFile, user);
   }
 
+  /** The route sync's state ('idle' until the first join): balancers wait for it before serving. */
+  get routeSyncStatus(): string {
+    return this.routeSync?.status ?? 'idle';
+  }
+
   /** The load-balancer role, when this agent runs one (AgentOptions.balancer), once started. */
   get balancerRole(): BalancerRole | undefined {
-    return this.role;
+    return this.started.get('balancer') as BalancerRole | undefined;
   }
 
   /** Health of every configured service (empty without services). */
@@ -838,6 +637,7 @@ export class Agent {
    */
   private effectiveTags(user: Tags = this.tags): Tags {
     return mergeServiceTags(user, this.managedTagKeys, {
+      ...Object.fromEntries(this.owned),
       ...(this.services?.tags() ?? {}),
       ...(this.checkSummary !== undefined ? { [SUMMARY_TAG]: this.checkSummary } : {}),
       ...(this.opts.monitoring !== undefined ? { [MONITOR_TAG]: '1' } : {}),
@@ -880,7 +680,7 @@ export class Agent {
 
   /** The monitor role, when this agent is a monitor (AgentOptions.monitoring), once started. */
   get monitorRole(): MonitorRole | undefined {
-    return this.monitor;
+    return this.started.get('monitor') as MonitorRole | undefined;
   }
 
   /** Records of the monitoring checks running on this node (those with a result). */
@@ -1272,14 +1072,52 @@ export class Agent {
             service_checks: strs(this.services.counters()),
           }
         : {}),
-      ...(this.role !== undefined ? { balancer: this.balancerStats(this.role) } : {}),
       ...(this.checkRunner !== undefined
         ? { checks: strs({ ...this.checkRunner.counters(), ...this.checkQueryCounts }), check_states: this.checkStates() }
         : {}),
-      ...(this.monitor !== undefined ? { monitor: strs(this.monitor.counters()) } : {}),
       routes: this.routeStats(),
-      ...(this.executor !== undefined ? { exec: strs(this.executor.counters()) } : {}),
       calls: strs({ ...this.callCounts, ops: this.calls.size }),
+      ...Object.assign({}, ...[...this.statsSources].map((fn) => fn())),
+    };
+  }
+
+  addStats(fn: () => Record<string, Record<string, string>>): () => void {
+    this.statsSources.add(fn);
+    return () => this.statsSources.delete(fn);
+  }
+
+  /** Serf's query_response_size_limit of this agent (bytes). */
+  get queryResponseSizeLimit(): number {
+    return this.opts.queryResponseSizeLimit ?? 1024;
+  }
+
+  answerQuery(name: string, fn: (q: AgentQuery) => void): () => void {
+    if (this.queryAnswerers.has(name)) throw new AgentError('ERR_AGENT_STATE', `query ${name} already has an answerer`);
+    this.queryAnswerers.set(name, fn);
+    return () => {
+      if (this.queryAnswerers.get(name) === fn) this.queryAnswerers.delete(name);
+    };
+  }
+
+  ownTags(keys: readonly string[], initial: Tags = {}): OwnedTags {
+    for (const k of keys) {
+      if (this.managedTagKeys.includes(k)) throw new AgentError('ERR_AGENT_STATE', `tag ${k} is already owned`);
+    }
+    this.managedTagKeys.push(...keys);
+    this.tags = this.userTags(this.tags);
+    const put = (tags: Tags): void => {
+      for (const k of keys) {
+        const v = tags[k];
+        if (v === undefined) this.owned.delete(k);
+        else this.owned.set(k, v);
+      }
+    };
+    put(initial);
+    return {
+      set: (tags) => {
+        put(tags);
+        return this.applyManagedTags(`cannot gossip tag(s) ${keys.join(', ')}`);
+      },
     };
   }
 
@@ -1299,17 +1137,6 @@ export class Agent {
       const r = recs.get(name);
       out[name] = r === undefined ? 'pending' : `${(['passing', 'warning', 'critical', 'unknown'] as const)[r.status]}${r.flapping ? ' flapping' : ''}`;
     }
-    return out;
-  }
-
-  /** The driver and role counters, and per service `backends.<name>` = "2 ready, 1 drain". */
-  private balancerStats(role: BalancerRole): Record<string, string> {
-    const out: Record<string, string> = { driver: role.driver.kind };
-    for (const st of role.status()) {
-      const ready = st.backends.filter((b) => b.state === 'ready').length;
-      out[`backends.${st.service}`] = `${ready} ready, ${st.backends.length - ready} drain`;
-    }
-    for (const [k, v] of Object.entries(role.counters())) out[k] = String(v);
     return out;
   }
 
@@ -1487,7 +1314,16 @@ export class Agent {
         const id = ev.id;
         // Answered here, before handlers and streams could claim them (the first answer wins).
         if (!this.answerCheckQuery(ev)) this.answerRoutesQuery(ev);
-        this.emit('query', { ...ev, respond: (payload: Uint8Array) => this.respond(id, payload) });
+        const q: AgentQuery = { ...ev, respond: (payload: Uint8Array) => this.respond(id, payload) };
+        const answer = this.queryAnswerers.get(ev.name);
+        if (answer !== undefined) {
+          try {
+            answer(q);
+          } catch (err) {
+            this.logger.log('ERR', `agent: answering ${ev.name} failed: ${(err as Error).message}`);
+          }
+        }
+        this.emit('query', q);
         if (this.forUsers(ev.name)) this.coalescer.handle(ev, now); // queries pass straight through
         break;
       }
@@ -1607,7 +1443,7 @@ export class Agent {
     this.onCoreEvent({ type: 'join', node: self });
   }
 
-  private emit<K extends keyof AgentEventMap>(type: K, e: AgentEventMap[K]): void {
+  emit<K extends keyof AgentEventMap>(type: K, e: AgentEventMap[K]): void {
     const set = this.handlers.get(type);
     if (set === undefined) return;
     for (const fn of [...set]) {

@@ -2,7 +2,6 @@
 // `monitoring`, …): each one validates one key of a JSON object and fails with
 // AgentError('ERR_AGENT_CONFIG') naming where the key is and what would be accepted.
 import { AgentError } from './errors.ts';
-import { parseDuration } from './config.ts';
 
 export type Obj = Record<string, unknown>;
 
@@ -39,4 +38,22 @@ export function durationField(o: Obj, key: string, where: string, minMs: number)
   const ms = parseDuration(v, `${where}: '${key}'`);
   if (ms < minMs) configFail(where, `'${key}' must be at least ${minMs}ms, got "${v}"`);
   return ms;
+}
+
+/** A Go duration ("500ms", "1m30s", "0"), as serf's flags and config take them, in milliseconds. */
+export function parseDuration(s: string, what: string): number {
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  if (s === '0') return 0;
+  let total = 0;
+  let pos = 0;
+  while (pos < s.length) {
+    re.lastIndex = pos;
+    const m = re.exec(s);
+    if (m === null) throw new AgentError('ERR_AGENT_CONFIG', `${what}: invalid duration "${s}" (use e.g. 500ms, 30s, 5m)`);
+    total += Number(m[1]) * (unit[m[2]!] ?? 0);
+    pos = re.lastIndex;
+  }
+  if (pos === 0) throw new AgentError('ERR_AGENT_CONFIG', `${what}: invalid duration "${s}" (use e.g. 500ms, 30s, 5m)`);
+  return total;
 }

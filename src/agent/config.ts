@@ -10,7 +10,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from './errors.ts';
-// These two call parseDuration from this file at parse time only (the import cycle is harmless).
+import { parseDuration } from './config-fields.ts';
 import { parseBalancerSpec } from '../discovery/balancer-config.ts';
 import { parseServiceSpecs } from '../discovery/service-config.ts';
 import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
@@ -19,6 +19,8 @@ import type { MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
 import { parseExecSpec } from '../exec/config.ts';
 import type { ExecSpec } from '../exec/types.ts';
 import { checkHttpConfig } from '../http/auth.ts';
+
+export { parseDuration };
 
 export interface AgentConfig {
   nodeName?: string;
@@ -221,23 +223,6 @@ export interface Decoded {
 }
 
 /** Go time.ParseDuration's usual subset; a bare number of seconds is refused, as Go does. */
-export function parseDuration(s: string, what: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  if (s === '0') return 0;
-  let total = 0;
-  let pos = 0;
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (m === null) throw new AgentError('ERR_AGENT_CONFIG', `${what}: invalid duration "${s}" (use e.g. 500ms, 30s, 5m)`);
-    total += Number(m[1]) * (unit[m[2]!] ?? 0);
-    pos = re.lastIndex;
-  }
-  if (pos === 0) throw new AgentError('ERR_AGENT_CONFIG', `${what}: invalid duration "${s}" (use e.g. 500ms, 30s, 5m)`);
-  return total;
-}
-
 /** serf's UnmarshalTags: `key=value`, key non-empty, value may contain '='. */
 export function parseTagPairs(pairs: readonly string[], what: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -7,7 +7,7 @@
 //   - `kodama-silences` queries answered with the silence list (newest first, fits Serf's
 //     1024-byte response limit, `truncated` says when some were left out).
 
-import type { Agent, AgentQuery } from '../agent/agent.ts';
+import type { AgentHost, AgentQuery } from '../agent/host.ts';
 import type { Member, SerfEvent, UserEvent } from '../serf/serf.ts';
 import { AlertHandlers } from './alert-handlers.ts';
 import { MonitorCore } from './monitor.ts';
@@ -76,7 +76,7 @@ function view(m: Member): MonitorMember {
   return { name: m.name, addr: m.addr.ip, status: m.status, tags: { ...m.tags } };
 }
 
-export function startMonitorRole(agent: Agent, spec: MonitoringSpec, opts: MonitorRoleOptions = {}): Promise<MonitorRole> {
+export function startMonitorRole(agent: AgentHost, spec: MonitoringSpec, opts: MonitorRoleOptions = {}): Promise<MonitorRole> {
   const log = (level: 'DEBUG' | 'INFO' | 'WARN' | 'ERR', msg: string): void => agent.logger.log(level, msg);
   const settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
   const core = new MonitorCore(agent.nodeName, spec, opts.checkHandlers, { settleMs, settleMaxMs: settleMs * 5 });
@@ -204,18 +204,21 @@ export function startMonitorRole(agent: Agent, spec: MonitoringSpec, opts: Monit
   core.handleMembers(agent.members().map(view), Date.now());
   afterInput();
 
+  const counters = (): Record<string, number> => {
+    const out: Record<string, number> = { ...stats };
+    for (const [k, v] of Object.entries(core.counters())) out[`core_${k}`] = v;
+    for (const [k, v] of Object.entries(handlers.counters())) out[`handler_${k}`] = v;
+    return out;
+  };
+  const offStats = agent.addStats(() => ({ monitor: Object.fromEntries(Object.entries(counters()).map(([k, v]) => [k, String(v)])) }));
   const role: MonitorRole = {
     core,
     silences: () => core.silences(),
-    counters: () => {
-      const out: Record<string, number> = { ...stats };
-      for (const [k, v] of Object.entries(core.counters())) out[`core_${k}`] = v;
-      for (const [k, v] of Object.entries(handlers.counters())) out[`handler_${k}`] = v;
-      return out;
-    },
+    counters,
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      offStats();
       for (const off of offs) off();
       clearTimeout(timer);
       timer = undefined;

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseHostPort } from '../agent/address.ts';
 import { AgentError } from '../agent/errors.ts';
-import { parseDuration } from '../agent/config.ts';
+import { parseDuration } from '../agent/config-fields.ts';
 import type { BalancedServiceSpec, BalancerSpec, ServiceProtocol, TemplateSpec } from './types.ts';
 
 export const DEFAULT_MIN_BACKENDS = 1;

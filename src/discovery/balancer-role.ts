@@ -19,11 +19,10 @@
 //     route asked for. It waits for the sync (or a route event), bounded by ROUTE_SYNC_WAIT_MS.
 // One cycle runs at a time; events during a cycle schedule one more.
 
-import type { Agent } from '../agent/agent.ts';
+import type { AgentHost, AgentQuery } from '../agent/host.ts';
 import { createEmbeddedBalancer } from '../balancer/embedded/index.ts';
 import { createHaproxyBalancer } from '../balancer/haproxy/index.ts';
 import { BACKENDS_QUERY } from '../deploy/types.ts';
-import type { AgentQuery } from '../agent/agent.ts';
 import type { BackendReport, BalancerReport, RouteEntry, ServiceReport } from '../deploy/types.ts';
 import { decodeMembers, drainingIds, planService } from './backends.ts';
 import { encodeBalancerReport } from './backends-report.ts';
@@ -40,6 +39,13 @@ export interface BalancerRole {
   /** Each service's backends as served now, with live figures and the applied route ltime. */
   report(): Promise<BalancerReport>;
   stop(): Promise<void>;
+}
+
+/** What the role reads of the agent beyond the AgentHost: the route table (the Agent has it). */
+export interface BalancerHost extends AgentHost {
+  readonly routes: { get(service: string): RouteEntry | undefined; all(): RouteEntry[] };
+  /** The agent's route sync: 'idle' before the first join, then 'running', 'synced' or 'gave-up'. */
+  readonly routeSyncStatus: string;
 }
 
 export interface BalancerRoleOptions {
@@ -130,7 +136,7 @@ function describe(service: string, c: BackendChange): { level: Level; msg: strin
   }
 }
 
-export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: BalancerRoleOptions = {}): Promise<BalancerRole> {
+export async function startBalancerRole(agent: BalancerHost, spec: BalancerSpec, opts: BalancerRoleOptions = {}): Promise<BalancerRole> {
   const log = (level: Level, msg: string): void => agent.logger.log(level, msg);
   const coalesceMs = opts.coalesceMs ?? COALESCE_MS;
   const drainPollMs = opts.drainPollMs ?? DRAIN_POLL_MS;
@@ -194,7 +200,7 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
     const now = Date.now();
     const peer = agent.members().some((m) => m.name !== agent.nodeName && m.status === 'alive');
     if (peer) firstPeerAt ??= now;
-    const sync = agent.stats().routes?.sync;
+    const sync = agent.routeSyncStatus;
     let why: string | undefined;
     if (sawRoute) why = 'a route arrived';
     else if (sync === 'synced') why = 'route table synced from peers';
@@ -400,10 +406,26 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
       });
   };
   const offQuery = agent.on('query', onQuery);
+  const offStats = agent.addStats(() => ({ balancer: stats() }));
   const resync = setInterval(() => run(false), resyncMs);
   resync.unref();
   run(false);
   await running;
+
+  /** The `balancer` stats section: driver, per service `backends.<name>` = "2 ready, 1 drain", counters. */
+  function stats(): Record<string, string> {
+    const out: Record<string, string> = { driver: driver.kind };
+    for (const s of services) {
+      const backends = s.applied ?? [];
+      const ready = backends.filter((b) => b.state === 'ready').length;
+      out[`backends.${s.spec.service}`] = `${ready} ready, ${backends.length - ready} drain`;
+    }
+    for (const [k, v] of Object.entries(counters())) out[k] = String(v);
+    return out;
+  }
+  function counters(): Record<string, number> {
+    return { ...driver.counters(), ...(templates?.counters() ?? {}), ...count };
+  }
 
   return {
     driver,
@@ -413,7 +435,7 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
         frontend: { ...s.frontend, bind: { ...s.frontend.bind } },
         backends: (s.applied ?? []).map((b) => ({ ...b })),
       })),
-    counters: () => ({ ...driver.counters(), ...(templates?.counters() ?? {}), ...count }),
+    counters,
     report,
     async stop() {
       if (stopped) return;
@@ -421,6 +443,7 @@ export async function startBalancerRole(agent: Agent, spec: BalancerSpec, opts: 
       off();
       offRoute();
       offQuery();
+      offStats();
       clearInterval(resync);
       if (eventTimer !== undefined) clearTimeout(eventTimer);
       if (pollTimer !== undefined) clearTimeout(pollTimer);

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { tokenMatches } from '../rpc/commands.ts';
 import type { LogLevel } from '../agent/log.ts';
-import type { AgentQuery } from '../agent/agent.ts';
+import type { AgentQuery } from '../agent/host.ts';
 import { commandAllowed } from './config.ts';
 import { decodeRequest, encodeAnswer, RESPONSE_LIMIT_BYTES, RESPONSE_OVERHEAD_BYTES, runHeader } from './protocol.ts';
 import type { ExecAnswer, ExecRequest, ExecRunStatus } from './protocol.ts';
@@ -29,6 +29,8 @@ export interface ExecHost {
   isEncrypted?(): boolean;
   readonly encrypted?: boolean;
   setServicesDraining?(draining: boolean): void;
+  /** Where the `exec` stats section goes (the agent's `stats`). */
+  addStats?(fn: () => Record<string, Record<string, string>>): () => void;
 }
 
 export interface ExecutorOptions {
@@ -265,12 +267,15 @@ export function startExecutor(agent: ExecHost, spec: ExecSpec, opts: ExecutorOpt
     }
   });
 
+  const counters = (): Record<string, number> => ({ ...counts, running: [...runs.values()].filter((r) => r.endedAt === undefined).length, kept: runs.size });
+  const offStats = agent.addStats?.(() => ({ exec: Object.fromEntries(Object.entries(counters()).map(([k, v]) => [k, String(v)])) }));
   return {
-    counters: () => ({ ...counts, running: [...runs.values()].filter((r) => r.endedAt === undefined).length, kept: runs.size }),
+    counters,
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
       off();
+      offStats?.();
       const live = [...runs.values()].filter((r) => r.endedAt === undefined);
       for (const r of live) {
         if (r.child?.pid !== undefined) {

@@ -2,7 +2,7 @@
 // that can answer, cached for a moment and shared while in flight, so ten open dashboards do not
 // multiply the queries. Who should have answered and did not is listed in `missing`.
 
-import type { Agent } from '../agent/agent.ts';
+import type { HttpHost } from './host.ts';
 import type { Member } from '../serf/serf.ts';
 import { decodeServiceTags } from '../discovery/advertise.ts';
 import { decodeBalancerReport } from '../discovery/backends-report.ts';
@@ -39,7 +39,7 @@ export class ClusterReads {
   private readonly counts = { reads_cached: 0, reads_queried: 0, read_queries: 0, bad_answers: 0 };
 
   constructor(
-    private readonly agent: Agent,
+    private readonly agent: HttpHost,
     opts: ClusterReadsOptions = {},
   ) {
     this.cacheMs = opts.cacheMs ?? 1500;

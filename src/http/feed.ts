@@ -2,7 +2,7 @@
 // events, service health, check transitions, routes, deploy phases), each member's last status
 // change, and live messages for SSE clients (member, timeline, deploy).
 
-import type { Agent } from '../agent/agent.ts';
+import type { HttpHost } from './host.ts';
 import type { Member, SerfEvent } from '../serf/serf.ts';
 import { ROUTE_EVENT } from '../deploy/types.ts';
 import type { DeployState } from '../deploy/types.ts';
@@ -38,7 +38,7 @@ export class ClusterFeed {
   private deployTimer: NodeJS.Timeout | undefined;
   private lastDeploy: { id: string; phase: string; updatedAt: number } | undefined;
 
-  constructor(private readonly agent: Agent) {
+  constructor(private readonly agent: HttpHost) {
     for (const m of agent.members()) this.failing.set(m.name, failingKey(m));
     this.offs.push(
       agent.on('member', (e) => this.onMember(e)),

@@ -14,7 +14,8 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Agent } from '../agent/agent.ts';
+import type { HttpHost } from './host.ts';
+export type { HttpHost } from './host.ts';
 import { AgentError } from '../agent/errors.ts';
 import { VERSION } from '../cli/version.ts';
 import { checkHttpConfig, hostAllowed, presentedToken, requestAllowed } from './auth.ts';
@@ -58,7 +59,7 @@ type Counters = Record<
   number
 >;
 
-export async function startHttpApi(agent: Agent, opts: HttpApiOptions): Promise<HttpApi> {
+export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promise<HttpApi> {
   const hp = checkHttpConfig(opts.addr, opts.token);
   const token = opts.token === '' ? undefined : opts.token;
   const maxStreams = opts.maxStreams ?? 64;

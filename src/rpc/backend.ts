@@ -129,5 +129,3 @@ export interface RpcBackend {
   kodama?(op: string, args: unknown): Promise<unknown>;
 }
 
-export type { RpcServer, RpcServerOptions, RpcLogLevel } from './server.ts';
-export { startRpcServer } from './server.ts';
