@@ -15,6 +15,12 @@ export interface MemberlistConfig {
   indirectChecks: number;
   gossipIntervalMs: number;
   gossipNodes: number;
+  /**
+   * kodama (not memberlist): peers a node sends fresh news to at once, on first receipt, instead
+   * of waiting for the next gossip round (src/memberlist/eager.ts). The sends come out of the
+   * news's retransmit budget. 0 = memberlist's behaviour exactly.
+   */
+  eagerGossipNodes: number;
   gossipToTheDeadMs: number;
   retransmitMult: number;
   suspicionMult: number;
@@ -53,6 +59,12 @@ export function lanConfig(name: string, advertise: Address): MemberlistConfig {
     // Gossip 5× per probe so news outruns the failure detector.
     gossipIntervalMs: 200,
     gossipNodes: 3,
+    // On first receipt, forward news at once to 3 peers, out of its retransmit budget (same
+    // packets for news that comes alone; at most 3 more per gossip interval under continuous
+    // news): it spreads at network speed, not one hop per 200 ms. Simulated, 100 nodes: a user
+    // event's last node 200 ms after the send instead of 660, a failure notice 23 ms after the
+    // first declaration instead of 240 (bench/sim.bench.ts `spread`). Serf peers see plain gossip.
+    eagerGossipNodes: 3,
     // Keep telling the dead they are dead for a while so a flapping node learns it and refutes.
     gossipToTheDeadMs: 30_000,
     // retransmit limit = 4 × ceil(log10(N + 1)): enough for an epidemic to reach everyone w.h.p.

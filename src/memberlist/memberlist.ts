@@ -18,6 +18,7 @@ import type {
 import { Awareness } from './awareness.ts';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MemberlistConfig } from './config.ts';
 import { MemberlistError } from './errors.ts';
+import { isSerfNews, MAX_SKIPPED_SOURCES, SeenNews } from './eager.ts';
 import { collectBroadcasts, gossipRound, isGossipTarget } from './gossip.ts';
 import { NodeStates, snapshot } from './nodes.ts';
 import { Prober, type StreamHandlers } from './probe.ts';
@@ -30,7 +31,7 @@ import { COMPOUND_HEADER_OVERHEAD, COMPOUND_PART_OVERHEAD, ENCRYPT_OVERHEAD, MET
 import { encodeMessage } from '../wire/messages.ts';
 import { decodePacket, encodePacket, type SealOptions } from '../wire/packet.ts';
 import { decodeStream, encodeStream } from '../wire/stream.ts';
-import type { Address, Message, PushPullMsg, Vsn } from '../wire/types.ts';
+import { MessageType, type Address, type Message, type PushPullMsg, type Vsn } from '../wire/types.ts';
 
 /** Streams we have open at once; more are refused (they fail at once). */
 export const MAX_OPEN_STREAMS = 256;
@@ -88,6 +89,14 @@ export class Memberlist implements MembershipCore {
   private leaveDone = false;
   private leaveTimer: TimerHandle | undefined;
   private lastNow = 0;
+
+  // Eager forwarding (eager.ts): the pending round, when the last one sent, whom to skip.
+  private eagerTimer: TimerHandle | undefined;
+  private lastEagerMs = -Infinity;
+  private readonly eagerSkip: Address[] = [];
+  /** Source of the packet being handled: it has the news it sent us, no need to send it back. */
+  private inboundFrom: Address | undefined;
+  private readonly seenNews = new SeenNews();
 
   constructor(
     readonly config: MemberlistConfig,
@@ -160,6 +169,7 @@ export class Memberlist implements MembershipCore {
 
   shutdown(): void {
     this.isShutdown = true;
+    this.eagerTimer = undefined;
     this.timers.clear();
     this.states.clear();
     this.prober.clear();
@@ -279,6 +289,10 @@ export class Memberlist implements MembershipCore {
   private broadcast(key: string, msg: Message, finished?: () => void): void {
     const bytes = encodeMessage(msg);
     this.queue.queue({ key, msg: bytes, finished: finished === undefined ? undefined : () => finished() });
+    // The state machine queues only news that is fresh to us (nodes.ts): forward it eagerly.
+    // News about ourselves (a refutation, new meta, our leave) is ours: its trigger's sender
+    // (an accuser) has not heard it yet.
+    this.scheduleEager(this.lastNow, key !== this.config.name);
   }
 
   /** CRC only for peers that understand it (memberlist protocol 5). */
@@ -354,6 +368,57 @@ export class Memberlist implements MembershipCore {
   }
 
   // ---- gossip and push/pull -----------------------------------------------------------------
+
+  /**
+   * Ask for one eager round (eager.ts): at `now`, or once the previous one is far enough back;
+   * triggers before it runs join it. The source of the packet being handled is skipped.
+   */
+  private scheduleEager(now: number, skipSource = true): void {
+    if (this.config.eagerGossipNodes <= 0 || !this.started || this.isShutdown) return;
+    const from = this.inboundFrom;
+    if (skipSource && from !== undefined && this.eagerSkip.length < MAX_SKIPPED_SOURCES) {
+      if (!this.eagerSkip.some((a) => a.ip === from.ip && a.port === from.port)) this.eagerSkip.push(from);
+    }
+    if (this.eagerTimer !== undefined) return;
+    const at = Math.max(now, this.lastEagerMs + this.config.gossipIntervalMs);
+    this.eagerTimer = this.timers.at(at, (t) => this.eagerRound(t));
+  }
+
+  /** A gossip round to eagerGossipNodes live peers, now: the queues pick what goes, as at a tick. */
+  private eagerRound(now: number): void {
+    this.eagerTimer = undefined;
+    const c = this.config;
+    const skip = this.eagerSkip.splice(0);
+    const sent = gossipRound({
+      gossipNodes: c.eagerGossipNodes,
+      // Live peers only: telling the recently dead can wait for the ticks.
+      pickTargets: (k) =>
+        this.table.kRandom(
+          k,
+          (n) =>
+            n.name === c.name ||
+            (n.state !== 'alive' && n.state !== 'suspect') ||
+            skip.some((a) => a.ip === n.addr.ip && a.port === n.addr.port),
+        ),
+      budgetBytes: (node) => this.budgetBytes(node, 0),
+      take: (overhead, limit) => {
+        const parts = collectBroadcasts(this.queue, this.delegate, overhead, limit);
+        // What we forward we have seen: its echo must not trigger another round.
+        for (const p of parts) if (p[0] === MessageType.user && isSerfNews(p.subarray(1))) this.seenNews.add(p.subarray(1));
+        return parts;
+      },
+      send: (node, parts) => this.sendParts(node.addr, parts, node),
+    });
+    if (sent === 0) return;
+    this.lastEagerMs = now;
+    this.count('eager-rounds');
+    this.count('eager-packets', sent);
+  }
+
+  /** Serf news arrived in a user message: the first time we see it, forward it eagerly. */
+  private userNews(payload: Uint8Array, now: number): void {
+    if (this.config.eagerGossipNodes > 0 && isSerfNews(payload) && this.seenNews.add(payload)) this.scheduleEager(now);
+  }
 
   private gossip(): void {
     const c = this.config;
@@ -480,6 +545,11 @@ export class Memberlist implements MembershipCore {
     this.sendParts(to, [encodeMessage({ type: 'user', payload })]);
   }
 
+  forwardNews(now: number): void {
+    if (!this.started || this.isShutdown) return;
+    this.scheduleEager(this.advance(now), false);
+  }
+
   pingNode(node: string, to: Address, now: number): void {
     if (!this.started || this.isShutdown || this.leaving) return;
     this.count('pings-to-failed');
@@ -504,14 +574,19 @@ export class Memberlist implements MembershipCore {
       return;
     }
     for (const e of decoded.errors) this.drop('message-decode', errText(e), from);
-    for (const msg of decoded.messages) {
-      try {
-        this.handleMessage(msg, from, t);
-      } catch (e) {
-        // A message that passed decoding but broke a handler (or the delegate) is dropped like
-        // any bad input: one peer's odd message must not take the node down.
-        this.drop('message-handler', `${msg.type}: ${errText(e)}`, from);
+    this.inboundFrom = from;
+    try {
+      for (const msg of decoded.messages) {
+        try {
+          this.handleMessage(msg, from, t);
+        } catch (e) {
+          // A message that passed decoding but broke a handler (or the delegate) is dropped like
+          // any bad input: one peer's odd message must not take the node down.
+          this.drop('message-handler', `${msg.type}: ${errText(e)}`, from);
+        }
       }
+    } finally {
+      this.inboundFrom = undefined;
     }
   }
 
@@ -570,6 +645,7 @@ export class Memberlist implements MembershipCore {
       }
       case 'user':
         this.delegate?.notifyMsg(msg.payload, now);
+        this.userNews(msg.payload, now);
         return;
       default:
         this.drop('packet-unexpected-type', `${msg.type} is not a packet message`, from);
@@ -617,6 +693,7 @@ export class Memberlist implements MembershipCore {
       case 'user':
         this.push({ kind: 'stream-close', id });
         this.delegate?.notifyMsg(msg.payload, t);
+        this.userNews(msg.payload, t);
         return;
       default:
         this.drop('stream-unexpected-type', `${msg.type} is not a stream request`, from);

@@ -181,7 +181,8 @@ export class Cluster {
 
   /**
    * Shortcut to a converged cluster for benchmarks: hand every live node one push/pull stream
-   * listing every live node alive (incarnation 1, empty meta), through its transport, so it goes
+   * listing every live node alive (incarnation 1, meta from `meta` or empty — a Serf node wants
+   * its encoded tags there), through its transport, so it goes
    * through the core's real stream handling and merge path — as if each node had just done a
    * push/pull with an all-knowing peer. The merges queue alive re-broadcasts, as real ones do.
    *
@@ -190,13 +191,13 @@ export class Cluster {
    * retransmit limit) has drained, without simulating it — at N = 5000 the storm alone is
    * ~400 million message receptions and, while it lasts, N² queued broadcasts in memory.
    */
-  seedTables(opts: { settled?: boolean } = {}): void {
+  seedTables(opts: { settled?: boolean; meta?: (name: string) => Uint8Array } = {}): void {
     const live = this.live();
     const states: PushNodeState[] = live.map((n) => ({
       name: n.name,
       addr: ipToBytes(n.addr.ip),
       port: n.addr.port,
-      meta: new Uint8Array(0),
+      meta: opts.meta?.(n.name) ?? new Uint8Array(0),
       incarnation: 1,
       state: 'alive',
       vsn: [1, 5, 2, 2, 5, 5],
