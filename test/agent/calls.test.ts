@@ -13,6 +13,7 @@ import { Agent, RpcClient, RpcError, parseBalancerSpec, parseServiceSpecs } from
 import type { AgentOptions } from '../../src/index.ts';
 import { encodeRequest } from '../../src/exec/protocol.ts';
 import { EXEC_QUERY } from '../../src/exec/types.ts';
+import { freePort } from '../lib/agents.ts';
 
 const running: Agent[] = [];
 const clients: RpcClient[] = [];
@@ -50,17 +51,6 @@ async function until(what: string, timeoutMs: number, cond: () => boolean): Prom
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const remote = (re: RegExp) => (e: unknown): boolean => e instanceof RpcError && e.code === 'ERR_RPC_REMOTE' && re.test(e.message);

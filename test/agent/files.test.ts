@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { formatKeyringFile, loadKeyringFile, writeKeyringFile } from '../../src/agent/keyring-file.ts';
 import { goMarshalIndent, loadTagsFile, writeTagsFile } from '../../src/agent/tags-file.ts';
 import { AgentError } from '../../src/agent/errors.ts';
-import { runSerf, startSerfAgent } from '../rpc/helpers.ts';
+import { runSerf } from '../rpc/helpers.ts';
+import { startSerf } from '../lib/agents.ts';
 
 const K1 = 'bXUF9oLjGY9/DxG5SGc7tQ==';
 const K2 = 'QHOYjmYlxSCBhdfiolhtDQ==';
@@ -88,7 +89,7 @@ test('files written by a real serf agent read back and re-format byte for byte',
   const keyring = join(dir, 'keyring.json');
   const tags = join(dir, 'tags.json');
   writeFileSync(keyring, `["${K1}"]`);
-  const serf = await startSerfAgent(['-keyring-file', keyring, '-tags-file', tags]);
+  const serf = await startSerf('s1', { profile: null, logLevel: 'debug', args: ['-keyring-file', keyring, '-tags-file', tags] });
   try {
     const rpc = ['-rpc-addr', serf.rpcAddr];
     for (const args of [

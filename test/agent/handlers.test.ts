@@ -14,8 +14,9 @@ import {
 } from '../../src/agent/handlers.ts';
 import type { HandlerEvent, HandlerRun } from '../../src/agent/handlers.ts';
 import { AgentError } from '../../src/agent/errors.ts';
-import { killAll, startSerf, waitFor as waitForValue } from '../interop/harness.ts';
+import { waitFor as waitForValue } from '../interop/harness.ts';
 import { runSerf } from '../rpc/helpers.ts';
+import { startSerf, stopAll } from '../lib/agents.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -380,7 +381,7 @@ test('parity with a real serf agent: same env, stdin and query response for the 
       assert.equal(normaliseDump(readFileSync(join(oursDir, e), 'utf8')), normaliseDump(readFileSync(join(serfDir, e), 'utf8')), `${e}: same env and stdin as serf`);
     }
   } finally {
-    killAll();
+    await stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -12,9 +12,10 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killAll, rpcUp, startKodama, startSerf, waitFor } from '../interop/harness.ts';
-import type { Proc } from '../interop/harness.ts';
+import { waitFor } from '../interop/harness.ts';
 import { runSerf } from '../rpc/helpers.ts';
+import { startKodama, startSerf, stopAll } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 const HANDLER = `#!/bin/sh
 # Serf event handler: keep the HAProxy "app" backend equal to the cluster's web nodes.
@@ -68,7 +69,7 @@ test('an HAProxy-rewriting serf handler runs unchanged under kodama and serf wit
   writeFileSync(cfgKodama, BASE_CFG);
   const spec = `member-join,member-leave,member-failed=${script}`;
   const hungPids = join(dir, 'hung.pids');
-  const procs: Proc[] = [];
+  const procs: AgentProcess[] = [];
   const context = (): string => procs.map((p) => `--- ${p.name}\n${p.output().slice(-1500)}`).join('\n');
   try {
     const w1 = await startSerf('w1', { tags: { role: 'web' } });
@@ -83,7 +84,6 @@ test('an HAProxy-rewriting serf handler runs unchanged under kodama and serf wit
       env: { HAPROXY_CFG: cfgKodama },
     });
     procs.push(obsKodama);
-    await rpcUp(obsKodama, 30_000);
     for (const [name, role] of [
       ['w2', 'web'],
       ['w3', 'web'],
@@ -103,7 +103,7 @@ test('an HAProxy-rewriting serf handler runs unchanged under kodama and serf wit
     // w2 leaves gracefully, w3 dies
     const left = await runSerf(['leave', '-rpc-addr', w2.rpcAddr]);
     assert.equal(left.code, 0, left.stderr);
-    w3.child.kill('SIGKILL');
+    w3.signal('SIGKILL');
     const want1 = ['    server w1 127.0.0.1:8080 check'];
     for (const cfg of [cfgSerf, cfgKodama]) {
       await waitFor(`${cfg} lists only w1`, 45_000, () => (servers(readFileSync(cfg, 'utf8')).join('|') === want1.join('|') ? true : undefined), context);
@@ -116,8 +116,8 @@ test('an HAProxy-rewriting serf handler runs unchanged under kodama and serf wit
     assert.match(obsKodama.output(), /member-(leave|failed) handled by obs-kodama/, 'handler output reached the debug log');
     assert.ok(existsSync(hungPids), 'the hung handler did run (and still sleeps)');
   } finally {
-    killAll();
-    // the agent died by SIGKILL, so its handlers' process groups are ours to clean up
+    await stopAll();
+    // the agents are gone, but each handler runs in a process group of its own: the hung ones are ours to clean up
     if (existsSync(hungPids)) {
       for (const pid of readFileSync(hungPids, 'utf8').split('\n').filter(Boolean)) {
         // $$ is the inner shell, exec'd into sleep; its parent shell exits once it dies

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Snapshotter, formatSnapshotAddr, replaySnapshot } from '../../src/agent/snapshot.ts';
-import { runSerf, sleep, startSerfAgent } from '../rpc/helpers.ts';
+import { runSerf, sleep } from '../rpc/helpers.ts';
+import { startSerf, type AgentProcess } from '../lib/agents.ts';
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'kodama-snap-'));
@@ -155,16 +156,16 @@ test('compaction: churn past the threshold rewrites alive lines + clocks; replay
 
 test('interop: serf reads the file we write (rejoins without -join) and we read the file serf writes', async () => {
   const dir = tmp();
-  const b = await startSerfAgent([], 'b');
-  let a: Awaited<ReturnType<typeof startSerfAgent>> | undefined;
+  const b = await startSerf('b', { profile: null, logLevel: 'debug' });
+  let a: AgentProcess | undefined;
   try {
     // our writer → serf's reader: node a starts with only a snapshot naming b
     const p = join(dir, 'a.snap');
     const ours = new Snapshotter(p);
-    ours.memberEvent({ type: 'member-join', members: [mem('b', b.bindPort)] }, 5);
+    ours.memberEvent({ type: 'member-join', members: [mem('b', b.port)] }, 5);
     ours.userEvent(3);
     ours.close();
-    a = await startSerfAgent(['-snapshot', p], 'a');
+    a = await startSerf('a', { profile: null, logLevel: 'debug', args: ['-snapshot', p] });
     const deadline = Date.now() + 20_000;
     let members = '';
     while (Date.now() < deadline) {
@@ -182,7 +183,7 @@ test('interop: serf reads the file we write (rejoins without -join) and we read 
     const logs: string[] = [];
     const back = replaySnapshot(readFileSync(p, 'utf8'), { log: (l, m) => logs.push(`${l} ${m}`) });
     assert.equal(back.badLines, 0, logs.join('\n'));
-    assert.ok(back.aliveNodes.some((n) => n.name === 'b' && n.addr === `127.0.0.1:${b.bindPort}`));
+    assert.ok(back.aliveNodes.some((n) => n.name === 'b' && n.addr === `127.0.0.1:${b.port}`));
     assert.ok(back.lastEventClock >= 3, 'event clock carried over from ours');
   } finally {
     await a?.kill();

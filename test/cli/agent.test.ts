@@ -6,9 +6,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KODAMA_BIN, REPO, exitWithin, freePort, killAll, startKodama, waitFor, waitStatuses } from '../interop/harness.ts';
+import { exitWithin, waitFor, waitStatuses } from '../interop/harness.ts';
+import { KODAMA_BIN, REPO, freePort, startKodama, stopAll } from '../lib/agents.ts';
 
-after(killAll);
+after(() => stopAll());
 
 function kodama(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -34,7 +35,7 @@ test('kodama agent: join by name, members text output, SIGINT leaves gracefully'
   const filtered = await kodama(['members', `-rpc-addr=${a.rpcAddr}`, '-tag', 'role=d.*']);
   assert.deepEqual(filtered.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]), ['cli-b']);
 
-  b.child.kill('SIGINT');
+  b.signal('SIGINT');
   await waitStatuses(a.rpcAddr, { 'cli-b': 'left' }, 15_000, () => b.output());
   const code = await exitWithin(b, 10_000);
   assert.equal(code, 0, b.output());
@@ -44,7 +45,7 @@ test('kodama agent: join by name, members text output, SIGINT leaves gracefully'
 
 test('kodama agent: a -join nobody answers exits 1 and says why', { timeout: 30_000 }, async () => {
   const port = await freePort();
-  const c = await startKodama('cli-c', { join: [`127.0.0.1:${port}`] });
+  const c = await startKodama('cli-c', { join: [`127.0.0.1:${port}`], ready: false, expectExit: true });
   const code = await exitWithin(c, 20_000);
   assert.equal(code, 1, c.output());
   assert.match(c.output(), /Failed to join: Failed to join 127\.0\.0\.1:\d+: /);

@@ -10,9 +10,9 @@ import { createAgent } from '../../src/index.ts';
 import type { Agent, AgentOptions } from '../../src/index.ts';
 import { parseCheckSpecs } from '../../src/checks/config.ts';
 import { runCli } from '../../src/cli/main.ts';
-import { killAll, startSerf } from '../interop/harness.ts';
-import type { Proc } from '../interop/harness.ts';
 import { recordIo } from './helpers.ts';
+import { startSerf, stopAll } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 function agent(name: string, role: string, checks: unknown[], extra: Partial<AgentOptions> = {}): Agent {
   return createAgent({
@@ -45,7 +45,7 @@ let webB: Agent;
 let dbA: Agent;
 let plain: Agent;
 let gone: Agent;
-let serf: Proc;
+let serf: AgentProcess;
 let rpc = '';
 
 before(async () => {
@@ -66,7 +66,7 @@ before(async () => {
 });
 
 after(async () => {
-  killAll();
+  await stopAll();
   await Promise.all([webA, webB, dbA, plain, gone].map((a) => a?.stop().catch(() => {})));
 });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgent } from '../../src/index.ts';
 import { deployCommand } from '../../src/cli/deploy.ts';
-import { freePort } from '../interop/harness.ts';
+import { freePort } from '../lib/agents.ts';
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

@@ -9,52 +9,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.ts';
 import { runSerf } from '../rpc/helpers.ts';
-import { killAll, rpcMembers, startKodama, startSerf, waitFor, type Proc } from '../interop/harness.ts';
+import { waitFor } from '../interop/harness.ts';
 import { recordIo } from './helpers.ts';
+import { startKodama, startSerf, stopAll } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 const KEY_A = 'T9jncgl9mbLus+baTTa7q7nPSUrXwbDi2dhbtqir37s=';
 const KEY_B = 'HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-cli-k-'));
-let k1: Proc;
-let k2: Proc;
-let s1: Proc;
+let k1: AgentProcess;
+let k2: AgentProcess;
+let s1: AgentProcess;
 
 function handlers(name: string): string[] {
   return ['-event-handler', `user:deploy=cat >> ${join(dir, `${name}.events`)}`, '-event-handler', 'query:load=echo hi-from-$SERF_SELF_NAME'];
 }
 
-/**
- * Start a kodama agent and wait for its RPC. Ports are probed free, then bound seconds later
- * (node loads the agent first): another test process may take one meanwhile, so an agent that exits
- * with EADDRINUSE is started again on fresh ports (at most 3 attempts).
- */
-async function kodamaUp(name: string, tags: Record<string, string>): Promise<Proc> {
-  for (let attempt = 1; ; attempt++) {
-    const p = await startKodama(name, { encrypt: KEY_A, tags, args: handlers(name) });
-    let exited = false;
-    void p.exited.then(() => (exited = true));
-    const deadline = Date.now() + 40_000;
-    while (!exited && Date.now() < deadline) {
-      // The banner first: an RPC port that answers may be another process's.
-      if (p.output().includes('==> kodama agent running!') && (await rpcMembers(p.rpcAddr)) !== undefined) return p;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    if (!exited) throw new Error(`${name}: RPC not up within 40 s:\n${p.output()}`);
-    if (attempt >= 3 || !p.output().includes('EADDRINUSE')) throw new Error(`${name} did not start:\n${p.output()}`);
-  }
-}
-
 before(async () => {
   [k1, k2, s1] = await Promise.all([
-    kodamaUp('k1', { role: 'web' }),
-    kodamaUp('k2', { role: 'db' }),
+    startKodama('k1', { encrypt: KEY_A, tags: { role: 'web' }, args: handlers('k1'), startTimeoutMs: 40_000 }),
+    startKodama('k2', { encrypt: KEY_A, tags: { role: 'db' }, args: handlers('k2'), startTimeoutMs: 40_000 }),
     startSerf('s1', { encrypt: KEY_A, tags: { role: 'web' }, args: handlers('s1') }),
   ]);
 });
 
-after(() => {
-  killAll();
+after(async () => {
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -15,8 +15,8 @@ import type { WebServer } from '../../src/demo/web-server.ts';
 import { startLoad, summarise } from '../../src/demo/loadgen.ts';
 import { rollingCommand } from '../../src/cli/rolling.ts';
 import type { ExecSpec } from '../../src/exec/types.ts';
-import { freePort } from '../interop/harness.ts';
 import { recordIo, until } from './helpers.ts';
+import { freePort } from '../lib/agents.ts';
 
 const TOKEN = 'rolling-token';
 const EXEC: ExecSpec = { enabled: true, token: TOKEN, allow: [], timeoutMs: 30_000, maxOutputBytes: 1 << 20 };

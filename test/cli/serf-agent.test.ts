@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.ts';
-import { runSerf, startSerfAgent, type SerfAgent } from '../rpc/helpers.ts';
+import { runSerf } from '../rpc/helpers.ts';
+import { startSerf, stopAll, type AgentProcess } from '../lib/agents.ts';
 import { waitFor } from '../interop/harness.ts';
 import { recordIo } from './helpers.ts';
 
@@ -20,9 +21,8 @@ const KEY_A = 'VlVsj5XOblQxM7VqzZouRy3kFcygFCBl/uX8sRXUEI0=';
 const KEY_B = 'GGtX1BmfhFbS0QzlrZogT+dqfxRzafg2y0/kqENb3Uk=';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-cli-'));
-const agents: SerfAgent[] = [];
-let s1: SerfAgent;
-let s2: SerfAgent;
+let s1: AgentProcess;
+let s2: AgentProcess;
 
 function serfArgs(name: string, role: string, key: string): string[] {
   return [
@@ -37,10 +37,8 @@ function serfArgs(name: string, role: string, key: string): string[] {
   ];
 }
 
-async function start(name: string, role: string, key = KEY_A): Promise<SerfAgent> {
-  const a = await startSerfAgent(serfArgs(name, role, key), name);
-  agents.push(a);
-  return a;
+function start(name: string, role: string, key = KEY_A): Promise<AgentProcess> {
+  return startSerf(name, { profile: null, logLevel: 'debug', args: serfArgs(name, role, key) });
 }
 
 before(async () => {
@@ -51,11 +49,11 @@ before(async () => {
 // Every test uses s1 (and most s2): if one died between tests, say how, instead of failing on a
 // refused connection further on.
 beforeEach(() => {
-  for (const a of [s1, s2]) assert.equal(a.ended(), '', 'a serf agent of this file ended before this test');
+  for (const a of [s1, s2]) assert.equal(a.hasExited() ? a.report() : '', '', 'a serf agent of this file ended before this test');
 });
 
 after(async () => {
-  await Promise.all(agents.map((a) => a.kill()));
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -93,7 +91,7 @@ function sees(rpcAddr: string, want: Record<string, string>, timeoutMs = 20_000)
 }
 
 test('join: kodama join makes two serf agents one cluster; members prints what serf prints', { timeout: 60_000 }, async () => {
-  const j = await kodama(['join', `-rpc-addr=${s2.rpcAddr}`, `127.0.0.1:${s1.bindPort}`]);
+  const j = await kodama(['join', `-rpc-addr=${s2.rpcAddr}`, `127.0.0.1:${s1.port}`]);
   assert.deepEqual([j.code, j.stdout], [0, 'Successfully joined cluster by contacting 1 nodes.\n'], j.stderr);
   await sees(s1.rpcAddr, { s1: 'alive', s2: 'alive' });
   await sees(s2.rpcAddr, { s1: 'alive', s2: 'alive' });
@@ -204,7 +202,7 @@ test('monitor: serf agent log lines at the chosen level, and events', { timeout:
 
 test('force-leave -prune and leave through kodama, as serf', { timeout: 60_000 }, async () => {
   const s3 = await start('s3', 'tmp', KEY_B); // the cluster's key since the rotation
-  const j = await kodama(['join', `-rpc-addr=${s3.rpcAddr}`, `127.0.0.1:${s1.bindPort}`]);
+  const j = await kodama(['join', `-rpc-addr=${s3.rpcAddr}`, `127.0.0.1:${s1.port}`]);
   assert.equal(j.code, 0, j.stderr);
   await sees(s1.rpcAddr, { s3: 'alive' });
   await s3.kill(); // SIGKILL: s3 fails
@@ -220,7 +218,7 @@ test('force-leave -prune and leave through kodama, as serf', { timeout: 60_000 }
   // to s3: s1 then showed s2 failed for good (no leave intent), or leaving until its own suspicion
   // of s2 ran out (~20 s: s1 still counts s3, so it waited the longest for a confirmation).
   const s4 = await start('s4', 'tmp', KEY_B);
-  const j4 = await kodama(['join', `-rpc-addr=${s4.rpcAddr}`, `127.0.0.1:${s1.bindPort}`]);
+  const j4 = await kodama(['join', `-rpc-addr=${s4.rpcAddr}`, `127.0.0.1:${s1.port}`]);
   assert.equal(j4.code, 0, j4.stderr);
   await sees(s4.rpcAddr, { s1: 'alive', s2: 'alive', s4: 'alive' });
   await sees(s1.rpcAddr, { s4: 'alive' });

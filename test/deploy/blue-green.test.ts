@@ -9,8 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgent } from '../../src/index.ts';
-import { freePort } from '../interop/harness.ts';
 import { blueServedGreenKnown, cli, deployStatus, startCluster, until } from './cluster.ts';
+import { freePort } from '../lib/agents.ts';
 
 const FAST = ['-check-bake', '1s', '-drain-timeout', '10s', '-apply-timeout', '10s'];
 

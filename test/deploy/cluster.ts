@@ -4,15 +4,12 @@
 // HAProxy. Every wait is bounded; close() stops everything (also on failure, via t.after).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createAgent } from '../../src/index.ts';
 import type { Agent } from '../../src/index.ts';
 import { parseBalancerSpec } from '../../src/discovery/balancer-config.ts';
@@ -23,9 +20,8 @@ import { webNodeAgentOptions } from '../../src/demo/web-node.ts';
 import { deployCommand } from '../../src/cli/deploy.ts';
 import type { DeployState } from '../../src/deploy/types.ts';
 import { RpcClient } from '../../src/rpc/index.ts';
-import { freePort } from '../interop/harness.ts';
-
-export const KODAMA_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'kodama');
+import { freePort, startKodama } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 export async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, everyMs = 20): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -193,63 +189,25 @@ export async function deployStatus(rpcAddr: string): Promise<DeployState | undef
 /** A coordinator as a `kodama agent` child process (so kill -9 is a real death). */
 export interface CoordinatorProcess {
   rpcAddr: string;
-  proc: ChildProcess;
-  lines: string[];
+  proc: AgentProcess;
+  /** Its output so far, line by line. */
+  readonly lines: string[];
   kill9(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** Same serf and RPC ports on a restart: the node comes back as itself (a new incarnation, no name conflict). */
 export async function spawnCoordinator(name: string, seed: string, dataDir: string, ports: { rpc: number; serf: number }): Promise<CoordinatorProcess> {
-  const rpcAddr = `127.0.0.1:${ports.rpc}`;
-  const proc = spawn(
-    process.execPath,
-    [KODAMA_BIN, 'agent', '-node', name, '-bind', `127.0.0.1:${ports.serf}`, '-rpc-addr', rpcAddr, '-profile', 'local', '-join', seed, '-data-dir', dataDir, '-log-level', 'info'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const lines: string[] = [];
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  for (const s of [proc.stdout, proc.stderr]) {
-    let buf = '';
-    s?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      lines.push(...parts);
-    });
-  }
-  const h: CoordinatorProcess = {
-    rpcAddr,
+  const proc = await startKodama(name, { port: ports.serf, rpcPort: ports.rpc, join: [seed], args: ['-data-dir', dataDir], logLevel: 'info' });
+  return {
+    rpcAddr: proc.rpcAddr,
     proc,
-    lines,
-    async kill9() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await exited;
+    get lines() {
+      return proc.output().split('\n');
     },
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGKILL');
-      await exited;
-    },
+    kill9: () => proc.kill(),
+    stop: () => proc.stop(),
   };
-  try {
-    await until(`coordinator ${name} RPC`, 30_000, async () => {
-      if (proc.exitCode !== null) assert.fail(`coordinator exited ${proc.exitCode}: ${lines.slice(-5).join(' | ')}`);
-      // The banner first: an RPC port that answers may be another process's.
-      if (!lines.some((l) => l.includes('==> kodama agent running!'))) return undefined;
-      try {
-        const c = await RpcClient.connect(rpcAddr, { timeoutMs: 1000 });
-        c.close();
-        return true;
-      } catch {
-        return false;
-      }
-    }, 100);
-  } catch (e) {
-    await h.stop();
-    throw e;
-  }
-  return h;
 }
 
 /** Moments the balancer served both colours, sampled every 25 ms until stopped. */

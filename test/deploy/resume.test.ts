@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../interop/harness.ts';
 import { stateFilePath } from '../../src/deploy/state-file.ts';
 import { blueServedGreenKnown, cli, deployStatus, spawnCoordinator, startCluster, until } from './cluster.ts';
+import { freePort } from '../lib/agents.ts';
 
 test('kill -9 of the coordinator mid-bake, restart with the same -data-dir: the deploy resumes and ends, the balancer never serves both colours', { timeout: 90_000 }, async (t) => {
   const c = await startCluster('deploy-resume');

@@ -7,13 +7,14 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KODAMA_BIN, REPO, exitWithin, freePort, killAll, rpcMembers, rpcUp, startKodama, waitFor } from '../interop/harness.ts';
+import { exitWithin, rpcMembers, waitFor } from '../interop/harness.ts';
 import { RpcClient } from '../../src/index.ts';
 import { startWebServer } from '../../src/demo/web-server.ts';
+import { KODAMA_BIN, REPO, freePort, startKodama, stopAll } from '../lib/agents.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-services-cli-'));
-after(() => {
-  killAll();
+after(async () => {
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -39,7 +40,6 @@ test('config services + balancer: page served through the proxy once healthy; ta
   });
   writeFileSync(conf, config('1'));
   const node = await startKodama('svc-cli', { args: [`-config-file=${conf}`] });
-  await rpcUp(node);
   const selfTags = async (): Promise<Record<string, string> | undefined> => (await rpcMembers(node.rpcAddr))?.find((m) => m.name === 'svc-cli')?.tags;
   await waitFor('s:web advertised', 15_000, async () => ((await selfTags())?.['s:web'] === String(web.port) ? true : undefined), () => node.output());
   const body = await waitFor('the page through the embedded proxy', 15_000, () => get(`http://127.0.0.1:${lbPort}/`), () => node.output());
@@ -60,11 +60,11 @@ test('config services + balancer: page served through the proxy once healthy; ta
   assert.equal((await selfTags())?.['s:web'], String(web.port));
 
   writeFileSync(conf, config('2'));
-  node.child.kill('SIGHUP');
+  node.signal('SIGHUP');
   await waitFor('gen=2 after SIGHUP', 10_000, async () => ((await selfTags())?.['gen'] === '2' ? true : undefined), () => node.output());
   assert.equal((await selfTags())?.['s:web'], String(web.port), 'a reload keeps the service tag');
 
-  node.child.kill('SIGTERM');
+  node.signal('SIGTERM');
   assert.equal(await exitWithin(node, 20_000), 0, node.output());
   const out = node.output();
   const draining = out.indexOf('services: web is draining');

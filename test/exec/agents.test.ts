@@ -9,11 +9,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KODAMA_BIN, killAll, REPO, rpcMembers, rpcUp, startKodama, waitFor, type Proc } from '../interop/harness.ts';
+import { rpcMembers, waitFor } from '../interop/harness.ts';
+import { KODAMA_BIN, REPO, startKodama, stopAll } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 const TOKEN = 'proc-exec-token';
 const dir = mkdtempSync(join(tmpdir(), 'kodama-exec-'));
-const procs: Proc[] = [];
+const procs: AgentProcess[] = [];
 
 function kodama(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   const t0 = Date.now();
@@ -25,31 +27,25 @@ function kodama(args: string[], env: Record<string, string> = {}): Promise<{ cod
   });
 }
 
-async function up(p: Proc): Promise<void> {
-  await rpcUp(p, 40_000);
-}
-
 before(async () => {
   const key = (await kodama(['keygen'])).stdout.trim();
   assert.match(key, /^[A-Za-z0-9+/]{43}=$/);
   const cfg = join(dir, 'exec.json');
   writeFileSync(cfg, JSON.stringify({ exec: { enabled: true, token: TOKEN, timeout: '20s' } }));
-  const first = await startKodama('web-a', { encrypt: key, tags: { role: 'web' }, args: ['-config-file', cfg] });
+  const first = await startKodama('web-a', { encrypt: key, tags: { role: 'web' }, args: ['-config-file', cfg], startTimeoutMs: 40_000 });
   procs.push(first);
-  await up(first);
   const seed = `127.0.0.1:${first.port}`;
   const rest = await Promise.all([
-    startKodama('web-b', { encrypt: key, tags: { role: 'web' }, join: [seed], args: ['-enable-exec', `-exec-token=${TOKEN}`] }),
-    startKodama('web-c', { encrypt: key, tags: { role: 'web' }, join: [seed], args: ['-enable-exec'], env: { KODAMA_EXEC_TOKEN: TOKEN } }),
-    startKodama('db-a', { encrypt: key, tags: { role: 'db' }, join: [seed] }),
+    startKodama('web-b', { encrypt: key, tags: { role: 'web' }, join: [seed], args: ['-enable-exec', `-exec-token=${TOKEN}`], startTimeoutMs: 40_000 }),
+    startKodama('web-c', { encrypt: key, tags: { role: 'web' }, join: [seed], args: ['-enable-exec'], env: { KODAMA_EXEC_TOKEN: TOKEN }, startTimeoutMs: 40_000 }),
+    startKodama('db-a', { encrypt: key, tags: { role: 'db' }, join: [seed], startTimeoutMs: 40_000 }),
   ]);
   procs.push(...rest);
-  await Promise.all(rest.map(up));
   await waitFor('4 members alive', 30_000, async () => ((await rpcMembers(first.rpcAddr))?.filter((m) => m.status === 'alive').length === 4 ? true : undefined), () => first.output());
 });
 
-after(() => {
-  killAll();
+after(async () => {
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 

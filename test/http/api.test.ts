@@ -23,9 +23,9 @@ import { webNodeAgentOptions } from '../../src/demo/web-node.ts';
 import type {
   AgentInfo, ApiEvent, ApiMember, ChecksResponse, DeploysResponse, EventsResponse, MembersResponse, ServicesResponse,
 } from '../../src/http/types.ts';
-import { freePort } from '../interop/harness.ts';
 import { apiValidator } from './schemas.ts';
 import { getJson, openStream, rawRequest, until } from './helpers.ts';
+import { freePort } from '../lib/agents.ts';
 
 const quiet = { logLevel: 'WARN', logSink: () => undefined } as const;
 

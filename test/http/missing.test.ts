@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createAgent } from '../../src/index.ts';
 import type { ChecksResponse, MembersResponse, ServicesResponse } from '../../src/http/types.ts';
-import { killAll, startSerf } from '../interop/harness.ts';
 import { apiValidator } from './schemas.ts';
 import { getJson, until } from './helpers.ts';
+import { startSerf, stopAll } from '../lib/agents.ts';
 
 test('a serf node tagged as balancer, checked node and monitor is listed in missing; reads stay bounded', { timeout: 60_000 }, async (t) => {
   const { validate } = apiValidator();
-  t.after(killAll);
+  t.after(() => stopAll());
   const a = createAgent({ nodeName: 'api', bind: '127.0.0.1:0', rpcAddr: null, profile: 'local', logLevel: 'WARN', logSink: () => undefined, httpAddr: '127.0.0.1:0' });
   t.after(() => a.stop());
   await a.start();

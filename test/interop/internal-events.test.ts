@@ -14,12 +14,13 @@ import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KODAMA_BIN, REPO, freePort, killAll, rpcUp, startKodama, startSerf, waitFor, waitStatuses } from './harness.ts';
-import type { Proc } from './harness.ts';
+import { waitFor, waitStatuses } from './harness.ts';
+import { KODAMA_BIN, REPO, freePort, startKodama, startSerf, stopAll } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-internal-events-'));
-after(() => {
-  killAll();
+after(async () => {
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -70,9 +71,8 @@ test('internal queries and events never run a catch-all handler (kodama), nor a 
   });
   const k2 = await startKodama('k2', { join: join1, args: [...handler('k2'), `-config-file=${join(dir, 'k2.json')}`] });
   const k3 = await startKodama('k3', { join: join1, args: [...handler('k3'), '-show-internal-events'] });
-  const all: Proc[] = [s1, k1, k2, k3];
+  const all: AgentProcess[] = [s1, k1, k2, k3];
   const context = (): string => all.map((p) => `--- ${p.name}\n${calls(p.name).join('\n')}\n${p.output().slice(-1500)}`).join('\n');
-  for (const p of [k1, k2, k3]) await rpcUp(p);
   for (const p of all) await waitStatuses(p.rpcAddr, { s1: 'alive', k1: 'alive', k2: 'alive', k3: 'alive' }, 30_000, context);
 
   // What an operator does: two `kodama checks`, six dashboard reads, one route change.

@@ -9,12 +9,13 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KODAMA_BIN, REPO, killAll, rpcUp, startKodama, startSerf, waitFor, waitStatuses } from './harness.ts';
-import type { Proc } from './harness.ts';
+import { waitFor, waitStatuses } from './harness.ts';
+import { KODAMA_BIN, REPO, startKodama, startSerf, stopAll } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-mixed-events-'));
-after(() => {
-  killAll();
+after(async () => {
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -43,7 +44,7 @@ const read = (name: string): string => (existsSync(logOf(name)) ? readFileSync(l
  * A member line `EVENT name addr role tags` for `node` whose tags are `tags` (serf prints the tag
  * list in Go map order, which is random: compare as sets).
  */
-async function sawMember(p: Proc, event: string, node: string, role: string, tags: string[]): Promise<void> {
+async function sawMember(p: AgentProcess, event: string, node: string, role: string, tags: string[]): Promise<void> {
   const want = [...tags].sort().join(',');
   const re = new RegExp(`^${event} ${node}\\s+127\\.0\\.0\\.1\\s+${role}\\s+(\\S+)$`, 'gm');
   await waitFor(`${p.name}'s handler: ${event} ${node} ${want}`, 20_000, () => {
@@ -52,7 +53,7 @@ async function sawMember(p: Proc, event: string, node: string, role: string, tag
   }, () => `${read(p.name)}\n${p.output().slice(-2000)}`);
 }
 
-async function sawLine(p: Proc, re: RegExp, what: string): Promise<void> {
+async function sawLine(p: AgentProcess, re: RegExp, what: string): Promise<void> {
   await waitFor(`${p.name}'s handler: ${what}`, 20_000, () => (re.test(read(p.name)) ? true : undefined), () => `${read(p.name)}\n${p.output().slice(-2000)}`);
 }
 
@@ -69,8 +70,6 @@ test('mixed cluster: events, queries with filters, tags both ways; serf CLI agai
   const k2 = await startKodama('mx-kodama-2', { tags: { role: 'kodama', az: 'b' }, args: handler('mx-kodama-2'), join: [seed] });
   const all = [s1, s2, k1, k2];
   const ctx = (): string => all.map((p) => `=== ${p.name}\n${p.output().slice(-1200)}`).join('\n');
-  await rpcUp(k1);
-  await rpcUp(k2);
   const everyone = { 'mx-serf-1': 'alive', 'mx-serf-2': 'alive', 'mx-kodama-1': 'alive', 'mx-kodama-2': 'alive' };
   for (const p of all) await waitStatuses(p.rpcAddr, everyone, 30_000, ctx);
   t.diagnostic(`4 nodes converged after ${Date.now() - t0} ms`);

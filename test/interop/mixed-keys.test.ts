@@ -7,11 +7,12 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KODAMA_BIN, REPO, killAll, rpcUp, startKodama, startSerf, waitFor, waitStatuses } from './harness.ts';
+import { waitFor, waitStatuses } from './harness.ts';
+import { KODAMA_BIN, REPO, startKodama, startSerf, stopAll } from '../lib/agents.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-mixed-keys-'));
-after(() => {
-  killAll();
+after(async () => {
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -51,8 +52,6 @@ test('keys -install/-use/-remove through serf and kodama rotate the whole mixed 
   const n2 = await startKodama('key-kodama-2', { encrypt: k1, join: [seed] });
   const all = [s1, s2, n1, n2];
   const ctx = (): string => all.map((p) => `=== ${p.name}\n${p.output().slice(-1500)}`).join('\n');
-  await rpcUp(n1);
-  await rpcUp(n2);
   const everyone = { 'key-serf-1': 'alive', 'key-serf-2': 'alive', 'key-kodama-1': 'alive', 'key-kodama-2': 'alive' };
   for (const p of all) await waitStatuses(p.rpcAddr, everyone, 30_000, ctx);
   t.diagnostic(`encrypted cluster of 4 after ${Date.now() - t0} ms`);

@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exitWithin, killAll, rpcMembers, rpcUp, startKodama, startSerf, waitFor, waitStatuses } from './harness.ts';
+import { exitWithin, rpcMembers, waitFor, waitStatuses } from './harness.ts';
+import { startKodama, startSerf, stopAll } from '../lib/agents.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-mixed-restart-'));
 const hungPids = join(dir, 'hung.pids');
-after(() => {
-  killAll();
+after(async () => {
+  await stopAll();
   // kill -9 of kodama orphans its running handler (its own process group): kill those by pid
   const pids = existsSync(hungPids) ? readFileSync(hungPids, 'utf8').split('\n').filter((l) => /^\d+$/.test(l)) : [];
   for (const pid of pids) {
@@ -40,7 +41,6 @@ test('hung handler blocks nothing; -snapshot restart rejoins a serf cluster with
   const t0 = Date.now();
   const s1 = await startSerf('rs-serf-1');
   const k = await startKodama('rs-kodama', { args: kodamaArgs, join: [`127.0.0.1:${s1.port}`] });
-  await rpcUp(k);
   await waitStatuses(k.rpcAddr, { 'rs-serf-1': 'alive', 'rs-kodama': 'alive' }, 20_000, () => k.output());
   await waitFor('the hung handler started', 15_000, () => (existsSync(hungPids) ? true : undefined), () => k.output());
 
@@ -56,12 +56,11 @@ test('hung handler blocks nothing; -snapshot restart rejoins a serf cluster with
 
   // kill -9, then restart from the snapshot without -join, on the same address
   await new Promise((r) => setTimeout(r, 1000)); // the snapshot flushes every 500 ms
-  k.child.kill('SIGKILL');
+  k.signal('SIGKILL');
   await exitWithin(k, 5_000);
   await waitStatuses(s1.rpcAddr, { 'rs-kodama': 'failed' }, 30_000, () => s1.output());
   assert.match(readFileSync(snapshot, 'utf8'), /^alive: rs-serf-2 127\.0\.0\.1:\d+$/m);
   const k2 = await startKodama('rs-kodama', { args: kodamaArgs, port: k.port });
-  await rpcUp(k2);
   await waitStatuses(s1.rpcAddr, { 'rs-kodama': 'alive' }, 20_000, () => k2.output() + s1.output());
   const view = await rpcMembers(k2.rpcAddr);
   assert.deepEqual(view?.filter((m) => m.status === 'alive').map((m) => m.name).sort(), ['rs-kodama', 'rs-serf-1', 'rs-serf-2']);

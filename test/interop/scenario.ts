@@ -3,15 +3,16 @@
 // node is reported failed by the other implementation; a SIGTERMed kodama is reported left.
 
 import assert from 'node:assert/strict';
-import type { Proc } from './harness.ts';
-import { cliMembers, exitWithin, startKodama, startSerf, waitStatuses } from './harness.ts';
+import { cliMembers, exitWithin, waitStatuses } from './harness.ts';
+import { startKodama, startSerf } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 /** Failure detection in the local profile takes a few probe rounds plus Lifeguard suspicion. */
 const CONVERGE_MS = 30_000;
 
-export async function runClusterScenario(encrypt: string | undefined, log: (msg: string) => void): Promise<Proc[]> {
+export async function runClusterScenario(encrypt: string | undefined, log: (msg: string) => void): Promise<AgentProcess[]> {
   const o = encrypt === undefined ? {} : { encrypt };
-  const procs: Proc[] = [];
+  const procs: AgentProcess[] = [];
   const context = (): string => procs.map((p) => `=== ${p.name}\n${p.output().slice(-1500)}`).join('\n');
   const t0 = Date.now();
   const s1 = await startSerf('serf-1', { ...o, tags: { role: 'serf', idx: '1' } });
@@ -50,13 +51,13 @@ export async function runClusterScenario(encrypt: string | undefined, log: (msg:
 
   // SIGKILL a kodama node: serf must report it failed (it never said goodbye).
   let t = Date.now();
-  k2.child.kill('SIGKILL');
+  k2.signal('SIGKILL');
   await waitStatuses(s1.rpcAddr, { 'kodama-2': 'failed' }, CONVERGE_MS, context);
   log(`serf saw SIGKILLed kodama-2 failed after ${Date.now() - t} ms`);
 
   // SIGKILL a serf node: kodama must mark it failed.
   t = Date.now();
-  s3.child.kill('SIGKILL');
+  s3.signal('SIGKILL');
   await waitStatuses(k1.rpcAddr, { 'serf-3': 'failed' }, CONVERGE_MS, context);
   log(`kodama saw SIGKILLed serf-3 failed after ${Date.now() - t} ms`);
   // As users see it, through both CLIs.
@@ -67,7 +68,7 @@ export async function runClusterScenario(encrypt: string | undefined, log: (msg:
 
   // SIGTERM a kodama node: it leaves gracefully, so serf reports it *left*, and it exits 0.
   t = Date.now();
-  k1.child.kill('SIGTERM');
+  k1.signal('SIGTERM');
   await waitStatuses(s1.rpcAddr, { 'kodama-1': 'left' }, CONVERGE_MS, context);
   log(`serf saw SIGTERMed kodama-1 left after ${Date.now() - t} ms`);
   const code = await exitWithin(k1, 15_000);

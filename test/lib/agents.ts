@@ -156,6 +156,8 @@ export interface AgentOptions {
   /** Append output to this file instead of piping it (the harness then reads no pipes: benchmarks). */
   logFile?: string;
   cwd?: string;
+  /** Another executable of this kind (e.g. an installed `kodama`); default bin/kodama or /usr/bin/serf. */
+  bin?: string;
   /** The agent is expected to exit on its own: do not print its death to stderr. */
   expectExit?: boolean;
 }
@@ -250,6 +252,15 @@ function lastLines(text: string, n: number): string {
   return lines.slice(-n).join('\n');
 }
 
+/**
+ * "<what> (pid N) exited with code C | was killed by SIGX | is running; its last 25 lines of
+ * output: …" — for agents started some other way too (test/netns).
+ */
+export function describeProcess(what: string, pid: number, exit: { code: number | null; signal: NodeJS.Signals | null } | undefined, output: string): string {
+  const how = exit === undefined ? 'is running' : exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  return `${what} (pid ${pid}) ${how}; its last ${TAIL_LINES} lines of output:\n${lastLines(output, TAIL_LINES)}`;
+}
+
 function commonArgs(name: string, port: number, rpcPort: number, o: AgentOptions): string[] {
   const args = ['agent', `-node=${name}`, `-bind=127.0.0.1:${port}`];
   if (o.rpc !== false) args.push(`-rpc-addr=127.0.0.1:${rpcPort}`);
@@ -270,13 +281,14 @@ interface DeathWatch {
 
 function spawnAgent(kind: Kind, name: string, o: AgentOptions, port: number, rpcPort: number, watch: DeathWatch): AgentProcess {
   installHooks();
-  const file = kind === 'serf' ? SERF_BIN : KODAMA_BIN;
+  const file = o.bin ?? (kind === 'serf' ? SERF_BIN : KODAMA_BIN);
   const argv = o.argv !== undefined ? o.argv({ port, rpcPort }) : commonArgs(name, port, rpcPort, o);
   const env = { ...process.env, ...o.env };
   const cwd = o.cwd ?? REPO;
   let child: ChildProcess;
   let out = '';
   const logFile = o.logFile;
+  const spawnedAt = performance.now();
   if (logFile !== undefined) {
     const fd = openSync(logFile, 'a');
     try {
@@ -287,7 +299,6 @@ function spawnAgent(kind: Kind, name: string, o: AgentOptions, port: number, rpc
   } else {
     child = spawn(file, argv, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   }
-  const spawnedAt = performance.now();
   let asked = false;
   let resolveExited: (code: number | null) => void = () => undefined;
   const exited = new Promise<number | null>((r) => (resolveExited = r));
@@ -316,11 +327,7 @@ function spawnAgent(kind: Kind, name: string, o: AgentOptions, port: number, rpc
     exit: () => ended,
     spawnedAt,
     bannerAt: undefined,
-    report: () => {
-      const how =
-        ended === undefined ? 'is running' : ended.signal !== null ? `was killed by ${ended.signal}` : `exited with code ${ended.code}`;
-      return `${kind} agent ${name} (pid ${p.pid}) ${how}; its last ${TAIL_LINES} lines of output:\n${p.tail()}`;
-    },
+    report: () => describeProcess(`${kind} agent ${name}`, p.pid, ended, output()),
     signal: (sig) => {
       asked = true;
       if (ended === undefined) child.kill(sig);

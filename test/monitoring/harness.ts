@@ -1,47 +1,23 @@
 // Monitoring end-to-end harness: real `./bin/kodama agent -config-file x.json` processes (profile
-// local, 127.0.0.1, free ports), web nodes whose `marker` check fails while a marker file exists,
-// and a monitor node whose script handler writes each alert's JSON (stdin) to its own file in
-// alertsDir — tests read alerts from there. Every agent runs in its own process group (checks and
-// handlers are its children) and stop() SIGKILLs every group still alive and removes the files.
+// local, 127.0.0.1, ports from test/lib/agents.ts), web nodes whose `marker` check fails while a
+// marker file exists, and a monitor node whose script handler writes each alert's JSON (stdin) to
+// its own file in alertsDir — tests read alerts from there. Every agent runs in its own process
+// group (checks and handlers are its children); stop() stops them all and removes the files.
 
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AlertEvent } from '../../src/checks/types.ts';
-import { KODAMA_BIN, REPO, freePort, rpcMembers, waitFor } from '../interop/harness.ts';
+import { rpcMembers, waitFor } from '../interop/harness.ts';
+import { KODAMA_BIN, REPO, startKodama, waitReady } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 export { waitFor } from '../interop/harness.ts';
 
-export interface Agent {
-  name: string;
-  child: ChildProcess;
-  port: number;
-  rpcAddr: string;
+export interface Agent extends AgentProcess {
   configPath: string;
-  output(): string;
-  exited: Promise<number | null>;
 }
-
-const groups = new Set<ChildProcess>();
-
-function killGroup(c: ChildProcess, signal: NodeJS.Signals): void {
-  if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
-  try {
-    process.kill(-c.pid, signal);
-  } catch {
-    try {
-      c.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-process.once('exit', () => {
-  for (const c of groups) killGroup(c, 'SIGKILL');
-});
 
 export interface ClusterOptions {
   /** The monitor's script handler filter `occurrences` (default 1). */
@@ -101,11 +77,10 @@ export class MonitoringCluster {
       },
     });
     if (first) this.monitorPort = a.port;
-    await this.rpcUp(a);
     return a;
   }
 
-  /** Start a web node joining the monitor, with the `marker` check (fails while the marker exists). */
+  /** Start a web node joining the monitor, with the `marker` check (fails while the marker exists), and wait for its RPC. */
   startWeb(name: string): Promise<Agent> {
     const marker = this.markerPath(name);
     return this.spawnAgent(name, {
@@ -177,14 +152,9 @@ export class MonitoringCluster {
     );
   }
 
-  async rpcUp(a: Agent, timeoutMs = 30_000): Promise<void> {
-    // The banner first: an RPC port that answers may be another process's.
-    await waitFor(
-      `${a.name} RPC up`,
-      timeoutMs,
-      async () => (a.output().includes('==> kodama agent running!') && (await rpcMembers(a.rpcAddr)) !== undefined ? true : undefined),
-      () => a.output(),
-    );
+  /** Wait for the agent's banner and RPC (startMonitor and startWeb have already). */
+  rpcUp(a: Agent, timeoutMs = 30_000): Promise<void> {
+    return waitReady(a, timeoutMs);
   }
 
   /** Run `./bin/kodama <args>` against an agent's RPC; resolves with exit code and output. */
@@ -200,12 +170,11 @@ export class MonitoringCluster {
 
   /** SIGKILL the agent's whole process group (a crashed host). */
   crash(name: string): void {
-    killGroup(this.agent(name).child, 'SIGKILL');
+    void this.agent(name).kill();
   }
 
   signal(name: string, sig: NodeJS.Signals): void {
-    const c = this.agent(name).child;
-    c.kill(sig);
+    this.agent(name).signal(sig);
   }
 
   logs(): string {
@@ -213,40 +182,28 @@ export class MonitoringCluster {
   }
 
   async stop(): Promise<void> {
-    const waits: Promise<unknown>[] = [];
-    for (const a of this.agents.values()) {
-      killGroup(a.child, 'SIGKILL');
-      waits.push(Promise.race([a.exited, new Promise((r) => setTimeout(r, 3000))]));
-    }
-    await Promise.all(waits);
+    await Promise.all([...this.agents.values()].map((a) => a.stop()));
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** Start an agent from a config file written with the picked ports, and wait for its banner and RPC. */
   private async spawnAgent(name: string, extra: Record<string, unknown>): Promise<Agent> {
-    const port = await freePort();
-    const rpcPort = await freePort();
-    const config = {
-      node_name: name,
-      bind: `127.0.0.1:${port}`,
-      rpc_addr: `127.0.0.1:${rpcPort}`,
-      profile: 'local',
-      log_level: 'debug',
-      ...extra,
-    };
     const configPath = join(this.dir, `${name}.json`);
-    writeFileSync(configPath, JSON.stringify(config, null, 2));
-    const child = spawn(KODAMA_BIN, ['agent', `-config-file=${configPath}`], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    groups.add(child);
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => {
-      child.once('exit', (code) => {
-        groups.delete(child);
-        resolve(code);
-      });
+    const p = await startKodama(name, {
+      argv: ({ port, rpcPort }) => {
+        const config = {
+          node_name: name,
+          bind: `127.0.0.1:${port}`,
+          rpc_addr: `127.0.0.1:${rpcPort}`,
+          profile: 'local',
+          log_level: 'debug',
+          ...extra,
+        };
+        writeFileSync(configPath, JSON.stringify(config, null, 2));
+        return ['agent', `-config-file=${configPath}`];
+      },
     });
-    const a: Agent = { name, child, port, rpcAddr: `127.0.0.1:${rpcPort}`, configPath, output: () => out, exited };
+    const a: Agent = Object.assign(p, { configPath });
     this.agents.set(name, a);
     return a;
   }

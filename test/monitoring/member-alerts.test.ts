@@ -9,7 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MonitoringCluster, sleep, waitFor } from './harness.ts';
-import { killAll, rpcMembers, startSerf } from '../interop/harness.ts';
+import { rpcMembers } from '../interop/harness.ts';
+import { startSerf, stopAll } from '../lib/agents.ts';
 
 const WEBS = ['web-1', 'web-2', 'web-3'];
 
@@ -20,7 +21,7 @@ interface ChecksDoc {
 test('member alerts: kill -9 → one member-failed alert, a real serf node killed → one too, graceful leave → none and its checks are gone', { timeout: 90_000 }, async (t) => {
   const c = new MonitoringCluster();
   t.after(async () => {
-    killAll();
+    await stopAll();
     await c.stop();
   });
   await c.startMonitor('mon-1');
@@ -48,7 +49,7 @@ test('member alerts: kill -9 → one member-failed alert, a real serf node kille
   // ---- crash a kodama web node and the serf agent at once (three live peers remain to confirm) ----
   const killedAt = Date.now();
   c.crash('web-3');
-  serf.child.kill('SIGKILL');
+  serf.signal('SIGKILL');
   const seenAt = new Map<string, number>();
   await waitFor(
     'member-failed alerts for web-3 and serf-1',

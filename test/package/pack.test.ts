@@ -7,16 +7,15 @@
 // feet of tests running beside this one.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, freePort, waitFor } from '../interop/harness.ts';
+import { REPO, startKodama, stopAll } from '../lib/agents.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-pack-'));
-const children: ReturnType<typeof spawn>[] = [];
-after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+after(async () => {
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -48,18 +47,12 @@ test('npm pack: installs globally and runs from anywhere; a plain Node project i
   const v = await run(bin, ['version'], elsewhere);
   assert.equal(v.code, 0, v.out);
   assert.match(v.out, /^kodama v\d+\.\d+\.\d+/);
-  const port = await freePort();
-  const rpcPort = await freePort();
-  const agent = spawn(bin, ['agent', '-node', 'packed', `-bind=127.0.0.1:${port}`, `-rpc-addr=127.0.0.1:${rpcPort}`], { cwd: elsewhere, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(agent);
-  let out = '';
-  agent.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  agent.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor('the installed agent to say it is running', 20_000, () => (out.includes('==> kodama agent running!') ? true : undefined), () => out);
-  const m = await run(bin, ['members', `-rpc-addr=127.0.0.1:${rpcPort}`], elsewhere);
+  // The installed agent, waited for by its banner (and RPC).
+  const agent = await startKodama('packed', { bin, cwd: elsewhere, profile: null });
+  const m = await run(bin, ['members', `-rpc-addr=${agent.rpcAddr}`], elsewhere);
   assert.equal(m.code, 0, m.out);
   assert.match(m.out, /^packed\s+127\.0\.0\.1:\d+\s+alive/m);
-  agent.kill('SIGTERM');
+  await agent.stop();
 
   // 2. A plain Node project: install, import without a loader, typecheck against the shipped types.
   const proj = join(dir, 'project');

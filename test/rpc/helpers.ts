@@ -1,14 +1,14 @@
-// Shared test fixtures for the RPC tests: a scripted backend, the real `serf` CLI and agent,
-// raw sockets for hostile input, free ports. Every process and socket started here is bounded
-// in time and cleaned up by the caller's `after`/finally.
+// Shared test fixtures for the RPC tests: a scripted backend, the real `serf` CLI, raw sockets
+// for hostile input. (Real agents and free ports: test/lib/agents.ts.) Every process and socket
+// started here is bounded in time and cleaned up by the caller's `after`/finally.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect, type Socket } from 'node:net';
-import { createSocket } from 'node:dgram';
+import { execFile } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import type { RpcBackend, RpcMember } from '../../src/rpc/backend.ts';
 import { RpcClient } from '../../src/rpc/client.ts';
+import { SERF_BIN } from '../lib/agents.ts';
 
-export const SERF = '/usr/bin/serf';
+export const SERF = SERF_BIN;
 
 export function member(
   name: string,
@@ -82,103 +82,6 @@ export function runSerf(args: string[], env: Record<string, string> = {}, timeou
         resolve({ code, stdout, stderr });
       },
     );
-  });
-}
-
-/** A port free for both TCP and UDP on 127.0.0.1 right now (serf binds both on -bind). */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-      });
-    });
-    const udpOk = await new Promise<boolean>((resolve) => {
-      const u = createSocket('udp4');
-      u.once('error', () => resolve(false));
-      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
-    });
-    if (udpOk) return port;
-  }
-  throw new Error('no free port after 20 attempts');
-}
-
-export interface SerfAgent {
-  child: ChildProcess;
-  rpcAddr: string;
-  bindPort: number;
-  output: () => string;
-  /** '' while running; otherwise how it ended and the last lines it printed (for failure messages). */
-  ended: () => string;
-  kill(): Promise<void>;
-}
-
-/**
- * Start `serf agent` and wait until its RPC answers (bounded). A port found free can be taken by
- * another test before serf binds it (seen once in CI: "bind: address already in use"): then try
- * again with new ports, at most 3 times.
- */
-export async function startSerfAgent(extra: string[], node = 's1'): Promise<SerfAgent> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startSerfAgentOnce(extra, node);
-    } catch (e) {
-      if (attempt >= 3 || !/address already in use/.test((e as Error).message)) throw e;
-    }
-  }
-}
-
-async function startSerfAgentOnce(extra: string[], node: string): Promise<SerfAgent> {
-  const bindPort = await freePort();
-  const rpcPort = await freePort();
-  const rpcAddr = `127.0.0.1:${rpcPort}`;
-  const child = spawn(
-    SERF,
-    ['agent', '-node', node, '-bind', `127.0.0.1:${bindPort}`, '-rpc-addr', rpcAddr, '-log-level', 'debug', ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let endedAs = '';
-  child.once('exit', (code, signal) => {
-    endedAs = `serf agent ${node} (pid ${child.pid}) exited at ${new Date().toISOString()}: code ${code}, signal ${signal}`;
-  });
-  const agent: SerfAgent = {
-    child,
-    rpcAddr,
-    bindPort,
-    output: () => out,
-    ended: () => (endedAs === '' ? '' : `${endedAs}; last output:\n${out.split('\n').slice(-25).join('\n')}`),
-    kill: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    // Someone else listening on the port would answer too: serf must have said it is running
-    // (it prints that after binding both ports) and still be running.
-    if (/==> Serf agent running!/.test(out) && child.exitCode === null && (await tcpOpen(rpcPort))) return agent;
-    await sleep(100);
-  }
-  await agent.kill();
-  throw new Error(`serf agent did not start:\n${out}`);
-}
-
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
   });
 }
 

@@ -5,19 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { RpcClient, RpcError, type RpcStreamEvent } from '../../src/rpc/index.ts';
-import { freePort, startSerfAgent, type SerfAgent } from './helpers.ts';
+import { freePort, startSerf, stopAll, type AgentProcess } from '../lib/agents.ts';
 
-const agents: SerfAgent[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'kodama-rpc-'));
 after(async () => {
-  await Promise.all(agents.map((a) => a.kill()));
+  await stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function agent(extra: string[], node = 's1'): Promise<SerfAgent> {
-  const a = await startSerfAgent(extra, node);
-  agents.push(a);
-  return a;
+function agent(extra: string[], node = 's1'): Promise<AgentProcess> {
+  return startSerf(node, { profile: null, logLevel: 'debug', args: extra });
 }
 
 test('client against serf agent: members, filters, stats, join', async () => {
@@ -32,7 +29,7 @@ test('client against serf agent: members, filters, stats, join', async () => {
     assert.equal(me.status, 'alive');
     assert.deepEqual(me.tags, { role: 'db', dc: 'x1' });
     assert.deepEqual([...me.addr], [127, 0, 0, 1]);
-    assert.equal(me.port, s1.bindPort);
+    assert.equal(me.port, s1.port);
     assert.deepEqual(
       [me.protocolMin, me.protocolMax, me.protocolCur, me.delegateMin, me.delegateMax, me.delegateCur],
       [1, 5, 2, 2, 5, 5],
@@ -51,7 +48,7 @@ test('client against serf agent: members, filters, stats, join', async () => {
 
     // A second agent joined through our client shows up in both member lists.
     const s2 = await agent([], 's2');
-    assert.equal(await c.join([`127.0.0.1:${s2.bindPort}`], false), 1);
+    assert.equal(await c.join([`127.0.0.1:${s2.port}`], false), 1);
     const deadline = Date.now() + 10_000;
     let names: string[] = [];
     while (Date.now() < deadline) {
@@ -194,7 +191,7 @@ test('client against serf agent with -encrypt: list, install, use, remove keys',
 test('client leave makes the real agent leave and exit', async () => {
   const s = await agent([], 'leaver');
   const c = await RpcClient.connect(s.rpcAddr);
-  const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)));
+  const exited = s.exited;
   try {
     await c.leave();
   } finally {

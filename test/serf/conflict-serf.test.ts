@@ -11,9 +11,10 @@ import { listenNodeTransport } from '../../src/transport/node-transport.ts';
 import type { TimerHandle } from '../../src/transport/transport.ts';
 import { Serf } from '../../src/serf/serf.ts';
 import type { SerfOutput } from '../../src/serf/serf.ts';
-import { killAll, startSerf, waitFor } from '../interop/harness.ts';
+import { waitFor } from '../interop/harness.ts';
+import { startSerf, stopAll } from '../lib/agents.ts';
 
-after(killAll);
+after(() => stopAll());
 
 function serfCli(args: string[]): Promise<string> {
   return new Promise((resolve) => {
@@ -87,6 +88,6 @@ test('duplicate name: the newcomer loses _serf_conflict and shuts down; serf kee
     rt.timer?.cancel();
     serf.shutdown();
     await new Promise<void>((r) => driver.stop(() => r()));
-    killAll();
+    await stopAll();
   }
 });

@@ -15,9 +15,10 @@ import type { TimerHandle } from '../../src/transport/transport.ts';
 import { Serf } from '../../src/serf/serf.ts';
 import type { KeyResultEvent, QueryResponseEvent, SerfAnyEvent, UserEvent } from '../../src/serf/serf.ts';
 import { Keyring } from '../../src/wire/index.ts';
-import { killAll, startSerf, waitFor } from '../interop/harness.ts';
+import { waitFor } from '../interop/harness.ts';
+import { startSerf, stopAll } from '../lib/agents.ts';
 
-after(killAll);
+after(() => stopAll());
 
 const K1 = Buffer.alloc(16, 11).toString('base64');
 const K2 = Buffer.alloc(32, 22).toString('base64');
@@ -156,6 +157,6 @@ test('Serf layer ⇄ real serf agent: events, queries with filters, key rotation
   } finally {
     timer?.cancel();
     await new Promise<void>((r) => driver.stop(() => r()));
-    killAll();
+    await stopAll();
   }
 });

@@ -16,7 +16,7 @@ import { startLoad, summarise } from '../../src/demo/loadgen.ts';
 import type { LoadRun, LoadSummary, RequestRecord } from '../../src/demo/loadgen.ts';
 import { spawnWebNode } from '../../src/demo/web-node.ts';
 import type { SpawnedWebNode } from '../../src/demo/web-node.ts';
-import { freePort } from '../interop/harness.ts';
+import { freePort } from '../lib/agents.ts';
 
 export interface ScenarioOptions {
   driver: 'embedded' | 'haproxy';

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { startWebServer } from '../../src/demo/web-server.ts';
 import type { WebServer } from '../../src/demo/web-server.ts';
 import { summarise } from '../../src/demo/loadgen.ts';
-import { killAll, startSerf } from '../interop/harness.ts';
 import { answeredBy, fmt, startScenario, until } from './scenario.ts';
+import { startSerf, stopAll } from '../lib/agents.ts';
 
 function serfLeave(rpcAddr: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -22,7 +22,7 @@ test('real serf agents tagged s:web=<port> are balanced; `serf leave` drains one
   const sc = await startScenario({ driver: 'embedded' });
   const pages: WebServer[] = [];
   t.after(async () => {
-    killAll();
+    await stopAll();
     await sc.close();
     for (const p of pages) await p.close();
   });

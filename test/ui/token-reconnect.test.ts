@@ -5,12 +5,10 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
-import { KODAMA } from '../demo/helpers.ts';
+import { freePort, startKodama } from '../lib/agents.ts';
+import type { AgentProcess } from '../lib/agents.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'ui-test-token-7';
@@ -19,34 +17,20 @@ const START_BOUND_MS = 30_000;
 /** Backoff 1, 2, 4, 8 s (+20 %) while the agent restarts: live again well within this. */
 const RECONNECT_BOUND_MS = 30_000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
-    });
+/** The agent (its bind port from this file's slot; the same RPC and HTTP ports on a restart), up by its banner and RPC. */
+function startAgent(httpPort: number, rpcPort: number): Promise<AgentProcess> {
+  return startKodama('ui-t1', {
+    rpcPort,
+    tags: { role: 'probe' },
+    args: ['-http-addr', `127.0.0.1:${httpPort}`, '-http-token', TOKEN],
+    startTimeoutMs: START_BOUND_MS,
   });
 }
 
-interface Agent { proc: ChildProcess; exited: Promise<void>; output(): string }
-
-function startAgent(httpPort: number, rpcPort: number): Agent {
-  const proc = spawn(process.execPath, [KODAMA, 'agent', '-node', 'ui-t1', '-profile', 'local', '-bind', '127.0.0.1:0',
-    '-rpc-addr', `127.0.0.1:${rpcPort}`, '-http-addr', `127.0.0.1:${httpPort}`, '-http-token', TOKEN, '-tag', 'role=probe'],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  return { proc, exited, output: () => out };
-}
-
-async function waitApi(base: string, agent: Agent, boundMs: number): Promise<void> {
+async function waitApi(base: string, agent: AgentProcess, boundMs: number): Promise<void> {
   const until = Date.now() + boundMs;
   while (Date.now() < until) {
-    if (agent.proc.exitCode !== null) throw new Error(`agent exited ${agent.proc.exitCode}:\n${agent.output()}`);
+    if (agent.hasExited()) throw new Error(agent.report());
     try {
       const r = await fetch(`${base}/v1/agent`, { headers: { Authorization: `Bearer ${TOKEN}` } });
       if (r.ok) return;
@@ -56,12 +40,6 @@ async function waitApi(base: string, agent: Agent, boundMs: number): Promise<voi
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`agent API not up within ${boundMs} ms:\n${agent.output()}`);
-}
-
-async function kill(agent: Agent): Promise<void> {
-  if (agent.proc.exitCode !== null || agent.proc.signalCode !== null) return;
-  agent.proc.kill('SIGKILL');
-  await agent.exited;
 }
 
 function skipWithoutChromium(t: TestContext): boolean {
@@ -76,8 +54,8 @@ test('dashboard: asks for the token, goes live, says when the agent is gone, rec
   if (skipWithoutChromium(t)) return;
   const [httpPort, rpcPort] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${httpPort}`;
-  let agent = startAgent(httpPort, rpcPort);
-  t.after(() => kill(agent));
+  let agent = await startAgent(httpPort, rpcPort);
+  t.after(() => agent.kill());
   await waitApi(base, agent, START_BOUND_MS);
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -103,13 +81,13 @@ test('dashboard: asks for the token, goes live, says when the agent is gone, rec
   assert.equal(await page.evaluate('sessionStorage.getItem("kodama-http-token")'), TOKEN, 'kept for this tab');
   assert.match(await page.textContent('#agent') ?? '', /ui-t1/);
 
-  await kill(agent);
+  await agent.kill();
   const down = Date.now();
   await page.waitForSelector('#connection[data-live="false"]', { timeout: 10_000 });
   t.diagnostic(`indicator offline ${Date.now() - down} ms after the agent died: "${(await page.textContent('#connection'))?.trim()}"`);
 
-  agent = startAgent(httpPort, rpcPort);
   const restarted = Date.now();
+  agent = await startAgent(httpPort, rpcPort);
   await waitApi(base, agent, START_BOUND_MS);
   const up = Date.now();
   await page.waitForSelector('#connection[data-live="true"]', { timeout: RECONNECT_BOUND_MS });

@@ -4,7 +4,7 @@
 // Go's Buf exactly, including a state large enough to cross the 4095-code table resets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { createSocket } from 'node:dgram';
 import {
@@ -27,29 +27,14 @@ import {
   type PushNodeState,
 } from '../../src/wire/index.ts';
 import { V, unhex } from './vectors.ts';
-import { startSerfAgent } from '../rpc/helpers.ts';
+import { SERF_BIN, startSerf } from '../lib/agents.ts';
 
-const HAVE_SERF = spawnSync('serf', ['version']).status === 0;
+const HAVE_SERF = spawnSync(SERF_BIN, ['version']).status === 0;
 const KEY = 'AAECAwQFBgcICQoLDA0ODw==';
 const LOCAL = new Uint8Array([127, 0, 0, 1]);
 const VSN = [1, 5, 2, 2, 5, 5] as const;
 const IO_TIMEOUT_MS = 5_000;
 const nonce = (n: number): Uint8Array => new Uint8Array(n).map(() => Math.floor(Math.random() * 256));
-
-interface Agent {
-  port: number;
-  proc: ChildProcess;
-  log: () => string;
-}
-
-async function startSerf(name: string, extra: string[]): Promise<Agent> {
-  const a = await startSerfAgent(extra, name);
-  return { port: a.bindPort, proc: a.child, log: a.output };
-}
-
-function stop(a: Agent): void {
-  if (a.proc.exitCode === null) a.proc.kill('SIGKILL');
-}
 
 /** Send one stream message and read one back, framed by streamFrameLength. */
 async function exchange(port: number, request: Uint8Array): Promise<Uint8Array> {
@@ -162,7 +147,7 @@ function assertLzwParity(frame: Uint8Array): Uint8Array {
 }
 
 test('serf agent: push/pull both ways, Go LZW byte parity (incl. table resets), UDP ping/ack', { skip: !HAVE_SERF && 'serf not installed', timeout: 40_000 }, async () => {
-  const agent = await startSerf('serf-parity', []);
+  const agent = await startSerf('serf-parity', { profile: null, logLevel: 'debug' });
   try {
     const me: PushNodeState = { name: 'kodama-probe', addr: LOCAL, port: 1, meta: unhex('ff81a4726f6c65a26462'), incarnation: 1, state: 'alive', vsn: VSN };
     const userState = (decodeMessage(unhex(V.pushPullJoin)) as Extract<Message, { type: 'pushPull' }>).userState;
@@ -213,15 +198,15 @@ test('serf agent: push/pull both ways, Go LZW byte parity (incl. table resets), 
     assert.ok(a?.type === 'ack' && a.seqNo === 4242);
     assert.equal(a.payload?.[0], 1, 'Serf ack payload starts with its coordinate type byte');
   } catch (e) {
-    console.log(agent.log());
+    console.log(agent.output());
     throw e;
   } finally {
-    stop(agent);
+    await agent.kill();
   }
 });
 
 test('serf agent with -encrypt: AES-GCM streams (AAD) and datagrams both ways, plaintext refused', { skip: !HAVE_SERF && 'serf not installed', timeout: 40_000 }, async () => {
-  const agent = await startSerf('serf-crypt', [`-encrypt=${KEY}`]);
+  const agent = await startSerf('serf-crypt', { profile: null, logLevel: 'debug', encrypt: KEY });
   const ring = Keyring.fromBase64([KEY]);
   try {
     const me: PushNodeState = { name: 'kodama-crypt', addr: LOCAL, port: 1, meta: unhex('ff80'), incarnation: 1, state: 'alive', vsn: VSN };
@@ -259,9 +244,9 @@ test('serf agent with -encrypt: AES-GCM streams (AAD) and datagrams both ways, p
     const { messages } = decodePacket(ack, { keyring: ring, verifyIncoming: true });
     assert.ok(messages.some((m) => m.type === 'ack' && m.seqNo === 99));
   } catch (e) {
-    console.log(agent.log());
+    console.log(agent.output());
     throw e;
   } finally {
-    stop(agent);
+    await agent.kill();
   }
 });
