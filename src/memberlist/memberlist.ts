@@ -417,7 +417,10 @@ export class Memberlist implements MembershipCore {
 
   /** Serf news arrived in a user message: the first time we see it, forward it eagerly. */
   private userNews(payload: Uint8Array, now: number): void {
-    if (this.config.eagerGossipNodes > 0 && isSerfNews(payload) && this.seenNews.add(payload)) this.scheduleEager(now);
+    if (this.config.eagerGossipNodes > 0 && isSerfNews(payload) && this.seenNews.add(payload)) {
+      this.count('eager-serf-news');
+      this.scheduleEager(now);
+    }
   }
 
   private gossip(): void {
