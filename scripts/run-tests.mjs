@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Builds dist/ (scripts/build.mjs), then runs every test/**/*.test.ts with node's own test
 // runner (through tsx), so the last lines are node's summary ("ℹ pass N", "ℹ fail N"). Arguments narrow the set: `npm run test:unit -- wire`.
+// Files run two at a time, each in a process of its own; a file's agents take their ports from a
+// block that process claims for itself (test/lib/agents.ts), so two files never share a port.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';

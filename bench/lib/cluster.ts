@@ -5,16 +5,14 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { RpcClient } from '../../src/rpc/client.ts';
-import { freePort, killHard, sleep, spawnLogged } from './procs.ts';
-import type { Spawned } from './procs.ts';
+import { KODAMA_BIN, REPO, startAgent } from '../../test/lib/agents.ts';
+import type { AgentProcess, Kind } from '../../test/lib/agents.ts';
+import { sleep } from './procs.ts';
 
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const KODAMA_BIN = join(REPO, 'bin/kodama');
+export { KODAMA_BIN, REPO };
+export type { Kind };
 export const HANDLER = join(REPO, 'scripts/bench-handler.sh');
-
-export type Kind = 'serf' | 'kodama';
 
 export interface AgentProc {
   name: string;
@@ -23,26 +21,9 @@ export interface AgentProc {
   rpcAddr: string;
   logFile: string;
   eventFile: string;
-  proc: Spawned;
+  proc: AgentProcess;
   /** Exec → the agent's own 'running' banner in its log (ms; polled every 5 ms). */
   startToRunningMs: number | undefined;
-}
-
-const BANNER: Record<Kind, string> = { serf: '==> Serf agent running!', kodama: '==> kodama agent running!' };
-
-/** Poll `logFile` every 5 ms until it holds `banner`; ms from `t0`, undefined past the deadline or exit. */
-async function bannerAfter(logFile: string, banner: string, t0: number, deadline: number, proc: Spawned): Promise<number | undefined> {
-  for (let i = 0; i < 100_000 && Date.now() < deadline && !proc.hasExited(); i++) {
-    let text = '';
-    try {
-      text = readFileSync(logFile, 'utf8');
-    } catch {
-      // not created yet
-    }
-    if (text.includes(banner)) return performance.now() - t0;
-    await sleep(5);
-  }
-  return undefined;
 }
 
 export interface ClusterOptions {
@@ -79,55 +60,33 @@ export function kodamaHasHandlers(): boolean {
   }
 }
 
-function agentArgs(o: ClusterOptions, name: string, port: number, rpcPort: number, eventFile: string, seed: string | undefined): string[] {
-  const args = ['agent', `-node=${name}`, `-bind=127.0.0.1:${port}`, `-rpc-addr=127.0.0.1:${rpcPort}`, '-profile=lan'];
-  // serf runs the handler through `/bin/sh -c`, so the output file rides along as an argument.
-  if (o.handlers) args.push(`-event-handler=${HANDLER} ${eventFile}`);
-  if (seed !== undefined) args.push(`-join=${seed}`);
-  return args;
-}
-
-async function rpcAnswers(addr: string): Promise<boolean> {
-  try {
-    const c = await RpcClient.connect(addr, { timeoutMs: 2000 });
-    c.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function tail(file: string, chars = 2000): string {
-  try {
-    return readFileSync(file, 'utf8').slice(-chars);
-  } catch {
-    return '';
-  }
-}
-
 async function startOne(o: ClusterOptions, index: number, seed: string | undefined): Promise<AgentProc> {
   const name = `${o.kind}-${String(index).padStart(3, '0')}`;
   const logFile = join(o.dir, 'logs', `${name}.log`);
   const eventFile = join(o.dir, 'events', `${name}.log`);
-  let lastErr = '';
-  // A probed port can be taken by someone else before the agent binds it: retry with new ports.
+  let lastErr: unknown;
+  // A start that fails (exits, or no banner and RPC within the limit) is tried again, at most 3
+  // times; a port taken before the agent bound it gets fresh ports inside startAgent already.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const rpcPort = await freePort();
-    const file = o.kind === 'serf' ? 'serf' : KODAMA_BIN;
-    const t0 = performance.now();
-    const proc = spawnLogged(file, agentArgs(o, name, port, rpcPort, eventFile, seed), logFile, REPO);
-    const rpcAddr = `127.0.0.1:${rpcPort}`;
-    const deadline = Date.now() + o.startTimeoutMs;
-    const startToRunningMs = await bannerAfter(logFile, BANNER[o.kind], t0, deadline, proc);
-    while (Date.now() < deadline && !proc.hasExited()) {
-      if (await rpcAnswers(rpcAddr)) return { name, kind: o.kind, port, rpcAddr, logFile, eventFile, proc, startToRunningMs };
-      await sleep(150);
+    try {
+      const proc = await startAgent(o.kind, name, {
+        profile: 'lan',
+        // serf runs the handler through `/bin/sh -c`, so the output file rides along as an argument.
+        args: o.handlers ? [`-event-handler=${HANDLER} ${eventFile}`] : [],
+        join: seed === undefined ? [] : [seed],
+        logFile,
+        startTimeoutMs: o.startTimeoutMs,
+        // The benchmark kills nodes itself and reports what it measured: no death reports on stderr.
+        expectExit: true,
+      });
+      // Exec → the agent's own 'running' banner in its log (polled every 5 ms).
+      const startToRunningMs = proc.bannerAt === undefined ? undefined : proc.bannerAt - proc.spawnedAt;
+      return { name, kind: o.kind, port: proc.port, rpcAddr: proc.rpcAddr, logFile, eventFile, proc, startToRunningMs };
+    } catch (e) {
+      lastErr = e;
     }
-    killHard(proc.child);
-    lastErr = proc.hasExited() ? `exited early` : `RPC not up within ${o.startTimeoutMs} ms`;
   }
-  throw new Error(`${name}: ${lastErr}\n--- ${logFile} ---\n${tail(logFile)}`);
+  throw new Error(`${name}: ${(lastErr as Error).message}`);
 }
 
 export class AgentCluster {
@@ -261,7 +220,6 @@ export class AgentCluster {
 
   /** SIGKILL everything and wait (bounded) for the exits. */
   async destroy(): Promise<void> {
-    for (const a of this.agents) killHard(a.proc.child);
-    await Promise.race([Promise.all(this.agents.map((a) => a.proc.exited)), sleep(5000)]);
+    await Promise.race([Promise.all(this.agents.map((a) => a.proc.kill())), sleep(5000)]);
   }
 }

@@ -1,15 +1,12 @@
-// Child-process bookkeeping for the cluster benchmarks: free ports, spawning agents into their
-// own process group with output going to a file (the harness reads no pipes, so it adds no CPU
-// of its own while the cluster idles), killing every one of them on exit or Ctrl-C, and reading
-// CPU time and RSS from /proc.
+// Process helpers for the cluster benchmarks: SIGKILL of a node's process group, the
+// harness-wide exit hooks, and CPU time and RSS from /proc. The agents themselves (spawned into
+// their own process groups, output to a file so the harness reads no pipes and adds no CPU of its
+// own while the cluster idles; ports from a slot of this process's own) come from
+// test/lib/agents.ts, the one way tests and benchmarks start agents.
 
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-
-const live = new Set<ChildProcess>();
+import { readFileSync } from 'node:fs';
+import { killAllNow, liveAgents } from '../../test/lib/agents.ts';
 
 /** SIGKILL a child's whole process group (the agent and any handler it is running). */
 export function killHard(child: ChildProcess): void {
@@ -26,95 +23,22 @@ export function killHard(child: ChildProcess): void {
   }
 }
 
-/** Kill every child this module started and has not seen exit. Safe to call any number of times. */
-export function killAllChildren(): void {
-  for (const c of live) killHard(c);
-  live.clear();
-}
-
 let hooksInstalled = false;
-/** Kill the children when the process exits or is interrupted (Ctrl-C, SIGTERM). */
+/**
+ * Kill the agents when the process exits or is interrupted (Ctrl-C, SIGTERM): the agents run in
+ * process groups of their own, so a terminal's Ctrl-C reaches only the harness, which SIGKILLs them.
+ */
 export function installExitHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
-  process.once('exit', killAllChildren);
+  process.once('exit', killAllNow);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
-      console.error(`\n${sig}: killing ${live.size} agents`);
-      killAllChildren();
+      console.error(`\n${sig}: killing ${liveAgents().length} agents`);
+      killAllNow();
       process.exit(130);
     });
   }
-}
-
-export interface Spawned {
-  child: ChildProcess;
-  pid: number;
-  exited: Promise<number | null>;
-  hasExited(): boolean;
-}
-
-/**
- * Start `file args` in a new process group (so a terminal Ctrl-C reaches only the harness, which
- * then SIGKILLs the agents, and so kill -9 of a node takes its running handler with it), stdout
- * and stderr appended to `logFile`.
- */
-export function spawnLogged(file: string, args: string[], logFile: string, cwd: string, env?: NodeJS.ProcessEnv): Spawned {
-  const fd = openSync(logFile, 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn(file, args, { cwd, stdio: ['ignore', fd, fd], detached: true, env: env ?? process.env });
-  } finally {
-    closeSync(fd);
-  }
-  live.add(child);
-  let done = false;
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code, signal) => {
-      done = true;
-      live.delete(child);
-      resolve(code ?? (signal === null ? null : -1));
-    });
-    child.once('error', () => {
-      done = true;
-      live.delete(child);
-      resolve(-1);
-    });
-  });
-  if (child.pid === undefined) done = true;
-  return { child, pid: child.pid ?? -1, exited, hasExited: () => done };
-}
-
-async function tryPort(port: number): Promise<number | undefined> {
-  const tcp = createServer();
-  const ok = await new Promise<boolean>((resolve) => {
-    tcp.once('error', () => resolve(false));
-    tcp.listen(port, '127.0.0.1', () => resolve(true));
-  });
-  if (!ok) return undefined;
-  const actual = (tcp.address() as { port: number }).port;
-  const udp = createSocket('udp4');
-  const udpOk = await new Promise<boolean>((resolve) => {
-    udp.once('error', () => resolve(false));
-    udp.bind(actual, '127.0.0.1', () => resolve(true));
-  });
-  await new Promise<void>((r) => tcp.close(() => r()));
-  if (udpOk) await new Promise<void>((r) => udp.close(() => r()));
-  return udpOk ? actual : undefined;
-}
-
-const handedOut = new Set<number>();
-
-/** A port free for TCP *and* UDP on 127.0.0.1 (memberlist uses both on one port), never handed out twice. */
-export async function freePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const p = await tryPort(0);
-    if (p !== undefined && !handedOut.has(p)) {
-      handedOut.add(p);
-      return p;
-    }
-  }
-  throw new Error('no free TCP+UDP port found in 50 tries');
 }
 
 const CLK_TCK = 100; // Linux USER_HZ: /proc reports utime/stime in 1/100 s on every mainstream kernel

@@ -1,30 +1,24 @@
 // Real agents inside a test network (test/netns/net.ts): `./bin/kodama agent` and `serf agent`
 // with the same flags, each in its node's namespace (`-bind <ip>:7946`, RPC on the namespace's
-// own loopback), counted as started only after its own banner (as test/interop/harness.ts does).
+// own loopback), counted as started only after its own banner (as test/lib/agents.ts does: the
+// banner, paths and death reports come from there; ports need no slot, each namespace has its own).
 // Their RPC is reached from the test through Net.forward, so member views are read with the
 // project's RPC client (one process per poll of the CLI would be far too slow to poll every
 // 150 ms on two cores).
 
-import { fileURLToPath } from 'node:url';
 import { join as joinPath } from 'node:path';
 import { RpcClient } from '../../src/rpc/client.ts';
 import type { RpcMember } from '../../src/rpc/backend.ts';
+import { BANNER, KODAMA_BIN, REPO, SERF_BIN, describeProcess } from '../lib/agents.ts';
+import type { Kind } from '../lib/agents.ts';
 import type { Net, NetNode, NsProc } from './net.ts';
 
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const KODAMA_BIN = `${REPO}bin/kodama`;
-export const SERF_BIN = 'serf';
 /** The event handler both kinds run: appends "<time> <self> <event> <user-event> <members>" to a file. */
 export const HANDLER = `${REPO}scripts/bench-handler.sh`;
 export const GOSSIP_PORT = 7946;
 export const RPC_PORT = 7373;
 
-export type AgentKind = 'serf' | 'kodama';
-
-export const BANNER: Record<AgentKind, string> = {
-  serf: '==> Serf agent running!',
-  kodama: '==> kodama agent running!',
-};
+export type AgentKind = Kind;
 
 export interface Agent {
   kind: AgentKind;
@@ -74,12 +68,17 @@ export async function startAgent(net: Net, node: NetNode, kind: AgentKind, o: St
   const timeoutMs = o.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 10_000 && !proc.saw(BANNER[kind]); i++) {
-    if (proc.hasExited()) throw new Error(`${kind} agent ${node.name} exited while starting:\n${proc.output().slice(-4000)}`);
-    if (Date.now() >= deadline) throw new Error(`${kind} agent ${node.name}: no banner within ${timeoutMs} ms:\n${proc.output().slice(-4000)}`);
+    if (proc.hasExited()) throw new Error(`${kind} agent ${node.name} exited while starting: ${report(proc)}`);
+    if (Date.now() >= deadline) throw new Error(`${kind} agent ${node.name}: no banner within ${timeoutMs} ms: ${report(proc)}`);
     await sleep(50);
   }
   const rpcAddr = await net.forward(node, RPC_PORT);
   return { kind, name: node.name, node, proc, gossipAddr: `${node.ip}:${GOSSIP_PORT}`, rpcAddr, eventsFile };
+}
+
+function report(p: NsProc): string {
+  const { exitCode: code, signalCode: signal } = p.child;
+  return describeProcess(p.name, p.pid, code === null && signal === null ? undefined : { code, signal }, p.output());
 }
 
 /** Members as the agent sees them, through its RPC; undefined when it does not answer within `timeoutMs`. */
