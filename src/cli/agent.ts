@@ -7,6 +7,7 @@
 // (log level, event handlers, tags). A second INT/TERM during the leave exits at once.
 
 import { hostname } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../agent/agent.ts';
 import type { AgentOptions, Profile } from '../agent/agent.ts';
 import { ENV_VARS, configFromEnv, parseDuration, parseTagPairs, readConfigPaths, resolveConfig } from '../agent/config.ts';
@@ -328,6 +329,9 @@ async function run(args: string[], io: CliIo): Promise<number> {
   try {
     const r = readAgentConfig(args, io.env);
     config = r.config;
+    // bin/kodama runs without V8's optimizing compiler (memory); a balancer proxies traffic in
+    // this process, where optimized code pays.
+    if (config.balancer !== undefined) setFlagsFromString('--opt');
     for (const w of r.warnings) io.stdout(`==> ${w}\n`);
     agent = Agent.create(agentOptions(config, (line) => io.stdout(`    ${line}\n`)));
   } catch (e) {
@@ -349,38 +353,6 @@ async function run(args: string[], io: CliIo): Promise<number> {
     io.stderr(`==> Failed to start the agent: ${(e as Error).message}\n`);
     return 1;
   }
-  const bind = agent.bindAddress;
-  const rpc = agent.rpcAddress;
-  io.stdout(
-    [
-      '==> kodama agent running!',
-      `         Node name: '${agent.nodeName}'`,
-      `         Bind addr: '${bind.ip}:${bind.port}'`,
-      `    Advertise addr: '${agent.advertiseAddress.ip}:${agent.advertiseAddress.port}'`,
-      `          RPC addr: '${rpc === undefined ? '' : `${rpc.host}:${rpc.port}`}'`,
-      // Only with -http-addr: the banner stays serf's otherwise.
-      ...(agent.http !== undefined ? [`         Dashboard: '${agent.http.url('/ui/')}'`] : []),
-      `         Encrypted: ${agent.encrypted}`,
-      `          Snapshot: ${config.snapshotPath !== undefined && config.snapshotPath !== ''}`,
-      `           Profile: ${config.profile}`,
-      ...(config.services !== undefined && config.services.length > 0
-        ? [`          Services: ${config.services.map((sv) => `${sv.name} (${sv.protocol} ${sv.port}, ${sv.checks.length} check${sv.checks.length === 1 ? '' : 's'})`).join(', ')}`]
-        : []),
-      ...(config.balancer !== undefined
-        ? [`          Balancer: ${config.balancer.driver}: ${config.balancer.services.map((b) => `${b.service} on ${b.bind.host}:${b.bind.port}`).join(', ')}`]
-        : []),
-      ...(config.checks !== undefined && config.checks.length > 0
-        ? [`            Checks: ${config.checks.map((ch) => `${ch.name}${ch.subscriptions.length > 0 ? ` (${ch.subscriptions.join(', ')})` : ''}`).join(', ')}`]
-        : []),
-      ...(config.monitoring !== undefined
-        ? [`        Monitoring: ${config.monitoring.handlers.length} handler(s): ${config.monitoring.handlers.map((h) => `${h.name} (${h.type})`).join(', ') || 'none'}`]
-        : []),
-      '',
-      '==> Log data will now stream in as it occurs:',
-      '',
-    ].join('\n') + '\n',
-  );
-
   let stopRetry = false;
   let exitWith: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => {
@@ -462,6 +434,39 @@ async function run(args: string[], io: CliIo): Promise<number> {
       }
     });
   });
+
+  // After the signal handlers are in: an INT/TERM sent on seeing the banner leaves gracefully.
+  const bind = agent.bindAddress;
+  const rpc = agent.rpcAddress;
+  io.stdout(
+    [
+      '==> kodama agent running!',
+      `         Node name: '${agent.nodeName}'`,
+      `         Bind addr: '${bind.ip}:${bind.port}'`,
+      `    Advertise addr: '${agent.advertiseAddress.ip}:${agent.advertiseAddress.port}'`,
+      `          RPC addr: '${rpc === undefined ? '' : `${rpc.host}:${rpc.port}`}'`,
+      // Only with -http-addr: the banner stays serf's otherwise.
+      ...(agent.http !== undefined ? [`         Dashboard: '${agent.http.url('/ui/')}'`] : []),
+      `         Encrypted: ${agent.encrypted}`,
+      `          Snapshot: ${config.snapshotPath !== undefined && config.snapshotPath !== ''}`,
+      `           Profile: ${config.profile}`,
+      ...(config.services !== undefined && config.services.length > 0
+        ? [`          Services: ${config.services.map((sv) => `${sv.name} (${sv.protocol} ${sv.port}, ${sv.checks.length} check${sv.checks.length === 1 ? '' : 's'})`).join(', ')}`]
+        : []),
+      ...(config.balancer !== undefined
+        ? [`          Balancer: ${config.balancer.driver}: ${config.balancer.services.map((b) => `${b.service} on ${b.bind.host}:${b.bind.port}`).join(', ')}`]
+        : []),
+      ...(config.checks !== undefined && config.checks.length > 0
+        ? [`            Checks: ${config.checks.map((ch) => `${ch.name}${ch.subscriptions.length > 0 ? ` (${ch.subscriptions.join(', ')})` : ''}`).join(', ')}`]
+        : []),
+      ...(config.monitoring !== undefined
+        ? [`        Monitoring: ${config.monitoring.handlers.length} handler(s): ${config.monitoring.handlers.map((h) => `${h.name} (${h.type})`).join(', ') || 'none'}`]
+        : []),
+      '',
+      '==> Log data will now stream in as it occurs:',
+      '',
+    ].join('\n') + '\n',
+  );
 
   if (config.startJoin.length > 0) {
     io.stdout(`==> Joining cluster...(replay: ${config.replayOnJoin})\n`);

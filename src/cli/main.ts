@@ -63,15 +63,28 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   return cmd.run(rest, io);
 }
 
-/** Run only when this is the program (bin/kodama imports us), not when a test imports us. */
+/** Run only when this is the program (bin/kodama loads us), not when a test imports us. */
 function isEntry(): boolean {
   const script = process.argv[1];
   return script !== undefined && (basename(script) === 'kodama' || basename(script) === 'main.ts');
 }
 
-if (isEntry()) {
-  const code = await runCli(process.argv.slice(2), processIo);
-  process.exitCode = code;
-  // Sockets are closed by now; don't wait on anything a dependency may have left armed.
-  setTimeout(() => process.exit(code), 100).unref();
+/**
+ * The program: run the command named by argv, then exit with its code. No top-level await, so
+ * the build can bundle the CLI as one CommonJS script (bin/kodama compiles it with V8's code cache).
+ */
+export function main(argv: string[]): void {
+  runCli(argv, processIo).then(
+    (code) => {
+      process.exitCode = code;
+      // Sockets are closed by now; don't wait on anything a dependency may have left armed.
+      setTimeout(() => process.exit(code), 100).unref();
+    },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exit(1);
+    },
+  );
 }
+
+if (isEntry()) main(process.argv.slice(2));
