@@ -36,48 +36,32 @@ import { Logger } from './log.ts';
 import { loadTagsFile, writeTagsFile } from './tags-file.ts';
 import type { TimerHandle } from '../transport/transport.ts';
 import type { LogLevel } from './log.ts';
-import { ServiceManager, mergeServiceTags } from '../discovery/services.ts';
-import type { ServiceEvent, ServiceStatus } from '../discovery/services.ts';
-import { encodeServiceTag, isValidServiceName, serviceTagKey } from '../discovery/advertise.ts';
+import type { ServiceStatus } from '../discovery/services.ts';
+import type { LocalServices } from '../discovery/local-services.ts';
 import type { BalancerRole } from '../discovery/balancer-role.ts';
-import { CHECK_NAME_RE, findDuplicateCheck, validateCheckHandlers } from '../checks/config.ts';
-import { MetricsSampler } from '../checks/metrics.ts';
+import type { LocalChecks } from '../checks/local.ts';
 import type { MonitorRole } from '../checks/monitor-role.ts';
-import { buildReport, encodeReport } from '../checks/report.ts';
-import { CheckRunner } from '../checks/runner.ts';
-import { CHECKS_QUERY, CHECK_RESULT_QUERY, MONITOR_TAG, SUMMARY_TAG } from '../checks/types.ts';
 import type { CheckRecord, CheckStatus } from '../checks/types.ts';
-import { RouteTable, compareRoutes, decodeRoute, encodeRoute } from '../deploy/route.ts';
-import { RouteSync } from '../deploy/route-sync.ts';
-import { BALANCER_TAG, ROUTES_QUERY, ROUTE_EVENT } from '../deploy/types.ts';
+import type { RouteTable } from '../deploy/route.ts';
+import type { Routes } from '../deploy/routes.ts';
 import type { RouteEntry, RouteSetting } from '../deploy/types.ts';
-import { TOKEN_HINT } from '../exec/config.ts';
 import type { DeployRunner } from '../deploy/runner.ts';
 import type { HttpApi } from '../http/server.ts';
-import { checkHttpConfig } from '../http/auth.ts';
 import { INTERNAL_QUERY_MATCH_TAGS, isInternalName, withInternalFilter } from './internal.ts';
-import type { AgentEventMap, AgentHost, AgentQuery, CallHandler, OwnedTags, QueryOptions, QueryResult, Subsystem } from './host.ts';
+import type { AgentEventMap, AgentHost, AgentQuery, CallHandler, JoinResult, OwnedTags, QueryOptions, QueryResult, Subsystem } from './host.ts';
 import type { AgentOptions } from './options.ts';
-import { SUBSYSTEMS } from './subsystems.ts';
+import { DEFAULT_LEAVE_DRAIN_MS, SUBSYSTEMS, reservedTagKeys } from './subsystems.ts';
 
-export type { AgentEventMap, AgentHost, AgentQuery, CallHandler, QueryOptions, QueryResult } from './host.ts';
+export type { AgentEventMap, AgentHost, AgentQuery, CallHandler, JoinResult, QueryOptions, QueryResult } from './host.ts';
 export type { AgentOptions, Profile } from './options.ts';
 
-/** leave_drain default: long enough for balancers (gossip + their poll) to stop sending new work. */
-export const DEFAULT_LEAVE_DRAIN_MS = 2000;
+export { DEFAULT_LEAVE_DRAIN_MS };
 
 /** What SIGHUP (or an embedder) may change on a running agent. */
 export interface ReloadOptions {
   logLevel?: LogLevel;
   eventHandlers?: string[];
   tags?: Tags;
-}
-
-export interface JoinResult {
-  /** How many addresses answered the push/pull. */
-  num: number;
-  /** Why the others did not (resolution and join failures). */
-  errors: string[];
 }
 
 /** What a deploy.* op says on an agent started without a data dir. */
@@ -88,8 +72,6 @@ type Handler<K extends keyof AgentEventMap> = (e: AgentEventMap[K]) => void;
 const DEFAULT_BIND = `0.0.0.0:${DEFAULT_SERF_PORT}`;
 const DEFAULT_RPC_ADDR = '127.0.0.1:7373';
 const LEAVE_POLL_MS = 20;
-/** Longest a publishRoute waits for a route sync under way. */
-const PUBLISH_SYNC_WAIT_MS = 2000;
 /** Drop warnings about one reason from one peer: at most one line per window. */
 const DROP_LOG_WINDOW_MS = 10_000;
 
@@ -114,18 +96,14 @@ export class Agent implements AgentHost {
   private leaveCompleteWaiter: (() => void) | undefined;
   private readonly dropped: Record<string, number> = {};
   private eventHandlerSpecs: string[];
-  /** The user's tags (config, RPC, reload), without the `s:*` keys the ServiceManager owns. */
+  /** The user's tags (config, RPC, reload), without the keys the agent's subsystems own. */
   private tags: Tags;
-  private services: ServiceManager | undefined;
-  /** Tag keys the agent sets itself (services' `s:*`, `chk`, `mon`): never the user's. */
+  /** Tag keys the agent sets itself (services' `s:*`, `chk`, `mon`, `lb`): never the user's. */
   private readonly managedTagKeys: string[];
-  private checkRunner: CheckRunner | undefined;
-  /** The `chk` value gossiped now (re-applied only when it changes). */
-  private checkSummary: string | undefined;
-  /** setTags() applies the tags itself once; the runner's callbacks must not do it in between. */
+  /** Tags the options fix (`mon`, `lb`): carried from the first alive message on. */
+  private readonly staticTags: Tags;
+  /** setTags() applies the tags itself once; subsystems' owned-tag updates must not in between. */
   private inSetTags = false;
-  private readonly metrics = new MetricsSampler();
-  private readonly checkQueryCounts = { checks_queries: 0, check_result_queries: 0, check_result_errors: 0, bad_query_payloads: 0, summary_updates: 0 };
   private runner: HandlerRunner | undefined;
   private readonly coalescer: Coalescer<HandlerEvent>;
   private coalesceTimer: TimerHandle | undefined;
@@ -141,18 +119,16 @@ export class Agent implements AgentHost {
   private readonly reconnectJoins = new Set<number>();
   private readonly openQueries = new Map<number, { ack(from: string): void; response(from: string, p: Uint8Array): void; done(): void }>();
   private readonly keyOps = new Map<number, (r: KeyResult) => void>();
-  /** The current route of every service: kept on every agent, applied by balancers. */
-  readonly routes = new RouteTable();
-  private routeSync: RouteSync | undefined;
-  private readonly routeCounts = { route_events: 0, routes_applied: 0, dropped_route_events: 0, routes_queries_answered: 0, routes_published: 0 };
   private readonly calls = new Map<string, CallHandler>();
   private readonly callCounts = { calls: 0, call_errors: 0, unknown_ops: 0 };
   /** Subsystems started from the options (src/agent/subsystems.ts), in start order. */
   private readonly started = new Map<string, Subsystem>();
   private readonly statsSources = new Set<() => Record<string, Record<string, string>>>();
   private readonly queryAnswerers = new Map<string, (q: AgentQuery) => void>();
-  /** Tag keys claimed by ownTags() and their current values. */
+  /** Tag keys claimed by ownTags(), and their current values. */
+  private readonly claimedTagKeys = new Set<string>();
   private readonly owned = new Map<string, string>();
+  private routesHandle: Routes | undefined;
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -170,31 +146,10 @@ export class Agent implements AgentHost {
     this.bindHp = parseHostPort(opts.bind ?? DEFAULT_BIND, DEFAULT_SERF_PORT);
     // Parse now: a bad spec fails create(), as serf refuses to start on it.
     for (const h of this.eventHandlerSpecs) parseHandlerSpec(h);
-    // Embedders may build specs by hand: refuse what could not be advertised, before binding.
-    for (const sv of opts.services ?? []) {
-      if (!isValidServiceName(sv.name)) throw new AgentError('ERR_AGENT_CONFIG', `invalid service name ${JSON.stringify(sv.name)} (letters, digits, "_", "-", ".")`);
-      encodeServiceTag({ port: sv.port, protocol: sv.protocol, weight: sv.weight, draining: false }); // throws on a bad port/weight
-    }
-    const serviceNames = (opts.services ?? []).map((sv) => sv.name);
-    const dup = serviceNames.find((n, i) => serviceNames.indexOf(n) !== i);
-    if (dup !== undefined) throw new AgentError('ERR_AGENT_CONFIG', `service "${dup}" is configured twice`);
-    const checks = opts.checks ?? [];
-    for (const c of checks) {
-      if (!CHECK_NAME_RE.test(c.name)) throw new AgentError('ERR_AGENT_CONFIG', `invalid check name ${JSON.stringify(c.name)} (letters, digits, "_", "-", "."; 1 to 32 characters)`);
-      if (c.probe === undefined && c.ttlMs === undefined) throw new AgentError('ERR_AGENT_CONFIG', `check "${c.name}" has neither a probe nor a ttl`);
-    }
-    const dupCheck = findDuplicateCheck(checks);
-    if (dupCheck !== undefined) throw new AgentError('ERR_AGENT_CONFIG', `check "${dupCheck}" is configured twice`);
-    if (opts.monitoring !== undefined) validateCheckHandlers(checks, opts.monitoring);
-    // `chk` and `mon` are always the agent's: a stale value from a tags file or `-tag` must not
-    // make a node look checked or a monitor.
-    if (opts.dataDir !== undefined && opts.dataDir.trim() === '') throw new AgentError('ERR_AGENT_CONFIG', 'data dir must not be empty');
-    // The API off loopback without a token would hand the cluster's view to anyone who can reach it.
-    if (opts.httpAddr !== undefined && opts.httpAddr !== '') checkHttpConfig(opts.httpAddr, opts.httpToken);
-    // Embedders may build the exec spec by hand: an enabled exec without a token would be open to anyone.
-    if (opts.exec?.enabled === true && opts.exec.token === '') throw new AgentError('ERR_AGENT_CONFIG', `exec is enabled without a token: ${TOKEN_HINT}`);
-    // `lb` is the agent's too: deploys find the balancers by it, so only a real balancer carries it.
-    this.managedTagKeys = [...serviceNames.map(serviceTagKey), SUMMARY_TAG, MONITOR_TAG, BALANCER_TAG];
+    // Embedders may build specs by hand: refuse what could not be served, before binding.
+    for (const sub of SUBSYSTEMS) sub.validate?.(opts);
+    this.managedTagKeys = reservedTagKeys(opts);
+    this.staticTags = Object.assign({}, ...SUBSYSTEMS.filter((sub) => sub.wanted(opts)).map((sub) => sub.staticTags?.(opts) ?? {})) as Tags;
     this.tags = this.userTags(opts.tags ?? {});
     if (opts.tagsFile !== undefined && opts.tagsFile !== '') {
       const restored = loadTagsFile(opts.tagsFile, opts.tags ?? {});
@@ -290,31 +245,22 @@ export class Agent implements AgentHost {
     ml.delegateVersions = { min: 2, max: 5, cur: this.protocol };
     this.mlConfig = ml;
 
-    if ((this.opts.services ?? []).length > 0) {
-      this.services = new ServiceManager({
-        services: this.opts.services ?? [],
-        host: advertise.ip,
-        log: (level, msg) => this.logger.log(level, msg),
-        onTransition: (e) => this.onServiceTransition(e),
-      });
-    }
-
-    if ((this.opts.checks ?? []).length > 0) {
-      this.checkRunner = new CheckRunner({
-        checks: this.opts.checks ?? [],
-        log: (level, msg) => this.logger.log(level, msg),
-        onResult: (e) => {
-          this.refreshCheckTag();
-          this.emit('check', { record: e.record, previous: e.previous });
-        },
-        onActiveChange: () => this.refreshCheckTag(),
-      });
-      this.checkSummary = this.checkRunner.summary();
+    // Early subsystems (routes, services, checks) before membership: their tags ride in the
+    // first alive message (services without checks are healthy from the start).
+    for (const sub of SUBSYSTEMS) {
+      if (sub.early !== true || !sub.wanted(this.opts)) continue;
+      try {
+        this.started.set(sub.name, await sub.start(this, this.opts));
+      } catch (e) {
+        await this.stopSubsystems();
+        this.transport.close();
+        this.state = 'stopped';
+        throw new AgentError(sub.failure.code, `${sub.failure.what(this.opts)}: ${(e as Error).message}`);
+      }
     }
 
     const serf = new Serf({
       nodeName: this.opts.nodeName,
-      // Services without checks are healthy from the start: advertised in the first alive message.
       tags: this.effectiveTags(),
       protocolVersion: this.protocol,
       retransmitMult: ml.retransmitMult,
@@ -374,7 +320,6 @@ export class Agent implements AgentHost {
       },
       ackPayload: () => serf.ackPayload(),
     };
-    this.routeSync = new RouteSync(this.routeSyncHost(), this.opts.routeSync);
     const core = new Memberlist(ml, delegate, cryptoRandom);
     this.driver = new Driver(core, this.transport, systemClock, (e) => this.onCoreEvent(e));
     this.runner = new HandlerRunner(this.runnerOptions());
@@ -397,15 +342,13 @@ export class Agent implements AgentHost {
     }
     this.state = 'running';
     this.pumpSerf();
-    this.services?.start();
-    if (this.checkRunner !== undefined) {
-      this.metrics.sample(); // primes the CPU figure: the first report then covers the time since start
-      this.checkRunner.start(this.tags);
-    }
+    for (const sub of this.started.values()) sub.run?.(this.tags);
     for (const sub of SUBSYSTEMS) {
-      if (!sub.wanted(this.opts)) continue;
+      if (sub.early === true || !sub.wanted(this.opts)) continue;
       try {
-        this.started.set(sub.name, await sub.start(this, this.opts));
+        const started = await sub.start(this, this.opts);
+        this.started.set(sub.name, started);
+        started.run?.(this.tags);
       } catch (e) {
         await this.stop();
         if (sub.failure.keepAgentErrors === true && e instanceof AgentError) throw e;
@@ -476,10 +419,10 @@ export class Agent implements AgentHost {
     else {
       this.logger.log('INFO', `agent: joined: ${result.joined} nodes`);
       for (const err of all) this.logger.log('WARN', `agent: ${err}`);
-      // Serf does not replay the route events we missed: ask the peers for the current table.
-      this.routeSync?.trigger('joined');
     }
-    return { num: result.joined, errors: all };
+    const r = { num: result.joined, errors: all };
+    if (r.num > 0) this.emit('joined', r);
+    return r;
   }
 
   /** Serf's graceful leave: intent, wait for its broadcast, memberlist leave, propagate delay. */
@@ -492,13 +435,9 @@ export class Agent implements AgentHost {
     const serf = this.serf;
     const driver = this.driver;
     const broadcastTimeoutMs = this.opts.broadcastTimeoutMs ?? 5000;
-    if (this.services !== undefined) {
-      // Balancers stop sending new work when they see `,drain`; in-flight requests finish while
-      // we are still a member. Only then does the node leave.
-      this.services.drain();
-      const drainMs = this.opts.leaveDrainMs ?? DEFAULT_LEAVE_DRAIN_MS;
-      this.logger.log('INFO', `agent: services draining for ${drainMs} ms before leaving`);
-      await sleep(drainMs);
+    for (const sub of this.started.values()) {
+      if (sub.beforeLeave === undefined) continue;
+      await sub.beforeLeave();
       if ((this.state as AgentState) !== 'leaving') return; // stopped meanwhile
     }
     this.logger.log('INFO', 'agent: requesting graceful leave from Serf');
@@ -540,19 +479,7 @@ export class Agent implements AgentHost {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    this.routeSync?.stop();
-    // In reverse start order: dashboards see the stream end first, and the balancer's frontends
-    // close before the gossip does (nothing is proxied on a stale view).
-    for (const [name, sub] of [...this.started].reverse()) {
-      this.started.delete(name);
-      try {
-        await sub.stop();
-      } catch (e) {
-        this.logger.log('ERR', `${name}: stop failed: ${(e as Error).message}`);
-      }
-    }
-    this.services?.stop();
-    this.checkRunner?.stop();
+    await this.stopSubsystems();
     this.serf?.shutdown();
     this.coalesceTimer?.cancel();
     this.coalesceTimer = undefined;
@@ -575,6 +502,21 @@ export class Agent implements AgentHost {
     this.emit('shutdown', undefined);
   }
 
+  /**
+   * In reverse start order: dashboards see the stream end first, and the balancer's frontends
+   * close before the gossip does (nothing is proxied on a stale view).
+   */
+  private async stopSubsystems(): Promise<void> {
+    for (const [name, sub] of [...this.started].reverse()) {
+      this.started.delete(name);
+      try {
+        await sub.stop();
+      } catch (e) {
+        this.logger.log('ERR', `${name}: stop failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
   /** Every member Serf knows. */
   members(): Member[] {
     return this.serf?.members() ?? [];
@@ -587,23 +529,16 @@ export class Agent implements AgentHost {
   setTags(tags: Tags): void {
     if (this.serf === undefined || this.driver === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
     const user = this.userTags(tags);
-    // Checks follow the new tags first (a role change starts/stops checks), so that one alive
-    // message carries both the new tags and the new `chk`.
+    // Subsystems follow the new tags first (a role change starts/stops checks), so that one
+    // alive message carries both the new tags and what they own (`chk`).
     const before = this.tags;
     this.tags = user;
-    this.inSetTags = true;
-    try {
-      this.checkRunner?.setTags(user);
-    } finally {
-      this.inSetTags = false;
-    }
-    if (this.checkRunner !== undefined) this.checkSummary = this.checkRunner.summary();
+    this.tellUserTags(user);
     try {
       this.serf.setTags(this.effectiveTags(user));
     } catch (e) {
       this.tags = before;
-      this.checkRunner?.setTags(before);
-      if (this.checkRunner !== undefined) this.checkSummary = this.checkRunner.summary();
+      this.tellUserTags(before);
       throw e;
     }
     this.driver.updateMeta();
@@ -611,9 +546,35 @@ export class Agent implements AgentHost {
     if (this.opts.tagsFile !== undefined && this.opts.tagsFile !== '') writeTagsFile(this.opts.tagsFile, user);
   }
 
+  private tellUserTags(user: Tags): void {
+    this.inSetTags = true;
+    try {
+      for (const sub of this.started.values()) sub.userTagsChanged?.(user);
+    } finally {
+      this.inSetTags = false;
+    }
+  }
+
+  /** The current route of every service: kept on every agent, applied by balancers. */
+  get routes(): RouteTable {
+    return this.routesPart().table;
+  }
+
   /** The route sync's state ('idle' until the first join): balancers wait for it before serving. */
   get routeSyncStatus(): string {
-    return this.routeSync?.status ?? 'idle';
+    return (this.started.get('routes') as Routes | undefined)?.syncStatus ?? 'idle';
+  }
+
+  /** The routes subsystem (started first, on every agent); kept after stop for reads. */
+  private routesPart(): Routes {
+    this.routesHandle ??= this.started.get('routes') as Routes | undefined;
+    if (this.routesHandle === undefined) throw new AgentError('ERR_AGENT_STATE', 'agent not started');
+    return this.routesHandle;
+  }
+
+  /** Serf's user-event clock (routes order by it). */
+  get eventClock(): { time(): number; witness(t: number): void } {
+    return this.running().eventClock;
   }
 
   /** The load-balancer role, when this agent runs one (AgentOptions.balancer), once started. */
@@ -623,32 +584,35 @@ export class Agent implements AgentHost {
 
   /** Health of every configured service (empty without services). */
   serviceStatus(): ServiceStatus[] {
-    return this.services?.status() ?? [];
+    return this.servicesPart()?.status() ?? [];
+  }
+
+  private servicesPart(): LocalServices | undefined {
+    return this.started.get('services') as LocalServices | undefined;
+  }
+
+  private checksPart(): LocalChecks | undefined {
+    return this.started.get('checks') as LocalChecks | undefined;
   }
 
   private userTags(tags: Tags): Tags {
-    return mergeServiceTags(tags, this.managedTagKeys, {});
+    const out: Tags = { ...tags };
+    for (const k of this.managedTagKeys) delete out[k];
+    return out;
   }
 
   /**
-   * What Serf gossips: the user's tags plus the keys the agent manages — the services' `s:*`,
-   * the checks' `chk` and the monitor's `mon`. Every tag change goes through here (setTags,
-   * applyManagedTags), so no source overwrites another's keys.
+   * What Serf gossips: the user's tags plus the keys the agent's subsystems own — the services'
+   * `s:*`, the checks' `chk`, the monitor's `mon`, the balancer's `lb`. Every tag change goes
+   * through here (setTags, applyManagedTags), so no source overwrites another's keys.
    */
   private effectiveTags(user: Tags = this.tags): Tags {
-    return mergeServiceTags(user, this.managedTagKeys, {
-      ...Object.fromEntries(this.owned),
-      ...(this.services?.tags() ?? {}),
-      ...(this.checkSummary !== undefined ? { [SUMMARY_TAG]: this.checkSummary } : {}),
-      ...(this.opts.monitoring !== undefined ? { [MONITOR_TAG]: '1' } : {}),
-      ...(this.opts.balancer !== undefined && this.opts.balancer.services.length > 0
-        ? { [BALANCER_TAG]: this.opts.balancer.services.map((sv) => sv.service).join(',') }
-        : {}),
-    });
+    return { ...this.userTags(user), ...this.staticTags, ...Object.fromEntries(this.owned) };
   }
 
   /** Re-gossip the tags after a managed key changed; false (and logged) when Serf refused them. */
   private applyManagedTags(what: string): boolean {
+    if (this.inSetTags) return true; // setTags() gossips them with the user's new tags
     if (this.serf === undefined || this.driver === undefined || this.state === 'stopped') return false;
     try {
       this.serf.setTags(this.effectiveTags());
@@ -662,22 +626,6 @@ export class Agent implements AgentHost {
     }
   }
 
-  private onServiceTransition(e: ServiceEvent): void {
-    this.applyManagedTags(`services: cannot advertise ${e.name}`);
-    this.emit('service', e);
-  }
-
-  /** A check result or a start/stop: gossip `chk` again only when its value changed. */
-  private refreshCheckTag(): void {
-    const runner = this.checkRunner;
-    if (runner === undefined || this.inSetTags) return;
-    const next = runner.summary();
-    if (next === this.checkSummary) return;
-    this.checkSummary = next;
-    this.checkQueryCounts.summary_updates++;
-    this.applyManagedTags('checks: cannot publish the chk tag');
-  }
-
   /** The monitor role, when this agent is a monitor (AgentOptions.monitoring), once started. */
   get monitorRole(): MonitorRole | undefined {
     return this.started.get('monitor') as MonitorRole | undefined;
@@ -685,7 +633,7 @@ export class Agent implements AgentHost {
 
   /** Records of the monitoring checks running on this node (those with a result). */
   checkRecords(): CheckRecord[] {
-    return this.checkRunner?.records() ?? [];
+    return this.checksPart()?.records() ?? [];
   }
 
   /**
@@ -693,72 +641,9 @@ export class Agent implements AgentHost {
    * else why not.
    */
   pushCheckResult(check: string, status: CheckStatus, output: string): string | undefined {
-    if (this.checkRunner === undefined) return 'no checks are configured on this node';
-    return this.checkRunner.pushResult(check, status, output);
-  }
-
-  /** Answer `kodama-checks` and `kodama-check-result`; false for any other query. */
-  private answerCheckQuery(ev: QueryEvent): boolean {
-    if (ev.name === CHECKS_QUERY) {
-      if (this.checkRunner === undefined) return true; // nothing to report: no answer, as a serf agent
-      this.checkQueryCounts.checks_queries++;
-      let filter: string[] | undefined;
-      const text = new TextDecoder().decode(ev.payload).trim();
-      if (text !== '' && text !== 'null') {
-        try {
-          const v = JSON.parse(text) as unknown;
-          const list = typeof v === 'object' && v !== null ? (v as { checks?: unknown }).checks : undefined;
-          if (Array.isArray(list) && list.every((x) => typeof x === 'string')) filter = list as string[];
-          else if (list !== undefined) this.checkQueryCounts.bad_query_payloads++;
-        } catch {
-          this.checkQueryCounts.bad_query_payloads++; // a bad filter still gets the whole report
-        }
-      }
-      // The limit applies to the whole response message: leave room for its header and our name.
-      const limit = this.opts.queryResponseSizeLimit ?? 1024;
-      const maxBytes = limit - 64 - Buffer.byteLength(this.opts.nodeName, 'utf8');
-      const report = buildReport({ name: this.opts.nodeName }, this.checkRunner.records(), this.metrics.sample(), {
-        ...(filter !== undefined ? { checks: filter } : {}),
-        maxBytes,
-      });
-      this.respondQuietly(ev.id, new TextEncoder().encode(encodeReport(report)), CHECKS_QUERY);
-      return true;
-    }
-    if (ev.name === CHECK_RESULT_QUERY) {
-      this.checkQueryCounts.check_result_queries++;
-      const err = this.pushFromPayload(ev.payload);
-      if (err !== undefined) {
-        this.checkQueryCounts.check_result_errors++;
-        this.logger.log('WARN', `checks: pushed result refused: ${err}`);
-      }
-      this.respondQuietly(ev.id, new TextEncoder().encode(err === undefined ? 'ok' : `error: ${err}`), CHECK_RESULT_QUERY);
-      return true;
-    }
-    return false;
-  }
-
-  private pushFromPayload(payload: Uint8Array): string | undefined {
-    let v: unknown;
-    try {
-      v = JSON.parse(new TextDecoder().decode(payload));
-    } catch {
-      return 'payload is not JSON: send {"check": "<name>", "status": 0..3, "output": "…"}';
-    }
-    if (typeof v !== 'object' || v === null) return 'payload must be an object {"check", "status", "output"}';
-    const { check, status, output } = v as { check?: unknown; status?: unknown; output?: unknown };
-    if (typeof check !== 'string' || check === '') return "'check' must name a check";
-    if (status !== 0 && status !== 1 && status !== 2 && status !== 3) return `'status' must be 0, 1, 2 or 3, got ${JSON.stringify(status)}`;
-    if (output !== undefined && typeof output !== 'string') return "'output' must be a string";
-    return this.pushCheckResult(check, status, output ?? '');
-  }
-
-  private respondQuietly(queryId: number, payload: Uint8Array, what: string): void {
-    try {
-      this.respond(queryId, payload);
-    } catch (e) {
-      // Too late or already answered: the asker's problem, not ours.
-      this.logger.log('DEBUG', `checks: could not answer ${what}: ${(e as Error).message}`);
-    }
+    const checks = this.checksPart();
+    if (checks === undefined) return 'no checks are configured on this node';
+    return checks.pushResult(check, status, output);
   }
 
   // ---- routes, drains and calls (deploys and actions by role) ---------------------------------
@@ -768,28 +653,12 @@ export class Agent implements AgentHost {
    * Lamport time. Resolves with the entry once applied here (peers apply it as gossip reaches
    * them). Throws AgentError for an invalid or oversized setting, or when the agent is not running.
    */
-  async publishRoute(s: RouteSetting): Promise<RouteEntry> {
-    const payload = encodeRoute(s);
-    // A sync under way may be about to tell us of a newer split (and advance our clock past it).
-    // Bounded: against silent peers it can take many rounds, and the join's push/pull already
-    // brought the event clock up to the cluster's.
-    if (this.routeSync?.status === 'running') {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.routeSync.settled(), new Promise<void>((r) => (timer = setTimeout(r, PUBLISH_SYNC_WAIT_MS)))]);
-      clearTimeout(timer);
+  publishRoute(s: RouteSetting): Promise<RouteEntry> {
+    try {
+      return this.routesPart().publish(s);
+    } catch (e) {
+      return Promise.reject(e as Error);
     }
-    const serf = this.running();
-    // Serf stamps the event with the clock's current time (then advances it); the clock has
-    // witnessed every entry we hold (events and sync), so ours is the newest.
-    const ltime = serf.eventClock.time();
-    this.userEvent(ROUTE_EVENT, payload, false);
-    this.routeCounts.routes_published++;
-    const cur = this.routes.get(s.service);
-    const mine = decodeRoute(payload);
-    if (cur === undefined || mine === undefined || compareRoutes(cur, { ...mine, ltime }) !== 0) {
-      throw new AgentError('ERR_AGENT_STATE', `route for ${s.service} was not applied: a newer one is in force (${cur === undefined ? 'none' : `ltime ${cur.ltime}`})`);
-    }
-    return cur;
   }
 
   /**
@@ -797,16 +666,17 @@ export class Agent implements AgentHost {
    * false, whatever their checks say meanwhile. A node without services has nothing to drain.
    */
   setServicesDraining(draining: boolean): void {
-    if (this.services === undefined) {
+    const services = this.servicesPart();
+    if (services === undefined) {
       this.logger.log('DEBUG', `services: ${draining ? 'drain' : 'undrain'} requested but no services are configured`);
       return;
     }
-    if (this.services.setForcedDrain(draining)) this.applyManagedTags(`services: cannot ${draining ? 'drain' : 'undrain'}`);
+    services.setDraining(draining);
   }
 
   /** Whether setServicesDraining(true) is in force. */
   get servicesDraining(): boolean {
-    return this.services?.forcedDraining ?? false;
+    return this.servicesPart()?.draining ?? false;
   }
 
   /**
@@ -837,75 +707,6 @@ export class Agent implements AgentHost {
       this.callCounts.call_errors++;
       throw e;
     }
-  }
-
-  private onRouteEvent(ev: UserEvent): void {
-    this.routeCounts.route_events++;
-    const s = decodeRoute(ev.payload);
-    if (s === undefined) {
-      this.routeCounts.dropped_route_events++;
-      this.logger.logLimited('bad-route', DROP_LOG_WINDOW_MS, 'WARN', `routes: dropped a malformed ${ROUTE_EVENT} event (ltime ${ev.ltime}, ${ev.payload.length} bytes)`);
-      return;
-    }
-    this.applyRoute({ ...s, ltime: ev.ltime }, 'event');
-  }
-
-  /** Apply an entry from an event or a sync answer; emits 'route' when it became current. */
-  private applyRoute(e: RouteEntry, source: string): boolean {
-    const previous = this.routes.get(e.service);
-    if (!this.routes.apply(e)) return false;
-    // An entry learnt by sync was never seen by the event clock: our next route must beat it.
-    this.serf?.eventClock.witness(e.ltime);
-    this.routeCounts.routes_applied++;
-    const entry = this.routes.get(e.service)!;
-    this.logger.log('INFO', `routes: ${entry.service} → ${fmtRoute(entry)} (tag ${entry.tag}, ltime ${entry.ltime}, by ${entry.by}, from ${source})`);
-    this.emit('route', { entry, previous });
-    return true;
-  }
-
-  /** Every agent answers `kodama-routes` with its whole table (empty included: "I know none"). */
-  private answerRoutesQuery(ev: QueryEvent): boolean {
-    if (ev.name !== ROUTES_QUERY) return false;
-    this.routeCounts.routes_queries_answered++;
-    const limit = this.opts.queryResponseSizeLimit ?? 1024;
-    const maxBytes = limit - 64 - Buffer.byteLength(this.opts.nodeName, 'utf8');
-    this.respondQuietly(ev.id, this.routes.encodeSync(maxBytes), ROUTES_QUERY);
-    return true;
-  }
-
-  private routeSyncHost(): ConstructorParameters<typeof RouteSync>[0] {
-    return {
-      alivePeers: () => this.members().filter((m) => m.status === 'alive' && m.name !== this.opts.nodeName).map((m) => m.name),
-      ask: (peers) =>
-        new Promise<Map<string, Uint8Array>>((resolve, reject) => {
-          const answers = new Map<string, Uint8Array>();
-          let settled = false;
-          const finish = (): void => {
-            if (settled) return;
-            settled = true;
-            resolve(answers);
-          };
-          this.query({
-            name: ROUTES_QUERY,
-            payload: new Uint8Array(0),
-            filterNodes: peers,
-            onResponse: (from, p) => {
-              answers.set(from, p);
-              if (answers.size >= peers.length) finish();
-            },
-          }).then(finish, (e: unknown) => {
-            if (settled) return;
-            settled = true;
-            reject(e as Error);
-          });
-        }),
-      apply: (entries, from) => {
-        for (const e of entries) this.applyRoute(e, `sync from ${from}`);
-      },
-      log: (level, msg) => this.logger.log(level, msg),
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms).unref()),
-      random: Math.random,
-    };
   }
 
   /** Broadcast a user event (serf event); throws SerfError with serf's text on size limits. */
@@ -1065,18 +866,8 @@ export class Agent implements AgentHost {
       memberlist: strs(core?.counters ?? {}),
       serf_counters: strs(serf?.counters() ?? {}),
       rpc: strs(this.rpc?.counters() ?? {}),
-      // kodama's traffic wiring, only where configured (a plain serf-like node shows serf's sections).
-      ...(this.services !== undefined
-        ? {
-            services: Object.fromEntries(this.serviceStatus().map((sv) => [sv.name, sv.health])),
-            service_checks: strs(this.services.counters()),
-          }
-        : {}),
-      ...(this.checkRunner !== undefined
-        ? { checks: strs({ ...this.checkRunner.counters(), ...this.checkQueryCounts }), check_states: this.checkStates() }
-        : {}),
-      routes: this.routeStats(),
       calls: strs({ ...this.callCounts, ops: this.calls.size }),
+      // kodama's subsystems, only where configured (a plain serf-like node shows serf's sections).
       ...Object.assign({}, ...[...this.statsSources].map((fn) => fn())),
     };
   }
@@ -1101,9 +892,12 @@ export class Agent implements AgentHost {
 
   ownTags(keys: readonly string[], initial: Tags = {}): OwnedTags {
     for (const k of keys) {
-      if (this.managedTagKeys.includes(k)) throw new AgentError('ERR_AGENT_STATE', `tag ${k} is already owned`);
+      if (this.claimedTagKeys.has(k)) throw new AgentError('ERR_AGENT_STATE', `tag ${k} is already owned`);
     }
-    this.managedTagKeys.push(...keys);
+    for (const k of keys) {
+      this.claimedTagKeys.add(k);
+      if (!this.managedTagKeys.includes(k)) this.managedTagKeys.push(k);
+    }
     this.tags = this.userTags(this.tags);
     const put = (tags: Tags): void => {
       for (const k of keys) {
@@ -1114,30 +908,11 @@ export class Agent implements AgentHost {
     };
     put(initial);
     return {
-      set: (tags) => {
+      set: (tags, why) => {
         put(tags);
-        return this.applyManagedTags(`cannot gossip tag(s) ${keys.join(', ')}`);
+        return this.applyManagedTags(why ?? `agent: cannot gossip tag(s) ${keys.join(', ')}`);
       },
     };
-  }
-
-  /** `routes` stats section: counters, and per service `route.<name>` = "blue=0 green=100 @12 by d-…". */
-  private routeStats(): Record<string, string> {
-    const out: Record<string, string> = { routes: String(this.routes.size), sync: this.routeSync?.status ?? 'idle' };
-    for (const [k, v] of Object.entries({ ...this.routeCounts, ...(this.routeSync?.counters() ?? {}) })) out[k] = String(v);
-    for (const e of this.routes.all()) out[`route.${e.service}`] = `${fmtRoute(e)} @${e.ltime} by ${e.by}`;
-    return out;
-  }
-
-  /** `check_states` stats section: name → state (or pending), flapping marked. */
-  private checkStates(): Record<string, string> {
-    const out: Record<string, string> = {};
-    const recs = new Map(this.checkRecords().map((r) => [r.name, r]));
-    for (const name of this.checkRunner?.activeChecks() ?? []) {
-      const r = recs.get(name);
-      out[name] = r === undefined ? 'pending' : `${(['passing', 'warning', 'critical', 'unknown'] as const)[r.status]}${r.flapping ? ' flapping' : ''}`;
-    }
-    return out;
   }
 
   // ---- internals --------------------------------------------------------------------------
@@ -1297,15 +1072,12 @@ export class Agent implements AgentHost {
       case 'member-update':
       case 'member-reap':
         this.snapshot?.memberEvent(ev, this.serf?.clock.time());
-        // Someone joined us (we may never call join ourselves, e.g. a restarted seed): catch up.
-        if (ev.type === 'member-join' && ev.members.some((m) => m.name !== this.opts.nodeName)) this.routeSync?.trigger('a peer joined');
         this.emit(ev.type, ev);
         this.emit('member', ev);
         this.coalescer.handle(ev, now);
         break;
       case 'user':
         this.snapshot?.userEvent(ev.ltime);
-        if (ev.name === ROUTE_EVENT) this.onRouteEvent(ev);
         this.emit('user', ev);
         if (this.forUsers(ev.name)) this.coalescer.handle(ev, now);
         break;
@@ -1313,7 +1085,6 @@ export class Agent implements AgentHost {
         this.snapshot?.query(ev.ltime);
         const id = ev.id;
         // Answered here, before handlers and streams could claim them (the first answer wins).
-        if (!this.answerCheckQuery(ev)) this.answerRoutesQuery(ev);
         const q: AgentQuery = { ...ev, respond: (payload: Uint8Array) => this.respond(id, payload) };
         const answer = this.queryAnswerers.get(ev.name);
         if (answer !== undefined) {
@@ -1490,12 +1261,6 @@ export function toRpcMember(m: Member): RpcMember {
     delegateMax: m.delegateMax,
     delegateCur: m.delegateCur,
   };
-}
-
-/** `blue=0 green=100`, or `all` for a cleared route. */
-function fmtRoute(e: RouteSetting): string {
-  const parts = Object.keys(e.weights).sort().map((k) => `${k}=${e.weights[k]}`);
-  return parts.length === 0 ? 'all' : parts.join(' ');
 }
 
 function fmtAddr(a: Address): string {

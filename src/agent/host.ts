@@ -20,6 +20,13 @@ import type { ServiceEvent } from '../discovery/services.ts';
 import type { CheckRecord } from '../checks/types.ts';
 import type { RouteEntry } from '../deploy/types.ts';
 
+export interface JoinResult {
+  /** How many addresses answered the push/pull. */
+  num: number;
+  /** Why the others did not (resolution and join failures). */
+  errors: string[];
+}
+
 /** A query this agent received; answer it (once, before `deadlineMs`) with respond(). */
 export interface AgentQuery extends QueryEvent {
   respond(payload: Uint8Array): void;
@@ -56,6 +63,8 @@ export interface AgentEventMap {
   check: { record: CheckRecord; previous: CheckRecord | undefined };
   /** A service's route changed (a `kodama-route` event or a sync answer won over `previous`). */
   route: { entry: RouteEntry; previous: RouteEntry | undefined };
+  /** A join() reached at least one node (the route table syncs from peers then). */
+  joined: JoinResult;
   /** The agent stopped (after stop(), or after an RPC `leave`). */
   shutdown: undefined;
 }
@@ -71,8 +80,11 @@ export interface HostLogger {
 
 /** Tag keys a subsystem owns: set() replaces its values (absent keys are removed) and gossips them. */
 export interface OwnedTags {
-  /** False (and logged) when Serf refused the tags (over the 512-byte meta limit). */
-  set(tags: Tags): boolean;
+  /**
+   * False when Serf refused the tags (over the 512-byte meta limit): logged as `<why>: <error>`
+   * (why, e.g. "services: cannot advertise web").
+   */
+  set(tags: Tags, why?: string): boolean;
 }
 
 export interface AgentHost {
@@ -102,6 +114,13 @@ export interface AgentHost {
 
 /** A part of the agent started from its config section (src/agent/subsystems.ts lists them). */
 export interface Subsystem {
+  /** Once the agent runs (membership up, RPC open); `userTags` are the user's tags then. */
+  run?(userTags: Tags): void;
+  /**
+   * The user's tags are changing (setTags, reload): follow them. Owned tags set meanwhile ride in
+   * the same alive message as the new tags.
+   */
+  userTagsChanged?(userTags: Tags): void;
   /** Before Serf's graceful leave (services drain); the leave waits for it. */
   beforeLeave?(): Promise<void>;
   stop(): Promise<void> | void;

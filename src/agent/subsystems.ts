@@ -3,31 +3,97 @@
 // subsystem: a folder with a start function that takes the AgentHost (src/agent/host.ts), plus
 // one entry here.
 
+import { AgentError } from './errors.ts';
 import type { AgentErrorCode } from './errors.ts';
 import type { AgentHost, Subsystem } from './host.ts';
 import type { AgentOptions } from './options.ts';
+import type { Tags } from '../serf/tags.ts';
+import { encodeServiceTag, isValidServiceName, serviceTagKey } from '../discovery/advertise.ts';
+import { CHECK_NAME_RE, findDuplicateCheck, validateCheckHandlers } from '../checks/config.ts';
+import { MONITOR_TAG, SUMMARY_TAG } from '../checks/types.ts';
+import { BALANCER_TAG } from '../deploy/types.ts';
+import { TOKEN_HINT } from '../exec/config.ts';
+import { checkHttpConfig } from '../http/auth.ts';
 import type { BalancerHost } from '../discovery/balancer-role.ts';
+import type { ServicesHost } from '../discovery/local-services.ts';
+import type { RoutesHost } from '../deploy/routes.ts';
 import type { ExecHost } from '../exec/executor.ts';
 import type { DeployAgent } from '../deploy/runner.ts';
 import type { HttpHost } from '../http/server.ts';
 
 /** What the agent hands every subsystem: the host, plus what some read of the others. */
-export type SubsystemHost = AgentHost & BalancerHost & ExecHost & DeployAgent & HttpHost;
+export type SubsystemHost = AgentHost & RoutesHost & ServicesHost & BalancerHost & ExecHost & DeployAgent & HttpHost;
 
 export interface SubsystemEntry {
   readonly name: string;
   /** Whether this agent's options ask for it. */
   wanted(o: AgentOptions): boolean;
+  /**
+   * Started before membership (its owned tags ride in the first alive message; its run() is
+   * called once the agent runs) rather than after the RPC port opened.
+   */
+  readonly early?: boolean;
+  /** Refuse options it could not serve, at create() (embedders build specs by hand). */
+  validate?(o: AgentOptions): void;
+  /** Tags it always carries, known from the options (in the first alive message too). */
+  staticTags?(o: AgentOptions): Tags;
   /** Load its module and start it. */
   start(host: SubsystemHost, o: AgentOptions): Promise<Subsystem>;
   /** How a failed start is reported (the agent stops what it started, then throws). */
   readonly failure: { code: AgentErrorCode; what(o: AgentOptions): string; keepAgentErrors?: boolean };
 }
 
+const fail = (msg: string): never => {
+  throw new AgentError('ERR_AGENT_CONFIG', msg);
+};
+
 export const SUBSYSTEMS: readonly SubsystemEntry[] = [
+  {
+    // Every agent keeps the routes (balancers apply them, deploys publish them).
+    name: 'routes',
+    wanted: () => true,
+    early: true,
+    start: async (host, o) => (await import('../deploy/routes.ts')).startRoutes(host, o.routeSync),
+    failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the route table' },
+  },
+  {
+    name: 'services',
+    wanted: (o) => (o.services ?? []).length > 0,
+    early: true,
+    validate: (o) => {
+      for (const sv of o.services ?? []) {
+        if (!isValidServiceName(sv.name)) fail(`invalid service name ${JSON.stringify(sv.name)} (letters, digits, "_", "-", ".")`);
+        encodeServiceTag({ port: sv.port, protocol: sv.protocol, weight: sv.weight, draining: false }); // throws on a bad port/weight
+      }
+      const names = (o.services ?? []).map((sv) => sv.name);
+      const dup = names.find((n, i) => names.indexOf(n) !== i);
+      if (dup !== undefined) fail(`service "${dup}" is configured twice`);
+    },
+    start: async (host, o) => (await import('../discovery/local-services.ts')).startLocalServices(host, o.services ?? [], o.leaveDrainMs ?? DEFAULT_LEAVE_DRAIN_MS),
+    failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the services' },
+  },
+  {
+    name: 'checks',
+    wanted: (o) => (o.checks ?? []).length > 0,
+    early: true,
+    validate: (o) => {
+      const checks = o.checks ?? [];
+      for (const c of checks) {
+        if (!CHECK_NAME_RE.test(c.name)) fail(`invalid check name ${JSON.stringify(c.name)} (letters, digits, "_", "-", "."; 1 to 32 characters)`);
+        if (c.probe === undefined && c.ttlMs === undefined) fail(`check "${c.name}" has neither a probe nor a ttl`);
+      }
+      const dup = findDuplicateCheck(checks);
+      if (dup !== undefined) fail(`check "${dup}" is configured twice`);
+      if (o.monitoring !== undefined) validateCheckHandlers(checks, o.monitoring);
+    },
+    start: async (host, o) => (await import('../checks/local.ts')).startLocalChecks(host, o.checks ?? []),
+    failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the checks' },
+  },
   {
     name: 'balancer',
     wanted: (o) => o.balancer !== undefined,
+    // Deploys find the balancers by `lb`, so only a real balancer carries it.
+    staticTags: (o): Tags => (o.balancer !== undefined && o.balancer.services.length > 0 ? { [BALANCER_TAG]: o.balancer.services.map((sv) => sv.service).join(',') } : {}),
     start: async (host, o) =>
       (await import('../discovery/balancer-role.ts')).startBalancerRole(host, o.balancer!, { queryResponseSizeLimit: o.queryResponseSizeLimit }),
     // A balancer that cannot serve (port taken, HAProxy refuses its config) is a failed start.
@@ -36,6 +102,7 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
   {
     name: 'monitor',
     wanted: (o) => o.monitoring !== undefined,
+    staticTags: () => ({ [MONITOR_TAG]: '1' }),
     start: async (host, o) => {
       // A check's handlers come from this monitor's own config (the `chk` tag carries no
       // handler names); unknown checks get monitoring.default_handlers.
@@ -48,6 +115,10 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
     // Every node answers exec requests, a disabled one with a refusal that says why (never silence).
     name: 'exec',
     wanted: () => true,
+    // An enabled exec without a token would be open to anyone.
+    validate: (o) => {
+      if (o.exec?.enabled === true && o.exec.token === '') fail(`exec is enabled without a token: ${TOKEN_HINT}`);
+    },
     start: async (host, o) => {
       const [{ startExecutor }, { DISABLED_EXEC }] = await Promise.all([import('../exec/executor.ts'), import('../exec/config.ts')]);
       return startExecutor(host, o.exec ?? DISABLED_EXEC, { responseLimitBytes: host.queryResponseSizeLimit });
@@ -57,6 +128,9 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
   {
     name: 'deploys',
     wanted: (o) => o.dataDir !== undefined,
+    validate: (o) => {
+      if (o.dataDir !== undefined && o.dataDir.trim() === '') fail('data dir must not be empty');
+    },
     start: async (host, o) => {
       const [{ startDeployRunner }, { answerDeploysQuery }] = await Promise.all([import('../deploy/runner.ts'), import('../http/deploys-query.ts')]);
       const runner = await startDeployRunner(host, { dataDir: o.dataDir! });
@@ -73,6 +147,10 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
   {
     name: 'http',
     wanted: (o) => o.httpAddr !== undefined && o.httpAddr !== '',
+    // The API off loopback without a token would hand the cluster's view to anyone who can reach it.
+    validate: (o) => {
+      if (o.httpAddr !== undefined && o.httpAddr !== '') checkHttpConfig(o.httpAddr, o.httpToken);
+    },
     start: async (host, o) => {
       const api = await (await import('../http/server.ts')).startHttpApi(host, { addr: o.httpAddr!, ...(o.httpToken !== undefined ? { token: o.httpToken } : {}) });
       host.logger.log('INFO', `http: API and dashboard on ${api.url('/ui/')}`);
@@ -81,3 +159,15 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
     failure: { code: 'ERR_AGENT_BIND', what: (o) => `Failed to start the HTTP API on ${o.httpAddr}`, keepAgentErrors: true },
   },
 ];
+
+/** leave_drain default: long enough for balancers (gossip + their poll) to stop sending new work. */
+export const DEFAULT_LEAVE_DRAIN_MS = 2000;
+
+/**
+ * Tag keys only the agent sets, whether or not the subsystem runs: a stale `chk` or `mon` from a
+ * tags file or `-tag` must not make a node look checked or a monitor, nor a stale `s:web`
+ * advertise a service before its checks pass.
+ */
+export function reservedTagKeys(o: AgentOptions): string[] {
+  return [...(o.services ?? []).map((sv) => serviceTagKey(sv.name)), SUMMARY_TAG, MONITOR_TAG, BALANCER_TAG];
+}

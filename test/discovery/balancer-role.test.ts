@@ -226,8 +226,12 @@ test('a burst of joins (a whole cluster merging in) is one apply', { timeout: 40
 
 test('unreadable tags are logged once and ignored; a failed apply is retried', { timeout: 30_000 }, async () => {
   const c = await cluster(WEB);
-  c.driver.failNext = 1;
   await c.web('web-1', { 's:web': 'eighty' });
+  // The role serves once the route table synced from web-1 (its first apply: no backends); only
+  // then is the next apply web-2's, the one made to fail.
+  await until('web-1 tag refused and the role serving', 10_000, () => c.lines.some((l) => l.includes('ignoring tag s:web of web-1')) && c.lines.some((l) => l.includes('balancer: serving')));
+  await until('the first (empty) apply done', 10_000, () => c.driver.sets.length > 0);
+  c.driver.failNext = 1;
   const w2 = await c.web('web-2', { 's:web': '8082' });
   await until('web-2 served after a retry', 10_000, () => c.driver.view().join() === 'web-2:ready:8082');
   const counters = c.role.counters();
