@@ -121,12 +121,6 @@ export interface MembershipCore {
    * probe timeout comes as a 'ping-reply' event; silence produces nothing.
    */
   pingNode(node: string, to: Address, now: number): void;
-  /**
-   * The delegate queued fresh news outside a core call (a local Serf user event or query): send
-   * it to a few peers now instead of at the next gossip round (eager forwarding, eager.ts; a no-op
-   * when eagerGossipNodes is 0). News that arrives in packets needs no call: the core sees it.
-   */
-  forwardNews?(now: number): void;
   /** Stop everything: no more output or timers. */
   shutdown(): void;
 

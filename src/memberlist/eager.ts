@@ -12,9 +12,11 @@
 //    in counts one transmission, as in a gossip round), so a piece of news is still sent
 //    retransmitMult × ceil(log10(N+1)) times per node in all: the ticks just have less left;
 //  - a round is triggered only by news this node had not seen: memberlist's own alive / suspect /
-//    dead that the state machine queues as fresh, Serf user events and queries whose bytes are
-//    not in `SeenNews`, and forwardNews() for news queued by a local command; a duplicate
-//    triggers nothing, so each node forwards each piece of news eagerly at most once;
+//    dead that the state machine queues as fresh, and Serf user events and queries whose bytes
+//    are not in `SeenNews`; a duplicate triggers nothing, so each node forwards each piece of news
+//    eagerly at most once. (Serf news a node starts itself never passes through the core's
+//    input: Serf sends it to eagerGossipNodes members directly, out of the same budget — serf.ts
+//    sendEagerly — and they forward it on from here.)
 //  - triggers coalesce: a round runs at once, or one gossip interval after the previous eager
 //    round if that is later, and everything that arrives before it runs goes out in it. So eager
 //    rounds add at most eagerGossipNodes packets per gossip interval to memberlist's own

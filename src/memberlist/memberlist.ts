@@ -548,11 +548,6 @@ export class Memberlist implements MembershipCore {
     this.sendParts(to, [encodeMessage({ type: 'user', payload })]);
   }
 
-  forwardNews(now: number): void {
-    if (!this.started || this.isShutdown) return;
-    this.scheduleEager(this.advance(now), false);
-  }
-
   pingNode(node: string, to: Address, now: number): void {
     if (!this.started || this.isShutdown || this.leaving) return;
     this.count('pings-to-failed');

@@ -50,7 +50,11 @@ export class TransmitLimitedQueue {
     return this.count;
   }
 
-  queue(b: Broadcast): void {
+  /**
+   * `sent`: transmissions the broadcast already had outside this queue (kodama's eager sends of
+   * news a node starts, serf.ts); it stays queued for the rest of its budget, if any is left.
+   */
+  queue(b: Broadcast, sent = 0): void {
     if (b.key !== undefined) {
       const old = this.byKey.get(b.key);
       if (old !== undefined) {
@@ -58,7 +62,11 @@ export class TransmitLimitedQueue {
         old.b.finished?.(false);
       }
     }
-    const item: Item = { b, id: this.nextId++, transmits: 0 };
+    if (sent >= retransmitLimit(this.retransmitMult, this.numNodes())) {
+      b.finished?.(true);
+      return;
+    }
+    const item: Item = { b, id: this.nextId++, transmits: Math.max(0, Math.floor(sent)) };
     this.insert(item);
     if (b.key !== undefined) this.byKey.set(b.key, item);
   }

@@ -239,6 +239,14 @@ export interface SerfConfig {
    * re-merges in about a second instead of at the next reconnect (30 s). Unset or 0 = off.
    */
   healIntervalMs?: number;
+  /**
+   * kodama (not Serf): a user event or query this node starts also goes out at once, as a plain
+   * memberlist user packet, to this many random alive members, out of its retransmit budget
+   * (their cores forward it on eagerly: memberlist/eager.ts), instead of waiting for the next
+   * gossip round. At most one such burst per gossip interval; more news in it goes by gossip
+   * only. Unset: DEFAULT_EAGER_GOSSIP_NODES (kodama's LAN eagerGossipNodes); 0 = Serf's behaviour.
+   */
+  eagerGossipNodes?: number;
   /** Wait before erasing a pruned member that was still leaving. */
   broadcastTimeoutMs?: number;
   enableNameConflictResolution?: boolean;
@@ -292,6 +300,8 @@ interface RecentIntent {
 }
 
 const DEFAULT_RECENT_INTENT_TIMEOUT_MS = 5 * 60 * 1000;
+/** SerfConfig.eagerGossipNodes when unset: memberlist config's LAN default. */
+export const DEFAULT_EAGER_GOSSIP_NODES = 3;
 const DEFAULT_MAX_QUEUE_DEPTH = 4096;
 /** Undelivered events beyond this are dropped oldest-first (and counted): a stalled consumer
  *  must not grow memory without bound. */
@@ -357,6 +367,8 @@ export class Serf implements Delegate {
   /** Latest `now` seen; callbacks without a time argument (getBroadcasts) stamp with it. */
   private lastNowMs = 0;
   private lastIntentExpiryMs = -Infinity;
+  /** When our own news last went out directly (eagerGossipNodes). */
+  private lastEagerSendMs = -Infinity;
 
   constructor(private readonly config: SerfConfig) {
     if (config.protocolVersion < 2 || config.protocolVersion > 5) {
@@ -724,7 +736,7 @@ export class Serf implements Delegate {
     }
     this.eventClock.increment();
     this.handleUserEvent(msg);
-    this.queueOn(this.eventQueue, raw);
+    this.queueOn(this.eventQueue, raw, this.sendEagerly(raw, now));
   }
 
   /** Serf's default query timeout for the current cluster size. */
@@ -978,14 +990,38 @@ export class Serf implements Delegate {
     this.queueOn(this.intentQueue, serfMsg);
   }
 
-  private queueOn(q: TransmitLimitedQueue, serfMsg: Uint8Array): void {
-    q.queue({ msg: this.framed(serfMsg) });
+  /** `sent`: transmissions it already had (sendEagerly). */
+  private queueOn(q: TransmitLimitedQueue, serfMsg: Uint8Array, sent = 0): void {
+    q.queue({ msg: this.framed(serfMsg) }, sent);
     // Prune with 25% slack: pruning sorts the queue, so doing it per message under a flood
     // would cost O(depth · log depth) each time.
     if (q.length > this.maxQueueDepth + (this.maxQueueDepth >> 2)) {
       this.count('serf.dropped.queue-pruned');
       q.prune(this.maxQueueDepth);
     }
+  }
+
+  /**
+   * News we start (a user event, a query): send it at once to eagerGossipNodes random alive
+   * members, at most once per gossip interval. Returns how many sends it had.
+   */
+  private sendEagerly(serfMsg: Uint8Array, now: number): number {
+    const k = this.config.eagerGossipNodes ?? DEFAULT_EAGER_GOSSIP_NODES;
+    if (!(k > 0) || now < this.lastEagerSendMs + (this.config.gossipIntervalMs ?? 200)) return 0;
+    const candidates: Member[] = [];
+    for (const [name, ms] of this.members_) {
+      if (name !== this.config.nodeName && ms.member.status === 'alive') candidates.push(ms.member);
+    }
+    let sent = 0;
+    for (; sent < k && candidates.length > 0; sent++) {
+      const [m] = candidates.splice(this.random.int(candidates.length), 1);
+      this.pushOutput({ kind: 'user-packet', to: { ...m!.addr }, payload: serfMsg });
+    }
+    if (sent > 0) {
+      this.lastEagerSendMs = now;
+      this.counters_['serf.eager-sends'] = (this.counters_['serf.eager-sends'] ?? 0) + sent;
+    }
+    return sent;
   }
 
   // ---- user events (5.6) ---------------------------------------------------------------------
@@ -1069,7 +1105,7 @@ export class Serf implements Delegate {
     this.openByLTime.set(ltime, handle);
     // Process locally first (we may match our own filters), then gossip it.
     this.handleQuery(msg, now);
-    this.queueOn(this.queryQueue, raw);
+    this.queueOn(this.queryQueue, raw, this.sendEagerly(raw, now));
     return handle;
   }
 

@@ -20,17 +20,16 @@ import { SeededRandom } from './random.ts';
 
 export interface NewsSimOptions {
   seed: number;
-  /** memberlist's eagerGossipNodes (0 = memberlist's own behaviour). */
+  /** eagerGossipNodes of memberlist and Serf alike (0 = memberlist's and Serf's own behaviour). */
   eagerGossipNodes: number;
   /** Timing profile (default lan: 200 ms gossip interval). */
   profile?: 'lan' | 'local';
   network?: SimNetworkOptions;
   /**
-   * Also call the core's forwardNews() right after a local user event, so the origin sends it
-   * at once too (the agent does not do this yet: its events leave the origin at the next gossip
-   * round and are forwarded eagerly from the first hop on). Default false, as the agent.
+   * Serf's eagerGossipNodes alone (default: eagerGossipNodes). The agent does not set it, so its
+   * Serf uses the default (3) whatever memberlist's is.
    */
-  forwardLocal?: boolean;
+  serfEagerGossipNodes?: number;
 }
 
 /** Figures of one piece of news: per-node delays in ms, sorted ascending. */
@@ -61,12 +60,10 @@ export class NewsSim {
   readonly userSeen = new Map<string, Map<string, number>>();
   /** user events this node delivered (distinct), for the at-most-once check. */
   readonly delivered = new Map<string, number>();
-  private readonly opts: NewsSimOptions;
   private readonly pumpQueued = new Set<string>();
   private readonly serfTimers = new Map<string, TimerHandle>();
 
   constructor(opts: NewsSimOptions) {
-    this.opts = opts;
     const profile = opts.profile ?? 'lan';
     const configFor = (name: string, addr: Address): MemberlistConfig => ({
       ...(profile === 'lan' ? lanConfig(name, addr) : localConfig(name, addr)),
@@ -86,6 +83,7 @@ export class NewsSim {
           retransmitMult: cfg.retransmitMult,
           prefixBroadcasts: false,
           gossipIntervalMs: cfg.gossipIntervalMs,
+          eagerGossipNodes: opts.serfEagerGossipNodes ?? opts.eagerGossipNodes,
           random: new SeededRandom(opts.seed).fork(`serf/${name}`),
           wake: () => this.schedulePump(name),
         });
@@ -132,10 +130,8 @@ export class NewsSim {
   /** A user event from `origin`, now; returns the virtual ms it was sent. */
   userEvent(origin: string, name: string, payload = new Uint8Array(8)): number {
     const now = this.cluster.clock.now();
-    const node = this.cluster.node(origin);
     this.serf(origin).userEvent(name, payload, false, now);
-    if (this.opts.forwardLocal === true) node.driver.withCore((core, t) => core.forwardNews?.(t));
-    this.pump(node);
+    this.pump(this.cluster.node(origin));
     return now;
   }
 
