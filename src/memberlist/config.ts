@@ -59,11 +59,12 @@ export function lanConfig(name: string, advertise: Address): MemberlistConfig {
     // Gossip 5× per probe so news outruns the failure detector.
     gossipIntervalMs: 200,
     gossipNodes: 3,
-    // On first receipt, forward news at once to 3 peers, out of its retransmit budget (same
-    // packets for news that comes alone; at most 3 more per gossip interval under continuous
+    // On first receipt, forward news at once to 3 peers, out of its retransmit budget (about the
+    // same packets for news that comes alone; at most 3 more per gossip interval under continuous
     // news): it spreads at network speed, not one hop per 200 ms. Simulated, 100 nodes: a user
-    // event's last node 200 ms after the send instead of 660, a failure notice 23 ms after the
-    // first declaration instead of 240 (bench/sim.bench.ts `spread`). Serf peers see plain gossip.
+    // event p50 355 → 10 ms, last node 591 → 147 ms; a failure notice's last node 374 → 15 ms
+    // after the first declaration (`npm run bench -- sim -spread`). Serf peers see plain gossip.
+    // Serf's own eagerGossipNodes (serf.ts, for the news a node starts) defaults to the same 3.
     eagerGossipNodes: 3,
     // Keep telling the dead they are dead for a while so a flapping node learns it and refutes.
     gossipToTheDeadMs: 30_000,
