@@ -2,6 +2,7 @@
 // (child processes) — with live traffic, then a short script: a node joins, one leaves
 // gracefully, one is killed. `kodama demo web-node` is one of those web nodes.
 
+import { setFlagsFromString } from 'node:v8';
 import { CliError, parseFlags } from './flags.ts';
 import type { FlagSpec } from './flags.ts';
 import type { CliIo, Command } from './io.ts';
@@ -137,6 +138,9 @@ async function runWebNode(args: string[], io: CliIo): Promise<number> {
 }
 
 async function run(args: string[], io: CliIo): Promise<number> {
+  // bin/kodama turns V8's optimizing compiler off (an idle agent's memory); the demo proxies and
+  // generates live traffic in this process, where optimized code pays (as a balancer agent).
+  setFlagsFromString('--opt');
   if (args[0] === 'web-node') return runWebNode(args.slice(1), io);
   let opts: DemoOptions;
   try {
