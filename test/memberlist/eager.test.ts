@@ -1,0 +1,138 @@
+// Eager forwarding (src/memberlist/eager.ts) on the core alone: what triggers a round, what it
+// sends, what it takes from the retransmit budget, and what never triggers one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Net, TestDelegate } from './harness.ts';
+import { isSerfNews, SeenNews, SERF_QUERY, SERF_USER_EVENT } from '../../src/memberlist/eager.ts';
+import { TransmitLimitedQueue } from '../../src/memberlist/queue.ts';
+import { encodeMessage } from '../../src/wire/messages.ts';
+import { encodePacket } from '../../src/wire/packet.ts';
+
+test('SeenNews remembers what it saw, forgets the oldest beyond its capacity', () => {
+  const seen = new SeenNews(2);
+  const a = Uint8Array.of(SERF_USER_EVENT, 1);
+  const b = Uint8Array.of(SERF_USER_EVENT, 2);
+  const c = Uint8Array.of(SERF_QUERY, 3);
+  assert.equal(seen.add(a), true);
+  assert.equal(seen.add(a.slice()), false, 'same bytes, another buffer');
+  assert.equal(seen.add(b), true);
+  assert.equal(seen.add(c), true);
+  assert.equal(seen.size, 2);
+  assert.equal(seen.add(a), true, 'the oldest was forgotten');
+  assert.equal(isSerfNews(a) && isSerfNews(c), true);
+  assert.equal(isSerfNews(Uint8Array.of(5, 0)), false, 'a query response is not news');
+  assert.equal(isSerfNews(Uint8Array.of(1, 0)), false, 'nor a join intent');
+});
+
+test('a broadcast queued with transmissions already made keeps only the rest of its budget', () => {
+  const q = new TransmitLimitedQueue(4, () => 9); // limit 4 × ceil(log10(10)) = 4
+  q.queue({ msg: Uint8Array.of(1) }, 3);
+  assert.equal(q.getBroadcasts(0, 100).length, 1);
+  assert.equal(q.length, 0, 'one more transmission and it is done');
+  let finished: boolean | undefined;
+  q.queue({ msg: Uint8Array.of(2), finished: (t) => (finished = t) }, 4);
+  assert.equal(q.length, 0);
+  assert.equal(finished, true, 'sent its whole budget already');
+});
+
+/** Packets each node sent, by virtual ms. */
+function countPackets(net: Net): Map<string, number[]> {
+  const sent = new Map<string, number[]>();
+  net.rules.push((kind, from) => {
+    if (kind === 'packet') {
+      const l = sent.get(from) ?? [];
+      l.push(net.now);
+      sent.set(from, l);
+    }
+    return false;
+  });
+  return sent;
+}
+
+test('fresh news goes to eagerGossipNodes peers at once, each node forwards it eagerly once, out of its budget', () => {
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+  for (const eager of [0, 3]) {
+    const net = Net.cluster(names, 7, (c) => {
+      c.eagerGossipNodes = eager;
+    });
+    net.run(15_000); // joined, queues drained
+    const sent = countPackets(net);
+    const before = new Map(names.map((n) => [n, net.get(n).ml.counters()]));
+    const t0 = net.now;
+    net.get('b').delegate.meta = new TextEncoder().encode('role=web');
+    net.with('b', (ml, now) => ml.updateMeta(now));
+    net.run(30);
+    const atOnce = (sent.get('b') ?? []).filter((t) => t === t0).length;
+    const reached = names.filter((n) => n !== 'b' && net.eventsOf(n, 'update').some((x) => x.at <= t0 + 30)).length;
+    net.run(3000);
+    const d = (n: string, k: string): number => (net.get(n).ml.counters()[k] ?? 0) - (before.get(n)?.[k] ?? 0);
+    if (eager === 0) {
+      assert.equal(atOnce, 0, 'memberlist waits for its gossip round');
+      for (const n of names) assert.equal(d(n, 'eager-rounds'), 0);
+      continue;
+    }
+    assert.equal(atOnce, 3, 'three packets the moment the news is queued');
+    assert.ok(reached >= 4, `${reached} of 6 peers had the new meta within 30 ms (1 ms links)`);
+    let rounds = 0;
+    for (const n of names) {
+      assert.ok(d(n, 'eager-rounds') <= 1, `${n} forwarded one piece of news eagerly ${d(n, 'eager-rounds')} times`);
+      assert.ok(d(n, 'eager-packets') <= 3 * d(n, 'eager-rounds'));
+      rounds += d(n, 'eager-rounds');
+    }
+    assert.ok(rounds >= 4, `b and the peers it told forwarded it: ${rounds} rounds`);
+    for (const n of names) assert.equal(net.stateOf(n, 'b')?.meta.length, 8, `${n} has b's meta`);
+  }
+});
+
+/** Keeps the Serf news it is handed as pending broadcasts, like Serf's queues. */
+class NewsDelegate extends TestDelegate {
+  pending: Uint8Array[] = [];
+  override notifyMsg(payload: Uint8Array): void {
+    super.notifyMsg(payload);
+    if (isSerfNews(payload)) this.pending.push(payload.slice());
+  }
+  override getBroadcasts(overhead: number, limit: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let used = 0;
+    for (const m of this.pending) {
+      if (used + m.length + overhead > limit) break;
+      used += m.length + overhead;
+      out.push(m);
+    }
+    return out;
+  }
+}
+
+test('Serf news triggers one round per new payload; a burst in one packet is one round; rounds are a gossip interval apart', () => {
+  const net = Net.cluster(['a', 'b', 'c', 'd'], 11);
+  net.run(10_000);
+  const a = net.get('a');
+  const d = new NewsDelegate();
+  (a.ml as unknown as { delegate: unknown }).delegate = d;
+  const user = (payload: Uint8Array): Uint8Array => encodeMessage({ type: 'user', payload });
+  const SEAL = { compress: false, keyring: null, crc: false, randomBytes: (n: number) => new Uint8Array(n) };
+  const ev1 = Uint8Array.of(SERF_USER_EVENT, 1, 1);
+  const q1 = Uint8Array.of(SERF_QUERY, 1, 2);
+  const c0 = a.ml.counters();
+  const from = net.get('b').addr;
+  // Two pieces of news and a query response in one compound packet: one round.
+  net.with('a', (ml, now) => ml.handlePacket(from, encodePacket([user(ev1), user(q1), user(Uint8Array.of(5, 9))], SEAL), now));
+  net.run(1);
+  const c1 = a.ml.counters();
+  assert.equal((c1['eager-serf-news'] ?? 0) - (c0['eager-serf-news'] ?? 0), 2);
+  assert.equal((c1['eager-rounds'] ?? 0) - (c0['eager-rounds'] ?? 0), 1);
+  // The round skipped b (it sent us the news): c and d only.
+  assert.equal((c1['eager-packets'] ?? 0) - (c0['eager-packets'] ?? 0), 2);
+  // The same news again: nothing.
+  net.with('a', (ml, now) => ml.handlePacket(from, encodePacket([user(ev1)], SEAL), now));
+  net.run(1);
+  assert.equal(a.ml.counters()['eager-serf-news'], c1['eager-serf-news']);
+  // New news 50 ms later waits for the next slot, a gossip interval after the first round.
+  const t1 = net.now;
+  net.run(48);
+  net.with('a', (ml, now) => ml.handlePacket(from, encodePacket([user(Uint8Array.of(SERF_USER_EVENT, 2, 2))], SEAL), now));
+  net.run(100);
+  assert.equal(a.ml.counters()['eager-rounds'], c1['eager-rounds'], 'no second round within the gossip interval');
+  net.run(200 - (net.now - t1) + 5);
+  assert.equal((a.ml.counters()['eager-rounds'] ?? 0) - (c1['eager-rounds'] ?? 0), 1, 'the second round came at its slot');
+});
