@@ -6,7 +6,9 @@
 // beside the epidemic estimate
 //     rounds ≈ log_{fanout+1}(N) + ln(N)      (fanout = GossipNodes = 3)
 // (push gossip: the informed set grows ≈ (fanout+1)× per round until most nodes know, then the
-// last uninformed nodes are found at rate ≈ e^{-round}), plus wall time and packets per node
+// last uninformed nodes are found at rate ≈ e^{-round}; that is memberlist's tick-only epidemic —
+// with kodama's eager forwarding, on by default, most nodes apply it within network time and the
+// rounds come out well below it), plus wall time and packets per node
 // during the spread, and what the cluster cost: peak RSS and heap bytes per member-table entry
 // (N² entries: every node knows every node).
 //
