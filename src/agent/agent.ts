@@ -248,6 +248,9 @@ export class Agent implements AgentHost {
     // Early subsystems (routes, services, checks) before membership: their tags ride in the
     // first alive message (services without checks are healthy from the start).
     for (const sub of SUBSYSTEMS) {
+      if (!sub.wanted(this.opts)) sub.absent?.(this);
+    }
+    for (const sub of SUBSYSTEMS) {
       if (sub.early !== true || !sub.wanted(this.opts)) continue;
       try {
         this.started.set(sub.name, await sub.start(this, this.opts));

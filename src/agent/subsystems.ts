@@ -10,7 +10,7 @@ import type { AgentOptions } from './options.ts';
 import type { Tags } from '../serf/tags.ts';
 import { encodeServiceTag, isValidServiceName, serviceTagKey } from '../discovery/advertise.ts';
 import { CHECK_NAME_RE, findDuplicateCheck, validateCheckHandlers } from '../checks/config.ts';
-import { MONITOR_TAG, SUMMARY_TAG } from '../checks/types.ts';
+import { CHECK_RESULT_QUERY, MONITOR_TAG, SUMMARY_TAG } from '../checks/types.ts';
 import { BALANCER_TAG } from '../deploy/types.ts';
 import { TOKEN_HINT } from '../exec/config.ts';
 import { checkHttpConfig } from '../http/auth.ts';
@@ -39,6 +39,8 @@ export interface SubsystemEntry {
   staticTags?(o: AgentOptions): Tags;
   /** Load its module and start it. */
   start(host: SubsystemHost, o: AgentOptions): Promise<Subsystem>;
+  /** Where it does not run: what the node still answers (without loading the module). */
+  absent?(host: AgentHost): void;
   /** How a failed start is reported (the agent stops what it started, then throws). */
   readonly failure: { code: AgentErrorCode; what(o: AgentOptions): string; keepAgentErrors?: boolean };
 }
@@ -87,6 +89,17 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
       if (o.monitoring !== undefined) validateCheckHandlers(checks, o.monitoring);
     },
     start: async (host, o) => (await import('../checks/local.ts')).startLocalChecks(host, o.checks ?? []),
+    // A pushed result for a node without checks is refused with why (`kodama check-result` says
+    // so), not met with silence; `kodama-checks` gets no answer, as from a serf agent.
+    absent: (host) => {
+      host.answerQuery(CHECK_RESULT_QUERY, (q) => {
+        try {
+          q.respond(new TextEncoder().encode('error: no checks are configured on this node'));
+        } catch {
+          // too late or already answered
+        }
+      });
+    },
     failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the checks' },
   },
   {
