@@ -281,6 +281,8 @@ export class Agent implements AgentHost {
       enableNameConflictResolution: true,
       queryFilterTags: INTERNAL_QUERY_MATCH_TAGS,
       healIntervalMs: this.opts.healIntervalMs ?? ml.probeIntervalMs,
+      // News this node starts goes at once to as many peers as memberlist forwards fresh news to.
+      eagerGossipNodes: ml.eagerGossipNodes,
       ...(this.opts.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: this.opts.reconnectIntervalMs } : {}),
       ...(this.opts.reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs: this.opts.reconnectTimeoutMs } : {}),
       ...(this.opts.tombstoneTimeoutMs !== undefined ? { tombstoneTimeoutMs: this.opts.tombstoneTimeoutMs } : {}),
