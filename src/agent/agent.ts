@@ -318,6 +318,7 @@ export class Agent implements AgentHost {
         this.schedulePump();
       },
       getBroadcasts: (overhead, limit) => serf.getBroadcasts(overhead, limit),
+      hasBroadcasts: () => serf.hasBroadcasts(),
       localState: (join) => serf.localState(join),
       mergeRemoteState: (state, join, now) => {
         serf.mergeRemoteState(state, join, now);

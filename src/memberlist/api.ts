@@ -74,6 +74,8 @@ export interface Delegate {
    * already counts the prefix in it) fit in `limit`.
    */
   getBroadcasts(overhead: number, limit: number): Uint8Array[];
+  /** Whether getBroadcasts() has anything (an idle gossip tick then skips picking targets). */
+  hasBroadcasts?(): boolean;
   /** Our state for a push/pull. */
   localState(join: boolean): Uint8Array;
   /** Remote state from a push/pull, after the node list was merged. */

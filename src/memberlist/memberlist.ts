@@ -424,6 +424,8 @@ export class Memberlist implements MembershipCore {
   }
 
   private gossip(): void {
+    // Idle (nothing queued here or in the delegate): no targets to draw, nothing to send.
+    if (this.queue.length === 0 && this.delegate?.hasBroadcasts?.() === false) return;
     const c = this.config;
     const now = this.lastNow;
     gossipRound({

@@ -350,6 +350,8 @@ export class Serf implements Delegate {
   private nextReapMs: number | undefined;
   private nextReconnectMs: number | undefined;
   private nextHealMs: number | undefined;
+  /** No member was failed at the last heal tick: the tick sleeps until one fails (no idle wake-ups). */
+  private healIdle = false;
   /** Failed member → when it may be heal-pinged again. */
   private readonly healDue = new Map<string, number>();
   /** Failed member → when we last joined it after it answered a heal ping. */
@@ -469,6 +471,10 @@ export class Serf implements Delegate {
         return;
     }
     if (rebroadcast) this.queueBroadcast(payload.slice());
+  }
+
+  hasBroadcasts(): boolean {
+    return this.intentQueue.length + this.eventQueue.length + this.queryQueue.length > 0;
   }
 
   getBroadcasts(overhead: number, limit: number): Uint8Array[] {
@@ -678,7 +684,7 @@ export class Serf implements Delegate {
   /** Earliest driver ms at which handleTimeout() has work (reap, reconnect, query deadlines). */
   pollTimeout(): number | undefined {
     if (this.stateValue === 'shutdown') return undefined;
-    let t = Math.min(this.nextReapMs ?? Infinity, this.nextReconnectMs ?? Infinity, this.nextQueueCheckMs ?? Infinity, this.nextHealMs ?? Infinity);
+    let t = Math.min(this.nextReapMs ?? Infinity, this.nextReconnectMs ?? Infinity, this.nextQueueCheckMs ?? Infinity, this.healIdle ? Infinity : (this.nextHealMs ?? Infinity));
     for (const q of this.openQueries.values()) t = Math.min(t, q.deadlineMs);
     for (const at of this.pendingPrunes.values()) t = Math.min(t, at);
     return t === Infinity ? undefined : t;
@@ -707,7 +713,7 @@ export class Serf implements Delegate {
       this.nextReconnectMs = now + (this.config.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
       this.reconnect();
     }
-    if (this.nextHealMs !== undefined && now >= this.nextHealMs) {
+    if (this.nextHealMs !== undefined && !this.healIdle && now >= this.nextHealMs) {
       this.nextHealMs = now + (this.config.healIntervalMs ?? 0);
       this.healPing(now);
     }
@@ -903,6 +909,10 @@ export class Serf implements Delegate {
     } else if (ms.member.status === 'alive') {
       ms.member.status = 'failed';
       type = 'member-failed';
+      if (this.healIdle && this.nextHealMs !== undefined) {
+        this.healIdle = false;
+        this.nextHealMs = now + (this.config.healIntervalMs ?? 0);
+      }
     } else {
       this.log('WARN', `serf: Bad state when leave: ${ms.member.status}`);
       return;
@@ -1364,7 +1374,10 @@ export class Serf implements Delegate {
     }
     for (const name of this.healDue.keys()) if (this.members_.get(name)?.member.status !== 'failed') this.healDue.delete(name);
     for (const name of this.healJoinedAt.keys()) if (this.members_.get(name)?.member.status !== 'failed') this.healJoinedAt.delete(name);
-    if (failed.length === 0) return;
+    if (failed.length === 0) {
+      this.healIdle = true;
+      return;
+    }
     if (this.random.float() >= Math.min(1, Math.max(HEAL_PINGS_PER_INTERVAL, failed.length) / Math.max(1, alive))) return;
     const due = failed.filter((ms) => (this.healDue.get(ms.member.name) ?? 0) <= now);
     if (due.length === 0) return;
