@@ -7,11 +7,16 @@
 // - VmRSS and RssAnon (/proc/PID/status) and the thread count after 5 s idle (KODAMA_BENCH_IDLE_MS);
 // - the same for bare node (`node -e 'setInterval(() => {}, 1e9)'`, its "banner" = exec → first
 //   output line) beside it: the floor no Node program gets under.
+// - per subsystem (KODAMA_BENCH_SUBSYSTEMS=0 skips it): the same agent with one config section
+//   that starts it (services, checks, balancer, monitor, deploys, http), start and memory after
+//   the idle wait, 3 rounds alternating with a plain agent, and what each adds to the plain one.
 // Rounds alternate kodama and node (KODAMA_BENCH_STARTS rounds, default 10), so both see the
 // same machine; medians. Agents bind 127.0.0.1 on free ports and are SIGKILLed after measuring.
 
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KODAMA_BIN, REPO, freePort } from '../test/lib/agents.ts';
 import { installExitHooks, killHard, sleep } from './lib/procs.ts';
 
@@ -124,4 +129,41 @@ export default async function run(): Promise<void> {
   console.log(row('kodama agent, alone', alone, idle));
   console.log(row('kodama agent, 3 at once', three, []));
   console.log(row('bare node (floor)', node, nodeIdle));
+  if (process.env['KODAMA_BENCH_SUBSYSTEMS'] !== '0') await subsystems(idleMs, BANNER, row);
+}
+
+/** One config section per subsystem; what each adds to a plain agent's start and memory. */
+async function subsystems(idleMs: number, banner: string, row: (label: string, start: Sample[], mem: Sample[]) => string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kodama-startup-'));
+  try {
+    const sections: Record<string, () => Promise<unknown>> = {
+      plain: async () => ({}),
+      services: async () => ({ services: [{ name: 'web', port: 18080 }] }),
+      checks: async () => ({ tags: { role: 'w' }, checks: [{ name: 'hb', ttl: '30s', subscriptions: ['role=w'] }] }),
+      balancer: async () => ({ balancer: { driver: 'embedded', services: { web: { bind: `127.0.0.1:${await freePort()}`, mode: 'http' } } } }),
+      monitor: async () => ({ monitoring: { handlers: { audit: { type: 'log', path: join(dir, 'alerts.log') } } } }),
+      deploys: async () => ({ data_dir: join(dir, 'data') }),
+      http: async () => ({ http_addr: `127.0.0.1:${await freePort()}` }),
+    };
+    const samples = new Map<string, Sample[]>(Object.keys(sections).map((k) => [k, []]));
+    for (let r = 0; r < 3; r++) {
+      for (const [name, section] of Object.entries(sections)) {
+        const file = join(dir, `${name}.json`);
+        writeFileSync(file, JSON.stringify(await section()));
+        samples.get(name)!.push(await one(KODAMA_BIN, [...(await agentArgs(6)), `-config-file=${file}`], banner, idleMs));
+      }
+    }
+    const plain = samples.get('plain')!;
+    const delta = (xs: Sample[], f: (s: Sample) => number, unit: number, digits: number): string => {
+      const d = (median(xs.map(f)) - median(plain.map(f))) / unit;
+      return `${d >= 0 ? '+' : ''}${d.toFixed(digits)}`;
+    };
+    console.log(`per subsystem: one config section each, ${plain.length} rounds (median), added to a plain agent`);
+    for (const [name, xs] of samples) {
+      const added = name === 'plain' ? '' : `   ${delta(xs, (s) => s.bannerMs, 1, 0)} ms, ${delta(xs, (s) => s.rssKiB ?? NaN, 1024, 1)} MiB (${delta(xs, (s) => s.anonKiB ?? NaN, 1024, 1)} anon)`;
+      console.log(`${row(`  ${name}`, xs, xs)}${added}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
