@@ -42,6 +42,11 @@ export interface KindResult {
   load1?: number;
   userEvent?: Spread;
   failure?: Spread;
+  /**
+   * member-failed handler events naming a member that was never killed (a healthy node reported
+   * failed), over the whole run from the first start; undefined without handlers.
+   */
+  falseFailures?: number;
 }
 
 /** Rough RSS per agent to refuse sizes that would push a shared machine into the OOM killer. */
@@ -104,13 +109,18 @@ export async function runKind(kind: Kind, n: number, o: CompareOptions, handlers
         await sleep(2000);
       }
       // Victims from the end: agent 0 is the seed and the user events' sender.
+      const killed = new Set<string>();
       for (let i = 0; i < Math.min(o.repeats, n - 2); i++) {
         const victim = c.agents[n - 1 - i]?.name ?? '?';
         log(`kill -9 ${victim} (${i + 1}/${o.repeats})`);
+        killed.add(victim);
         const f = await measureFailure(c, victim, o.failureTimeoutMs);
         r.failure = mergeSpreads(r.failure, f);
         log(`  member-failed ran on ${f.reached}/${f.expected}; p50 ${fmtMs(summarize(f).p50Ms)}, last ${fmtMs(summarize(f).lastMs)}`);
       }
+      const wrong = c.readEvents().filter((e) => e.event === 'member-failed' && e.members.some((m) => !killed.has(m)));
+      r.falseFailures = wrong.length;
+      if (wrong.length > 0) log(`healthy members reported failed: ${wrong.slice(0, 5).map((e) => `${e.self} saw ${e.members.join(',')}`).join('; ')}`);
     }
   } catch (e) {
     failed = true;
@@ -165,6 +175,7 @@ const METRICS: Metric[] = [
   { label: 'start all (s)', digits: 1, get: (r) => (r.startMs === undefined ? undefined : r.startMs / 1000) },
   { label: 'one agent exec → running p50 (ms)', digits: 0, get: (r) => r.startToRunningP50Ms },
   { label: 'converge after start (s)', digits: 1, get: (r) => (r.convergeMs === undefined ? undefined : r.convergeMs / 1000) },
+  { label: 'healthy members reported failed', digits: 0, get: (r) => r.falseFailures, noRatio: true },
   { label: 'machine load average (1 min)', digits: 1, get: (r) => r.load1, noRatio: true },
 ];
 

@@ -43,6 +43,7 @@ function assertMeasured(r: KindResult, missing: { handlers: boolean; userEventRp
   // Detection can't beat one probe interval (lan: 1 s) plus the quiescent coalescing window (1 s).
   const failP50 = r.failure ? summarize(r.failure).p50Ms : undefined;
   assert.ok((failP50 ?? 0) > 1000, `${r.kind}: failure p50 ${failP50} ms is implausibly fast`);
+  assert.ok(Number.isInteger(r.falseFailures) && r.falseFailures! >= 0, `${r.kind}: healthy members reported failed counted (${r.falseFailures})`);
 }
 
 test('serf-compare harness at N = 5: both kinds measured, table with ratios, no process left', { timeout: 240_000 }, async () => {
@@ -69,6 +70,7 @@ test('serf-compare harness at N = 5: both kinds measured, table with ratios, no 
 
   const table = formatTable(results);
   assert.match(table, /N = 5 agents/);
+  assert.match(table, /healthy members reported failed\s+\d+\s+\d+/);
   // CPU and RSS exist for both kinds, so their ratio is a number.
   assert.match(table, /RSS per agent, mean \(MiB\)\s+[\d.]+\s+[\d.]+\s+[\d.]+×/);
   // Idle CPU is read in clock ticks (10 ms): five idle serf agents over the test's 2 s may use
