@@ -21,6 +21,7 @@ import type { KeyResult, Member, MemberEventType, QueryEvent, QueryParams, SerfA
 import type { Tags } from '../serf/tags.ts';
 import { cryptoRandom, systemClock } from '../transport/clock.ts';
 import { Driver } from '../transport/driver.ts';
+import { carryOutSerfOutputs } from '../transport/serf-outputs.ts';
 import { listenNodeTransport } from '../transport/node-transport.ts';
 import type { Transport } from '../transport/transport.ts';
 import { Keyring, ipToBytes } from '../wire/index.ts';
@@ -1031,27 +1032,15 @@ export class Agent implements AgentHost {
     const serf = this.serf;
     const driver = this.driver;
     if (serf === undefined || driver === undefined || this.state === 'stopped') return;
-    for (let o = serf.pollOutput(), i = 0; o !== undefined && i < 100_000; o = serf.pollOutput(), i++) {
-      switch (o.kind) {
-        case 'user-packet':
-          driver.sendUserPacket(o.to, o.payload);
-          break;
-        case 'join':
-          // Serf logged why (a reconnect, or a failed member answering a heal ping).
-          this.reconnectJoins.add(driver.join(o.seeds));
-          break;
-        case 'ping':
-          driver.pingNode(o.node, o.addr);
-          break;
-        case 'update-meta':
-          driver.updateMeta();
-          break;
-        case 'shutdown':
-          this.logger.log('ERR', `serf: shutting down: ${o.reason}`);
-          setTimeout(() => void this.stop(), 0);
-          break;
-      }
-    }
+    carryOutSerfOutputs(serf, driver, {
+      // Serf logged why (a reconnect, or a failed member answering a heal ping).
+      joined: (id) => this.reconnectJoins.add(id),
+      shutdown: (reason) => {
+        this.logger.log('ERR', `serf: shutting down: ${reason}`);
+        setTimeout(() => void this.stop(), 0);
+        return false;
+      },
+    });
     const now = systemClock.now();
     for (let ev = serf.pollTypedEvent(), i = 0; ev !== undefined && i < 100_000; ev = serf.pollTypedEvent(), i++) {
       this.dispatch(ev, now);

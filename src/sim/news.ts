@@ -12,6 +12,7 @@
 import type { Delegate, MemberEvent } from '../memberlist/api.ts';
 import { lanConfig, localConfig, type MemberlistConfig } from '../memberlist/config.ts';
 import { Serf } from '../serf/serf.ts';
+import { carryOutSerfOutputs } from '../transport/serf-outputs.ts';
 import type { TimerHandle } from '../transport/transport.ts';
 import type { Address } from '../wire/types.ts';
 import { Cluster, type SimNode } from './cluster.ts';
@@ -232,25 +233,13 @@ export class NewsSim {
     if (n.killed) return;
     const s = this.serf(n.name);
     const clock = this.cluster.clock;
-    for (let o = s.pollOutput(), i = 0; o !== undefined && i < 10_000; o = s.pollOutput(), i++) {
-      switch (o.kind) {
-        case 'user-packet':
-          n.driver.sendUserPacket(o.to, o.payload);
-          break;
-        case 'join':
-          n.driver.join(o.seeds);
-          break;
-        case 'ping':
-          n.driver.pingNode(o.node, o.addr);
-          break;
-        case 'update-meta':
-          n.driver.updateMeta();
-          break;
-        case 'shutdown':
-          this.cluster.kill(n.name);
-          return;
-      }
-    }
+    const go = carryOutSerfOutputs(s, n.driver, {
+      shutdown: () => {
+        this.cluster.kill(n.name);
+        return true;
+      },
+    });
+    if (!go) return;
     for (let e = s.pollTypedEvent(), i = 0; e !== undefined && i < 100_000; e = s.pollTypedEvent(), i++) {
       if (e.type !== 'user') continue;
       let seen = this.userSeen.get(e.name);

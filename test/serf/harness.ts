@@ -8,6 +8,7 @@ import { SeededRandom } from '../../src/sim/random.ts';
 import { localConfig } from '../../src/memberlist/index.ts';
 import { Serf } from '../../src/serf/serf.ts';
 import type { SerfAnyEvent, SerfConfig } from '../../src/serf/serf.ts';
+import { carryOutSerfOutputs } from '../../src/transport/serf-outputs.ts';
 import type { TimerHandle } from '../../src/transport/transport.ts';
 import type { Keyring } from '../../src/wire/index.ts';
 
@@ -116,27 +117,15 @@ export class SerfSim {
   private pump(n: SimNode): void {
     if (n.killed) return;
     const s = this.serf(n.name);
-    for (let o = s.pollOutput(), i = 0; o !== undefined && i < 10_000; o = s.pollOutput(), i++) {
-      switch (o.kind) {
-        case 'user-packet':
-          n.driver.sendUserPacket(o.to, o.payload);
-          break;
-        case 'join':
-          n.driver.join(o.seeds);
-          break;
-        case 'ping':
-          n.driver.pingNode(o.node, o.addr);
-          break;
-        case 'update-meta':
-          n.driver.updateMeta();
-          break;
-        case 'shutdown':
-          this.shutdowns.set(n.name, o.reason);
-          s.shutdown();
-          this.cluster.kill(n.name);
-          return;
-      }
-    }
+    const go = carryOutSerfOutputs(s, n.driver, {
+      shutdown: (reason) => {
+        this.shutdowns.set(n.name, reason);
+        s.shutdown();
+        this.cluster.kill(n.name);
+        return true;
+      },
+    });
+    if (!go) return;
     const log = this.events.get(n.name)!;
     const times = this.eventTimes.get(n.name)!;
     let answered = false;
