@@ -148,6 +148,18 @@ export async function waitViews(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last views:\n${formatViews(last)}`);
 }
 
+/**
+ * The last `max` lines of an agent's own log about membership (suspicions, refutations, deaths,
+ * member events, stale news): what a failed wait prints, so a rare failure can be read afterwards.
+ */
+export function membershipLog(a: Agent, max = 25): string {
+  const lines = a.proc
+    .output()
+    .split('\n')
+    .filter((l) => /suspect|refut|dead|fail|stale|EventMember|incarnation|conflict/i.test(l));
+  return lines.slice(-max).map((l) => `    ${a.name}| ${l}`).join('\n');
+}
+
 export function formatViews(views: Map<string, Map<string, string> | undefined>): string {
   return [...views]
     .map(([name, v]) => `  ${name}: ${v === undefined ? '(no answer)' : [...v].map(([n, s]) => `${n}=${s}`).join(' ')}`)

@@ -11,7 +11,7 @@
 // After that (or after the bound), one more poll of every node records what it ends with.
 
 import { createNet, type Net, type UdpCount } from './net.ts';
-import { formatViews, joinAll, members, startAgent, statuses, type Agent, type AgentKind } from './agents.ts';
+import { formatViews, joinAll, members, membershipLog, startAgent, statuses, type Agent, type AgentKind } from './agents.ts';
 
 // Protocol timings the waits are derived from (memberlist's LAN profile, which serf and kodama
 // use by default): probe interval 1 s; suspicion timeout = SuspicionMult 4 × max(1, log10(n)) ×
@@ -158,7 +158,10 @@ export async function runRemerge(spec: RemergeSpec): Promise<RemergeResult> {
       if (performance.now() - cutAt >= detectBound) break;
       await sleep(pollMs);
     }
-    if (detectMs < 0) throw new Error(`the sides did not see each other failed within ${detectBound} ms of the cut; last views:\n${formatViews(lastViews)}`);
+    if (detectMs < 0) {
+      const logs = agents.map((a) => membershipLog(a)).join('\n');
+      throw new Error(`the sides did not see each other failed within ${detectBound} ms of the cut; last views:\n${formatViews(lastViews)}\nmembership lines of each agent's log:\n${logs}`);
+    }
     log(`each side sees the other failed after ${(detectMs / 1000).toFixed(1)} s`);
 
     const failedAt = performance.now();
