@@ -284,6 +284,7 @@ export class Agent implements AgentHost {
       healIntervalMs: this.opts.healIntervalMs ?? ml.probeIntervalMs,
       // News this node starts goes at once to as many peers as memberlist forwards fresh news to.
       eagerGossipNodes: ml.eagerGossipNodes,
+      ownNewsDirectMax: ml.ownNewsDirectMax,
       ...(this.opts.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: this.opts.reconnectIntervalMs } : {}),
       ...(this.opts.reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs: this.opts.reconnectTimeoutMs } : {}),
       ...(this.opts.tombstoneTimeoutMs !== undefined ? { tombstoneTimeoutMs: this.opts.tombstoneTimeoutMs } : {}),

@@ -21,6 +21,13 @@ export interface MemberlistConfig {
    * news's retransmit budget. 0 = memberlist's behaviour exactly.
    */
   eagerGossipNodes: number;
+  /**
+   * kodama (not memberlist): news about ourselves (new meta, a refutation, our leave) goes straight
+   * to every live peer when there are at most this many, besides the queue (eager.ts). In a small
+   * cluster the retransmit budget (retransmitMult × 1 below 10 nodes) lets a tag change miss a
+   * peer until the next push/pull in ~0.5–1 % of cases. 0 = off (also off with eagerGossipNodes 0).
+   */
+  ownNewsDirectMax: number;
   gossipToTheDeadMs: number;
   retransmitMult: number;
   suspicionMult: number;
@@ -66,6 +73,9 @@ export function lanConfig(name: string, advertise: Address): MemberlistConfig {
     // after the first declaration (`npm run bench -- sim -spread`). Serf peers see plain gossip.
     // Serf's own eagerGossipNodes (serf.ts, for the news a node starts) defaults to the same 3.
     eagerGossipNodes: 3,
+    // At most 16 packets per change of our own state: rare news, and the clusters where the
+    // budget is thinnest (under 10 nodes: 4 sends per node) get certainty on a lossless network.
+    ownNewsDirectMax: 16,
     // Keep telling the dead they are dead for a while so a flapping node learns it and refutes.
     gossipToTheDeadMs: 30_000,
     // retransmit limit = 4 × ceil(log10(N + 1)): enough for an epidemic to reach everyone w.h.p.

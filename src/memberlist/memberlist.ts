@@ -289,10 +289,33 @@ export class Memberlist implements MembershipCore {
   private broadcast(key: string, msg: Message, finished?: () => void): void {
     const bytes = encodeMessage(msg);
     this.queue.queue({ key, msg: bytes, finished: finished === undefined ? undefined : () => finished() });
+    const own = key === this.config.name;
+    // News about ourselves in a small cluster: straight to every live peer (the queue still
+    // spreads it, in case a packet is lost). No eager round then: everyone has been told.
+    if (own && this.announceToAll(bytes)) return;
     // The state machine queues only news that is fresh to us (nodes.ts): forward it eagerly.
     // News about ourselves (a refutation, new meta, our leave) is ours: its trigger's sender
     // (an accuser) has not heard it yet.
-    this.scheduleEager(this.lastNow, key !== this.config.name);
+    this.scheduleEager(this.lastNow, !own);
+  }
+
+  /**
+   * Send `msg` (news about ourselves) to every live peer, if there are at most ownNewsDirectMax
+   * of them (eager.ts). Returns false, sending nothing, when the cluster is larger or it is off.
+   */
+  private announceToAll(msg: Uint8Array): boolean {
+    const c = this.config;
+    if (c.eagerGossipNodes <= 0 || !(c.ownNewsDirectMax > 0) || !this.started || this.isShutdown) return false;
+    const peers: NodeInfo[] = [];
+    for (const n of this.table.all()) {
+      if (n.name === c.name || (n.state !== 'alive' && n.state !== 'suspect')) continue;
+      if (peers.length === c.ownNewsDirectMax) return false;
+      peers.push(n);
+    }
+    if (peers.length === 0) return false;
+    for (const n of peers) this.sendParts(n.addr, [msg], n);
+    this.count('own-news-direct', peers.length);
+    return true;
   }
 
   /** CRC only for peers that understand it (memberlist protocol 5). */

@@ -247,6 +247,13 @@ export interface SerfConfig {
    * only. Unset: DEFAULT_EAGER_GOSSIP_NODES (kodama's LAN eagerGossipNodes); 0 = Serf's behaviour.
    */
   eagerGossipNodes?: number;
+  /**
+   * kodama (not Serf): with eagerGossipNodes on, news this node starts goes to *every* alive member
+   * when there are at most this many (memberlist's ownNewsDirectMax, the same reasoning: below 10
+   * nodes the retransmit budget lets an event miss a member until the next push/pull in ~0.5 %
+   * of cases). Still one burst per gossip interval. Unset: DEFAULT_OWN_NEWS_DIRECT_MAX; 0 = off.
+   */
+  ownNewsDirectMax?: number;
   /** Wait before erasing a pruned member that was still leaving. */
   broadcastTimeoutMs?: number;
   enableNameConflictResolution?: boolean;
@@ -302,6 +309,8 @@ interface RecentIntent {
 const DEFAULT_RECENT_INTENT_TIMEOUT_MS = 5 * 60 * 1000;
 /** SerfConfig.eagerGossipNodes when unset: memberlist config's LAN default. */
 export const DEFAULT_EAGER_GOSSIP_NODES = 3;
+/** SerfConfig.ownNewsDirectMax when unset: memberlist config's LAN default. */
+export const DEFAULT_OWN_NEWS_DIRECT_MAX = 16;
 const DEFAULT_MAX_QUEUE_DEPTH = 4096;
 /** Undelivered events beyond this are dropped oldest-first (and counted): a stalled consumer
  *  must not grow memory without bound. */
@@ -1013,7 +1022,8 @@ export class Serf implements Delegate {
 
   /**
    * News we start (a user event, a query): send it at once to eagerGossipNodes random alive
-   * members, at most once per gossip interval. Returns how many sends it had.
+   * members (every one, up to ownNewsDirectMax of them), at most once per gossip interval.
+   * Returns how many transmissions that counts as (at most eagerGossipNodes).
    */
   private sendEagerly(serfMsg: Uint8Array, now: number): number {
     const k = this.config.eagerGossipNodes ?? DEFAULT_EAGER_GOSSIP_NODES;
@@ -1022,16 +1032,19 @@ export class Serf implements Delegate {
     for (const [name, ms] of this.members_) {
       if (name !== this.config.nodeName && ms.member.status === 'alive') candidates.push(ms.member);
     }
-    let sent = 0;
-    for (; sent < k && candidates.length > 0; sent++) {
-      const [m] = candidates.splice(this.random.int(candidates.length), 1);
+    // A small cluster hears it from us directly, every member (still counted as k transmissions,
+    // so the queue keeps the rest of the budget for a lost packet).
+    const all = candidates.length <= (this.config.ownNewsDirectMax ?? DEFAULT_OWN_NEWS_DIRECT_MAX);
+    const n = all ? candidates.length : Math.min(k, candidates.length);
+    for (let i = 0; i < n; i++) {
+      const [m] = candidates.splice(all ? 0 : this.random.int(candidates.length), 1);
       this.pushOutput({ kind: 'user-packet', to: { ...m!.addr }, payload: serfMsg });
     }
-    if (sent > 0) {
+    if (n > 0) {
       this.lastEagerSendMs = now;
-      this.counters_['serf.eager-sends'] = (this.counters_['serf.eager-sends'] ?? 0) + sent;
+      this.counters_['serf.eager-sends'] = (this.counters_['serf.eager-sends'] ?? 0) + n;
     }
-    return sent;
+    return Math.min(n, k);
   }
 
   // ---- user events (5.6) ---------------------------------------------------------------------
