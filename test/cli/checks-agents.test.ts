@@ -58,10 +58,11 @@ before(async () => {
   rpc = `127.0.0.1:${webA.rpcAddress!.port}`;
   for (const a of [webB, dbA, plain, gone]) await a.join([`127.0.0.1:${webA.bindAddress.port}`]);
   serf = await startSerf('s1', { tags: { role: 'web' }, join: [`127.0.0.1:${webA.bindAddress.port}`] });
-  // every node with checks has run them and gossiped its chk tag
-  await until('chk tags of the four checked nodes, web-b critical', 20_000, () => {
+  // every node with checks has run them and gossiped its chk tag: a count of checks with a
+  // result first, so "0" (the tag a node starts with, before its first check ran) is not enough
+  await until('chk tags of the four checked nodes with a result each, web-b critical', 20_000, () => {
     const tags = new Map(webA.members().filter((m) => m.status === 'alive').map((m) => [m.name, m.tags['chk']]));
-    return tags.size === 6 && ['web-a', 'web-b', 'db-a', 'gone'].every((n) => tags.get(n) !== undefined) && /disk=c/.test(tags.get('web-b') ?? '');
+    return tags.size === 6 && ['web-a', 'web-b', 'db-a', 'gone'].every((n) => /^[1-9]/.test(tags.get(n) ?? '')) && /disk=c/.test(tags.get('web-b') ?? '');
   });
 });
 
