@@ -3,9 +3,8 @@
 // `name/host:port`. Names resolve to *every* address they have (dns.lookup all), and each one
 // is joined: a DNS name standing for a whole cluster should reach all of it.
 
-import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { nodeDns, nodeOs } from '../wire/builtins.ts';
 import type { Address } from '../wire/types.ts';
 import { AgentError } from './errors.ts';
 
@@ -61,7 +60,7 @@ export type Lookup = (host: string) => Promise<string[]>;
 
 /** dns.lookup with all: true: every A/AAAA the system resolver knows (hosts file included). */
 export const systemLookup: Lookup = async (host) => {
-  const res = await dnsLookup(host, { all: true, verbatim: true });
+  const res = await nodeDns().lookup(host, { all: true, verbatim: true });
   return res.map((r) => r.address);
 };
 
@@ -123,7 +122,7 @@ function isPrivateV4(ip: string): boolean {
 export function pickAdvertiseIp(bindIp: string): string {
   if (bindIp !== '0.0.0.0' && bindIp !== '::') return bindIp;
   const all: string[] = [];
-  for (const list of Object.values(networkInterfaces())) {
+  for (const list of Object.values(nodeOs().networkInterfaces())) {
     for (const ni of list ?? []) if (ni.family === 'IPv4' && !ni.internal) all.push(ni.address);
   }
   return all.find(isPrivateV4) ?? all[0] ?? '127.0.0.1';

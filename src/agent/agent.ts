@@ -8,9 +8,8 @@
 //   await agent.stop()   close everything
 //
 // The protocol layers are sans-I/O; this file is where time (systemClock), randomness
-// (cryptoRandom) and sockets come in.
+// (systemRandom) and sockets come in.
 
-import { availableParallelism, cpus } from 'node:os';
 import type { Delegate, MemberEvent } from '../memberlist/api.ts';
 import { Memberlist, lanConfig, localConfig, wanConfig } from '../memberlist/index.ts';
 import type { MemberlistConfig } from '../memberlist/index.ts';
@@ -19,12 +18,13 @@ import type { RpcBackend, RpcKeyResponse, RpcMember, RpcQueryParams, RpcServer }
 import { Serf } from '../serf/serf.ts';
 import type { KeyResult, Member, MemberEventType, QueryEvent, QueryParams, SerfAnyEvent, SerfEvent, UserEvent } from '../serf/serf.ts';
 import type { Tags } from '../serf/tags.ts';
-import { cryptoRandom, systemClock } from '../transport/clock.ts';
+import { systemRandom, systemClock } from '../transport/clock.ts';
 import { Driver } from '../transport/driver.ts';
 import { carryOutSerfOutputs } from '../transport/serf-outputs.ts';
 import { listenNodeTransport } from '../transport/node-transport.ts';
 import type { Transport } from '../transport/transport.ts';
 import { Keyring, ipToBytes } from '../wire/index.ts';
+import { nodeOs } from '../wire/builtins.ts';
 import type { Address } from '../wire/types.ts';
 import { DEFAULT_SERF_PORT, parseHostPort, pickAdvertiseIp, resolveJoinAddresses } from './address.ts';
 import { Coalescer } from './coalesce.ts';
@@ -271,7 +271,7 @@ export class Agent implements AgentHost {
       // The core's gossip.ts puts memberlist's 08 in front of delegate broadcasts itself
       // (as Go's memberlist does), although api.ts says the delegate does.
       prefixBroadcasts: false,
-      random: cryptoRandom,
+      random: systemRandom,
       keyring: this.keyring,
       advertise,
       gossipIntervalMs: ml.gossipIntervalMs,
@@ -328,7 +328,7 @@ export class Agent implements AgentHost {
       },
       ackPayload: () => serf.ackPayload(),
     };
-    const core = new Memberlist(ml, delegate, cryptoRandom);
+    const core = new Memberlist(ml, delegate, systemRandom);
     this.driver = new Driver(core, this.transport, systemClock, (e) => this.onCoreEvent(e));
     this.runner = new HandlerRunner(this.runnerOptions());
     this.driver.start();
@@ -858,9 +858,9 @@ export class Agent implements AgentHost {
         os: process.platform,
         arch: process.arch,
         version: process.version,
-        max_procs: String(availableParallelism()),
+        max_procs: String(nodeOs().availableParallelism()),
         goroutines: '0',
-        cpu_count: String(cpus().length),
+        cpu_count: String(nodeOs().cpus().length),
       },
       serf: {
         ...(serf?.stats() ?? {}),

@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { LogLevel } from '../serf/log.ts';
 import { AgentError } from './errors.ts';
+import { monotonicMs } from '../transport/clock.ts';
 
 export type MemberEventName = 'member-join' | 'member-leave' | 'member-failed' | 'member-update' | 'member-reap';
 export type HandlerEventName = MemberEventName | 'user' | 'query';
@@ -240,7 +241,7 @@ export interface HandlerRunnerOptions {
   log?: (level: LogLevel, msg: string) => void;
   /** Base environment (default process.env). */
   env?: NodeJS.ProcessEnv;
-  /** Clock for query deadlines and durations (default performance.now()). */
+  /** Clock for query deadlines and durations (default monotonicMs()). */
   nowMs?: () => number;
   /** Observer for finished runs. */
   onRun?: (run: HandlerRun) => void;
@@ -316,7 +317,7 @@ export class HandlerRunner {
     this.queueDepth = Math.max(1, opts.queueDepth ?? DEFAULT_HANDLER_QUEUE_DEPTH);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
     this.log = opts.log ?? (() => {});
-    this.nowMs = opts.nowMs ?? (() => performance.now());
+    this.nowMs = opts.nowMs ?? monotonicMs;
     this.shell = opts.shell ?? '/bin/sh';
     this.lanes = this.makeLanes(opts.handlers);
   }

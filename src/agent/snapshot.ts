@@ -16,6 +16,7 @@
 
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import type { LogLevel } from '../serf/log.ts';
+import { monotonicMs } from '../transport/clock.ts';
 
 export interface PreviousNode {
   name: string;
@@ -137,7 +138,7 @@ export interface SnapshotterOptions {
   /** `-rejoin`: ignore a recorded `leave` on replay. */
   rejoinAfterLeave?: boolean;
   log?: (level: LogLevel, msg: string) => void;
-  /** Monotonic ms for flush timing (default performance.now()). */
+  /** Monotonic ms for flush timing (default monotonicMs()). */
   nowMs?: () => number;
   /** Compaction floor (default 128 KiB); tests lower it. */
   minCompactBytes?: number;
@@ -173,7 +174,7 @@ export class Snapshotter {
     opts: SnapshotterOptions = {},
   ) {
     this.log = opts.log ?? (() => {});
-    this.nowMs = opts.nowMs ?? (() => performance.now());
+    this.nowMs = opts.nowMs ?? monotonicMs;
     this.minCompactBytes = opts.minCompactBytes ?? MIN_COMPACT_BYTES;
     this.fd = openSync(path, 'a', 0o644);
     const text = readFileSync(path, 'utf8');

@@ -6,7 +6,6 @@
 // instance being terminated is recorded *left*, not failed; SIGHUP reloads the configuration
 // (log level, event handlers, tags). A second INT/TERM during the leave exits at once.
 
-import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../agent/agent.ts';
 import type { AgentOptions, Profile } from '../agent/agent.ts';
@@ -18,6 +17,7 @@ import { SerfError } from '../serf/errors.ts';
 import { CliError, parseFlags } from './flags.ts';
 import type { FlagSpec } from './flags.ts';
 import type { CliIo, Command } from './io.ts';
+import { nodeOs } from '../wire/builtins.ts';
 
 const help = `Usage: kodama agent [options]
 
@@ -275,7 +275,7 @@ export function readAgentConfig(args: readonly string[], env: Record<string, str
   const flags = configFromFlags(args);
   const files = readConfigPaths(flags.configPaths);
   const fromEnv = configFromEnv(env);
-  const r = resolveConfig([files.config, fromEnv.config, flags.config], hostname());
+  const r = resolveConfig([files.config, fromEnv.config, flags.config], nodeOs().hostname());
   parseLogLevel(r.config.logLevel); // validate now, not at the first log line
   return { config: r.config, warnings: [...files.warnings, ...fromEnv.warnings, ...r.warnings] };
 }

@@ -2,7 +2,7 @@
 // carry bodies) lives in protocol.ts; ordering, auth and refusals in connection.ts. A command
 // the backend cannot serve has no entry here and is answered "Feature not supported".
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { nodeCrypto } from '../wire/builtins.ts';
 import { asBool, asBytes, asInt, asMap, asString, asUint, F64, type MsgValue } from '../wire/index.ts';
 import type { RpcBackend, RpcKeyResponse } from './backend.ts';
 import type { CommandContext, CommandHandler } from './connection.ts';
@@ -30,6 +30,7 @@ function errorText(err: unknown): string {
 
 /** Compare digests so the time taken does not reveal how much of the token matched. */
 export function tokenMatches(given: string, expected: string): boolean {
+  const { createHash, timingSafeEqual } = nodeCrypto();
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);

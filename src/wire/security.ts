@@ -3,7 +3,7 @@
 // PKCS#7-pads it to the AES block size first. Pure byte work on node:crypto: no I/O, and the nonce
 // comes from the caller so tests and simulations stay deterministic.
 
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { nodeCrypto } from './builtins.ts';
 import { WireError } from './errors.ts';
 
 export type EncryptionVersion = 0 | 1;
@@ -48,7 +48,7 @@ export function encryptPayload(
     src.set(plain);
     src.fill(pad, plain.length);
   }
-  const cipher = createCipheriv(algo(key), key, nonce);
+  const cipher = nodeCrypto().createCipheriv(algo(key), key, nonce);
   if (aad !== null && aad.length > 0) cipher.setAAD(aad);
   const out = new Uint8Array(HEADER_SIZE + src.length + TAG_SIZE);
   out[0] = vsn;
@@ -66,7 +66,7 @@ export function encryptPayload(
 
 function tryOpen(key: Uint8Array, msg: Uint8Array, aad: Uint8Array | null): Uint8Array | null {
   try {
-    const decipher = createDecipheriv(algo(key), key, msg.subarray(1, HEADER_SIZE));
+    const decipher = nodeCrypto().createDecipheriv(algo(key), key, msg.subarray(1, HEADER_SIZE));
     if (aad !== null && aad.length > 0) decipher.setAAD(aad);
     decipher.setAuthTag(msg.subarray(msg.length - TAG_SIZE));
     const a = decipher.update(msg.subarray(HEADER_SIZE, msg.length - TAG_SIZE));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { Memberlist, localConfig } from '../../src/memberlist/index.ts';
 import { Driver } from '../../src/transport/driver.ts';
-import { cryptoRandom, systemClock } from '../../src/transport/clock.ts';
+import { systemRandom, systemClock } from '../../src/transport/clock.ts';
 import { listenNodeTransport } from '../../src/transport/node-transport.ts';
 import type { TimerHandle } from '../../src/transport/transport.ts';
 import { Serf } from '../../src/serf/serf.ts';
@@ -39,7 +39,7 @@ test('duplicate name: the newcomer loses _serf_conflict and shuts down; serf kee
     protocolVersion: 5,
     retransmitMult: ml.retransmitMult,
     prefixBroadcasts: false,
-    random: cryptoRandom,
+    random: systemRandom,
     advertise: transport.localAddress,
     gossipIntervalMs: ml.gossipIntervalMs,
     log: (l, m) => logs.push(`${l} ${m}`),
@@ -67,7 +67,7 @@ test('duplicate name: the newcomer loses _serf_conflict and shuts down; serf kee
       pump();
     });
   }
-  const driver = new Driver(new Memberlist(ml, serf, cryptoRandom), transport, systemClock, (e) => {
+  const driver = new Driver(new Memberlist(ml, serf, systemRandom), transport, systemClock, (e) => {
     serf.handleMemberEvent(e, systemClock.now());
     pump();
   });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Memberlist, localConfig } from '../../src/memberlist/index.ts';
 import { Driver } from '../../src/transport/driver.ts';
-import { cryptoRandom, systemClock } from '../../src/transport/clock.ts';
+import { systemRandom, systemClock } from '../../src/transport/clock.ts';
 import { listenNodeTransport } from '../../src/transport/node-transport.ts';
 import type { TimerHandle } from '../../src/transport/transport.ts';
 import { Serf } from '../../src/serf/serf.ts';
@@ -62,7 +62,7 @@ test('Serf layer ⇄ real serf agent: events, queries with filters, key rotation
     retransmitMult: ml.retransmitMult,
     prefixBroadcasts: false,
     keyring: ring,
-    random: cryptoRandom,
+    random: systemRandom,
     advertise: transport.localAddress,
     gossipIntervalMs: ml.gossipIntervalMs,
     // Drain outside the core's callbacks.
@@ -92,7 +92,7 @@ test('Serf layer ⇄ real serf agent: events, queries with filters, key rotation
       pump();
     });
   }
-  const core = new Memberlist(ml, serf, cryptoRandom);
+  const core = new Memberlist(ml, serf, systemRandom);
   const driver = new Driver(core, transport, systemClock, (e) => {
     serf.handleMemberEvent(e, systemClock.now());
     pump();

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Memberlist, localConfig } from '../../src/memberlist/index.ts';
 import type { MemberEvent, NodeInfo } from '../../src/memberlist/index.ts';
 import { Driver } from '../../src/transport/driver.ts';
-import { cryptoRandom, systemClock } from '../../src/transport/clock.ts';
+import { systemRandom, systemClock } from '../../src/transport/clock.ts';
 import { listenNodeTransport } from '../../src/transport/node-transport.ts';
 import type { Transport } from '../../src/transport/transport.ts';
 
@@ -23,7 +23,7 @@ interface Node {
 
 async function startNode(name: string): Promise<Node> {
   const transport = await listenNodeTransport({ ip: '127.0.0.1', port: 0 });
-  const core = new Memberlist(localConfig(name, transport.localAddress), null, cryptoRandom);
+  const core = new Memberlist(localConfig(name, transport.localAddress), null, systemRandom);
   const events: MemberEvent[] = [];
   const driver = new Driver(core, transport, systemClock, (e) => events.push(e));
   driver.start();
