@@ -9,9 +9,11 @@
 // died without cleaning up (SIGKILL) is swept by the next createNet (its owner pid is gone).
 //
 // Faults are netfilter rules inside the node namespaces (iptables, or nft when iptables is
-// missing or KODAMA_NETNS_FIREWALL=nft): a cut drops on INPUT (both directions, without local
-// send errors), loss drops a random share on INPUT, and a counter on OUTPUT counts the UDP
-// packets each node sends through eth0.
+// missing or KODAMA_NETNS_FIREWALL=nft): a cut drops on INPUT (both directions, or one way:
+// without local send errors), loss drops a random share of what arrives on eth0 (never the
+// namespace's loopback, where the RPC relay runs), and a counter on OUTPUT counts the UDP
+// packets each node sends through eth0. Every fault (and pause, resume, kill) is written to the
+// network's timeline, which a failing scenario prints.
 //
 // Every process started through `spawn` is its own process group and is SIGKILLed by destroy();
 // destroy() also kills whatever else is left in the namespaces and deletes them. The same
@@ -88,15 +90,23 @@ export interface Net {
   forward(node: NetNode | string, port: number): Promise<string>;
   /** Drop everything between the two groups, both ways (INPUT rules in every member's namespace). */
   cut(groupA: (NetNode | string)[], groupB: (NetNode | string)[]): Promise<void>;
+  /** Drop what `from` sends to `to` (`to` no longer hears `from`; `from` still hears `to`). */
+  cutOneWay(from: (NetNode | string)[], to: (NetNode | string)[]): Promise<void>;
   /** Remove every cut. */
   heal(): Promise<void>;
   /** Drop `pct` % of the packets arriving at the node (0 removes the loss). */
   loss(node: NetNode | string, pct: number): Promise<void>;
   /** UDP packets sent by the node (counter on OUTPUT). */
   udpSent(node: NetNode | string): Promise<UdpCount>;
+  /** Packets the node's loss rule dropped since it was set (0 without one). */
+  lossDropped(node: NetNode | string): Promise<number>;
   pause(p: NsProc): void;
   resume(p: NsProc): void;
   kill9(p: NsProc): void;
+  /** Add a line to the timeline (what a scenario did besides faults: "agents up", "heal wait"…). */
+  mark(what: string): void;
+  /** Every fault and mark so far, one line each: seconds since the network was made, what. */
+  timeline(): string[];
   /** Kill every process and delete every namespace; safe to call more than once. */
   destroy(): Promise<void>;
 }
@@ -313,6 +323,8 @@ class NetImpl implements Net {
   private readonly sockets = new Set<Socket>();
   private cutPairs: [NetNode, NetNode][] = [];
   private destroyed = false;
+  private readonly createdAt = performance.now();
+  private readonly events: string[] = [];
 
   constructor(
     readonly tag: string,
@@ -329,6 +341,14 @@ class NetImpl implements Net {
 
   get namespaces(): string[] {
     return [...this.nodes.map((n) => n.ns), this.bridgeNs];
+  }
+
+  mark(what: string): void {
+    this.events.push(`${((performance.now() - this.createdAt) / 1000).toFixed(1).padStart(7)} s  ${what}`);
+  }
+
+  timeline(): string[] {
+    return [...this.events];
   }
 
   node(name: string): NetNode {
@@ -383,7 +403,7 @@ class NetImpl implements Net {
       await ipt('-N', CHAIN_LOSS);
       await ipt('-N', CHAIN_COUNT);
       await ipt('-A', 'INPUT', '-j', CHAIN_CUT);
-      await ipt('-A', 'INPUT', '-j', CHAIN_LOSS);
+      await ipt('-A', 'INPUT', '-i', 'eth0', '-j', CHAIN_LOSS);
       await ipt('-A', 'OUTPUT', '-o', 'eth0', '-p', 'udp', '-j', CHAIN_COUNT);
     } else {
       await this.nft(
@@ -392,7 +412,7 @@ class NetImpl implements Net {
   chain cut { }
   chain loss { }
   chain count { }
-  chain input { type filter hook input priority 0; policy accept; jump cut; jump loss; }
+  chain input { type filter hook input priority 0; policy accept; jump cut; iifname "eth0" jump loss; }
   chain output { type filter hook output priority 0; policy accept; oifname "eth0" meta l4proto udp counter jump count; }
 }
 `,
@@ -525,6 +545,34 @@ class NetImpl implements Net {
       }),
     );
     for (const [n, others] of pairs) for (const o of others) this.cutPairs.push([n, o]);
+    this.mark(`cut ${a.map((n) => n.name).join(',')} | ${b.map((n) => n.name).join(',')}`);
+  }
+
+  async cutOneWay(fromNodes: (NetNode | string)[], toNodes: (NetNode | string)[]): Promise<void> {
+    const from = fromNodes.map((n) => this.resolve(n));
+    const to = toNodes.map((n) => this.resolve(n));
+    if (from.length === 0 || to.length === 0) return;
+    const fromIps = from.map((o) => o.ip);
+    const toIps = to.map((o) => o.ip);
+    // The senders count what they send into the cut; the receivers drop it on arrival.
+    await Promise.all([
+      ...from.map(async (n) => {
+        if (this.firewall === 'iptables') {
+          for (const ip of toIps) await this.exec(n.ns, 'iptables', ['-w', '5', '-A', CHAIN_COUNT, '-d', ip]);
+        } else {
+          await this.nft(n, `add rule inet kodama count ip daddr { ${toIps.join(', ')} } counter\n`);
+        }
+      }),
+      ...to.map(async (n) => {
+        if (this.firewall === 'iptables') {
+          await this.exec(n.ns, 'iptables', ['-w', '5', '-A', CHAIN_CUT, '-s', fromIps.join(','), '-j', 'DROP']);
+        } else {
+          await this.nft(n, `add rule inet kodama cut ip saddr { ${fromIps.join(', ')} } drop\n`);
+        }
+      }),
+    ]);
+    for (const n of to) for (const o of from) this.cutPairs.push([n, o]);
+    this.mark(`cut one way ${from.map((n) => n.name).join(',')} → ${to.map((n) => n.name).join(',')} (the latter no longer hear the former)`);
   }
 
   async heal(): Promise<void> {
@@ -539,6 +587,7 @@ class NetImpl implements Net {
       }),
     );
     this.cutPairs = [];
+    this.mark('heal (every cut removed)');
   }
 
   async loss(nodeOrName: NetNode | string, pct: number): Promise<void> {
@@ -550,9 +599,21 @@ class NetImpl implements Net {
         await this.exec(n.ns, 'iptables', ['-w', '5', '-A', CHAIN_LOSS, '-m', 'statistic', '--mode', 'random', '--probability', String(pct / 100), '-j', 'DROP']);
       }
     } else {
-      const rule = pct > 0 ? `add rule inet kodama loss numgen random mod 100 < ${Math.round(pct)} drop\n` : '';
+      const rule = pct > 0 ? `add rule inet kodama loss numgen random mod 100 < ${Math.round(pct)} counter drop\n` : '';
       await this.nft(n, `flush chain inet kodama loss\n${rule}`);
     }
+    this.mark(pct > 0 ? `loss ${pct} % arriving at ${n.name}` : `loss at ${n.name} removed`);
+  }
+
+  async lossDropped(nodeOrName: NetNode | string): Promise<number> {
+    const n = this.resolve(nodeOrName);
+    if (this.firewall === 'iptables') {
+      const out = await this.exec(n.ns, 'iptables', ['-w', '5', '-L', CHAIN_LOSS, '-v', '-x', '-n']);
+      const first = out.split('\n').slice(2).find((l) => /^\s*\d+/.test(l));
+      return Number(first?.trim().split(/\s+/)[0] ?? 0);
+    }
+    const out = await this.exec(n.ns, 'nft', ['list', 'chain', 'inet', 'kodama', 'loss']);
+    return [...out.matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
   }
 
   async udpSent(nodeOrName: NetNode | string): Promise<UdpCount> {
@@ -592,13 +653,16 @@ class NetImpl implements Net {
 
   pause(p: NsProc): void {
     this.signal(p, 'SIGSTOP');
+    this.mark(`SIGSTOP ${p.name}`);
   }
 
   resume(p: NsProc): void {
     this.signal(p, 'SIGCONT');
+    this.mark(`SIGCONT ${p.name}`);
   }
 
   kill9(p: NsProc): void {
+    if (!p.hasExited() && !this.destroyed) this.mark(`kill -9 ${p.name}`);
     this.signal(p, 'SIGCONT');
     this.signal(p, 'SIGKILL');
   }
