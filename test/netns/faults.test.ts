@@ -6,7 +6,9 @@
 //   - a node paused (SIGSTOP) for 10 s, then resumed: the others may declare it failed, but it
 //     must get nobody else declared failed (Lifeguard), and comes back alive everywhere;
 //   - 20 % random loss on every link for KODAMA_NETNS_LOSS_MS (default 45 s; the issue's soak
-//     figure is 3 minutes: KODAMA_NETNS_LOSS_MS=180000): not one member-failed.
+//     figure is 3 minutes: KODAMA_NETNS_LOSS_MS=180000): not one member-failed;
+//   - one node deaf to another (a one-way cut) for 20 s, and a link flapping 2 s down / 2 s up
+//     five times: not one member-failed.
 // Needs root (network namespaces) and iptables or nft: otherwise it skips, saying why.
 
 import { test } from 'node:test';
@@ -32,6 +34,9 @@ const SETTLE_MS = 2_000;
  * plenty; 10 leaves room for a busy machine.
  */
 const RESUME_BOUND_MS = 10 * PROBE_INTERVAL_MS;
+const ONE_WAY_MS = 20_000;
+const FLAP_MS = 2_000;
+const FLAPS = 5;
 /** Loss removed → every member alive everywhere (nobody should have left the alive state). */
 const AFTER_LOSS_BOUND_MS = 5 * PROBE_INTERVAL_MS;
 
@@ -98,7 +103,60 @@ function lossScenario(label: string, kinds: AgentKind[]): void {
   });
 }
 
+/**
+ * Asymmetric reachability is no failure: with B deaf to A, B's pings of A go out and A's acks
+ * are lost, A's pings of B are lost — and both get their answer through the indirect probes the
+ * other nodes relay (memberlist's ping-req), so neither is even declared failed.
+ */
+function oneWayScenario(label: string, kinds: AgentKind[]): void {
+  test(`${label}: one node deaf to another (one-way cut) for ${ONE_WAY_MS / 1000} s declares no member failed`, { timeout: 120_000 }, async (t) => {
+    if (!requireNetns(t)) return;
+    await withCluster(kinds, async (net, agents) => {
+      const names = agents.map((a) => a.name);
+      const [a, b] = [agents[0]!, agents[3]!];
+      const t0 = Date.now();
+      await net.cutOneWay([a.node], [b.node]);
+      await sleep(ONE_WAY_MS);
+      const dropped = (await net.udpSent(a.node)).toCut;
+      await net.heal();
+      const back = await waitAllAlive(net, agents, names, AFTER_LOSS_BOUND_MS, 'after the one-way cut ended');
+      const bad = falseFailures(agents, t0, () => false);
+      t.diagnostic(`${b.name} deaf to ${a.name} for ${ONE_WAY_MS} ms: ${dropped} UDP packets of ${a.name} sent into the cut, false failures ${bad.length}; all alive everywhere ${Math.max(...back.values()).toFixed(0)} ms after it ended`);
+      assert.ok(dropped > 0, `${a.name} sent packets into the cut`);
+      assert.deepEqual(bad, [], `member-failed with a one-way cut alone:\n${formatFalseFailures(bad, t0)}\n${diagnosis(net, agents)}`);
+      assert.deepEqual(await finalViewProblems(agents, names), [], diagnosis(net, agents));
+    });
+  });
+}
+
+/** A link that goes down and up every FLAP_MS: each outage is shorter than any suspicion timeout. */
+function flapScenario(label: string, kinds: AgentKind[]): void {
+  test(`${label}: a link flapping (${FLAP_MS / 1000} s down, ${FLAP_MS / 1000} s up, ${FLAPS} times) declares no member failed`, { timeout: 120_000 }, async (t) => {
+    if (!requireNetns(t)) return;
+    await withCluster(kinds, async (net, agents) => {
+      const names = agents.map((a) => a.name);
+      const [a, b] = [agents[1]!, agents[4]!];
+      const t0 = Date.now();
+      for (let i = 0; i < FLAPS; i++) {
+        await net.cut([a.node], [b.node]);
+        await sleep(FLAP_MS);
+        await net.heal();
+        await sleep(FLAP_MS);
+      }
+      const back = await waitAllAlive(net, agents, names, AFTER_LOSS_BOUND_MS, 'after the flapping ended');
+      const bad = falseFailures(agents, t0, () => false);
+      t.diagnostic(`${a.name}–${b.name} flapped ${FLAPS} times: false failures ${bad.length}; all alive everywhere ${Math.max(...back.values()).toFixed(0)} ms after`);
+      assert.deepEqual(bad, [], `member-failed with a flapping link alone:\n${formatFalseFailures(bad, t0)}\n${diagnosis(net, agents)}`);
+      assert.deepEqual(await finalViewProblems(agents, names), [], diagnosis(net, agents));
+    });
+  });
+}
+
 pauseScenario('kodama-only', KODAMA_ONLY);
 pauseScenario('mixed 3 serf + 3 kodama', MIXED);
 lossScenario('kodama-only', KODAMA_ONLY);
 lossScenario('mixed 3 serf + 3 kodama', MIXED);
+oneWayScenario('kodama-only', KODAMA_ONLY);
+oneWayScenario('mixed 3 serf + 3 kodama', MIXED);
+flapScenario('kodama-only', KODAMA_ONLY);
+flapScenario('mixed 3 serf + 3 kodama', MIXED);
