@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { requireNetns } from './net.ts';
 import { detectBoundMs, formatNodes, runRemerge, type RemergeResult } from './scenario.ts';
 import type { AgentKind } from './agents.ts';
+import { formatFalseFailures } from './checker.ts';
 
 /**
  * Heal → every node sees all 6 alive. kodama pings failed members (heal pings, src/serf/limits.ts)
@@ -34,7 +35,7 @@ function report(label: string, r: RemergeResult): void {
   const overall = r.overallMs === undefined ? 'NOT re-merged' : `${(r.overallMs / 1000).toFixed(2)} s`;
   console.log(
     `${label}: re-merge after heal ${overall} (failure seen ${(r.detectMs / 1000).toFixed(1)} s after the cut; ` +
-      `cut for ${(r.partitionMs / 1000).toFixed(1)} s, ${(r.failedWindowMs / 1000).toFixed(1)} s of it with the other side failed; ${r.subnet} via ${r.firewall})`,
+      `cut for ${(r.partitionMs / 1000).toFixed(1)} s, ${(r.failedWindowMs / 1000).toFixed(1)} s of it with the other side failed; false failures ${r.falseFailures.length}; ${r.subnet} via ${r.firewall})`,
   );
   console.log(formatNodes(r));
 }
@@ -63,6 +64,7 @@ function scenario(label: string, kinds: AgentKind[], boundMs: number): void {
     const late = r.nodes.filter((x) => x.remergeMs === undefined).map((x) => x.name);
     assert.deepEqual(late, [], `not every node saw all ${N} alive within ${boundMs} ms of the heal`);
     assert.deepEqual(r.problems, [], 'after re-merge every node must see every member alive (none left or missing)');
+    assert.deepEqual(r.falseFailures, [], `member-failed only for the other side of the cut:\n${formatFalseFailures(r.falseFailures, r.cutAtUnixMs)}`);
     for (const x of r.nodes) assert.equal(x.finalView?.size, N, `${x.name} sees ${x.finalView?.size} members`);
   });
 }

@@ -12,6 +12,7 @@
 
 import { createNet, type Net, type UdpCount } from './net.ts';
 import { formatViews, joinAll, members, membershipLog, startAgent, statuses, type Agent, type AgentKind } from './agents.ts';
+import { falseFailures, type FalseFailure } from './checker.ts';
 
 // Protocol timings the waits are derived from (memberlist's LAN profile, which serf and kodama
 // use by default): probe interval 1 s; suspicion timeout = SuspicionMult 4 × max(1, log10(n)) ×
@@ -79,6 +80,10 @@ export interface RemergeResult {
   overallMs: number | undefined;
   /** What is wrong at the end: members not alive, left, missing, nodes not answering. */
   problems: string[];
+  /** member-failed handler events, from the cut on, naming a member on the observer's own side. */
+  falseFailures: FalseFailure[];
+  /** Unix ms of the cut (for formatting falseFailures). */
+  cutAtUnixMs: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -133,6 +138,7 @@ export async function runRemerge(spec: RemergeSpec): Promise<RemergeResult> {
     for (const a of sideA) other.set(a.name, sideB);
     for (const b of sideB) other.set(b.name, sideA);
 
+    const cutAtUnixMs = Date.now();
     await net.cut(
       sideA.map((a) => a.node),
       sideB.map((b) => b.node),
@@ -222,7 +228,9 @@ export async function runRemerge(spec: RemergeSpec): Promise<RemergeResult> {
     const overallMs = remerge.size === n ? Math.max(...remerge.values()) : undefined;
     log(overallMs === undefined ? `NOT re-merged within ${spec.remergeBoundMs} ms: ${names.filter((x) => !remerge.has(x)).join(', ')}` : `re-merged: ${(overallMs / 1000).toFixed(2)} s after heal`);
     for (const p of problems) log(`problem at the end: ${p}`);
-    return { subnet: net.subnet, firewall: net.firewall, detectMs, failedWindowMs, partitionMs, nodes, overallMs, problems };
+    const sideByName = new Map(agents.map((a) => [a.name, sideOf.get(a.node.index)]));
+    const wrong = falseFailures(agents, cutAtUnixMs, (observer, subject) => sideByName.get(observer) !== sideByName.get(subject));
+    return { subnet: net.subnet, firewall: net.firewall, detectMs, failedWindowMs, partitionMs, nodes, overallMs, problems, falseFailures: wrong, cutAtUnixMs };
   } finally {
     await net.destroy();
   }
