@@ -247,3 +247,29 @@ export function formatNodes(r: RemergeResult): string {
   }
   return lines.join('\n');
 }
+
+/** Six nodes: all kodama, or serf and kodama alternating (s0 k1 s2 k3 s4 k5). */
+export const KODAMA_ONLY_6: AgentKind[] = Array.from({ length: 6 }, () => 'kodama');
+export const MIXED_6: AgentKind[] = Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? 'serf' : 'kodama'));
+/** After the join: gossip's retransmissions are over well within this (see remerge.test.ts). */
+const CLUSTER_SETTLE_MS = 2_000;
+
+/**
+ * A fresh test network with one agent of each kind per node (named s<i> / k<i>), started one at a
+ * time, joined in a chain, every member alive everywhere and settled; `fn` runs the scenario, and
+ * the network and every agent are gone when this returns or throws.
+ */
+export async function withCluster(kinds: AgentKind[], fn: (net: Net, agents: Agent[]) => Promise<void>): Promise<void> {
+  const net = await createNet({ nodes: kinds.length, names: defaultNames(kinds) });
+  try {
+    const agents: Agent[] = [];
+    // One at a time: starting six node agents at once thrashes two cores.
+    for (let i = 0; i < kinds.length; i++) agents.push(await startAgent(net, net.nodes[i]!, kinds[i]!));
+    await joinAll(agents);
+    await sleep(CLUSTER_SETTLE_MS);
+    net.mark(`all ${agents.length} alive everywhere, settled`);
+    await fn(net, agents);
+  } finally {
+    await net.destroy();
+  }
+}
