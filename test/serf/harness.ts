@@ -164,3 +164,33 @@ function hashName(s: string): number {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
   return h >>> 0;
 }
+
+/**
+ * Trials of one user event in a settled 8-node cluster, trial t on seed `seedBase + t`: how many
+ * had not reached every node 1 s after node-0002 sent it (scripts/event-spread.ts,
+ * test/sim/own-news.test.ts). A trial that throws logs its seed (and `replay`, if given) first.
+ */
+export function userEventMisses(o: { trials: number; seedBase: number; serf: Partial<SerfConfig>; replay?: (seed: number) => string }): number {
+  let missed = 0;
+  for (let t = 0; t < o.trials; t++) {
+    const seed = o.seedBase + t;
+    const sim = new SerfSim({ seed, serf: o.serf });
+    const c = sim.cluster;
+    try {
+      c.addNodes(8);
+      c.joinAll('node-0001', 200);
+      c.runUntil(() => c.converged(), 20_000);
+      c.runFor(2000 + (t % 5) * 97);
+      sim.command('node-0002', (s, now) => s.userEvent('probe', new Uint8Array([1]), false, now));
+      const got = (): boolean => sim.live().every((n) => sim.eventsOf(n, 'user').length > 0);
+      c.runUntil(got, 1000, 20);
+      if (!got()) missed++;
+    } catch (e) {
+      console.error(`simulation failed: seed=${seed}${o.replay === undefined ? '' : ` (${o.replay(seed)})`}`);
+      throw e;
+    } finally {
+      c.shutdown();
+    }
+  }
+  return missed;
+}

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Cluster, DEFAULT_SEED } from '../../src/sim/cluster.ts';
 import { localConfig } from '../../src/memberlist/config.ts';
 import { seedFromEnv } from '../../src/sim/random.ts';
-import { SerfSim } from '../serf/harness.ts';
+import { userEventMisses } from '../serf/harness.ts';
 
 const FILE = 'test/sim/own-news.test.ts';
 const SEED = seedFromEnv(DEFAULT_SEED);
@@ -52,35 +52,12 @@ test('a small cluster: every tag change reaches every node within 1 s (and witho
   assert.equal(withDirect, 0);
 });
 
-/** User events a node starts that had not reached every node 1 s later, of `trials`. */
-function eventMisses(ownNewsDirectMax: number, trials: number): number {
-  let missed = 0;
-  for (let t = 0; t < trials; t++) {
-    const sim = new SerfSim({ seed: SEED + t, serf: { retransmitMult: 4, ownNewsDirectMax } });
-    const c = sim.cluster;
-    try {
-      c.addNodes(8);
-      c.joinAll('node-0001', 200);
-      c.runUntil(() => c.converged(), 20_000);
-      c.runFor(2000 + (t % 5) * 97);
-      sim.command('node-0002', (s, now) => s.userEvent('probe', new Uint8Array([1]), false, now));
-      const got = (): boolean => sim.live().every((n) => sim.eventsOf(n, 'user').length > 0);
-      c.runUntil(got, 1000, 20);
-      if (!got()) missed++;
-    } catch (e) {
-      console.error(`simulation failed: seed=${SEED + t} (${c.replayHint(FILE)})`);
-      throw e;
-    } finally {
-      c.shutdown();
-    }
-  }
-  return missed;
-}
-
 test('a small cluster: every user event reaches every node within 1 s (and without telling peers directly, some did not)', (t) => {
   const trials = 200;
-  const without = eventMisses(0, trials);
-  const withDirect = eventMisses(16, trials);
+  const misses = (ownNewsDirectMax: number): number =>
+    userEventMisses({ trials, seedBase: SEED, serf: { retransmitMult: 4, ownNewsDirectMax }, replay: (seed) => `KODAMA_SEED=${seed} npm run test:unit -- own-news` });
+  const without = misses(0);
+  const withDirect = misses(16);
   t.diagnostic(`8 nodes, ${trials} user events: not everywhere after 1 s: ${without} without, ${withDirect} with direct sends`);
   // The default seed's run loses some without: the scenario can tell the difference (another
   // seed may happen to lose none).
