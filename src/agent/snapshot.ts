@@ -11,10 +11,14 @@
 // When the file outgrows max(128 KiB, 2 × 128 B × alive nodes) it is compacted: alive lines +
 // the three clocks go to `<path>.compact`, fsync, rename over the file. A write error is logged
 // and counted, never thrown at the agent; a failed compaction is retried at most every 30 s.
+// A full disk can leave half a line at the end of the file: the bytes that did not fit are kept
+// and written first at the next flush (so the line is completed, not repeated), and a file that
+// ends in half a line when it is opened (a crash mid-write, a full disk) is cut back to its last
+// whole line before anything is appended, so the next record never lands glued to a torn one.
 //
 // `replaySnapshot` is pure (text in, state out) so it is tested without files.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import type { LogLevel } from '../serf/log.ts';
 import { monotonicMs } from '../transport/clock.ts';
 
@@ -154,6 +158,8 @@ export class Snapshotter {
   readonly replayed: SnapshotReplay;
   private fd: number | null;
   private buffered = '';
+  /** Bytes of a flush that failed part-way (a full disk): written before anything newer. */
+  private unwritten: Buffer | undefined;
   private offsetBytes: number;
   private lastFlushMs: number;
   private lastCompactFailMs = -Infinity;
@@ -167,6 +173,10 @@ export class Snapshotter {
   private errors = 0;
   private compactions = 0;
   private skippedNames = 0;
+  private tornBytes = 0;
+  private writeFailing = false;
+  private lastWriteErrorLogMs = -Infinity;
+  private droppedBytes = 0;
 
   /** Open (creating if needed) and replay `path`. Throws if the file cannot be opened or read. */
   constructor(
@@ -177,8 +187,17 @@ export class Snapshotter {
     this.nowMs = opts.nowMs ?? monotonicMs;
     this.minCompactBytes = opts.minCompactBytes ?? MIN_COMPACT_BYTES;
     this.fd = openSync(path, 'a', 0o644);
-    const text = readFileSync(path, 'utf8');
-    this.offsetBytes = Buffer.byteLength(text);
+    const bytes = readFileSync(path);
+    const end = bytes.lastIndexOf(0x0a) + 1;
+    if (end < bytes.length) {
+      // Half a record at the end: replay ignores it, and an append after it would glue the next
+      // record to it. Cut it off.
+      this.tornBytes = bytes.length - end;
+      this.log('WARN', `serf: snapshot ${path} ended in a partial line (${this.tornBytes} bytes, from a crash or a full disk): dropped it`);
+      ftruncateSync(this.fd, end);
+    }
+    const text = bytes.subarray(0, end).toString('utf8');
+    this.offsetBytes = end;
     this.replayed = replaySnapshot(text, { rejoinAfterLeave: opts.rejoinAfterLeave ?? false, log: this.log });
     for (const n of this.replayed.aliveNodes) this.alive.set(n.name, n.addr);
     this.lastClock = this.replayed.lastClock;
@@ -247,7 +266,7 @@ export class Snapshotter {
   /** Serf's clock ticker: record the member clock if it moved, flush if due. Call every 500 ms. */
   tick(memberClock: number): void {
     this.updateClock(memberClock);
-    if (this.buffered !== '' && this.nowMs() - this.lastFlushMs >= FLUSH_INTERVAL_MS) this.flush();
+    if ((this.buffered !== '' || this.unwritten !== undefined) && this.nowMs() - this.lastFlushMs >= FLUSH_INTERVAL_MS) this.flush();
   }
 
   /** Graceful leave: append `leave` and flush, so a restart does not rejoin. */
@@ -269,13 +288,15 @@ export class Snapshotter {
     }
   }
 
-  stats(): { aliveNodes: number; offsetBytes: number; errors: number; compactions: number; skippedNames: number } {
+  stats(): { aliveNodes: number; offsetBytes: number; errors: number; compactions: number; skippedNames: number; tornBytes: number; droppedBytes: number } {
     return {
       aliveNodes: this.alive.size,
       offsetBytes: this.offsetBytes,
       errors: this.errors,
       compactions: this.compactions,
       skippedNames: this.skippedNames,
+      tornBytes: this.tornBytes,
+      droppedBytes: this.droppedBytes,
     };
   }
 
@@ -307,8 +328,7 @@ export class Snapshotter {
       try {
         this.flushOrThrow();
       } catch (err) {
-        this.errors++;
-        this.log('ERR', `serf: Failed to update snapshot: ${errMessage(err)}`);
+        this.writeFailed('Failed to update snapshot', err);
         // rewriting the file from memory is serf's way to recover from a broken append
         needCompact = true;
       }
@@ -319,8 +339,9 @@ export class Snapshotter {
     if (needCompact && now - this.lastCompactFailMs >= ERROR_RECOVERY_INTERVAL_MS) {
       try {
         this.compact();
-        if (this.lastCompactFailMs > -Infinity) this.log('INFO', 'serf: Finished compaction, successfully recovered from error state');
+        if (this.lastCompactFailMs > -Infinity || this.writeFailing) this.log('INFO', 'serf: Finished compaction, successfully recovered from error state');
         this.lastCompactFailMs = -Infinity;
+        this.writeFailing = false;
       } catch (err) {
         this.errors++;
         this.lastCompactFailMs = now;
@@ -333,18 +354,51 @@ export class Snapshotter {
     try {
       this.flushOrThrow();
     } catch (err) {
-      this.errors++;
-      this.log('ERR', `serf: Failed to flush snapshot: ${errMessage(err)}`);
+      this.writeFailed('Failed to flush snapshot', err);
     }
+  }
+
+  /** Count a failed write; log it at most every 30 s (a full disk must not flood the log). */
+  private writeFailed(what: string, err: unknown): void {
+    this.errors++;
+    this.writeFailing = true;
+    const now = this.nowMs();
+    if (now - this.lastWriteErrorLogMs < ERROR_RECOVERY_INTERVAL_MS) return;
+    this.lastWriteErrorLogMs = now;
+    this.log('ERR', `serf: ${what}: ${errMessage(err)} (${this.errors} failed write${this.errors === 1 ? '' : 's'} so far; kept in memory, retried)`);
   }
 
   private flushOrThrow(): void {
     this.lastFlushMs = this.nowMs();
-    if (this.fd === null || this.buffered === '') return;
-    const data = Buffer.from(this.buffered);
+    if (this.fd === null) return;
+    if (this.buffered !== '') {
+      const fresh = Buffer.from(this.buffered);
+      this.buffered = '';
+      this.unwritten = this.unwritten === undefined ? fresh : Buffer.concat([this.unwritten, fresh]);
+    }
+    const data = this.unwritten;
+    if (data === undefined) return;
     let off = 0;
-    while (off < data.length) off += writeSync(this.fd, data, off);
-    this.buffered = '';
+    try {
+      while (off < data.length) off += writeSync(this.fd, data, off);
+      this.unwritten = undefined;
+      if (this.writeFailing) {
+        this.writeFailing = false;
+        this.log('INFO', 'serf: snapshot writes succeed again');
+      }
+    } catch (err) {
+      // What did not fit waits for the next flush; past the compaction size only the end of the
+      // torn line is kept (the compaction that follows rewrites everything from memory anyway).
+      let rest = data.subarray(off);
+      if (rest.length > this.maxSizeBytes()) {
+        const nl = rest.indexOf(0x0a);
+        const keep = off > 0 && nl >= 0 ? nl + 1 : 0;
+        this.droppedBytes += rest.length - keep;
+        rest = rest.subarray(0, keep);
+      }
+      this.unwritten = rest.length > 0 ? rest : undefined;
+      throw err;
+    }
   }
 
   private maxSizeBytes(): number {
@@ -363,11 +417,20 @@ export class Snapshotter {
       let off = 0;
       while (off < data.length) off += writeSync(fd, data, off);
       fsyncSync(fd);
-    } finally {
+    } catch (err) {
       closeSync(fd);
+      // a half-written copy only takes the space a full disk lacks
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // gone already
+      }
+      throw err;
     }
+    closeSync(fd);
     // Everything buffered is contained in the compacted state; drop it with the old file.
     this.buffered = '';
+    this.unwritten = undefined;
     closeSync(this.fd);
     this.fd = null;
     try {
