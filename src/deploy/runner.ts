@@ -10,7 +10,7 @@ import { decodeBalancerReport } from '../discovery/backends-report.ts';
 import { abort, buildSpec, isFinal, newDeploy, published, publishFailed, resumeDeploy, rollback, step } from './core.ts';
 import type { Action, DeployRequest, Machine, MemberObs } from './core.ts';
 import { DeployError } from './errors.ts';
-import { loadDeploys, saveDeploys } from './state-file.ts';
+import { loadDeploys, removeStaleTemps, saveDeploys } from './state-file.ts';
 import { BACKENDS_QUERY, BALANCER_TAG, DEFAULT_ROUTE_TAG } from './types.ts';
 import type { BalancerReport, DeploySpec, DeployState, RouteEntry, RouteSetting } from './types.ts';
 
@@ -64,6 +64,8 @@ export async function startDeployRunner(agent: DeployAgent, opts: DeployRunnerOp
   const queryTimeoutMs = opts.queryTimeoutMs ?? 1000;
   const resumeWaitMs = opts.resumeWaitMs ?? 5000;
   const stored = await loadDeploys(opts.dataDir);
+  const stale = await removeStaleTemps(opts.dataDir);
+  if (stale > 0) agent.logger.log('INFO', `deploy: removed ${stale} temporary state file${stale === 1 ? '' : 's'} left by an interrupted write`);
   let history = stored.history;
   let machine: Machine | undefined;
   let last: DeployState | undefined = stored.current;
@@ -75,15 +77,22 @@ export async function startDeployRunner(agent: DeployAgent, opts: DeployRunnerOp
   let queryRound = 0;
   let queryRunning = false;
   let writes: Promise<void> = Promise.resolve();
+  /** A deploy being started: its first write is not on disk yet. */
+  let starting = false;
   const log = (level: 'INFO' | 'WARN' | 'ERR', msg: string): void => agent.logger.log(level, msg);
 
-  const persist = (): Promise<void> => {
-    if (stopped) return writes;
+  /** Queue a write of the state; resolves with its error (already logged), if it failed. */
+  const persist = (): Promise<Error | undefined> => {
+    if (stopped) return writes.then(() => undefined);
     const snapshot = { current: machine ? structuredClone(machine.state) : last, history: [...history] };
-    writes = writes.then(
-      () => saveDeploys(opts.dataDir, snapshot),
-    ).catch((e: unknown) => log('ERR', `deploy: ${(e as Error).message}`));
-    return writes;
+    const done = writes.then(
+      () => saveDeploys(opts.dataDir, snapshot).then(() => undefined),
+    ).catch((e: unknown) => {
+      log('ERR', `deploy: ${(e as Error).message}`);
+      return e as Error;
+    });
+    writes = done.then(() => undefined);
+    return done;
   };
 
   const run = (actions: Action[]): void => {
@@ -134,7 +143,7 @@ export async function startDeployRunner(agent: DeployAgent, opts: DeployRunnerOp
     timer = undefined;
     if (stopped) return;
     const m = machine;
-    if (m !== undefined && !isFinal(m.state.phase)) {
+    if (m !== undefined && !starting && !isFinal(m.state.phase)) {
       const service = m.state.spec.service;
       askBalancers(service);
       const members = agent.members();
@@ -164,14 +173,25 @@ export async function startDeployRunner(agent: DeployAgent, opts: DeployRunnerOp
         throw new DeployError('ERR_DEPLOY_BUSY', `deploy ${machine.state.id} is running (${machine.state.phase}): wait for it, or kodama deploy abort`);
       }
       const spec = buildSpec({ tag: DEFAULT_ROUTE_TAG, ...req }, agent.members());
+      const before = { machine, last, history };
       if (machine !== undefined) history = [...history, machine.state];
       else if (last !== undefined) history = [...history, last];
+      const m = newDeploy(spec, agent.nodeName, Date.now());
+      machine = m;
+      last = m.state;
+      // Nothing is published before the state is on disk (the tick leaves it alone until then):
+      // a deploy a restart could not resume is not started at all.
+      starting = true;
+      const failed = await persist().finally(() => {
+        starting = false;
+      });
+      if (failed !== undefined) {
+        ({ machine, last, history } = before);
+        throw new DeployError('ERR_DEPLOY_FILE', `deploy not started, nothing was published: ${failed.message}; then start it again`);
+      }
       reports.clear();
-      machine = newDeploy(spec, agent.nodeName, Date.now());
-      last = machine.state;
-      log('INFO', `deploy ${machine.state.id}: started: ${spec.service} ${spec.from} → ${spec.to}`);
-      await persist();
-      return structuredClone(machine.state);
+      log('INFO', `deploy ${m.state.id}: started: ${spec.service} ${spec.from} → ${spec.to}`);
+      return structuredClone(m.state);
     },
     current: () => (machine ? structuredClone(machine.state) : last ? structuredClone(last) : undefined),
     history: () => structuredClone(history),

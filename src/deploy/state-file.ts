@@ -1,9 +1,11 @@
 // Where a coordinator keeps its deploys: <dataDir>/deploys/state.json = {current, history}.
 // Written atomically (temp file, fsync, rename, fsync of the directory) so a kill -9 at any
 // instant leaves either the old or the new state, never a torn one; that is what lets a
-// restarted agent resume a deploy instead of guessing.
+// restarted agent resume a deploy instead of guessing. A write that fails (a full disk) removes
+// its temporary file; temporary files a killed agent left behind are removed when the state is
+// next loaded (at start), so crashes do not slowly fill the directory.
 
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeployError } from './errors.ts';
 import type { DeployState } from './types.ts';
@@ -32,6 +34,24 @@ function looksLikeState(v: unknown): v is DeployState {
   const o = v as Record<string, unknown>;
   return typeof o['id'] === 'string' && typeof o['phase'] === 'string' && typeof o['spec'] === 'object' && o['spec'] !== null
     && typeof o['step'] === 'number' && typeof o['routeLTime'] === 'number' && Array.isArray(o['events']);
+}
+
+const TMP_NAME = /^state\.json\.\d+\.\d+\.tmp$/;
+
+/** Remove temporary files of writes that never finished (an agent killed mid-write). Returns how many. */
+export async function removeStaleTemps(dataDir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(deploysDir(dataDir));
+  } catch {
+    return 0; // no directory yet
+  }
+  let removed = 0;
+  for (const n of names) {
+    if (!TMP_NAME.test(n) || n.startsWith(`state.json.${process.pid}.`)) continue;
+    await unlink(join(deploysDir(dataDir), n)).then(() => removed++, () => undefined);
+  }
+  return removed;
 }
 
 /** Read the stored deploys; a missing file is "none". A corrupt file is an error (never silently forgotten). */
@@ -85,6 +105,8 @@ export async function saveDeploys(dataDir: string, s: StoredDeploys): Promise<vo
       await dh.close();
     }
   } catch (e) {
-    throw new DeployError('ERR_DEPLOY_FILE', `cannot write ${path}: ${(e as Error).message}`);
+    await unlink(tmp).catch(() => undefined);
+    const full = (e as NodeJS.ErrnoException).code === 'ENOSPC' ? ' (the disk is full: free space there)' : '';
+    throw new DeployError('ERR_DEPLOY_FILE', `cannot write ${path}: ${(e as Error).message}${full}`);
   }
 }

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDeployRunner, balancerFilter } from '../../src/deploy/runner.ts';
-import type { DeployAgent } from '../../src/deploy/runner.ts';
+import type { DeployAgent, DeployRunner } from '../../src/deploy/runner.ts';
 import type { MemberObs } from '../../src/deploy/core.ts';
 import { encodeBalancerReport } from '../../src/discovery/backends-report.ts';
 import { loadDeploys, stateFilePath, saveDeploys, MAX_HISTORY } from '../../src/deploy/state-file.ts';
@@ -162,4 +163,48 @@ test('state file: atomic replace, bounded history, corrupt file is an error', as
   assert.doesNotMatch((await readFile(stateFilePath(dir), 'utf8')).slice(0, 20), /tmp/);
   await writeFile(stateFilePath(dir), '{"version":1,"current":{"id":');
   await assert.rejects(loadDeploys(dir), (e: unknown) => e instanceof DeployError && e.code === 'ERR_DEPLOY_FILE');
+});
+
+test('a full disk (a small tmpfs): deploy start is refused with a clear error and publishes nothing; no temporary file is left; temporary files of a killed writer are removed at start', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('SKIPPED: mounting a tmpfs needs root');
+    return;
+  }
+  const top = await mkdtemp(join(tmpdir(), 'kodama-deploy-'));
+  const dir = join(top, 'disk');
+  await mkdir(dir);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'kodama-deploy-test', dir], { encoding: 'utf8' });
+  const held: { runner?: DeployRunner } = {};
+  t.after(async () => {
+    await held.runner?.stop();
+    spawnSync('umount', ['-l', dir]);
+    await rm(top, { recursive: true, force: true });
+  });
+  if (m.status !== 0) {
+    t.skip(`SKIPPED: cannot mount a tmpfs here: ${m.stderr.trim()}`);
+    return;
+  }
+  // What an agent killed mid-write leaves behind.
+  await mkdir(join(dir, 'deploys'));
+  await writeFile(join(dir, 'deploys', 'state.json.4242.3.tmp'), '{"version":1,"cur');
+  const agent = new FakeAgent();
+  const runner = await startDeployRunner(agent, { dataDir: dir, tickMs: 10 });
+  held.runner = runner;
+  assert.deepEqual(await readdir(join(dir, 'deploys')), [], 'the killed writer\'s temporary file is gone');
+  assert.ok(agent.logger.lines.some((l) => /removed 1 temporary state file/.test(l)), agent.logger.lines.join('\n'));
+  // Fill the disk.
+  await writeFile(join(dir, 'filler'), Buffer.alloc(1 << 20)).catch((e: NodeJS.ErrnoException) => assert.equal(e.code, 'ENOSPC'));
+  await assert.rejects(
+    agent.call('deploy.start', { service: 'web', from: 'blue', to: 'green', ...FAST }),
+    (e: unknown) => e instanceof DeployError && e.code === 'ERR_DEPLOY_FILE' && /deploy not started, nothing was published: cannot write .*state\.json: ENOSPC.*disk is full/.test(e.message),
+  );
+  await new Promise((res) => setTimeout(res, 100)); // ten ticks
+  assert.deepEqual(agent.published, [], 'no route published');
+  assert.equal(runner.current(), undefined, 'no deploy kept in memory either');
+  assert.deepEqual(await readdir(join(dir, 'deploys')), [], 'no half-written temporary file left');
+  // Space again: the same request starts the deploy.
+  await rm(join(dir, 'filler'));
+  const s = (await agent.call('deploy.start', { service: 'web', from: 'blue', to: 'green', ...FAST })) as DeployState;
+  assert.equal(s.phase, 'prepare');
+  assert.equal((await loadDeploys(dir)).current?.id, s.id);
 });
