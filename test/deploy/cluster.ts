@@ -196,9 +196,12 @@ export interface CoordinatorProcess {
   stop(): Promise<void>;
 }
 
-/** Same serf and RPC ports on a restart: the node comes back as itself (a new incarnation, no name conflict). */
-export async function spawnCoordinator(name: string, seed: string, dataDir: string, ports: { rpc: number; serf: number }): Promise<CoordinatorProcess> {
-  const proc = await startKodama(name, { port: ports.serf, rpcPort: ports.rpc, join: [seed], args: ['-data-dir', dataDir], logLevel: 'info' });
+/**
+ * Same serf and RPC ports on a restart: the node comes back as itself (a new incarnation, no name
+ * conflict). `seed` undefined: no -join (a restart that must find the cluster from its snapshot).
+ */
+export async function spawnCoordinator(name: string, seed: string | undefined, dataDir: string, ports: { rpc: number; serf: number }, args: string[] = []): Promise<CoordinatorProcess> {
+  const proc = await startKodama(name, { port: ports.serf, rpcPort: ports.rpc, join: seed === undefined ? [] : [seed], args: ['-data-dir', dataDir, ...args], logLevel: 'info' });
   return {
     rpcAddr: proc.rpcAddr,
     proc,
