@@ -321,6 +321,7 @@ class NetImpl implements Net {
   private readonly procs = new Set<NsProc>();
   private readonly servers = new Set<Server>();
   private readonly sockets = new Set<Socket>();
+  private readonly forwards = new Map<string, Promise<string>>();
   private cutPairs: [NetNode, NetNode][] = [];
   private destroyed = false;
   private readonly createdAt = performance.now();
@@ -488,8 +489,21 @@ class NetImpl implements Net {
     return p;
   }
 
-  async forward(nodeOrName: NetNode | string, port: number): Promise<string> {
+  forward(nodeOrName: NetNode | string, port: number): Promise<string> {
+    // One relay per node and port, kept for the network's life: an agent restarted in the node
+    // is reached at the same host address.
     const node = this.resolve(nodeOrName);
+    const key = `${node.name}:${port}`;
+    let f = this.forwards.get(key);
+    if (f === undefined) {
+      f = this.startForward(node, port);
+      this.forwards.set(key, f);
+      f.catch(() => this.forwards.delete(key));
+    }
+    return f;
+  }
+
+  private async startForward(node: NetNode, port: number): Promise<string> {
     const path = join(this.dir, `${node.name}-${port}.sock`);
     const relay = this.spawn(node, process.execPath, ['-e', RELAY_SRC, path, String(port)], {
       watch: ['relay ready'],

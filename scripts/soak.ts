@@ -1,0 +1,108 @@
+// `npm run soak -- --minutes N [--seed S] [--nodes 10]`: a soak run on a real test network
+// (test/netns/soak.ts): a mixed serf + kodama cluster behind an embedded balancer under constant
+// traffic, with a seeded random schedule of faults. Prints a line per fault and one every ~30 s,
+// then a summary. Exit status: 0 passed; 1 a false failure, a request failed outside every fault
+// window, a fault not recovered from within the bound, or a final view problem; 2 this machine
+// cannot make test networks (root, iproute2, iptables or nft needed) or bad arguments.
+
+import { netnsAvailable } from '../test/netns/net.ts';
+import { DEFAULT_NODES, formatSummary, randomSeed, runSoak, soakProblems } from '../test/netns/soak.ts';
+
+const HELP = `Usage: npm run soak -- [--minutes N] [--seed S] [--nodes N]
+
+A soak run on a throwaway network of Linux namespaces (needs root): node 0 a kodama
+balancer (embedded proxy), web nodes kodama (HTTP-checked service) and serf (every
+third node, an s:web tag), traffic through the balancer all along, and a seeded
+random schedule of faults (partitions, one-way cuts, loss, SIGSTOP, kill -9 and
+restart, flapping links), each followed by recovery and a quiet gap.
+
+Options:
+  --minutes N   Minutes of faults (default 3; setup and the end add ~1 min).
+  --seed S      Seed of the fault schedule, an integer 0…4294967295
+                (default: random, printed; the same seed replays the same faults).
+  --nodes N     Cluster size, 4…30 (default ${DEFAULT_NODES}).
+  --help        This text.
+
+Exit status: 0 passed; 1 a false failure, a request failed outside every fault
+window, a fault not recovered from within the bound, or a final view problem;
+2 network namespaces unavailable here, or bad arguments.
+`;
+
+function fail(msg: string): never {
+  console.error(`soak: ${msg}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function parse(argv: string[]): { minutes: number; seed: number; nodes: number } {
+  let minutes = 3;
+  let seed: number | undefined;
+  let nodes = DEFAULT_NODES;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') {
+      console.log(HELP);
+      process.exit(0);
+    }
+    const eq = arg.indexOf('=');
+    const [name, inline] = arg.startsWith('--') && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) fail(`${name} needs a value`);
+      return v;
+    };
+    switch (name) {
+      case '--minutes': {
+        const v = value();
+        minutes = Number(v);
+        if (!(minutes > 0 && minutes <= 1440)) fail(`--minutes must be a number > 0 and ≤ 1440, got ${v}`);
+        break;
+      }
+      case '--seed': {
+        const v = value();
+        seed = Number(v);
+        if (!/^\d+$/.test(v) || seed > 0xffffffff) fail(`--seed must be an integer 0…4294967295, got ${v}`);
+        break;
+      }
+      case '--nodes': {
+        const v = value();
+        nodes = Number(v);
+        if (!Number.isInteger(nodes) || nodes < 4 || nodes > 30) fail(`--nodes must be an integer 4…30, got ${v}`);
+        break;
+      }
+      default:
+        fail(`unknown argument ${arg}`);
+    }
+  }
+  return { minutes, seed: seed ?? randomSeed(), nodes };
+}
+
+async function main(): Promise<void> {
+  const o = parse(process.argv.slice(2));
+  const avail = netnsAvailable();
+  if (!avail.ok) {
+    console.error(`soak: cannot run here: ${avail.why ?? 'network namespaces unavailable'}`);
+    process.exit(2);
+  }
+  console.log(`soak: seed ${o.seed}, ${o.minutes} min of faults, ${o.nodes} nodes (replay with --seed ${o.seed})`);
+  let result;
+  try {
+    result = await runSoak({ ...o, log: (line) => console.log(line) });
+  } catch (e) {
+    console.error(`soak: the run itself failed (seed ${o.seed}):\n${(e as Error).message}`);
+    process.exit(1);
+  }
+  console.log('');
+  console.log(formatSummary(result));
+  const problems = soakProblems(result);
+  if (problems.length > 0) {
+    console.log('');
+    if (result.falseFailureLogs !== '') console.log(`log lines around each false failure:\n${result.falseFailureLogs}\n`);
+    console.log(result.diagnosis);
+    for (const p of result.recoveryProblems) console.log(`\n${p}`);
+    for (const p of result.finalProblems) console.log(`\n${p}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+await main();
