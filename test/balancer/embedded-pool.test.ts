@@ -84,3 +84,26 @@ test('an updated address is a new backend; invalid and duplicate entries are dro
   const again = pool.set([be('a', 100, 'ready', 9000)]);
   assert.deepEqual([again.added, again.updated, again.removed], [0, 0, 0], 'idempotent');
 });
+
+test('connects failing in a row double the cool-down (up to 16 ×); one that works ends it', () => {
+  const pool = new Pool('web', 1000);
+  pool.set([be('a'), be('b')]);
+  const a = pool.backends.find((x) => x.id === 'a');
+  assert.ok(a !== undefined);
+  const cooldowns: number[] = [];
+  const firsts: boolean[] = [];
+  for (let i = 0; i < 8; i++) {
+    const t0 = Date.now();
+    firsts.push(pool.connectFailed(a));
+    cooldowns.push(Math.round((a.failedUntilMs - t0) / 1000));
+  }
+  assert.deepEqual(cooldowns, [1, 2, 4, 8, 16, 16, 16, 16]);
+  assert.deepEqual(firsts, [true, false, false, false, false, false, false, false], 'only the first failure of a streak is news');
+  assert.ok(!picks(pool, 20).includes('a'));
+  pool.connectWorked(a);
+  assert.equal(a.failStreak, 0);
+  assert.ok(picks(pool, 20).includes('a'), 'a backend that answered is back in rotation at once');
+  const t0 = Date.now();
+  assert.equal(pool.connectFailed(a), true);
+  assert.equal(Math.round((a.failedUntilMs - t0) / 1000), 1, 'a new streak starts from one cool-down');
+});

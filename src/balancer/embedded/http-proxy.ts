@@ -278,7 +278,7 @@ class Exchange {
   upstreamConnected(up: ClientRequest): void {
     if (up !== this.upstream || this.closed) return;
     this.connected = true;
-    if (this.backend !== undefined) this.backend.failedUntilMs = 0;
+    if (this.backend !== undefined) this.fe.pool.connectWorked(this.backend);
     up.socket?.setTimeout(this.fe.tuning.requestTimeoutMs);
     // Only now read the client's body: had the connect failed, it could still go elsewhere.
     if (this.hasBody) this.req.pipe(up);

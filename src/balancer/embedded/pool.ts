@@ -6,8 +6,14 @@
 // Eligible = state ready, weight > 0, not just tried by the same request. A backend whose
 // connect failed is avoided for a short cool-down (unless nothing else is left), so a dead
 // backend that the cluster has not yet declared failed costs one refused connect, not one per
-// request.
+// request. Each further failed connect in a row doubles the cool-down (up to 16 ×), and a
+// connect that works ends it: a backend this balancer cannot reach while the cluster still
+// sees it alive (a one-way cut, a firewall) costs a few connects, not one per cool-down, as
+// HAProxy's `observe layer4` marks such a server down.
 import type { Backend, BackendStats } from '../../discovery/types.ts';
+
+/** A backend failing connect after connect is avoided for at most 2^4 = 16 cool-downs at a time (a backend reachable again waits at most that long for traffic). */
+const MAX_COOLDOWN_DOUBLINGS = 4;
 
 /** Resources a proxy attaches to a backend (an HTTP agent's pooled sockets). */
 export interface UpstreamLink {
@@ -29,6 +35,8 @@ export class PoolBackend {
   errors = 0;
   /** Avoid until this Date.now() after a failed connect (0 = fine). */
   failedUntilMs = 0;
+  /** Connects that failed in a row (0 after one that worked). */
+  failStreak = 0;
   /** Set once it left the pool: in-flight work finishes, nothing new and no pooled sockets. */
   removed = false;
   upstream: UpstreamLink | undefined;
@@ -172,11 +180,18 @@ export class Pool {
     return best;
   }
 
-  /** A connect to `b` failed: avoid it for a while. True when it was fine until now. */
+  /** A connect to `b` failed: avoid it for a while, longer at each failure in a row. True when it was fine until now. */
   connectFailed(b: PoolBackend): boolean {
-    const wasFine = b.failedUntilMs === 0;
-    b.failedUntilMs = Date.now() + this.failCooldownMs;
+    const wasFine = b.failStreak === 0;
+    b.failStreak++;
+    b.failedUntilMs = Date.now() + this.failCooldownMs * 2 ** Math.min(b.failStreak - 1, MAX_COOLDOWN_DOUBLINGS);
     return wasFine;
+  }
+
+  /** A connect to `b` worked: it is fine again. */
+  connectWorked(b: PoolBackend): void {
+    b.failedUntilMs = 0;
+    b.failStreak = 0;
   }
 
   /** Backends that take new work now. */

@@ -57,7 +57,7 @@ class TcpSession {
     const up = this.upstream;
     if (up === undefined || this.finished) return;
     this.connected = true;
-    if (this.backend !== undefined) this.backend.failedUntilMs = 0;
+    if (this.backend !== undefined) this.fe.pool.connectWorked(this.backend);
     up.setTimeout(0);
     this.client.pipe(up);
     up.pipe(this.client);
