@@ -6,6 +6,11 @@
 //
 // A real serf agent in the cluster never answers: peers are picked at random, a round with no
 // usable answer is repeated with peers not asked yet, and the whole effort is bounded.
+//
+// A partition that heals is the same story later: while apart, each side may have missed route
+// events of the other (a deploy's rollback on the coordinator's side), and Serf hands them over
+// only if a push/pull happens to cross the old cut. So members that come back from failed are
+// asked too (`catchUp`): one round, a few of them, the burst of a heal gathered into one ask.
 
 import { decodeSyncAnswer } from './route.ts';
 import type { RouteEntry } from './types.ts';
@@ -31,9 +36,11 @@ export interface RouteSyncOptions {
   maxRounds?: number;
   /** Pause after a silent round (default 1 s). */
   retryDelayMs?: number;
+  /** How long catchUp gathers members coming back before it asks (default 300 ms: a heal's burst). */
+  catchUpGatherMs?: number;
 }
 
-export const ROUTE_SYNC_DEFAULTS = { peersPerRound: 3, maxRounds: 5, retryDelayMs: 1000 } as const;
+export const ROUTE_SYNC_DEFAULTS = { peersPerRound: 3, maxRounds: 5, retryDelayMs: 1000, catchUpGatherMs: 300 } as const;
 
 type SyncState = 'idle' | 'running' | 'synced' | 'gave-up' | 'stopped';
 
@@ -42,7 +49,10 @@ export class RouteSync {
   /** Resolves when the round under way ends (synced, gave up or stopped). */
   private ended: Promise<void> = Promise.resolve();
   private readonly opts: Required<RouteSyncOptions>;
-  private readonly counts = { route_syncs: 0, route_sync_rounds: 0, route_sync_answers: 0, route_sync_bad_answers: 0, route_sync_entries: 0 };
+  private readonly counts = { route_syncs: 0, route_sync_rounds: 0, route_sync_answers: 0, route_sync_bad_answers: 0, route_sync_entries: 0, route_catch_ups: 0 };
+  /** Members back from failed, not asked yet. */
+  private readonly comeback = new Set<string>();
+  private catchingUp = false;
 
   constructor(
     private readonly host: RouteSyncHost,
@@ -65,6 +75,53 @@ export class RouteSync {
       if (this.state === 'running') this.state = 'gave-up';
       this.host.log('DEBUG', `routes: sync ended: ${(e as Error).message}`);
     });
+  }
+
+  /**
+   * Members that were failed are alive again (a partition healed): ask a few of them for their
+   * table, once (they may know routes published on their side while we were apart). A sync under
+   * way, or none yet, does the job instead.
+   */
+  catchUp(peers: string[]): void {
+    if (this.state === 'stopped') return;
+    for (const p of peers) this.comeback.add(p);
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    void this.runCatchUp().finally(() => {
+      this.catchingUp = false;
+    });
+  }
+
+  private async runCatchUp(): Promise<void> {
+    // Bounded: each round takes what came back meanwhile; a heal is one or two rounds.
+    for (let round = 0; round < this.opts.maxRounds && this.comeback.size > 0; round++) {
+      await this.host.sleep(this.opts.catchUpGatherMs);
+      if (this.state === 'stopped') return;
+      if (this.state === 'running') await this.ended; // that sync asks peers anyway
+      const alive = new Set(this.host.alivePeers());
+      const peers = this.pick([...this.comeback].filter((p) => alive.has(p)), this.opts.peersPerRound);
+      this.comeback.clear();
+      if (peers.length === 0) return;
+      this.counts.route_catch_ups++;
+      this.host.log('DEBUG', `routes: asking ${peers.join(', ')} for the route table (back from failed)`);
+      let answers: Map<string, Uint8Array>;
+      try {
+        answers = await this.host.ask(peers);
+      } catch {
+        return; // the agent is stopping
+      }
+      if ((this.state as SyncState) === 'stopped') return;
+      for (const [from, payload] of answers) {
+        const a = decodeSyncAnswer(payload);
+        if (a === undefined) {
+          this.counts.route_sync_bad_answers++;
+          continue;
+        }
+        this.counts.route_sync_answers++;
+        this.counts.route_sync_entries += a.routes.length;
+        this.host.apply(a.routes, from);
+      }
+    }
   }
 
   /**

@@ -8,7 +8,7 @@ import type { AgentHost, Subsystem } from '../agent/host.ts';
 import { RouteTable, compareRoutes, decodeRoute, encodeRoute } from './route.ts';
 import { RouteSync } from './route-sync.ts';
 import type { RouteSyncOptions } from './route-sync.ts';
-import { ROUTES_QUERY, ROUTE_EVENT } from './types.ts';
+import { BALANCER_TAG, ROUTES_QUERY, ROUTE_EVENT } from './types.ts';
 import type { RouteEntry, RouteSetting } from './types.ts';
 
 /** What the routes read of the agent beyond the AgentHost: Serf's user-event clock. */
@@ -87,6 +87,10 @@ export function startRoutes(host: RoutesHost, syncOptions?: RouteSyncOptions): R
     syncOptions,
   );
 
+  /** Members seen failed and not back yet. */
+  const failed = new Set<string>();
+  const isBalancer = (): boolean => (host.members().find((m) => m.name === host.nodeName)?.tags[BALANCER_TAG] ?? '') !== '';
+
   const maxBytes = host.queryResponseSizeLimit - RESPONSE_OVERHEAD_BYTES - Buffer.byteLength(host.nodeName, 'utf8');
   const offs = [
     host.on('user', (ev) => {
@@ -112,8 +116,21 @@ export function startRoutes(host: RoutesHost, syncOptions?: RouteSyncOptions): R
     // Serf does not replay the route events we missed: ask the peers for the current table.
     host.on('joined', () => sync.trigger('joined')),
     // Someone joined us (we may never call join ourselves, e.g. a restarted seed): catch up.
+    // A balancer also asks members back from failed (a healed partition) what it missed while
+    // apart; only balancers, so a heal costs a few queries per balancer, not per node.
     host.on('member-join', (ev) => {
       if (ev.members.some((m) => m.name !== host.nodeName)) sync.trigger('a peer joined');
+      const back = ev.members.filter((m) => failed.delete(m.name)).map((m) => m.name);
+      if (back.length > 0 && isBalancer()) sync.catchUp(back);
+    }),
+    host.on('member-failed', (ev) => {
+      for (const m of ev.members) if (m.name !== host.nodeName) failed.add(m.name);
+    }),
+    host.on('member-leave', (ev) => {
+      for (const m of ev.members) failed.delete(m.name);
+    }),
+    host.on('member-reap', (ev) => {
+      for (const m of ev.members) failed.delete(m.name);
     }),
     host.addStats(() => {
       const out: Record<string, string> = { routes: String(table.size), sync: sync.status };

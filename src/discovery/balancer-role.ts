@@ -412,13 +412,19 @@ export async function startBalancerRole(agent: BalancerHost, spec: BalancerSpec,
   run(false);
   await running;
 
-  /** The `balancer` stats section: driver, per service `backends.<name>` = "2 ready, 1 drain", counters. */
+  /**
+   * The `balancer` stats section: driver, per service `backends.<name>` = "2 ready, 1 drain" and
+   * `route.<name>` = the route it serves ("ltime 12 blue=0 green=100", or "none"), counters.
+   */
   function stats(): Record<string, string> {
     const out: Record<string, string> = { driver: driver.kind };
     for (const s of services) {
       const backends = s.applied ?? [];
       const ready = backends.filter((b) => b.state === 'ready').length;
       out[`backends.${s.spec.service}`] = `${ready} ready, ${backends.length - ready} drain`;
+      const r = s.route;
+      const split = r !== undefined && r.ltime === s.routeLTime ? Object.entries(r.weights).map(([k, v]) => ` ${k}=${v}`).join('') : '';
+      out[`route.${s.spec.service}`] = s.routeLTime === 0 ? 'none' : `ltime ${s.routeLTime}${split}`;
     }
     for (const [k, v] of Object.entries(counters())) out[k] = String(v);
     return out;

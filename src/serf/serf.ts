@@ -378,8 +378,8 @@ export class Serf implements Delegate {
   /** Latest `now` seen; callbacks without a time argument (getBroadcasts) stamp with it. */
   private lastNowMs = 0;
   private lastIntentExpiryMs = -Infinity;
-  /** When our own news last went out directly (eagerGossipNodes). */
-  private lastEagerSendMs = -Infinity;
+  /** Last eager send of a user event and of a query: each kind has its own once-per-interval budget. */
+  private readonly lastEagerSendMs = { event: -Infinity, query: -Infinity };
 
   constructor(private readonly config: SerfConfig) {
     if (config.protocolVersion < 2 || config.protocolVersion > 5) {
@@ -751,7 +751,7 @@ export class Serf implements Delegate {
     }
     this.eventClock.increment();
     this.handleUserEvent(msg);
-    this.queueOn(this.eventQueue, raw, this.sendEagerly(raw, now));
+    this.queueOn(this.eventQueue, raw, this.sendEagerly(raw, now, 'event'));
   }
 
   /** Serf's default query timeout for the current cluster size. */
@@ -1022,12 +1022,15 @@ export class Serf implements Delegate {
 
   /**
    * News we start (a user event, a query): send it at once to eagerGossipNodes random alive
-   * members (every one, up to ownNewsDirectMax of them), at most once per gossip interval.
+   * members (every one, up to ownNewsDirectMax of them), at most once per gossip interval for
+   * each kind — so a query sent every tick (a deploy asking its balancers) never costs a user
+   * event right after it its direct sends (it would be left to gossip, which in a cluster half
+   * cut off spends its few transmissions on unreachable members).
    * Returns how many transmissions that counts as (at most eagerGossipNodes).
    */
-  private sendEagerly(serfMsg: Uint8Array, now: number): number {
+  private sendEagerly(serfMsg: Uint8Array, now: number, kind: 'event' | 'query'): number {
     const k = this.config.eagerGossipNodes ?? DEFAULT_EAGER_GOSSIP_NODES;
-    if (!(k > 0) || now < this.lastEagerSendMs + (this.config.gossipIntervalMs ?? 200)) return 0;
+    if (!(k > 0) || now < this.lastEagerSendMs[kind] + (this.config.gossipIntervalMs ?? 200)) return 0;
     const candidates: Member[] = [];
     for (const [name, ms] of this.members_) {
       if (name !== this.config.nodeName && ms.member.status === 'alive') candidates.push(ms.member);
@@ -1041,7 +1044,7 @@ export class Serf implements Delegate {
       this.pushOutput({ kind: 'user-packet', to: { ...m!.addr }, payload: serfMsg });
     }
     if (n > 0) {
-      this.lastEagerSendMs = now;
+      this.lastEagerSendMs[kind] = now;
       this.counters_['serf.eager-sends'] = (this.counters_['serf.eager-sends'] ?? 0) + n;
     }
     return Math.min(n, k);
@@ -1128,7 +1131,7 @@ export class Serf implements Delegate {
     this.openByLTime.set(ltime, handle);
     // Process locally first (we may match our own filters), then gossip it.
     this.handleQuery(msg, now);
-    this.queueOn(this.queryQueue, raw, this.sendEagerly(raw, now));
+    this.queueOn(this.queryQueue, raw, this.sendEagerly(raw, now, 'query'));
     return handle;
   }
 

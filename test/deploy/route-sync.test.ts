@@ -168,3 +168,28 @@ test('stop() during a query: nothing is applied afterwards', async () => {
   assert.equal(sync.status, 'stopped');
   assert.deepEqual(applied, []);
 });
+
+test('members back from failed (a healed partition) are asked once, their burst gathered into one ask of at most three, even after the sync is done', async () => {
+  const s: Script = { peers: ['a', 'b', 'c', 'd', 'e', 'f'], answers: new Map([['a', table()], ['d', table(web)], ['e', table(web)], ['f', table(web)]]) };
+  const h = host(s);
+  const sync = new RouteSync(h.host);
+  sync.trigger('joined');
+  await settle(sync);
+  assert.equal(sync.status, 'synced');
+  const before = h.asked.length;
+  // A heal: d, e, f come back one after the other.
+  sync.catchUp(['d']);
+  sync.catchUp(['e']);
+  sync.catchUp(['f', 'gone']);
+  for (let i = 0; i < 20 && sync.counters()['route_catch_ups'] === 0; i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(h.asked.slice(before), [['d', 'e', 'f']], 'one ask, alive members only');
+  assert.deepEqual(h.applied.slice(-3).map((a) => a.from).sort(), ['d', 'e', 'f']);
+  assert.ok(h.sleeps.includes(300), 'the burst is gathered for 300 ms first');
+  assert.equal(sync.counters()['route_catch_ups'], 1);
+  assert.ok(h.logs.some((l) => /back from failed/.test(l)));
+  sync.stop();
+  sync.catchUp(['d']);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(h.asked.length, before + 1, 'nothing after stop');
+});

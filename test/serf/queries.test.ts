@@ -367,3 +367,19 @@ test('a query needs our own address (answers go there)', () => {
   const [q] = t.getBroadcasts(2, 1400).map((b) => decodeSerfMessage(b.subarray(1)));
   assert.deepEqual(q?.type === 'query' && q.addr, { ip: '10.0.0.1', port: 7946 });
 });
+
+test('a query and a user event started in the same gossip interval both go straight to every member (each kind has its own eager budget)', () => {
+  const s = newSerf({ localAddr: { ip: '127.0.0.1', port: 7946 } } as Partial<SerfConfig>);
+  for (let i = 1; i <= 4; i++) s.handleMemberEvent({ type: 'join', node: node(`p${i}`, 7946 + i) }, 0);
+  events(s);
+  outputs(s);
+  s.query({ name: 'kodama-backends', payload: enc('{}') }, 1000);
+  const q = outputs(s).filter((o) => o.kind === 'user-packet');
+  s.userEvent('kodama-route', enc('split'), false, 1050);
+  const e = outputs(s).filter((o) => o.kind === 'user-packet');
+  assert.equal(q.length, 4, 'the query went to all four peers');
+  assert.equal(e.length, 4, 'the event 50 ms later too (before: left to gossip)');
+  // Within one kind the budget still holds: a second event in the same interval waits for gossip.
+  s.userEvent('kodama-route', enc('split-2'), false, 1100);
+  assert.equal(outputs(s).filter((o) => o.kind === 'user-packet').length, 0);
+});
