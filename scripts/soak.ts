@@ -8,7 +8,7 @@
 import { netnsAvailable } from '../test/netns/net.ts';
 import { DEFAULT_NODES, formatSummary, randomSeed, runSoak, soakProblems } from '../test/netns/soak.ts';
 
-const HELP = `Usage: npm run soak -- [--minutes N] [--seed S] [--nodes N]
+const HELP = `Usage: npm run soak -- [--minutes N] [--seed S] [--nodes N] [--warmup-minutes W]
 
 A soak run on a throwaway network of Linux namespaces (needs root): node 0 a kodama
 balancer (embedded proxy), web nodes kodama (HTTP-checked service) and serf (every
@@ -21,6 +21,10 @@ Options:
   --seed S      Seed of the fault schedule, an integer 0…4294967295
                 (default: random, printed; the same seed replays the same faults).
   --nodes N     Cluster size, 4…30 (default ${DEFAULT_NODES}).
+  --warmup-minutes W
+                Traffic without faults before the start figures (RSS, CPU) are
+                taken, so growth after it is what a leak looks like (default 0;
+                2 for runs of 10 minutes or more).
   --help        This text.
 
 Exit status: 0 passed; 1 a false failure, a request failed outside every fault
@@ -33,8 +37,9 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
-function parse(argv: string[]): { minutes: number; seed: number; nodes: number } {
+function parse(argv: string[]): { minutes: number; seed: number; nodes: number; warmupMs: number } {
   let minutes = 3;
+  let warmup: number | undefined;
   let seed: number | undefined;
   let nodes = DEFAULT_NODES;
   for (let i = 0; i < argv.length; i++) {
@@ -69,11 +74,17 @@ function parse(argv: string[]): { minutes: number; seed: number; nodes: number }
         if (!Number.isInteger(nodes) || nodes < 4 || nodes > 30) fail(`--nodes must be an integer 4…30, got ${v}`);
         break;
       }
+      case '--warmup-minutes': {
+        const v = value();
+        warmup = Number(v);
+        if (!(warmup >= 0 && warmup <= 60)) fail(`--warmup-minutes must be a number 0…60, got ${v}`);
+        break;
+      }
       default:
         fail(`unknown argument ${arg}`);
     }
   }
-  return { minutes, seed: seed ?? randomSeed(), nodes };
+  return { minutes, seed: seed ?? randomSeed(), nodes, warmupMs: (warmup ?? (minutes >= 10 ? 2 : 0)) * 60_000 };
 }
 
 async function main(): Promise<void> {

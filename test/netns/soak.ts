@@ -120,6 +120,8 @@ export interface SoakOptions {
   seed: number;
   /** Nodes in the cluster, 4…30 (default 10). */
   nodes?: number;
+  /** Traffic before the start figures (RSS, CPU) and the first fault (default 0). */
+  warmupMs?: number;
   /** Progress lines (one per fault, one every ~30 s). */
   log?: (line: string) => void;
 }
@@ -457,7 +459,6 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     await sleep(SETTLE_MS);
     net.mark(`all ${n} alive everywhere, ${webs.length} web nodes ready on the balancer, settled; traffic starts (seed ${seed})`);
 
-    const usage: AgentUsage[] = agents.map((a) => ({ name: a.name, kind: a.kind, pid: a.proc.pid, restarted: false, start: procUsage(a.proc.pid), end: undefined }));
     const t0Ms = Date.now();
     loader = (async () => {
       for (let i = 0; i < 100_000_000 && !stopLoad; i++) {
@@ -467,10 +468,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         await sleep(LOAD_INTERVAL_MS);
       }
     })();
+    // Memory and CPU are compared from after a warm-up under traffic (the JIT, the heap's first
+    // growth), so what grows after it is what a leak would look like.
+    const warmupMs = opts.warmupMs ?? 0;
+    if (warmupMs > 0) {
+      log(`warm-up: ${(warmupMs / 1000).toFixed(0)} s of traffic before the start figures and the first fault`);
+      await sleep(warmupMs);
+      net.mark('warm-up over: start figures taken, faults begin');
+    }
+    const usage: AgentUsage[] = agents.map((a) => ({ name: a.name, kind: a.kind, pid: a.proc.pid, restarted: false, start: procUsage(a.proc.pid), end: undefined }));
 
     const windows: FaultWindow[] = [];
     const recoveryProblems: string[] = [];
-    const deadline = t0Ms + opts.minutes * 60_000;
+    const deadline = Date.now() + opts.minutes * 60_000;
     progress = setInterval(() => {
       const now = Date.now();
       const failed = load.filter((x) => !x.ok).length;
