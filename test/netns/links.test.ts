@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { requireNetns } from './net.ts';
 import type { AgentKind } from './agents.ts';
 import { diagnosis, falseFailures, finalViewProblems, formatFalseFailures, waitAllAlive } from './checker.ts';
-import { KODAMA_ONLY_6, MIXED_6, PROBE_INTERVAL_MS, withCluster } from './scenario.ts';
+import { PROBE_INTERVAL_MS, faultClusters, withCluster } from './scenario.ts';
 
 const ONE_WAY_MS = 20_000;
 const FLAP_MS = 2_000;
@@ -69,7 +69,5 @@ function flapScenario(label: string, kinds: AgentKind[]): void {
   });
 }
 
-oneWayScenario('kodama-only', KODAMA_ONLY_6);
-oneWayScenario('mixed 3 serf + 3 kodama', MIXED_6);
-flapScenario('kodama-only', KODAMA_ONLY_6);
-flapScenario('mixed 3 serf + 3 kodama', MIXED_6);
+for (const c of faultClusters()) oneWayScenario(c.label, c.kinds);
+for (const c of faultClusters()) flapScenario(c.label, c.kinds);

@@ -248,9 +248,23 @@ export function formatNodes(r: RemergeResult): string {
   return lines.join('\n');
 }
 
-/** Six nodes: all kodama, or serf and kodama alternating (s0 k1 s2 k3 s4 k5). */
-export const KODAMA_ONLY_6: AgentKind[] = Array.from({ length: 6 }, () => 'kodama');
-export const MIXED_6: AgentKind[] = Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? 'serf' : 'kodama'));
+/**
+ * The clusters the fault scenarios run on: kodama-only and mixed (serf and kodama alternating,
+ * so index 3 is a kodama node), of KODAMA_NETNS_NODES nodes (6…12, default 6); with
+ * KODAMA_NETNS_SERF=1 also serf-only, for Serf's own figures beside kodama's (not in the suite:
+ * it tests Serf, not us).
+ */
+export function faultClusters(): { label: string; kinds: AgentKind[] }[] {
+  const env = process.env['KODAMA_NETNS_NODES'];
+  const n = env === undefined || env === '' ? 6 : Number(env);
+  if (!Number.isInteger(n) || n < 6 || n > 12) throw new Error(`KODAMA_NETNS_NODES must be an integer 6…12, got ${env}`);
+  const out = [
+    { label: `kodama-only ${n}`, kinds: Array.from({ length: n }, (): AgentKind => 'kodama') },
+    { label: `mixed ${Math.ceil(n / 2)} serf + ${Math.floor(n / 2)} kodama`, kinds: Array.from({ length: n }, (_, i): AgentKind => (i % 2 === 0 ? 'serf' : 'kodama')) },
+  ];
+  if (process.env['KODAMA_NETNS_SERF'] === '1') out.push({ label: `serf-only ${n} (baseline)`, kinds: Array.from({ length: n }, (): AgentKind => 'serf') });
+  return out;
+}
 /** After the join: gossip's retransmissions are over well within this (see remerge.test.ts). */
 const CLUSTER_SETTLE_MS = 2_000;
 
