@@ -15,14 +15,21 @@
 // packets each node sends through eth0. Every fault (and pause, resume, kill) is written to the
 // network's timeline, which a failing scenario prints.
 //
+// Delay and jitter (no netem qdisc on this kernel): `delay` routes what a node sends to the /24
+// into a TUN device, where a small relay of our own (delay-relay.c, built with the system's C
+// compiler on first use) holds each packet for delay ± jitter and sends it on through a raw
+// socket whose firewall mark policy routing sends out eth0. Each node delays what it sends, so a
+// round trip between two delayed nodes takes twice the delay.
+//
 // Every process started through `spawn` is its own process group and is SIGKILLed by destroy();
 // destroy() also kills whatever else is left in the namespaces and deletes them. The same
 // cleanup runs (synchronously) on process exit and on SIGINT/SIGTERM/SIGHUP, so a failing test
 // leaks nothing. Every wait and loop here is bounded in count and in time.
 
 import { execFile, spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +105,13 @@ export interface Net {
   loss(node: NetNode | string, pct: number): Promise<void>;
   /** UDP packets sent by the node (counter on OUTPUT). */
   udpSent(node: NetNode | string): Promise<UdpCount>;
+  /**
+   * Hold every packet the node sends to the test network for `ms` ± `jitterMs` (uniform; with
+   * jitter packets overtake each other); `ms` 0 removes it. Throws when no C compiler can build the
+   * relay (delayAvailable() says so first). Resolves with how many packets the relay it replaced
+   * (or removed) had sent on.
+   */
+  delay(node: NetNode | string, ms: number, jitterMs?: number): Promise<number>;
   /** Packets the node's loss rule dropped since it was set (0 without one). */
   lossDropped(node: NetNode | string): Promise<number>;
   pause(p: NsProc): void;
@@ -118,6 +132,9 @@ const NS_PREFIX = 'kodama-';
 const CHAIN_CUT = 'KODAMA_CUT';
 const CHAIN_LOSS = 'KODAMA_LOSS';
 const CHAIN_COUNT = 'KODAMA_COUNT';
+const DELAY_DEV = 'kdly0';
+const DELAY_MARK = 75;
+const DELAY_TABLE = 175;
 
 // ---------------------------------------------------------------------------------------------
 // Availability
@@ -191,6 +208,32 @@ function probeNetns(): { ok: boolean; why?: string } {
  * For node:test: when test networks cannot be made, skip the test and say why on the console
  * (never pass silently). Returns true when the test should go on.
  */
+let relayBuild: Promise<string> | undefined;
+
+/** Build delay-relay.c once per process (into the temp dir, keyed by its source); resolves with the binary's path. */
+function delayRelayBinary(): Promise<string> {
+  relayBuild ??= (async () => {
+    const src = fileURLToPath(new URL('./delay-relay.c', import.meta.url));
+    const text = readFileSync(src);
+    const out = join(tmpdir(), `kodama-delay-relay-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`);
+    if (existsSync(out)) return out;
+    const tmp = `${out}.${process.pid}.tmp`;
+    const r = spawnSync('cc', ['-O2', '-o', tmp, src], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`cannot build the delay relay (cc ${src}): ${r.error?.message ?? r.stderr.trim()} — install gcc and libc6-dev`);
+    renameSync(tmp, out);
+    return out;
+  })();
+  relayBuild.catch(() => (relayBuild = undefined));
+  return relayBuild;
+}
+
+/** Whether `delay` can work here: a C compiler for the relay and /dev/net/tun. */
+export function delayAvailable(): { ok: boolean; why?: string } {
+  if (!existsSync('/dev/net/tun')) return { ok: false, why: 'no /dev/net/tun' };
+  if (!commandWorks('cc', ['--version'])) return { ok: false, why: 'no C compiler (cc) to build the delay relay: install gcc and libc6-dev' };
+  return { ok: true };
+}
+
 export function requireNetns(t: { skip(message?: string): void }): boolean {
   const a = netnsAvailable();
   if (a.ok) return true;
@@ -322,6 +365,7 @@ class NetImpl implements Net {
   private readonly servers = new Set<Server>();
   private readonly sockets = new Set<Socket>();
   private readonly forwards = new Map<string, Promise<string>>();
+  private readonly delays = new Map<string, NsProc>();
   private cutPairs: [NetNode, NetNode][] = [];
   private destroyed = false;
   private readonly createdAt = performance.now();
@@ -617,6 +661,49 @@ class NetImpl implements Net {
       await this.nft(n, `flush chain inet kodama loss\n${rule}`);
     }
     this.mark(pct > 0 ? `loss ${pct} % arriving at ${n.name}` : `loss at ${n.name} removed`);
+  }
+
+  async delay(nodeOrName: NetNode | string, ms: number, jitterMs = 0): Promise<number> {
+    const n = this.resolve(nodeOrName);
+    if (!(ms >= 0 && jitterMs >= 0 && jitterMs <= ms)) throw new Error(`delay: need 0 ≤ jitter ≤ delay, got ${ms} ± ${jitterMs} ms`);
+    const ip = (...args: string[]): Promise<string> => this.exec(n.ns, 'ip', args);
+    const old = this.delays.get(n.name);
+    let relayed = 0;
+    if (old !== undefined) {
+      this.delays.delete(n.name);
+      // SIGTERM: it prints how many packets it relayed, then exits.
+      try {
+        process.kill(old.pid, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+      await Promise.race([old.exited, sleep(2000)]);
+      if (!old.hasExited()) this.kill9(old);
+      relayed = Number(/delay-relay: (\d+) sent/.exec(old.output())?.[1] ?? 0);
+      await ip('route', 'replace', this.subnet, 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link', 'src', n.ip);
+      await ip('rule', 'del', 'fwmark', String(DELAY_MARK), 'table', String(DELAY_TABLE)).catch(() => '');
+      await ip('link', 'del', DELAY_DEV).catch(() => '');
+    }
+    if (ms === 0) {
+      if (old !== undefined) this.mark(`delay at ${n.name} removed (${relayed} packets relayed)`);
+      return relayed;
+    }
+    const relay = await delayRelayBinary();
+    await ip('tuntap', 'add', 'dev', DELAY_DEV, 'mode', 'tun');
+    await ip('link', 'set', DELAY_DEV, 'up');
+    await ip('route', 'replace', this.subnet, 'dev', 'eth0', 'src', n.ip, 'table', String(DELAY_TABLE));
+    await ip('rule', 'add', 'fwmark', String(DELAY_MARK), 'table', String(DELAY_TABLE), 'pref', '100');
+    const p = this.spawn(n, relay, [DELAY_DEV, String(ms), String(jitterMs), String(n.index + 1), String(DELAY_MARK)], { watch: ['delay-relay ready'], name: `delay@${n.name}` });
+    for (let i = 0; i < 100 && !p.saw('delay-relay ready'); i++) {
+      if (p.hasExited()) throw new Error(`delay relay in ${n.ns} exited: ${p.output()}`);
+      await sleep(20);
+    }
+    if (!p.saw('delay-relay ready')) throw new Error(`delay relay in ${n.ns} not ready within 2 s: ${p.output()}`);
+    this.delays.set(n.name, p);
+    // Only now send the node's packets through it.
+    await ip('route', 'replace', this.subnet, 'dev', DELAY_DEV, 'src', n.ip);
+    this.mark(`delay ${ms} ± ${jitterMs} ms on what ${n.name} sends`);
+    return relayed;
   }
 
   async lossDropped(nodeOrName: NetNode | string): Promise<number> {
