@@ -13,16 +13,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
-import { RpcClient } from '../../src/rpc/client.ts';
-import { createNet, requireNetns, type Net, type NetNode } from './net.ts';
+import { createNet, requireNetns } from './net.ts';
 import { joinAll, members, startAgent, statuses, type Agent, type AgentKind } from './agents.ts';
 import { diagnosis, waitAllAlive } from './checker.ts';
 import { PROBE_INTERVAL_MS, suspicionMaxMs } from './scenario.ts';
+import { FRONT_PORT, PAGE_PORT, get, readyBackends, startPage } from './web.ts';
 
-const PAGE_PORT = 8080;
-const FRONT_PORT = 8000;
 /**
  * The cut lasts until the balancer has declared every web node failed, and then HOLD_MS more.
  * Nobody can confirm its suspicions, so each runs Lifeguard's longest timeout (24 s for 4 nodes)
@@ -36,48 +33,6 @@ const HOLD_MS = 5_000;
 const BACK_BOUND_MS = 10 * PROBE_INTERVAL_MS;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const PAGE = `const name = process.argv[1];
-require('node:http').createServer((q, s) => { s.setHeader('connection', 'close'); s.end(name); })
-  .listen(${PAGE_PORT}, '0.0.0.0', () => console.log('page ready'));`;
-
-async function startPage(net: Net, node: NetNode): Promise<void> {
-  const p = net.spawn(node, process.execPath, ['-e', PAGE, node.name], { watch: ['page ready'], name: `page ${node.name}` });
-  for (let i = 0; i < 200 && !p.saw('page ready'); i++) {
-    if (p.hasExited()) throw new Error(`page on ${node.name} exited: ${p.output()}`);
-    await sleep(25);
-  }
-  if (!p.saw('page ready')) throw new Error(`page on ${node.name} not listening after 5 s: ${p.output()}`);
-}
-
-/** One GET through the forwarded frontend: true for a 200 from a web node. */
-function get(hostPort: string): Promise<boolean> {
-  const [host, port] = hostPort.split(':');
-  return new Promise((resolve) => {
-    const req = request({ host, port: Number(port), path: '/', timeout: 2000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-      res.on('error', () => resolve(false));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}
-
-async function readyBackends(lb: Agent): Promise<number | undefined> {
-  let c: RpcClient | undefined;
-  try {
-    c = await RpcClient.connect(lb.rpcAddr, { timeoutMs: 2000 });
-    const v = (await c.stats())['balancer']?.['backends.web'];
-    const m = v === undefined ? null : /^(\d+) ready/.exec(v);
-    return m === null ? undefined : Number(m[1]);
-  } catch {
-    return undefined;
-  } finally {
-    c?.close();
-  }
-}
 
 function scenario(label: string, webKinds: AgentKind[]): void {
   test(`${label}: a balancer cut off from every web node keeps its last backends (never none) and serves them all again after the heal`, { timeout: 240_000 }, async (t) => {

@@ -17,30 +17,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RpcClient } from '../../src/rpc/client.ts';
 import type { DeployState } from '../../src/deploy/types.ts';
-import { createNet, requireNetns, type Net, type NetNode } from './net.ts';
+import { createNet, requireNetns } from './net.ts';
 import { joinAll, startAgent, type Agent, type AgentKind } from './agents.ts';
 import { diagnosis, finalViewProblems, waitAllAlive } from './checker.ts';
 import { PROBE_INTERVAL_MS, detectBoundMs } from './scenario.ts';
+import { FRONT_PORT, PAGE_PORT, balancerStat, startPage } from './web.ts';
 
-const PAGE_PORT = 8080;
-const FRONT_PORT = 8000;
 /** Heal → both balancers on the newest route: the heal's push/pull carries the route events (~1 s), plus a few resyncs. */
 const CONVERGE_BOUND_MS = 15 * PROBE_INTERVAL_MS;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const PAGE = `const name = process.argv[1];
-require('node:http').createServer((q, s) => { s.setHeader('connection', 'close'); s.end(name); })
-  .listen(${PAGE_PORT}, '0.0.0.0', () => console.log('page ready'));`;
-
-async function startPage(net: Net, node: NetNode): Promise<void> {
-  const p = net.spawn(node, process.execPath, ['-e', PAGE, node.name], { watch: ['page ready'], name: `page ${node.name}` });
-  for (let i = 0; i < 200 && !p.saw('page ready'); i++) {
-    if (p.hasExited()) throw new Error(`page on ${node.name} exited: ${p.output()}`);
-    await sleep(25);
-  }
-  if (!p.saw('page ready')) throw new Error(`page on ${node.name} not listening after 5 s: ${p.output()}`);
-}
 
 async function call(a: Agent, op: string, args: unknown): Promise<unknown> {
   const c = await RpcClient.connect(a.rpcAddr, { timeoutMs: 5000 });
@@ -57,17 +43,7 @@ async function deployState(coord: Agent): Promise<DeployState | undefined> {
 }
 
 /** The route a balancer serves: "ltime 12 blue=0 green=100", "none", or undefined when it does not answer. */
-async function servedRoute(lb: Agent): Promise<string | undefined> {
-  let c: RpcClient | undefined;
-  try {
-    c = await RpcClient.connect(lb.rpcAddr, { timeoutMs: 2000 });
-    return (await c.stats())['balancer']?.['route.web'];
-  } catch {
-    return undefined;
-  } finally {
-    c?.close();
-  }
-}
+const servedRoute = (lb: Agent): Promise<string | undefined> => balancerStat(lb, 'route.web');
 
 const ltimeOf = (route: string | undefined): number => Number(/^ltime (\d+)/.exec(route ?? '')?.[1] ?? 0);
 

@@ -28,7 +28,7 @@
 
 import { execFile, spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -112,6 +112,13 @@ export interface Net {
    * (or removed) had sent on.
    */
   delay(node: NetNode | string, ms: number, jitterMs?: number): Promise<number>;
+  /**
+   * A small tmpfs of `sizeKiB` mounted under the network's directory (a disk that fills up);
+   * unmounted by destroy. Resolves with its path.
+   */
+  tmpfs(name: string, sizeKiB: number): Promise<string>;
+  /** Fill the filesystem at `dir` (a file `dir/.filler` written until ENOSPC); resolves with the bytes written. */
+  fillDisk(dir: string): Promise<number>;
   /** Packets the node's loss rule dropped since it was set (0 without one). */
   lossDropped(node: NetNode | string): Promise<number>;
   pause(p: NsProc): void;
@@ -366,6 +373,7 @@ class NetImpl implements Net {
   private readonly sockets = new Set<Socket>();
   private readonly forwards = new Map<string, Promise<string>>();
   private readonly delays = new Map<string, NsProc>();
+  private readonly mounts: string[] = [];
   private cutPairs: [NetNode, NetNode][] = [];
   private destroyed = false;
   private readonly createdAt = performance.now();
@@ -706,6 +714,31 @@ class NetImpl implements Net {
     return relayed;
   }
 
+  async tmpfs(name: string, sizeKiB: number): Promise<string> {
+    if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`tmpfs: name must be [a-z0-9-]+, got ${name}`);
+    const dir = join(this.dir, name);
+    mkdirSync(dir);
+    await run('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil(sizeKiB)}k`, `kodama-${name}`, dir]);
+    this.mounts.push(dir);
+    this.mark(`tmpfs ${name} (${sizeKiB} KiB) at ${dir}`);
+    return dir;
+  }
+
+  async fillDisk(dir: string): Promise<number> {
+    const fd = openSync(join(dir, '.filler'), 'a');
+    let written = 0;
+    try {
+      const chunk = Buffer.alloc(4096, 0x2e);
+      for (let i = 0; i < 1_000_000; i++) written += writeSync(fd, chunk);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+    } finally {
+      closeSync(fd);
+    }
+    this.mark(`disk at ${dir} filled (${written} bytes)`);
+    return written;
+  }
+
   async lossDropped(nodeOrName: NetNode | string): Promise<number> {
     const n = this.resolve(nodeOrName);
     if (this.firewall === 'iptables') {
@@ -793,6 +826,7 @@ class NetImpl implements Net {
     for (const p of this.procs) this.kill9(p);
     this.procs.clear();
     removeNamespacesSync(this.namespaces);
+    for (const m of this.mounts) spawnSync('umount', ['-l', m], { timeout: EXEC_TIMEOUT_MS });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

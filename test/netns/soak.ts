@@ -29,16 +29,13 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join as joinPath } from 'node:path';
-import { RpcClient } from '../../src/rpc/client.ts';
 import { createNet, type Net, type NetNode } from './net.ts';
 import { joinAll, startAgent, type Agent, type AgentKind } from './agents.ts';
 import { diagnosis, falseFailures, finalViewProblems, waitAllAlive, type FalseFailure } from './checker.ts';
 import { PROBE_INTERVAL_MS, detectBoundMs } from './scenario.ts';
+import { FRONT_PORT, PAGE_PORT, get, readyBackends, startPage } from './web.ts';
 
-export const PAGE_PORT = 8080;
-export const FRONT_PORT = 8000;
 export const DEFAULT_NODES = 10;
 /** One GET through the balancer this often (plus the request's own time). */
 const LOAD_INTERVAL_MS = 20;
@@ -215,49 +212,7 @@ export interface SoakResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Page servers, traffic, the balancer's view (as in balancer-cut.test.ts)
-
-const PAGE = `const name = process.argv[1];
-require('node:http').createServer((q, s) => { s.setHeader('connection', 'close'); s.end(name); })
-  .listen(${PAGE_PORT}, '0.0.0.0', () => console.log('page ready'));`;
-
-async function startPage(net: Net, node: NetNode): Promise<void> {
-  const p = net.spawn(node, process.execPath, ['-e', PAGE, node.name], { watch: ['page ready'], name: `page ${node.name}` });
-  for (let i = 0; i < 200 && !p.saw('page ready'); i++) {
-    if (p.hasExited()) throw new Error(`page on ${node.name} exited: ${p.output()}`);
-    await sleep(25);
-  }
-  if (!p.saw('page ready')) throw new Error(`page on ${node.name} not listening after 5 s: ${p.output()}`);
-}
-
-/** One GET through the forwarded frontend: true for a 200 from a web node. */
-function get(hostPort: string): Promise<boolean> {
-  const [host, port] = hostPort.split(':');
-  return new Promise((resolve) => {
-    const req = request({ host, port: Number(port), path: '/', timeout: REQUEST_TIMEOUT_MS }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-      res.on('error', () => resolve(false));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}
-
-async function readyBackends(lb: Agent): Promise<number | undefined> {
-  let c: RpcClient | undefined;
-  try {
-    c = await RpcClient.connect(lb.rpcAddr, { timeoutMs: 2000 });
-    const v = (await c.stats())['balancer']?.['backends.web'];
-    const m = v === undefined ? null : /^(\d+) ready/.exec(v);
-    return m === null ? undefined : Number(m[1]);
-  } catch {
-    return undefined;
-  } finally {
-    c?.close();
-  }
-}
+// The balancer's view
 
 /** Poll the balancer until `want` web nodes are ready or the deadline; returns the last count. */
 async function waitReady(lb: Agent, want: number, deadlineMs: number): Promise<number | undefined> {
@@ -463,7 +418,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     loader = (async () => {
       for (let i = 0; i < 100_000_000 && !stopLoad; i++) {
         const startMs = Date.now();
-        const ok = await get(front);
+        const ok = await get(front, REQUEST_TIMEOUT_MS);
         load.push({ startMs, endMs: Date.now(), ok });
         await sleep(LOAD_INTERVAL_MS);
       }
