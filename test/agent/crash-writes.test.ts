@@ -7,6 +7,7 @@
 // from it. How many kills caught a compaction or a state write in flight is printed.
 
 import { test } from 'node:test';
+import { mulberry32 } from '../lib/random.ts';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -19,17 +20,6 @@ const KILLS = 20;
 const WRITER = new URL('./crash-writer.ts', import.meta.url).pathname;
 const NAMES = new Set(['a', 'b', 'c', 'd', 'e', 'f']);
 
-/** mulberry32: the kill moments are reproducible from the seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Start the writer, wait for its `ready` line (what it found), let it write for `ms`, SIGKILL it. */
 async function runAndKill(kind: string, path: string, ms: number): Promise<Record<string, number>> {
@@ -56,7 +46,7 @@ async function runAndKill(kind: string, path: string, ms: number): Promise<Recor
 
 test(`kill -9 of a process writing the snapshot, ${KILLS} times at random moments: the file replays whole every time and no clock goes back`, { timeout: 120_000 }, async (t) => {
   const seed = Number(process.env['KODAMA_CRASH_SEED'] ?? Date.now() % 1_000_000);
-  const random = rng(seed);
+  const random = mulberry32(seed);
   const dir = mkdtempSync(join(tmpdir(), 'kodama-crash-snap-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'serf.snapshot');
@@ -81,7 +71,7 @@ test(`kill -9 of a process writing the snapshot, ${KILLS} times at random moment
 
 test(`kill -9 of a process writing the deploy state, ${KILLS} times at random moments: the file always loads, no step is lost, no temporary file piles up`, { timeout: 120_000 }, async (t) => {
   const seed = Number(process.env['KODAMA_CRASH_SEED'] ?? Date.now() % 1_000_000);
-  const random = rng(seed + 1);
+  const random = mulberry32(seed + 1);
   const dir = mkdtempSync(join(tmpdir(), 'kodama-crash-deploys-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   let step = 0;

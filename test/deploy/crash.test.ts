@@ -7,6 +7,7 @@
 // published last, with no request failed.
 
 import { test } from 'node:test';
+import { mulberry32 } from '../lib/random.ts';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,16 +21,6 @@ import { freePort } from '../lib/agents.ts';
 const KILLS = 20;
 const FINAL = ['done', 'rolled-back', 'failed', 'aborted'];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function aliveMembers(rpcAddr: string): Promise<string[]> {
   const c = await RpcClient.connect(rpcAddr, { timeoutMs: 2000 });
@@ -42,7 +33,7 @@ async function aliveMembers(rpcAddr: string): Promise<string[]> {
 
 test(`kill -9 of the coordinator ${KILLS} times at random moments of a deploy: every restart finds its state and snapshot whole, rejoins without -join and carries the deploy on to its end`, { timeout: 300_000 }, async (t) => {
   const seed = Number(process.env['KODAMA_CRASH_SEED'] ?? Date.now() % 1_000_000);
-  const random = rng(seed);
+  const random = mulberry32(seed);
   const c = await startCluster('deploy-crash');
   t.after(() => c.close());
   const dataDir = await mkdtemp(join(tmpdir(), 'kodama-coord-'));

@@ -35,6 +35,7 @@ import { joinAll, startAgent, type Agent, type AgentKind } from './agents.ts';
 import { diagnosis, falseFailures, finalViewProblems, waitAllAlive, type FalseFailure } from './checker.ts';
 import { PROBE_INTERVAL_MS, detectBoundMs } from './scenario.ts';
 import { FRONT_PORT, PAGE_PORT, get, readyBackends, startPage } from './web.ts';
+import { mulberry32 } from '../lib/random.ts';
 
 export const DEFAULT_NODES = 10;
 /** One GET through the balancer this often (plus the request's own time). */
@@ -62,19 +63,7 @@ const MIN_GAP_MS = 5_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
-// Seeded randomness
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded randomness (mulberry32, test/lib/random.ts)
 
 class Rng {
   private readonly next: () => number;

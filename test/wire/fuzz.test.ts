@@ -5,6 +5,7 @@
 //     (compound/compress/crc/encrypt) and inside streams.
 // The seed is printed; `KODAMA_SEED=<n> npm run test:unit -- fuzz` replays a run exactly.
 import { test } from 'node:test';
+import { mulberry32 } from '../lib/random.ts';
 import assert from 'node:assert/strict';
 import {
   Keyring,
@@ -35,19 +36,8 @@ const INPUTS = 100_000;
 const HANG_TOTAL_MS = 120_000;
 const SLOW_CALL_MS = 5_000;
 
-/** mulberry32: tiny, fast, good enough to explore inputs; fully determined by the seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-const rand = prng(SEED);
+const rand = mulberry32(SEED);
 const int = (n: number): number => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
 const bytes = (n: number): Uint8Array => {

@@ -1,0 +1,14 @@
+// A seeded source of randomness for tests and scripts that must replay from a printed seed (fuzzing,
+// fault schedules, kill moments). The simulator has its own (src/sim/random.ts).
+
+/** mulberry32: a tiny seeded PRNG, uniform in [0, 1), fully determined by the seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
