@@ -127,9 +127,15 @@ test('list: text columns and JSON, merged by id across the monitors', async () =
 });
 
 test('a silence that expires drops out of the monitors and the list', async () => {
+  // "Not held" proves nothing before the add has reached a monitor (a loaded machine once passed
+  // that wait at once and then listed the silence): first see the event arrive on both (held, or
+  // refused as already expired), then see it gone.
+  const arrived = (a: Agent): number => a.monitorRole!.counters()['silence_events'] ?? 0;
+  const before = [arrived(m1), arrived(m2)];
   const r = await kodama(['silence', 'add', '-check=flaky', '-expire=1s']);
   assert.equal(r.code, 0, r.stderr);
   const id = addedId(r.stdout);
+  await until('the add reached both monitors', 10_000, () => arrived(m1) > before[0]! && arrived(m2) > before[1]!);
   await until('expired on both monitors', 10_000, () => !ids(m1).includes(id) && !ids(m2).includes(id));
   const l = await kodama(['silence', 'list', '-format=json']);
   assert.ok(!l.stdout.includes(id), l.stdout);
