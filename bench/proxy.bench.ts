@@ -6,7 +6,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,6 +18,8 @@ const CHILD = join(ROOT, 'src', 'demo', 'bench-child.ts');
 const CONCURRENCY = 16;
 const SECONDS = Number(process.env.PROXY_BENCH_SECONDS ?? 5);
 const WARMUP_MS = 1000;
+/** Young-generation caps to compare with node's default (PROXY_BENCH_SEMI="1,2,4"). */
+const SEMI_SPACES = (process.env.PROXY_BENCH_SEMI ?? '1,2,4').split(',').filter((x) => x !== '').map(Number);
 
 const children = new Set<ChildProcess>();
 function killAll(): void {
@@ -36,8 +38,8 @@ async function stopChild(proc: ChildProcess): Promise<void> {
 }
 
 /** Start a bench child and read its one JSON line (bounded). */
-function child<T>(args: string[], timeoutMs: number): Promise<{ proc: ChildProcess; value: T }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+function child<T>(args: string[], timeoutMs: number, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; value: T }> {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', CHILD, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
   let err = '';
@@ -60,6 +62,16 @@ function child<T>(args: string[], timeoutMs: number): Promise<{ proc: ChildProce
   });
 }
 
+/** RSS, its anonymous part (MiB) and CPU seconds of a running process, from /proc. */
+function usage(pid: number): { rssMiB: number; anonMiB: number; cpuS: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rssMiB: kb('VmRSS') / 1024, anonMiB: kb('RssAnon') / 1024, cpuS: (Number(f[11]) + Number(f[12])) / CLK_TCK };
+}
+const CLK_TCK = 100;
+
 async function measure(url: string): Promise<LoadSummary> {
   const { value } = await child<LoadSummary>(['load', url, String(CONCURRENCY), String(SECONDS * 1000), String(WARMUP_MS)], SECONDS * 1000 + 60_000);
   return value;
@@ -77,13 +89,26 @@ export default async function run(): Promise<void> {
     const backend = await child<{ port: number }>(['backend'], 30_000);
     const target = `127.0.0.1:${backend.value.port}`;
     const rows: { name: string; sum: LoadSummary }[] = [];
+    const proxies: { name: string; requests: number; cpuS: number; rssMiB: number; anonMiB: number }[] = [];
 
     console.log(`load: ${CONCURRENCY} keep-alive connections, ${SECONDS} s after ${WARMUP_MS} ms warm-up, each target in turn`);
     rows.push({ name: 'direct', sum: await measure(`http://${target}/`) });
 
-    const embedded = await child<{ port: number }>(['proxy', 'embedded', target], 30_000);
-    rows.push({ name: 'embedded proxy', sum: await measure(`http://127.0.0.1:${embedded.value.port}/`) });
-    await stopChild(embedded.proc);
+    // The embedded proxy as node sizes it by default and with the young generation bin/kodama
+    // starts the agent with (--max-semi-space-size, MiB): what the cap costs at full load.
+    for (const semi of [undefined, ...SEMI_SPACES]) {
+      const nodeArgs = semi === undefined ? [] : [`--max-semi-space-size=${semi}`];
+      const embedded = await child<{ port: number }>(['proxy', 'embedded', target], 30_000, nodeArgs);
+      const load = measure(`http://127.0.0.1:${embedded.value.port}/`);
+      await new Promise((r) => setTimeout(r, WARMUP_MS + 300)); // the child's start, then its warm-up
+      const before = usage(embedded.proc.pid!);
+      const sum = await load;
+      const after = usage(embedded.proc.pid!);
+      const name = semi === undefined ? 'embedded proxy' : `embedded, semi ${semi} MiB`;
+      rows.push({ name, sum });
+      proxies.push({ name, requests: sum.ok, cpuS: after.cpuS - before.cpuS, rssMiB: after.rssMiB, anonMiB: after.anonMiB });
+      await stopChild(embedded.proc);
+    }
 
     if (haproxyAvailable()) {
       const ha = await child<{ port: number }>(['proxy', 'haproxy', target, join(dir, 'haproxy')], 30_000);
@@ -106,6 +131,15 @@ export default async function run(): Promise<void> {
     ]);
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
     for (const r of [head, ...table]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+    console.log('embedded proxy process (load generator and backend are others): CPU for the whole load, RSS and anonymous RSS at its end');
+    const base = proxies[0]!;
+    for (const p of proxies) {
+      const perK = (p.cpuS / Math.max(1, p.requests)) * 1000 * 1000;
+      const basePerK = (base.cpuS / Math.max(1, base.requests)) * 1000 * 1000;
+      console.log(
+        `  ${p.name.padEnd(26)} CPU ${perK.toFixed(0).padStart(5)} ms per 1000 req (${(perK / basePerK).toFixed(2)}×)  RSS ${p.rssMiB.toFixed(1)} MiB, anon ${p.anonMiB.toFixed(1)} MiB`,
+      );
+    }
   } finally {
     await Promise.all([...children].map((c) => stopChild(c)));
     killAll();

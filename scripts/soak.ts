@@ -2,7 +2,8 @@
 // (test/netns/soak.ts): a mixed serf + kodama cluster behind an embedded balancer under constant
 // traffic, with a seeded random schedule of faults. Prints a line per fault and one every ~30 s,
 // then a summary. Exit status: 0 passed; 1 a false failure, a request failed outside every fault
-// window, a fault not recovered from within the bound, or a final view problem; 2 this machine
+// window, a fault not recovered from within the bound, a final view problem, or
+// (after a warm-up) memory growth of 5 % or more; 2 this machine
 // cannot make test networks (root, iproute2, iptables or nft needed) or bad arguments.
 
 import { netnsAvailable } from '../test/netns/net.ts';
@@ -24,11 +25,13 @@ Options:
   --warmup-minutes W
                 Traffic without faults before the start figures (RSS, CPU) are
                 taken, so growth after it is what a leak looks like (default 0;
-                2 for runs of 10 minutes or more).
+                2 for runs of 10 minutes or more). With a warm-up, RSS growth
+                of 5 % or more on an agent that ran throughout fails the run.
   --help        This text.
 
 Exit status: 0 passed; 1 a false failure, a request failed outside every fault
-window, a fault not recovered from within the bound, or a final view problem;
+window, a fault not recovered from within the bound, a final view problem, or
+(after a warm-up) memory growth of 5 % or more;
 2 network namespaces unavailable here, or bad arguments.
 `;
 

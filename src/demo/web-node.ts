@@ -273,10 +273,11 @@ export function spawnWebNode(opts: SpawnWebNodeOptions): Promise<SpawnedWebNode>
     process.once('exit', killLive);
   }
   const joins = Array.isArray(opts.join) ? opts.join : [opts.join];
-  const args = [KODAMA_BIN, 'demo', 'web-node', '--name', opts.name, '--port', String(opts.port ?? 0), '--watch-stdin'];
+  const args = ['demo', 'web-node', '--name', opts.name, '--port', String(opts.port ?? 0), '--watch-stdin'];
   for (const j of joins) args.push('--join', j);
   if (opts.delayMs !== undefined) args.push('--delay-ms', String(opts.delayMs));
-  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // The bin itself, not `node bin/kodama`: its shebang carries the node flags (bin/kodama).
+  const proc = spawn(KODAMA_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(proc);
   const sink = opts.logSink ?? (() => {});
   const exited = new Promise<number>((resolve) => {

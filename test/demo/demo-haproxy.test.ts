@@ -24,7 +24,7 @@ test('kodama demo --once --haproxy: every step held with 0 reloads, exit 0, no n
 });
 
 test('kodama demo --haproxy (live) stopped by SIGTERM mid-script: every node and HAProxy stopped, exit 0', async () => {
-  const proc = spawn(process.execPath, [KODAMA, 'demo', '--haproxy'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(KODAMA, ['demo', '--haproxy'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const hard = setTimeout(() => proc.kill('SIGKILL'), 90_000);
   let out = '';
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));

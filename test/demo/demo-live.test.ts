@@ -19,7 +19,7 @@ function hold8500(): Promise<Server | undefined> {
 test('kodama demo -no-script with 127.0.0.1:8500 taken: dashboard on a free port, API sees every member, SIGTERM stops every node', { timeout: 90_000 }, async (t) => {
   const held = await hold8500();
   t.after(() => held?.close());
-  const proc = spawn(process.execPath, [KODAMA, 'demo', '--no-script'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(KODAMA, ['demo', '--no-script'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const hard = setTimeout(() => proc.kill('SIGKILL'), 80_000);
   t.after(() => {
     clearTimeout(hard);

@@ -15,7 +15,7 @@ export interface CliRun {
 }
 
 export function runKodama(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
-  const proc = spawn(process.execPath, [KODAMA, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const proc = spawn(KODAMA, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNetns } from './net.ts';
-import { formatSummary, runSoak, type SoakResult } from './soak.ts';
+import { MEMORY_GROWTH_LIMIT, formatSummary, memoryLevels, runSoak, soakProblems, type ProcUsage, type SoakResult } from './soak.ts';
 
 const DEFAULT_SEED = 543;
 /**
@@ -37,4 +37,25 @@ test(`soak: ${SOAK_MINUTES} min of seeded random faults on a mixed cluster of 10
   assert.deepEqual(r.recoveryProblems, [], `faults not recovered from within the bound\n${context()}`);
   assert.deepEqual(r.finalProblems, [], `at the end\n${context()}`);
   assert.ok(r.windows.length >= 1, `at least 1 fault ran (${r.windows.length})\n${context()}`);
+});
+
+test('soak memory verdict: levels are medians of the first and last three samples; growth fails a run only after a warm-up, never for a restarted agent', () => {
+  const at = (rssMiB: number, i: number): ProcUsage => ({ rssKb: rssMiB * 1024, anonKb: rssMiB * 512, cpuS: i, atMs: i * 30_000 });
+  // A GC moment at either end (50, 60) moves no level; a level that rises does.
+  const flat = [50, 48, 48, 49, 48, 48, 60, 48].map(at);
+  const l = memoryLevels(flat, 'rssKb')!;
+  assert.deepEqual([l.start / 1024, l.end / 1024, l.max / 1024], [48, 48, 60]);
+  const rising = [48, 48, 48, 49, 50, 51, 52, 52].map(at);
+  assert.ok(memoryLevels(rising, 'rssKb')!.growth >= MEMORY_GROWTH_LIMIT);
+  assert.equal(memoryLevels([at(48, 0)], 'rssKb'), undefined);
+
+  const result = (warmupMs: number, restarted: boolean): SoakResult =>
+    ({
+      seed: 1, t0Ms: 0, falseFailures: [], requests: { total: 0, failed: 0, failedInWindows: 0, failedOutside: [] },
+      recoveryProblems: [], finalProblems: [], warmupMs,
+      usage: [{ name: 'lb', kind: 'kodama', pid: 1, restarted, start: rising[0], end: rising[7], samples: rising }],
+    }) as unknown as SoakResult;
+  assert.match(soakProblems(result(120_000, false)).join('\n'), /lb \(kodama\) RSS grew 8\.\d %/);
+  assert.deepEqual(soakProblems(result(0, false)), []);
+  assert.deepEqual(soakProblems(result(120_000, true)), []);
 });

@@ -9,7 +9,8 @@
 //
 // Every fault is one of: a partition of 1–4 web nodes from the rest (10–40 s); a one-way cut
 // between two nodes (10–20 s); 20 % loss arriving at 1–3 nodes (20–60 s); SIGSTOP of a web node
-// (3–10 s); kill -9 of a kodama web node and its restart (3–10 s down, rejoining by -retry-join);
+// (3–10 s); kill -9 of a kodama web node and its restart (3–10 s down, rejoining by -retry-join;
+// never w1, so that a kodama web node runs the whole soak and has a memory figure);
 // a flapping link (2 s down / 2 s up, 3 times). Then every cut and loss is removed, every member
 // must be alive everywhere within RECOVERY_BOUND_MS and every web node ready on the balancer
 // again, and a quiet gap of 5–15 s follows. Each fault's window runs from its start to the end
@@ -19,8 +20,11 @@
 // containing it (plus the recovery bound as grace) took its subject away (paused or killed) or cut
 // it off from that observer; a request through the balancer that failed outside every window
 // (plus the grace); a fault not recovered from within the bound; a final view that is not every
-// member alive, once, everywhere. Per agent, RSS, its anonymous part and CPU time at the start
-// and at the end.
+// member alive, once, everywhere. Per agent, RSS and its anonymous part every 30 s from the start
+// figures on (after the warm-up) and CPU time: growth is the median of the last three samples
+// against the median of the first three (one sample is a moment of the GC's cycle, three are its
+// level), with the largest sample beside them; after a warm-up, growth of MEMORY_GROWTH_LIMIT or
+// more is a problem too (a leak: a level that keeps rising).
 //
 // The same seed gives the same fault sequence (kinds, nodes, durations, gaps); the run's length
 // decides how much of it runs, and the last fault may be cut short by the deadline. Every loop is
@@ -54,6 +58,10 @@ const SETTLE_MS = 2_000;
  */
 export const RECOVERY_BOUND_MS = 10 * PROBE_INTERVAL_MS;
 const PROGRESS_EVERY_MS = 30_000;
+/** RSS (or its anonymous part) this much above the start level, in a run with a warm-up: a leak. */
+export const MEMORY_GROWTH_LIMIT = 0.05;
+/** Samples per level (start, end): their median. */
+const LEVEL_SAMPLES = 3;
 const MAX_FAULTS = 10_000;
 const LOSS_PCT = 20;
 const FLAP_MS = 2_000;
@@ -106,7 +114,7 @@ export interface SoakOptions {
   seed: number;
   /** Nodes in the cluster, 4…30 (default 10). */
   nodes?: number;
-  /** Traffic before the start figures (RSS, CPU) and the first fault (default 0). */
+  /** Traffic before the start figures (RSS, CPU) and the first fault (default 0); memory growth is judged only after one. */
   warmupMs?: number;
   /** Progress lines (one per fault, one every ~30 s). */
   log?: (line: string) => void;
@@ -158,6 +166,22 @@ export interface AgentUsage {
   restarted: boolean;
   start: ProcUsage | undefined;
   end: ProcUsage | undefined;
+  /** Every PROGRESS_EVERY_MS from the start figures to the end (the current process's). */
+  samples: ProcUsage[];
+}
+
+/** Median of the first and of the last LEVEL_SAMPLES samples, and the largest (kB); undefined with too few. */
+export function memoryLevels(samples: ProcUsage[], key: 'rssKb' | 'anonKb'): { start: number; end: number; max: number; growth: number } | undefined {
+  if (samples.length < 2) return undefined;
+  const k = Math.min(LEVEL_SAMPLES, Math.floor(samples.length / 2));
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  const values = samples.map((x) => x[key]);
+  const start = median(values.slice(0, k));
+  const end = median(values.slice(-k));
+  return { start, end, max: Math.max(...values), growth: end / start - 1 };
 }
 
 export interface RequestFailure {
@@ -193,6 +217,8 @@ export interface SoakResult {
   /** At the end: every member alive once everywhere, every web node ready on the balancer. */
   finalProblems: string[];
   usage: AgentUsage[];
+  /** The run had a warm-up: memory growth is judged (MEMORY_GROWTH_LIMIT). */
+  warmupMs: number;
   timeline: string[];
   /** The timeline and each agent's membership lines, taken before the network was destroyed. */
   diagnosis: string;
@@ -257,7 +283,7 @@ interface Plan {
 }
 
 /** Draw one fault: every random draw happens here, so a seed always gives the same sequence. */
-function planFault(rng: Rng, all: string[], webs: string[], kodamaWebs: string[]): Plan {
+function planFault(rng: Rng, all: string[], webs: string[], killable: string[]): Plan {
   const kind = rng.pick(FAULT_KINDS);
   const s = (lo: number, hi: number): number => rng.int(lo * 1000, hi * 1000);
   let p: Omit<Plan, 'gapMs'>;
@@ -279,7 +305,7 @@ function planFault(rng: Rng, all: string[], webs: string[], kodamaWebs: string[]
       p = { kind, nodes: [rng.pick(webs)], ms: s(3, 10), minMs: 3_000 };
       break;
     case 'kill':
-      p = { kind, nodes: [rng.pick(kodamaWebs)], ms: s(3, 10), minMs: 3_000 };
+      p = { kind, nodes: [rng.pick(killable)], ms: s(3, 10), minMs: 3_000 };
       break;
     case 'flap':
       p = { kind, nodes: rng.sample(all, 2), ms: FLAPS * 2 * FLAP_MS, minMs: FLAPS * 2 * FLAP_MS };
@@ -314,9 +340,9 @@ export function faultSchedule(seed: number, nodes: number, count: number): { kin
   const rng = new Rng(seed);
   const { names, kinds } = nodeNames(nodes);
   const webs = names.slice(1);
-  const kodamaWebs = webs.filter((_, i) => kinds[i + 1] === 'kodama');
+  const killable = killableNodes(names, kinds);
   return Array.from({ length: Math.max(0, Math.min(count, MAX_FAULTS)) }, () => {
-    const p = planFault(rng, names, webs, kodamaWebs);
+    const p = planFault(rng, names, webs, killable);
     return { kind: p.kind, what: describe(p, names), ms: p.ms, gapMs: p.gapMs };
   });
 }
@@ -334,6 +360,11 @@ function accountsFor(w: FaultWindow, observer: string, subject: string): boolean
 
 // ---------------------------------------------------------------------------------------------
 // The run
+
+/** Kodama web nodes but the first: it runs the whole soak, for a kodama web node's memory figures. */
+function killableNodes(names: string[], kinds: AgentKind[]): string[] {
+  return names.filter((_, i) => i > 1 && kinds[i] === 'kodama');
+}
 
 export function nodeNames(n: number): { names: string[]; kinds: AgentKind[] } {
   const kinds: AgentKind[] = Array.from({ length: n }, (_, i) => (i > 0 && i % 3 === 0 ? 'serf' : 'kodama'));
@@ -353,7 +384,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const log = (line: string): void => opts.log?.(`${((performance.now() - wallStart) / 1000).toFixed(1).padStart(6)} s  ${line}`);
   const { names, kinds } = nodeNames(n);
   const webs = names.slice(1);
-  const kodamaWebs = webs.filter((_, i) => kinds[i + 1] === 'kodama');
+  const killable = killableNodes(names, kinds);
   const checked = names.filter((_, i) => kinds[i] === 'kodama');
   // A fault not recovered from within RECOVERY_BOUND_MS: how much longer we wait (and report)
   // before going on: a suspicion's longest Lifeguard timeout and a few probe rounds.
@@ -420,20 +451,27 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       await sleep(warmupMs);
       net.mark('warm-up over: start figures taken, faults begin');
     }
-    const usage: AgentUsage[] = agents.map((a) => ({ name: a.name, kind: a.kind, pid: a.proc.pid, restarted: false, start: procUsage(a.proc.pid), end: undefined }));
+    const usage: AgentUsage[] = agents.map((a) => {
+      const start = procUsage(a.proc.pid);
+      return { name: a.name, kind: a.kind, pid: a.proc.pid, restarted: false, start, end: undefined, samples: start === undefined ? [] : [start] };
+    });
 
     const windows: FaultWindow[] = [];
     const recoveryProblems: string[] = [];
     const deadline = Date.now() + opts.minutes * 60_000;
     progress = setInterval(() => {
       const now = Date.now();
+      for (const u of usage) {
+        const x = procUsage(u.pid);
+        if (x !== undefined) u.samples.push(x);
+      }
       const failed = load.filter((x) => !x.ok).length;
       log(`progress: ${((now - t0Ms) / 1000).toFixed(0)} s elapsed, ${Math.max(0, (deadline - now) / 1000).toFixed(0)} s of faults left; ${windows.length} faults done; requests ${load.length} (${failed} failed)`);
     }, PROGRESS_EVERY_MS);
     progress.unref();
 
     for (let i = 1; i <= MAX_FAULTS && Date.now() < deadline; i++) {
-      const plan = planFault(rng, names, webs, kodamaWebs);
+      const plan = planFault(rng, names, webs, killable);
       const remaining = deadline - Date.now();
       if (remaining < plan.minMs) {
         log(`fault #${i} (${plan.kind}) does not fit in the ${(remaining / 1000).toFixed(1)} s left: faults end here`);
@@ -510,7 +548,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     finalProblems.push(...(await finalViewProblems(agents, names)));
     const readyEnd = await waitReady(lb, webs.length, Date.now() + RECOVERY_BOUND_MS);
     if (readyEnd !== webs.length) finalProblems.push(`balancer: ${readyEnd ?? 'unknown'} of ${webs.length} web nodes ready at the end`);
-    for (const u of usage) u.end = procUsage(agentOf(u.name).proc.pid);
+    for (const u of usage) {
+      u.end = procUsage(agentOf(u.name).proc.pid);
+      if (u.end !== undefined) u.samples.push(u.end);
+    }
     stopLoad = true;
     await loader;
     net.mark('final checks done');
@@ -558,6 +599,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       finalRecoveredMs,
       finalProblems,
       usage,
+      warmupMs: opts.warmupMs ?? 0,
       timeline: net.timeline(),
       diagnosis: diagnosis(net, agents),
       falseFailureLogs: wrong.map((f) => logsAround(agents, f, t0Ms)).join('\n'),
@@ -636,6 +678,7 @@ async function inject(
       if (u !== undefined) {
         u.restarted = true;
         u.pid = fresh.proc.pid;
+        u.samples = []; // another process: its level is not the old one's
       }
       net.mark(`restarted ${a} (pid ${fresh.proc.pid}), -retry-join ${lb.name},${peer.name}`);
       log(`restarted ${a} (pid ${fresh.proc.pid})`);
@@ -686,6 +729,17 @@ export function soakProblems(r: SoakResult): string[] {
   // (recovery problems name the seed and the fault already)
   for (const p of r.recoveryProblems) out.push(p.split('\n')[0] ?? p);
   for (const p of r.finalProblems) out.push(`seed ${r.seed}: at the end: ${p.split('\n')[0] ?? p}`);
+  if (r.warmupMs > 0) {
+    for (const u of r.usage) {
+      if (u.restarted) continue;
+      for (const key of ['rssKb', 'anonKb'] as const) {
+        const l = memoryLevels(u.samples, key);
+        if (l !== undefined && l.growth >= MEMORY_GROWTH_LIMIT) {
+          out.push(`seed ${r.seed}: ${u.name} (${u.kind}) ${key === 'rssKb' ? 'RSS' : 'anonymous RSS'} grew ${(l.growth * 100).toFixed(1)} % (${mib(l.start)} → ${mib(l.end)} MiB, limit ${MEMORY_GROWTH_LIMIT * 100} %)`);
+        }
+      }
+    }
+  }
   return out;
 }
 
@@ -723,18 +777,25 @@ export function formatSummary(r: SoakResult): string {
     );
   }
   lines.push('');
-  lines.push('  node  kind    pid      RSS MiB start → end (growth)     anon MiB start → end (growth)    CPU s start → end (% of a core)');
+  lines.push(
+    `  memory: a sample every ${PROGRESS_EVERY_MS / 1000} s from the start figures on; start and end are the medians of the first and last ${LEVEL_SAMPLES}; growth ${r.warmupMs > 0 ? `judged (limit ${MEMORY_GROWTH_LIMIT * 100} %, after a ${(r.warmupMs / 1000).toFixed(0)} s warm-up)` : 'not judged (no warm-up)'}`,
+  );
+  lines.push('  node  kind    pid      samples  RSS MiB start → end (growth), max        anon MiB start → end (growth), max       CPU s start → end (% of a core)');
   for (const u of r.usage) {
     const s = u.start;
     const e = u.end;
     const span = s !== undefined && e !== undefined ? (e.atMs - s.atMs) / 1000 : NaN;
     const cpu = s !== undefined && e !== undefined && span > 0 && !u.restarted ? `${(((e.cpuS - s.cpuS) / span) * 100).toFixed(1)} %` : '—';
-    const growth = (a: number | undefined, b: number | undefined): string => (u.restarted ? 'restarted' : pct(a ?? NaN, b ?? NaN));
+    const level = (key: 'rssKb' | 'anonKb'): string => {
+      if (u.restarted) return 'restarted';
+      const l = memoryLevels(u.samples, key);
+      return l === undefined ? '—' : `${mib(l.start)} → ${mib(l.end)} (${pct(l.start, l.end)}), ${mib(l.max)}`;
+    };
     lines.push(
-      `  ${u.name.padEnd(5)} ${u.kind.padEnd(7)} ${String(u.pid).padEnd(8)} ${`${mib(s?.rssKb)} → ${mib(e?.rssKb)} (${growth(s?.rssKb, e?.rssKb)})`.padEnd(28)} ${`${mib(s?.anonKb)} → ${mib(e?.anonKb)} (${growth(s?.anonKb, e?.anonKb)})`.padEnd(31)} ${s === undefined ? '—' : s.cpuS.toFixed(1)} → ${e === undefined ? '—' : e.cpuS.toFixed(1)} (${cpu})`,
+      `  ${u.name.padEnd(5)} ${u.kind.padEnd(7)} ${String(u.pid).padEnd(8)} ${String(u.restarted ? '—' : u.samples.length).padStart(7)}  ${level('rssKb').padEnd(36)} ${level('anonKb').padEnd(36)} ${s === undefined ? '—' : s.cpuS.toFixed(1)} → ${e === undefined ? '—' : e.cpuS.toFixed(1)} (${cpu})`,
     );
   }
-  if (r.usage.some((u) => u.restarted)) lines.push('  (restarted: killed and started again during the run; start and end are two processes, so no growth figure; pid is the new one)');
+  if (r.usage.some((u) => u.restarted)) lines.push('  (restarted: killed and started again during the run, so no growth figure; pid is the new one)');
   const problems = soakProblems(r);
   lines.push('');
   lines.push(problems.length === 0 ? `PASS (seed ${r.seed})` : `FAIL (seed ${r.seed}): ${problems.length} problem(s)`);

@@ -48,7 +48,7 @@ interface Demo {
 
 function startDemo(): Demo {
   // Default -http-addr (127.0.0.1:8500, or a free port when taken): what a user runs.
-  const proc = spawn(process.execPath, [KODAMA, 'demo', '--no-script'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(KODAMA, ['demo', '--no-script'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
