@@ -15,6 +15,8 @@ import { Memberlist, lanConfig, localConfig, wanConfig } from '../memberlist/ind
 import type { MemberlistConfig } from '../memberlist/index.ts';
 import { startRpcServer } from '../rpc/index.ts';
 import type { RpcBackend, RpcKeyResponse, RpcMember, RpcQueryParams, RpcServer } from '../rpc/index.ts';
+import { distanceMs } from '../serf/coordinate.ts';
+import { Histogram, RTT_BUCKETS_S } from './histogram.ts';
 import { Serf } from '../serf/serf.ts';
 import type { KeyResult, Member, MemberEventType, QueryEvent, QueryParams, SerfAnyEvent, SerfEvent, UserEvent } from '../serf/serf.ts';
 import type { Tags } from '../serf/tags.ts';
@@ -133,7 +135,11 @@ export class Agent implements AgentHost {
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
-    this.logger = new Logger({ level: opts.logLevel ?? 'INFO', ...(opts.logSink ? { sink: opts.logSink } : {}) });
+    this.logger = new Logger({
+      level: opts.logLevel ?? 'INFO',
+      ...(opts.logSink ? { sink: opts.logSink } : {}),
+      ...(opts.logRecordSink ? { recordSink: opts.logRecordSink } : {}),
+    });
     if (opts.nodeName === '') throw new AgentError('ERR_AGENT_CONFIG', 'node name must not be empty');
     this.eventHandlerSpecs = [...(opts.eventHandlers ?? [])];
     this.protocol = opts.protocol ?? 5;
@@ -280,6 +286,7 @@ export class Agent implements AgentHost {
       queryResponseSizeLimit: this.opts.queryResponseSizeLimit ?? 1024,
       broadcastTimeoutMs: this.opts.broadcastTimeoutMs ?? 5000,
       enableNameConflictResolution: true,
+      ...(this.opts.disableCoordinates === true ? { disableCoordinates: true } : {}),
       queryFilterTags: INTERNAL_QUERY_MATCH_TAGS,
       healIntervalMs: this.opts.healIntervalMs ?? ml.probeIntervalMs,
       // News this node starts goes at once to as many peers as memberlist forwards fresh news to.
@@ -327,6 +334,10 @@ export class Agent implements AgentHost {
         this.schedulePump();
       },
       ackPayload: () => serf.ackPayload(),
+      notifyPingComplete: (node, rttMs, payload) => {
+        this.probeRtt.observe(rttMs / 1000);
+        serf.notifyPingComplete(node, rttMs, payload);
+      },
     };
     const core = new Memberlist(ml, delegate, systemRandom);
     this.driver = new Driver(core, this.transport, systemClock, (e) => this.onCoreEvent(e));
@@ -528,6 +539,23 @@ export class Agent implements AgentHost {
   /** Every member Serf knows. */
   members(): Member[] {
     return this.serf?.members() ?? [];
+  }
+
+  /** Round trips of this node's directly acked probes, seconds (`kodama_probe_rtt_seconds`). */
+  readonly probeRtt = new Histogram(RTT_BUCKETS_S);
+
+  /** Events waiting in the handler lanes (not running). */
+  handlerQueueDepth(): number {
+    let n = 0;
+    for (const d of this.runner?.queueDepths() ?? []) n += d;
+    return n;
+  }
+
+  estimatedRttMs(name: string): number | undefined {
+    const serf = this.serf;
+    const self = serf?.getCoordinate(this.opts.nodeName);
+    const other = name === this.opts.nodeName ? undefined : serf?.getCoordinate(name);
+    return self === undefined || other === undefined ? undefined : distanceMs(self, other);
   }
 
   /**
@@ -861,6 +889,8 @@ export class Agent implements AgentHost {
         max_procs: String(nodeOs().availableParallelism()),
         goroutines: '0',
         cpu_count: String(nodeOs().cpus().length),
+        // kodama: the process's memory (serf's runtime section has none of these).
+        ...memoryFigures(),
       },
       serf: {
         ...(serf?.stats() ?? {}),
@@ -940,6 +970,10 @@ export class Agent implements AgentHost {
         }, 50);
       },
       stats: () => this.stats(),
+      getCoordinate: (node) => {
+        const c = this.serf?.getCoordinate(node);
+        return c === undefined ? null : { vec: c.vec, error: c.error, adjustment: c.adjustment, height: c.height };
+      },
       setTags: async (tags, deleteTags) => {
         const next = { ...(this.serf?.localTags() ?? {}) };
         for (const k of deleteTags) delete next[k];
@@ -1268,3 +1302,9 @@ function sleep(ms: number): Promise<void> {
 }
 
 export type { KeyResult, Member, MemberEventType, QueryEvent, SerfEvent, UserEvent };
+
+/** RSS and V8's heap, bytes, for `stats` (runtime section). */
+function memoryFigures(): Record<string, string> {
+  const m = process.memoryUsage();
+  return { rss_bytes: String(m.rss), heap_used_bytes: String(m.heapUsed), heap_total_bytes: String(m.heapTotal), external_bytes: String(m.external) };
+}

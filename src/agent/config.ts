@@ -57,6 +57,15 @@ export interface AgentConfig {
   broadcastTimeoutMs?: number;
   disableCoordinates?: boolean;
   disableNameResolution?: boolean;
+  /** serf's enable_syslog / -syslog: log lines also go to the local syslog. */
+  enableSyslog?: boolean;
+  /** serf's syslog_facility / -syslog-facility (default LOCAL0). */
+  syslogFacility?: string;
+  /** serf's statsd_addr / statsite_addr (kodama also takes -statsd / -statsite). */
+  statsdAddr?: string;
+  statsiteAddr?: string;
+  /** kodama: log_json / -log-json: one JSON object per log line instead of serf's text lines. */
+  logJson?: boolean;
   /** kodama: give kodama's own queries and user events (kodama-*) to handlers and streams too. */
   showInternalEvents?: boolean;
   /** kodama: services this node offers (list; appends across files like start_join). */
@@ -153,6 +162,11 @@ const JSON_KEYS: Record<string, KeySpec> = {
   enable_compression: { field: 'enableCompression', kind: 'bool' },
   broadcast_timeout: { field: 'broadcastTimeoutMs', kind: 'duration' },
   show_internal_events: { field: 'showInternalEvents', kind: 'bool' },
+  enable_syslog: { field: 'enableSyslog', kind: 'bool' },
+  syslog_facility: { field: 'syslogFacility', kind: 'string' },
+  log_json: { field: 'logJson', kind: 'bool' },
+  statsd_addr: { field: 'statsdAddr', kind: 'string' },
+  statsite_addr: { field: 'statsiteAddr', kind: 'string' },
   // kodama's traffic wiring (not serf keys)
   services: { field: 'services', kind: 'services' },
   leave_drain: { field: 'leaveDrainMs', kind: 'duration' },
@@ -168,10 +182,10 @@ const JSON_KEYS: Record<string, KeySpec> = {
 };
 
 /**
- * serf keys for features kodama does not have (mDNS, interface binding, syslog, statsd). They
- * are accepted so that an existing serf config file loads; each one set produces a warning.
+ * serf keys for features kodama does not have yet (mDNS, interface binding). They are
+ * accepted so that an existing serf config file loads; each one set produces a warning.
  */
-const UNSUPPORTED_KEYS = new Set(['discover', 'interface', 'enable_syslog', 'syslog_facility', 'statsite_addr', 'statsd_addr']);
+const UNSUPPORTED_KEYS = new Set(['discover', 'interface']);
 
 /** KODAMA_* variables → serf JSON keys (so they share the JSON decoder's checks). */
 const ENV_KEYS: Record<string, string> = {
@@ -183,6 +197,7 @@ const ENV_KEYS: Record<string, string> = {
   KODAMA_KEYRING_FILE: 'keyring_file',
   KODAMA_TAGS_FILE: 'tags_file',
   KODAMA_LOG_LEVEL: 'log_level',
+  KODAMA_LOG_JSON: 'log_json',
   KODAMA_RPC_ADDR: 'rpc_addr',
   KODAMA_RPC_AUTH: 'rpc_auth',
   KODAMA_PROTOCOL: 'protocol',

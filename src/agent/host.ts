@@ -96,6 +96,11 @@ export interface AgentHost {
   isEncrypted(): boolean;
   /** Every member Serf knows. */
   members(): Member[];
+  /**
+   * Estimated round trip from this node to `name`, ms, from the network coordinates (serf's
+   * Vivaldi model); undefined until this node has probed it (or with coordinates off).
+   */
+  estimatedRttMs(name: string): number | undefined;
   on<K extends keyof AgentEventMap>(type: K, fn: (e: AgentEventMap[K]) => void): () => void;
   emit<K extends 'service' | 'check' | 'route'>(type: K, e: AgentEventMap[K]): void;
   /**

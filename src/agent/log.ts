@@ -28,10 +28,41 @@ export function formatTimestamp(d: Date): string {
   return `${d.getFullYear()}/${pad(d.getMonth() + 1)}/${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** One log line as data: what `-log-json` prints and syslog receives. */
+export interface LogRecord {
+  /** Date.now() ms. */
+  timeMs: number;
+  level: LogLevel;
+  /** The message's `subsystem:` prefix (serf, memberlist, balancer, …); `agent` when it has none. */
+  subsystem: string;
+  /** The message without that prefix. */
+  message: string;
+  fields: Record<string, string | number | boolean>;
+}
+
+const SUBSYSTEM = /^([a-z][a-z0-9_.-]{0,31}): /;
+
+export function logRecord(timeMs: number, level: LogLevel, msg: string, fields: Record<string, string | number | boolean> = {}): LogRecord {
+  const m = SUBSYSTEM.exec(msg);
+  return m === null
+    ? { timeMs, level, subsystem: 'agent', message: msg, fields }
+    : { timeMs, level, subsystem: m[1]!, message: msg.slice(m[0].length), fields };
+}
+
+/** `-log-json`: one object per line, {time (RFC 3339, UTC), level, subsystem, message, fields}. */
+export function formatJsonRecord(r: LogRecord): string {
+  return JSON.stringify({ time: new Date(r.timeMs).toISOString(), level: r.level, subsystem: r.subsystem, message: r.message, fields: r.fields });
+}
+
 export interface LoggerOptions {
   level: LogLevel;
   /** Receives each formatted line without trailing newline. Default: stdout, as serf. */
   sink?: (line: string) => void;
+  /**
+   * Receives each line that passes the level filter as a record (and its text line), instead of
+   * `sink`: JSON output, syslog. The ring and subscribers (`monitor`) keep the text lines.
+   */
+  recordSink?: (r: LogRecord, line: string) => void;
   /** Wall clock for timestamps and rate-limit windows (tests pass a fake). */
   wallClockMs?: () => number;
 }
@@ -41,6 +72,7 @@ const RING_LINES = 512;
 export class Logger {
   private minRank: number;
   private readonly sink: (line: string) => void;
+  private readonly recordSink: ((r: LogRecord, line: string) => void) | undefined;
   private readonly wallClockMs: () => number;
   private readonly limited = new Map<string, { windowStartMs: number; suppressed: number }>();
   /** The last lines, whatever the level filter (serf's monitor replays these). */
@@ -50,6 +82,7 @@ export class Logger {
   constructor(opts: LoggerOptions) {
     this.minRank = LOG_LEVELS.indexOf(opts.level);
     this.sink = opts.sink ?? ((line) => process.stdout.write(`${line}\n`));
+    this.recordSink = opts.recordSink;
     this.wallClockMs = opts.wallClockMs ?? Date.now;
   }
 
@@ -62,11 +95,16 @@ export class Logger {
     return LOG_LEVELS.indexOf(level) >= this.minRank;
   }
 
-  log(level: LogLevel, msg: string): void {
-    const line = `${formatTimestamp(new Date(this.wallClockMs()))} [${level}] ${msg}`;
+  /** `fields`: structured values for the JSON output and syslog (the text line shows `msg` only). */
+  log(level: LogLevel, msg: string, fields?: Record<string, string | number | boolean>): void {
+    const now = this.wallClockMs();
+    const line = `${formatTimestamp(new Date(now))} [${level}] ${msg}`;
     this.ring.push(line);
     if (this.ring.length > RING_LINES) this.ring.shift();
-    if (this.enabled(level)) this.sink(line);
+    if (this.enabled(level)) {
+      if (this.recordSink !== undefined) this.recordSink(logRecord(now, level, msg, fields), line);
+      else this.sink(line);
+    }
     for (const fn of [...this.subscribers]) {
       try {
         fn(line);

@@ -2,7 +2,7 @@
 // subsystems.ts reads its sections without importing agent.ts.
 
 import type { Tags } from '../serf/tags.ts';
-import type { LogLevel } from './log.ts';
+import type { LogLevel, LogRecord } from './log.ts';
 import type { Lookup } from './address.ts';
 import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
 import type { MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
@@ -30,11 +30,21 @@ export interface AgentOptions {
   logLevel?: LogLevel;
   /** Where log lines go (default stdout). */
   logSink?: (line: string) => void;
+  /** Each line that passes the level filter as a record, instead of logSink (JSON logs, syslog). */
+  logRecordSink?: (r: LogRecord, line: string) => void;
   /** How long leave waits for its intent to be gossiped (serf -broadcast-timeout, 5 s). */
   broadcastTimeoutMs?: number;
   /** How long leave stays up to answer probes after announcing (serf: 1 s). */
   leavePropagateDelayMs?: number;
   enableCompression?: boolean;
+  /** serf's statsd_addr: push the /metrics figures as statsd lines over UDP (host:port). */
+  statsdAddr?: string;
+  /** serf's statsite_addr: the same over TCP. */
+  statsiteAddr?: string;
+  /** How often they are pushed (default 10 s, as serf's go-metrics aggregates). */
+  statsIntervalMs?: number;
+  /** Keep no Vivaldi network coordinate (serf's disable_coordinates): acks carry none, `rtt` has none. */
+  disableCoordinates?: boolean;
   /** Name resolver for join (tests inject one). */
   lookup?: Lookup;
   /** Event handler specs (`[filter=]script`, serf's -event-handler). */

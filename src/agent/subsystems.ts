@@ -20,9 +20,10 @@ import type { RoutesHost } from '../deploy/routes.ts';
 import type { ExecHost } from '../exec/executor.ts';
 import type { DeployAgent } from '../deploy/runner.ts';
 import type { HttpHost } from '../http/server.ts';
+import type { TelemetryHost } from './telemetry.ts';
 
 /** What the agent hands every subsystem: the host, plus what some read of the others. */
-export type SubsystemHost = AgentHost & RoutesHost & ServicesHost & BalancerHost & ExecHost & DeployAgent & HttpHost;
+export type SubsystemHost = AgentHost & RoutesHost & ServicesHost & BalancerHost & ExecHost & DeployAgent & HttpHost & TelemetryHost;
 
 export interface SubsystemEntry {
   readonly name: string;
@@ -170,6 +171,31 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
       return api;
     },
     failure: { code: 'ERR_AGENT_BIND', what: (o) => `Failed to start the HTTP API on ${o.httpAddr}`, keepAgentErrors: true },
+  },
+  {
+    // serf's statsd_addr / statsite_addr: the /metrics figures pushed every 10 s.
+    name: 'telemetry',
+    wanted: (o) => (o.statsdAddr ?? '') !== '' || (o.statsiteAddr ?? '') !== '',
+    start: async (host, o) => {
+      const [{ startStatsSinks }, { collectMetrics }] = await Promise.all([import('./statsd.ts'), import('./telemetry.ts')]);
+      const sinks = startStatsSinks({
+        ...(o.statsdAddr ? { statsdAddr: o.statsdAddr } : {}),
+        ...(o.statsiteAddr ? { statsiteAddr: o.statsiteAddr } : {}),
+        nodeName: host.nodeName,
+        collect: () => collectMetrics(host),
+        log: (level, msg) => host.logger.log(level, msg),
+        ...(o.statsIntervalMs !== undefined ? { intervalMs: o.statsIntervalMs } : {}),
+      });
+      const offStats = host.addStats(() => ({ telemetry: Object.fromEntries(Object.entries(sinks.counters()).map(([k, v]) => [k, String(v)])) }));
+      host.logger.log('INFO', `telemetry: sending figures every ${(o.statsIntervalMs ?? 10_000) / 1000} s to${o.statsdAddr ? ` statsd ${o.statsdAddr}` : ''}${o.statsiteAddr ? ` statsite ${o.statsiteAddr}` : ''}`);
+      return {
+        stop: () => {
+          offStats();
+          sinks.stop();
+        },
+      };
+    },
+    failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the statsd/statsite sink' },
   },
 ];
 

@@ -12,7 +12,10 @@ import type { AgentOptions, Profile } from '../agent/agent.ts';
 import { ENV_VARS, configFromEnv, parseDuration, parseTagPairs, readConfigPaths, resolveConfig } from '../agent/config.ts';
 import type { AgentConfig, ResolvedConfig } from '../agent/config.ts';
 import { AgentError } from '../agent/errors.ts';
-import { parseLogLevel } from '../agent/log.ts';
+import { formatJsonRecord, parseLogLevel } from '../agent/log.ts';
+import type { LogRecord } from '../agent/log.ts';
+import { openSyslog, syslogFacility } from '../agent/syslog.ts';
+import type { SyslogWriter } from '../agent/syslog.ts';
 import { SerfError } from '../serf/errors.ts';
 import { CliError, parseFlags } from './flags.ts';
 import type { FlagSpec } from './flags.ts';
@@ -61,6 +64,13 @@ Options:
   -snapshot=path           Snapshot file: on restart, rejoin the known members
                            without -join and do not replay old events.
   -log-level=info          Log level of the agent (trace, debug, info, warn, err).
+  -log-json                Log one JSON object per line (time, level, subsystem,
+                           message, fields) instead of text (KODAMA_LOG_JSON).
+  -syslog                  Also send log lines to the local syslog (tag kodama).
+  -syslog-facility=LOCAL0  Syslog facility for -syslog (KERN … LOCAL7).
+  -statsd=host:port        Send the /metrics figures as statsd lines over UDP
+                           every 10 s (statsd_addr).
+  -statsite=host:port      The same over TCP to statsite (statsite_addr).
   -node=hostname           Name of this node. Must be unique in the cluster.
   -profile=[lan|wan|local] Timing profile. The default is lan.
   -protocol=n              Serf protocol version to use (2..5, default 5).
@@ -206,6 +216,11 @@ const FLAGS: FlagSpec[] = [
   { name: 'broadcast-timeout', kind: 'string' },
   { name: 'disable-compression', kind: 'bool' },
   { name: 'show-internal-events', kind: 'bool' },
+  { name: 'log-json', kind: 'bool' },
+  { name: 'statsd', kind: 'string' },
+  { name: 'statsite', kind: 'string' },
+  { name: 'syslog', kind: 'bool' },
+  { name: 'syslog-facility', kind: 'string' },
   { name: 'enable-exec', kind: 'bool' },
   { name: 'exec-token', kind: 'string' },
   { name: 'data-dir', kind: 'string' },
@@ -230,6 +245,9 @@ const STRING_FLAGS: Record<string, keyof AgentConfig> = {
   'data-dir': 'dataDir',
   'http-addr': 'httpAddr',
   'http-token': 'httpToken',
+  'syslog-facility': 'syslogFacility',
+  statsd: 'statsdAddr',
+  statsite: 'statsiteAddr',
 };
 
 function intFlag(text: string, name: string): number {
@@ -266,6 +284,8 @@ export function configFromFlags(args: readonly string[]): { config: AgentConfig;
   if (f.bools.has('rejoin')) c.rejoinAfterLeave = true;
   if (f.bools.has('disable-compression')) c.enableCompression = false;
   if (f.bools.has('show-internal-events')) c.showInternalEvents = true;
+  if (f.bools.has('log-json')) c.logJson = true;
+  if (f.bools.has('syslog')) c.enableSyslog = true;
   if (f.bools.has('enable-exec')) c.execEnabled = true;
   return { config: c, configPaths: [...(f.lists.get('config-file') ?? []), ...(f.lists.get('config-dir') ?? [])] };
 }
@@ -280,7 +300,7 @@ export function readAgentConfig(args: readonly string[], env: Record<string, str
   return { config: r.config, warnings: [...files.warnings, ...fromEnv.warnings, ...r.warnings] };
 }
 
-export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void): AgentOptions {
+export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void, logRecordSink?: (r: LogRecord, line: string) => void): AgentOptions {
   return {
     nodeName: c.nodeName,
     bind: c.bind,
@@ -296,8 +316,12 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void)
     rpcAddr: c.rpcAddr,
     logLevel: parseLogLevel(c.logLevel),
     logSink,
+    ...(logRecordSink !== undefined ? { logRecordSink } : {}),
     broadcastTimeoutMs: c.broadcastTimeoutMs,
     enableCompression: c.enableCompression,
+    ...(c.disableCoordinates === true ? { disableCoordinates: true } : {}),
+    ...(c.statsdAddr ? { statsdAddr: c.statsdAddr } : {}),
+    ...(c.statsiteAddr ? { statsiteAddr: c.statsiteAddr } : {}),
     eventHandlers: c.eventHandlers,
     ...(c.showInternalEvents === true ? { showInternalEvents: true } : {}),
     rejoinAfterLeave: c.rejoinAfterLeave,
@@ -325,6 +349,7 @@ function isUserError(e: unknown): e is Error {
 
 async function run(args: string[], io: CliIo): Promise<number> {
   let agent: Agent;
+  let syslog: SyslogWriter | undefined;
   let config: ResolvedConfig;
   try {
     const r = readAgentConfig(args, io.env);
@@ -333,7 +358,23 @@ async function run(args: string[], io: CliIo): Promise<number> {
     // this process, where optimized code pays.
     if (config.balancer !== undefined) setFlagsFromString('--opt');
     for (const w of r.warnings) io.stdout(`==> ${w}\n`);
-    agent = Agent.create(agentOptions(config, (line) => io.stdout(`    ${line}\n`)));
+    const text = (line: string): void => io.stdout(`    ${line}\n`);
+    if (config.enableSyslog === true) {
+      syslog = openSyslog({ facility: config.syslogFacility ?? 'LOCAL0', ...(io.env['KODAMA_SYSLOG_SOCKET'] ? { socket: io.env['KODAMA_SYSLOG_SOCKET'] } : {}), onError: (m) => io.stderr(`==> ${m}\n`) });
+    } else if (config.syslogFacility !== undefined) {
+      syslogFacility(config.syslogFacility); // a typo is an error even while syslog is off
+    }
+    const sys = syslog;
+    const json = config.logJson === true;
+    const records =
+      json || sys !== undefined
+        ? (r: LogRecord, line: string): void => {
+            if (json) io.stdout(`${formatJsonRecord(r)}\n`);
+            else text(line);
+            sys?.write(r, line);
+          }
+        : undefined;
+    agent = Agent.create(agentOptions(config, text, records));
   } catch (e) {
     if (e instanceof CliError && e.code === 'ERR_CLI_HELP') {
       io.stdout(help);
@@ -485,7 +526,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
       if (!ok && !stopRetry) exitWith(1);
     });
   }
-  return finished;
+  return finished.finally(() => syslog?.close());
 }
 
 /**

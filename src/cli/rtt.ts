@@ -1,7 +1,8 @@
 // `kodama rtt`: estimated round trip time between two nodes from the agent's network
-// coordinates (serf's Vivaldi model). Works against agents that keep coordinates (serf does).
+// coordinates (serf's Vivaldi model, src/serf/coordinate.ts): kodama and serf agents alike.
 
 import type { RpcCoordinate } from '../rpc/index.ts';
+import { distanceMs } from '../serf/coordinate.ts';
 import { RPC_HELP, rpcCommand, usage } from './rpc-command.ts';
 
 const help = `Usage: kodama rtt [options] node1 [node2]
@@ -17,19 +18,6 @@ Options:
 
 ${RPC_HELP}
 `;
-
-/** Vivaldi distance in ms, as serf computes it (whole nanoseconds, adjustments when positive). */
-export function distanceMs(a: RpcCoordinate, b: RpcCoordinate): number {
-  let sum = 0;
-  for (let i = 0; i < a.vec.length; i++) {
-    const d = (a.vec[i] ?? 0) - (b.vec[i] ?? 0);
-    sum += d * d;
-  }
-  let dist = Math.sqrt(sum) + a.height + b.height;
-  const adjusted = dist + a.adjustment + b.adjustment;
-  if (adjusted > 0) dist = adjusted;
-  return Math.trunc(dist * 1e9) / 1e6;
-}
 
 export const rttCommand = rpcCommand({
   name: 'rtt',

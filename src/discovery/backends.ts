@@ -13,6 +13,13 @@
 //     those last known good ones (most recently lost first) and say why in `guard`;
 //   - same member, different port/weight       → updated in place.
 //
+// Nearness (the service's prefer_near, opt-in): a ready backend's base weight is divided by 2^k,
+// k = min(3, ⌊log2(rtt / nearest)⌋), rtt its estimated round trip from this balancer (network
+// coordinates) and both rounded up to NEAR_FLOOR_MS, so that a LAN's sub-millisecond differences
+// change nothing and only a backend in another place is weighed down; one with no estimate yet
+// counts as nearest. Steps of 2×, not a smooth curve: an estimate that wanders changes no
+// weight. Applied before the route split, which keeps every value's share.
+//
 // Routes (issue 6, a service's RouteEntry with non-empty weights): per member, v = its value of
 // the route tag and p = weights[v] ?? 0 (no tag → 0).
 //   - p = 0  → out of rotation like a graceful leave: drained if served (removed when idle or at
@@ -29,6 +36,10 @@ import type { AdvertisedService, BalancedServiceSpec, Backend } from './types.ts
 
 /** HAProxy's largest server weight: route shares are scaled up to it to keep precision. */
 export const MAX_WEIGHT = 256;
+/** prefer_near: round trips below this are all "near" (a LAN, a rack, loopback). */
+export const NEAR_FLOOR_MS = 2;
+/** prefer_near: at most a 2^NEAR_MAX_STEPS (8×) weight cut for the farthest backends. */
+const NEAR_MAX_STEPS = 3;
 
 /** What planService needs of a Serf member (src/serf Member fits). */
 export interface MemberView {
@@ -80,15 +91,28 @@ export interface DecodedMember {
   invalid: string[];
   /** All of the member's tags (routes split on any of them). */
   tags: Record<string, string>;
+  /** Estimated round trip from this balancer, ms (prefer_near); undefined = no estimate. */
+  rttMs?: number;
 }
 
-export function decodeMembers(members: readonly MemberView[]): Map<string, DecodedMember> {
+/** `rttOf`: the estimated round trip to a member (only asked when a service prefers near backends). */
+export function decodeMembers(members: readonly MemberView[], rttOf?: (name: string) => number | undefined): Map<string, DecodedMember> {
   const out = new Map<string, DecodedMember>();
   for (const m of members) {
     const { services, invalid } = decodeServiceTags(m.tags);
-    out.set(m.name, { name: m.name, ip: m.addr.ip, status: m.status, services: new Map(services.map((s) => [s.name, s])), invalid, tags: { ...m.tags } });
+    const d: DecodedMember = { name: m.name, ip: m.addr.ip, status: m.status, services: new Map(services.map((s) => [s.name, s])), invalid, tags: { ...m.tags } };
+    const rtt = rttOf?.(m.name);
+    if (rtt !== undefined) d.rttMs = rtt;
+    out.set(m.name, d);
   }
   return out;
+}
+
+/** prefer_near's divisor for a backend `rttMs` away when the nearest ready one is `nearestMs` (see the rules above). */
+export function nearDivisor(rttMs: number | undefined, nearestMs: number): number {
+  if (rttMs === undefined) return 1;
+  const ratio = Math.max(rttMs, NEAR_FLOOR_MS) / Math.max(nearestMs, NEAR_FLOOR_MS);
+  return 2 ** Math.min(NEAR_MAX_STEPS, Math.max(0, Math.floor(Math.log2(ratio))));
 }
 
 function plain(b: TrackedBackend | Backend): Backend {
@@ -140,7 +164,7 @@ function routeWeights(route: RouteEntry, ready: readonly { name: string; value: 
  * @param route the service's current route (agent.routes.get(service)); see the rules above.
  */
 export function planService(
-  spec: Pick<BalancedServiceSpec, 'service' | 'minBackends' | 'drainTimeoutMs'>,
+  spec: Pick<BalancedServiceSpec, 'service' | 'minBackends' | 'drainTimeoutMs' | 'preferNear'>,
   members: ReadonlyMap<string, DecodedMember>,
   previous: ServiceState,
   now: number,
@@ -164,6 +188,20 @@ export function planService(
   };
   /** The route takes it out of rotation (p = 0). */
   const routedOut = (id: string): boolean => split !== undefined && share(split, valueOf(id)) === 0;
+  // prefer_near: the nearest estimate among the backends that will be ready.
+  let nearest = Infinity;
+  if (spec.preferNear === true) {
+    for (const id of ids) {
+      const m = members.get(id);
+      const adv = m?.services.get(spec.service);
+      if (m?.status === 'alive' && adv !== undefined && !adv.draining && !routedOut(id) && m.rttMs !== undefined) nearest = Math.min(nearest, m.rttMs);
+    }
+  }
+  /** The advertised weight, weighed down by distance under prefer_near. */
+  const baseOf = (m: DecodedMember, adv: AdvertisedService): number => {
+    if (spec.preferNear !== true || adv.weight === 0 || nearest === Infinity) return adv.weight;
+    return Math.max(1, Math.round(adv.weight / nearDivisor(m.rttMs, nearest)));
+  };
   let weights: Map<string, number> | undefined;
   if (split !== undefined) {
     const ready: { name: string; value: string; base: number }[] = [];
@@ -171,7 +209,7 @@ export function planService(
       const m = members.get(id);
       const adv = m?.services.get(spec.service);
       const v = valueOf(id);
-      if (m?.status === 'alive' && adv !== undefined && !adv.draining && v !== undefined && share(split, v) > 0) ready.push({ name: id, value: v, base: adv.weight });
+      if (m?.status === 'alive' && adv !== undefined && !adv.draining && v !== undefined && share(split, v) > 0) ready.push({ name: id, value: v, base: baseOf(m, adv) });
     }
     weights = routeWeights(split, ready);
   }
@@ -190,7 +228,7 @@ export function planService(
 
     const out = routedOut(id);
     if (m !== undefined && alive && adv !== undefined && !adv.draining && !out) {
-      const b: TrackedBackend = withValue({ id, host: m.ip, port: adv.port, weight: weights?.get(id) ?? adv.weight, state: 'ready' }, id);
+      const b: TrackedBackend = withValue({ id, host: m.ip, port: adv.port, weight: weights?.get(id) ?? baseOf(m, adv), state: 'ready' }, id);
       next.set(id, b);
       if (prev === undefined) changes.push({ kind: 'added', backend: plain(b) });
       else {

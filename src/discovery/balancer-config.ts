@@ -6,7 +6,8 @@
 //     "services": { "<name>": { "bind": "host:port",          required
 //                               "mode": "http" | "tcp",        default http
 //                               "min_backends": 1,             default 1
-//                               "drain_timeout": "10s" } },    default 10s
+//                               "drain_timeout": "10s",        default 10s
+//                               "prefer_near": false } },      default false (weigh by round trip)
 //     "haproxy": { "binary": "haproxy", "dir": "…", "slots": 8, "reload_debounce": "2s" },
 //     "templates": [ { "source", "destination", "command"?, "debounce"? (default 250ms) } ] }
 //
@@ -86,7 +87,8 @@ function parseService(name: string, raw: unknown, where: string): BalancedServic
     fail(`${where}: service name '${name}' must be 1-63 letters, digits, '_', '.' or '-' (it becomes the tag key s:<name>)`);
   }
   if (!isObj(raw)) fail(`${where}: expected an object like {"bind": "127.0.0.1:8000"}, got ${JSON.stringify(raw)}`);
-  checkKeys(raw, ['bind', 'mode', 'min_backends', 'drain_timeout'], where);
+  checkKeys(raw, ['bind', 'mode', 'min_backends', 'drain_timeout', 'prefer_near'], where);
+  if (raw.prefer_near !== undefined && typeof raw.prefer_near !== 'boolean') fail(`${where}.prefer_near: expected true or false, got ${JSON.stringify(raw.prefer_near)}`);
   if (raw.bind === undefined) fail(`${where}: 'bind' is required (the address the balancer listens on, e.g. "127.0.0.1:8000")`);
   let mode: ServiceProtocol = 'http';
   if (raw.mode !== undefined) {
@@ -99,6 +101,7 @@ function parseService(name: string, raw: unknown, where: string): BalancedServic
     bind: parseBind(raw.bind, `${where}.bind`),
     minBackends: raw.min_backends === undefined ? DEFAULT_MIN_BACKENDS : int(raw.min_backends, `${where}.min_backends`, 0, 10_000),
     drainTimeoutMs: raw.drain_timeout === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : duration(raw.drain_timeout, `${where}.drain_timeout`),
+    ...(raw.prefer_near === true ? { preferNear: true } : {}),
   };
 }
 

@@ -157,6 +157,8 @@ export async function startBalancerRole(agent: BalancerHost, spec: BalancerSpec,
     /** The route last planned with (to log a change once). */
     route: undefined as RouteEntry | undefined,
   }));
+  /** Some service weighs backends by round trip: estimates are read per plan, and the resync re-plans as they move. */
+  const preferNear = spec.services.some((s) => s.preferNear === true);
   const count = {
     applies: 0,
     apply_errors: 0,
@@ -243,7 +245,7 @@ export async function startBalancerRole(agent: BalancerHost, spec: BalancerSpec,
     // the drain state), then one consistent view of the members.
     const sessions = poll ? await readSessions(services.filter((s) => drainingIds(s.state).length > 0).map((s) => s.spec.service)) : new Map<string, Map<string, number>>();
     if (stopped) return;
-    const members = decodeMembers(agent.members());
+    const members = decodeMembers(agent.members(), preferNear ? (name) => agent.estimatedRttMs(name) : undefined);
     for (const m of members.values()) {
       for (const key of m.invalid) {
         const sig = `${m.name}\0${key}`;

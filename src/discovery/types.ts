@@ -104,6 +104,12 @@ export interface BalancedServiceSpec {
   minBackends: number;
   /** A leaving backend is removed when idle or after this long. */
   drainTimeoutMs: number;
+  /**
+   * Weigh backends by the estimated round trip from this balancer (network coordinates): a
+   * backend 2×, 4×, 8× or more farther than the nearest gets ½, ¼, ⅛ of its weight; round
+   * trips under NEAR_FLOOR_MS count as equal. Off by default.
+   */
+  preferNear?: boolean;
 }
 
 /** Render a file from a template whenever a backend set changes, then run a command. */

@@ -64,7 +64,9 @@ export class ClusterFeed {
   }
 
   member(m: Member): ApiMember {
-    return toApiMember(m, this.statusSince(m.name));
+    // Estimated from the network coordinates; only for members that are there to reach.
+    const rtt = m.status === 'alive' || m.status === 'leaving' ? this.agent.estimatedRttMs(m.name) : undefined;
+    return toApiMember(m, this.statusSince(m.name), rtt === undefined ? null : Math.round(rtt * 1000) / 1000);
   }
 
   onMessage(fn: (m: StreamMessage) => void): () => void {

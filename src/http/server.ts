@@ -25,7 +25,7 @@ import { ClusterFeed } from './feed.ts';
 import { SseClient, MAX_CLIENT_BUFFER_BYTES } from './sse.ts';
 import { loadUiFile } from './static.ts';
 import { fmtAddr } from './views.ts';
-import { API_PREFIX, UI_PREFIX } from './types.ts';
+import { API_PREFIX, METRICS_PATH, UI_PREFIX } from './types.ts';
 import type { AgentInfo, EventsResponse, MembersResponse, StreamMessage } from './types.ts';
 
 export interface HttpApi {
@@ -55,7 +55,7 @@ const MEMBER_STATUSES = new Set(['alive', 'leaving', 'left', 'failed', 'none']);
 
 type Counters = Record<
   | 'requests' | 'responses_2xx' | 'responses_3xx' | 'responses_4xx' | 'responses_5xx' | 'auth_failures'
-  | 'bad_requests' | 'host_refusals' | 'internal_errors' | 'streams_open' | 'streams_total' | 'streams_refused' | 'streams_dropped_slow',
+  | 'bad_requests' | 'host_refusals' | 'internal_errors' | 'streams_open' | 'streams_total' | 'streams_refused' | 'streams_dropped_slow' | 'metrics_scrapes',
   number
 >;
 
@@ -68,6 +68,7 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
   const counts: Counters = {
     requests: 0, responses_2xx: 0, responses_3xx: 0, responses_4xx: 0, responses_5xx: 0, auth_failures: 0,
     bad_requests: 0, host_refusals: 0, internal_errors: 0, streams_open: 0, streams_total: 0, streams_refused: 0, streams_dropped_slow: 0,
+    metrics_scrapes: 0,
   };
   const feed = new ClusterFeed(agent);
   const reads = new ClusterReads(agent, { cacheMs: opts.cacheMs ?? 1500 });
@@ -174,12 +175,8 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
     if (deploy !== undefined) client.send({ event: 'deploy', data: deploy });
   };
 
-  const api = async (path: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const route = API_ROUTES.get(path);
-    if (route === undefined) throw new HttpError('ERR_HTTP_NOT_FOUND', `no such endpoint ${path.slice(0, 200)} (see docs/api.md)`);
-    if (req.method !== 'GET' && (req.method !== 'HEAD' || route === 'stream')) {
-      throw new HttpError('ERR_HTTP_METHOD', `${path} answers GET only`);
-    }
+  /** The API's host and token rules (the dashboard's files need neither: they hold no data). */
+  const guard = (q: URLSearchParams, req: IncomingMessage): void => {
     if (!hostAllowed(token, req.headers.host)) {
       counts.host_refusals++;
       throw new HttpError(
@@ -191,6 +188,15 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
       counts.auth_failures++;
       throw new HttpError('ERR_HTTP_AUTH', 'this API needs a token: send "Authorization: Bearer <token>" (or ?token=<token>)');
     }
+  };
+
+  const api = async (path: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const route = API_ROUTES.get(path);
+    if (route === undefined) throw new HttpError('ERR_HTTP_NOT_FOUND', `no such endpoint ${path.slice(0, 200)} (see docs/api.md)`);
+    if (req.method !== 'GET' && (req.method !== 'HEAD' || route === 'stream')) {
+      throw new HttpError('ERR_HTTP_METHOD', `${path} answers GET only`);
+    }
+    guard(q, req);
     switch (route) {
       case 'agent':
         return sendJson(res, 200, agentInfo());
@@ -207,6 +213,23 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
       case 'stream':
         return stream(req, res);
     }
+  };
+
+  /** Prometheus's text format; the same host and token rules as the API (a scraper sends a bearer token). */
+  const metrics = async (q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError('ERR_HTTP_METHOD', `${METRICS_PATH} answers GET only`);
+    guard(q, req);
+    counts.metrics_scrapes++;
+    const { collectMetrics, renderPrometheus } = await import('../agent/telemetry.ts');
+    const body = Buffer.from(renderPrometheus(await collectMetrics(agent)));
+    res.writeHead(200, {
+      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+      'Content-Length': body.length,
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    tally(200);
   };
 
   const ui = async (rest: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -247,7 +270,8 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
     const rawPath = (req.url ?? '/').split('?')[0] ?? '/';
     if (rawPath.startsWith(UI_PREFIX)) return ui(rawPath.slice(UI_PREFIX.length), req, res);
     if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) return api(path, url.searchParams, req, res);
-    throw new HttpError('ERR_HTTP_NOT_FOUND', `no such path ${path.slice(0, 200)}: the API is under ${API_PREFIX}/, the dashboard at ${UI_PREFIX}`);
+    if (path === METRICS_PATH) return metrics(url.searchParams, req, res);
+    throw new HttpError('ERR_HTTP_NOT_FOUND', `no such path ${path.slice(0, 200)}: the API is under ${API_PREFIX}/, the dashboard at ${UI_PREFIX}, Prometheus metrics at ${METRICS_PATH}`);
   };
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {

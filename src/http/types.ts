@@ -14,6 +14,8 @@ import type { ChecksReport, Silence } from '../checks/types.ts';
 
 export const API_PREFIX = '/v1';
 export const UI_PREFIX = '/ui/';
+/** Prometheus's default scrape path. */
+export const METRICS_PATH = '/metrics';
 
 /** GET /v1/agent */
 export interface AgentInfo {
@@ -39,6 +41,12 @@ export interface ApiMember {
   checks: { total: number; failing: { name: string; state: 'warning' | 'critical' | 'unknown'; occurrences: number; flapping: boolean }[] } | null;
   /** Date.now() ms of the last status change this agent saw (null = since before it started). */
   statusSince: number | null;
+  /**
+   * Estimated round trip from the agent serving the API to this member, ms (network coordinates,
+   * as `kodama rtt` gives it); null for itself, before it has probed the member, for members not
+   * alive, and with coordinates off.
+   */
+  rttMs: number | null;
 }
 export interface MembersResponse { members: ApiMember[] }
 

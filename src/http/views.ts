@@ -26,7 +26,7 @@ export function checksOfTags(tags: Record<string, string>): ApiMember['checks'] 
   return { total: s.total, failing };
 }
 
-export function toApiMember(m: Member, statusSince: number | null): ApiMember {
+export function toApiMember(m: Member, statusSince: number | null, rttMs: number | null = null): ApiMember {
   const tags: Record<string, string> = { ...m.tags };
   return {
     name: m.name,
@@ -38,5 +38,6 @@ export function toApiMember(m: Member, statusSince: number | null): ApiMember {
     services: decodeServiceTags(tags).services.map((s) => ({ name: s.name, port: s.port, protocol: s.protocol, weight: s.weight, draining: s.draining })),
     checks: checksOfTags(tags),
     statusSince,
+    rttMs,
   };
 }

@@ -355,6 +355,7 @@ export class Memberlist implements MembershipCore {
       return;
     }
     this.count('packets-out');
+    this.count('bytes-out', bytes.length);
     this.push({ kind: 'packet', to: { ip: to.ip, port: to.port }, bytes });
   }
 
@@ -589,6 +590,7 @@ export class Memberlist implements MembershipCore {
     if (this.isShutdown || !this.started) return;
     const t = this.advance(now);
     this.count('packets-in');
+    this.count('bytes-in', bytes.length);
     let decoded: ReturnType<typeof decodePacket>;
     try {
       decoded = decodePacket(bytes, { keyring: this.config.keyring, verifyIncoming: this.config.gossipVerifyIncoming });

@@ -281,6 +281,7 @@ export class NodeStates {
     this.host.broadcast(s.node, { type: 'suspect', incarnation: s.incarnation, node: s.node, from: s.from });
     state.incarnation = s.incarnation;
     table.setState(state, 'suspect', now);
+    this.host.count('suspicions');
 
     const n = table.size;
     const k = suspicionConfirmationsK(config.suspicionMult, n);

@@ -28,6 +28,8 @@ import type { Delegate, MemberEvent, NodeInfo, Random } from '../memberlist/api.
 import { TransmitLimitedQueue } from '../memberlist/queue.ts';
 import type { Keyring } from '../wire/index.ts';
 import type { Address } from '../wire/types.ts';
+import { CoordinateClient, decodePingPayload, seededUniform } from './coordinate.ts';
+import type { Coordinate } from './coordinate.ts';
 import { SerfError } from './errors.ts';
 import { KEY_QUERY_NAMES, addKeyResponse, answerKeyQuery, finishKeyResult, newKeyResult } from './keys.ts';
 import type { KeyOp, KeyResult } from './keys.ts';
@@ -256,6 +258,8 @@ export interface SerfConfig {
   ownNewsDirectMax?: number;
   /** Wait before erasing a pruned member that was still leaving. */
   broadcastTimeoutMs?: number;
+  /** Keep no network coordinate: acks go out without one and `getCoordinate` knows none (Serf's DisableCoordinates). */
+  disableCoordinates?: boolean;
   enableNameConflictResolution?: boolean;
   /**
    * Tags this node matches in query tag filters without advertising them (kodama agents match
@@ -369,6 +373,10 @@ export class Serf implements Delegate {
   /** Members pruned while leaving: erase at this time (serf waits broadcast + propagate). */
   private readonly pendingPrunes = new Map<string, number>();
   private readonly counters_: Record<string, number> = {};
+  /** Our Vivaldi coordinate (undefined: disableCoordinates). */
+  private readonly coordinates: CoordinateClient | undefined;
+  /** The last coordinate each member's acks carried. */
+  private readonly coordinateCache = new Map<string, Coordinate>();
   private leaveBroadcastDone_ = false;
   private leaveIntent_: Uint8Array | undefined;
   private readonly recentIntentTimeoutMs: number;
@@ -395,6 +403,7 @@ export class Serf implements Delegate {
     this.eventQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
     this.queryQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
     this.random = config.random;
+    this.coordinates = config.disableCoordinates === true ? undefined : new CoordinateClient(seededUniform(config.nodeName));
     this.keyring = config.keyring ?? null;
     const uel = config.userEventSizeLimit ?? USER_EVENT_SIZE_LIMIT_DEFAULT;
     if (uel > USER_EVENT_SIZE_LIMIT_MAX) {
@@ -555,9 +564,42 @@ export class Serf implements Delegate {
     }
   }
 
+  /** Our coordinate for the acks we send (5.12); null with coordinates off. */
   ackPayload(): Uint8Array | null {
-    // Network coordinates are not computed yet; Go peers accept acks without them (5.12).
-    return null;
+    return this.coordinates?.ackPayload() ?? null;
+  }
+
+  /**
+   * One of our probes was acked directly within the probe timeout, `rttMs` after it went out
+   * (the driver's clock): the peer's coordinate in the payload and the round trip move ours.
+   * A payload that is not a coordinate is counted and dropped; none at all (a kodama agent with
+   * coordinates off, an old peer) is no measurement.
+   */
+  notifyPingComplete(node: NodeInfo, rttMs: number, payload: Uint8Array | null): void {
+    if (this.coordinates === undefined) return;
+    const other = decodePingPayload(payload);
+    if (typeof other === 'string') {
+      if (other !== '') {
+        this.count('serf.coordinate-rejected');
+        this.log('DEBUG', `serf: rejected coordinate from ${node.name}: ${other}`);
+      }
+      return;
+    }
+    const why = this.coordinates.update(node.name, other, rttMs / 1000);
+    if (why !== undefined) {
+      this.count('serf.coordinate-rejected');
+      this.log('DEBUG', `serf: rejected coordinate from ${node.name}: ${why}`);
+      return;
+    }
+    this.count('serf.coordinate-updates');
+    this.coordinateCache.set(node.name, other);
+  }
+
+  /** Serf's GetCachedCoordinate: ours, or the last one `name`'s acks carried; undefined when none (or off). */
+  getCoordinate(name: string): Coordinate | undefined {
+    if (this.coordinates === undefined) return undefined;
+    if (name === this.config.nodeName) return this.coordinates.get();
+    return this.coordinateCache.get(name);
   }
 
   // ---- input from the driver -----------------------------------------------------------
@@ -877,7 +919,7 @@ export class Serf implements Delegate {
       intent_queue: String(this.intentQueue.length),
       event_queue: String(this.eventQueue.length),
       query_queue: String(this.queryQueue.length),
-      coordinate_resets: '0',
+      coordinate_resets: String(this.coordinates?.resets ?? 0),
     };
   }
 
@@ -1434,6 +1476,8 @@ export class Serf implements Delegate {
     const name = ms.member.name;
     if (name === this.config.nodeName) return;
     this.members_.delete(name);
+    this.coordinates?.forget(name);
+    this.coordinateCache.delete(name);
     removeName(this.leftMembers, name);
     this.pendingPrunes.delete(name);
     this.log('INFO', `serf: ${why}: ${name} ${ms.member.addr.ip}`);

@@ -103,6 +103,7 @@ export class NewsSim {
             this.schedulePump(name);
           },
           ackPayload: () => serf.ackPayload(),
+          notifyPingComplete: (node, rttMs, payload) => serf.notifyPingComplete(node, rttMs, payload),
         };
         return d;
       },

@@ -10,7 +10,7 @@
 import {
   STATUSES, groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, eventTone, formatClock, formatAgo,
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments,
-  valueColor, deploySteps, collectDeploys, backoffMs, withToken, FINAL_PHASES, formatDuration,
+  valueColor, deploySteps, collectDeploys, backoffMs, withToken, FINAL_PHASES, formatDuration, formatRtt,
 } from './model.js';
 import { h, s, replace, byId } from './dom.js';
 
@@ -159,6 +159,9 @@ function memberCard(m, el) {
       h('span', { class: 'm-name', title: m.name }, m.name),
       h('span', { class: `badge st-${m.status}` }, m.status)),
     h('div', { class: 'm-addr' }, `${m.addr}:${m.port}`,
+      m.rttMs !== null && m.rttMs !== undefined
+        ? h('span', { class: 'rtt', title: 'estimated round trip from this agent (network coordinates)' }, ` · rtt ${formatRtt(m.rttMs)}`)
+        : null,
       m.statusSince !== null ? h('span', { class: 'ago', 'data-since': m.statusSince }, ` · ${formatAgo(m.statusSince, Date.now())}`) : null),
     m.services.length > 0
       ? h('ul', { class: 'chips', 'aria-label': 'services' },

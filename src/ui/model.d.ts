@@ -19,6 +19,7 @@ export function eventTone(kind: ApiEvent['kind'], text?: string): 'bad' | 'warn'
 export function formatClock(ms: number): string;
 export function formatDuration(ms: number): string;
 export function formatAgo(ms: number | null | undefined, now: number): string;
+export function formatRtt(ms: number | null | undefined): string;
 export function formatCount(n: number): string;
 export function formatErrorRate(errors: number, requests: number): string;
 export interface SparkBar { x: number; y: number; w: number; h: number; state: CheckState }

@@ -58,7 +58,7 @@ export function diffMembers(before, after) {
   for (const m of after) {
     const prev = old.get(m.name);
     if (prev === undefined) added.push(m);
-    else if (!sameJson(prev, m)) changed.push(m);
+    else if (!sameJson({ ...prev, rttMs: formatRtt(prev.rttMs) }, { ...m, rttMs: formatRtt(m.rttMs) })) changed.push(m);
     old.delete(m.name);
   }
   return { added, removed: [...old.values()], changed };
@@ -140,6 +140,17 @@ export function formatDuration(ms) {
 export function formatAgo(ms, now) {
   if (ms === null || ms === undefined) return '';
   return `${formatDuration(now - ms)} ago`;
+}
+
+/**
+ * An estimated round trip, ms, to two significant figures: "0.42 ms", "3.1 ms", "120 ms";
+ * "<0.01 ms" below; "" for none. Cards show it, and a member whose estimate moves within the
+ * same figures has not changed (diffMembers).
+ */
+export function formatRtt(ms) {
+  if (ms === null || ms === undefined) return '';
+  if (ms < 0.01) return '<0.01 ms';
+  return `${Number(ms.toPrecision(2))} ms`;
 }
 
 /** 1234567 → "1.2M", 12345 → "12.3k", 999 → "999". */

@@ -36,7 +36,7 @@ test('the full example of issue 4 parses with its values', () => {
     {
       driver: 'haproxy',
       services: {
-        web: { bind: '127.0.0.1:8000', mode: 'http', min_backends: 2, drain_timeout: '3s' },
+        web: { bind: '127.0.0.1:8000', mode: 'http', min_backends: 2, drain_timeout: '3s', prefer_near: true },
         db: { bind: '[::1]:5432', mode: 'tcp', min_backends: 0, drain_timeout: '1m30s' },
       },
       haproxy: { binary: '/usr/sbin/haproxy', dir: '/var/lib/kodama/haproxy', slots: 16, reload_debounce: '500ms' },
@@ -49,7 +49,7 @@ test('the full example of issue 4 parses with its values', () => {
   );
   assert.equal(spec.driver, 'haproxy');
   assert.deepEqual(spec.services, [
-    { service: 'web', mode: 'http', bind: { host: '127.0.0.1', port: 8000 }, minBackends: 2, drainTimeoutMs: 3000 },
+    { service: 'web', mode: 'http', bind: { host: '127.0.0.1', port: 8000 }, minBackends: 2, drainTimeoutMs: 3000, preferNear: true },
     { service: 'db', mode: 'tcp', bind: { host: '::1', port: 5432 }, minBackends: 0, drainTimeoutMs: 90_000 },
   ]);
   assert.deepEqual(spec.haproxy, { binary: '/usr/sbin/haproxy', dir: '/var/lib/kodama/haproxy', slots: 16, reloadDebounceMs: 500 });
@@ -76,6 +76,7 @@ test('bad input is an ERR_AGENT_CONFIG naming the key and what to write instead'
   rejects({ services: { web: { bind: '127.0.0.1:8000', min_backends: -1 } } }, /min_backends: expected an integer/);
   rejects({ services: { web: { bind: '127.0.0.1:8000', min_backends: 1.5 } } }, /min_backends: expected an integer/);
   rejects({ services: { web: { bind: '127.0.0.1:8000', drain_timeout: 10 } } }, /drain_timeout: expected a duration string/);
+  rejects({ services: { web: { bind: '127.0.0.1:8000', prefer_near: 'yes' } } }, /prefer_near: expected true or false, got "yes"/);
   rejects({ services: { web: { bind: '127.0.0.1:8000', drain_timeout: '10 s' } } }, /invalid duration "10 s"/);
   rejects({ services: { web: { bind: '127.0.0.1:8000', weight: 3 } } }, /unknown key\(s\) 'weight'/);
   rejects({ services: { 'we b': web } }, /service name 'we b'/);

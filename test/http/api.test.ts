@@ -166,6 +166,14 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
     assert.equal(w1.checks?.total, 1);
     assert.equal(typeof w1.statusSince, 'number', 'lb saw web-1 join');
     assert.equal(ms.find((m) => m.name === 'lb')!.checks, null, 'lb runs no checks');
+    assert.equal(ms.find((m) => m.name === 'lb')!.rttMs, null, 'no round trip to itself');
+    // lb probes each member about once per round (local profile: 1 s each): from then on the
+    // member carries lb's estimate of the round trip (loopback: well under 50 ms).
+    const rtts = await until('lb estimates a round trip to every other member', 20_000, async () => {
+      const all = ((await getJson(url('/v1/members'))).body as MembersResponse).members.filter((m) => m.name !== 'lb');
+      return all.every((m) => typeof m.rttMs === 'number') ? all.map((m) => m.rttMs!) : undefined;
+    });
+    assert.ok(rtts.every((x) => x > 0 && x < 50), `estimates ${rtts.join(', ')} ms`);
     const webOnly = (await getJson(url('/v1/members?role=web'))).body as MembersResponse;
     validate('MembersResponse', webOnly);
     assert.deepEqual(webOnly.members.map((m) => m.name), ['web-1', 'web-2']);

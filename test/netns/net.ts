@@ -27,9 +27,10 @@
 // leaks nothing. Every wait and loop here is bounded in count and in time.
 
 import { execFile, spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes, randomInt } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { buildC } from '../lib/cc.ts';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -219,17 +220,7 @@ let relayBuild: Promise<string> | undefined;
 
 /** Build delay-relay.c once per process (into the temp dir, keyed by its source); resolves with the binary's path. */
 function delayRelayBinary(): Promise<string> {
-  relayBuild ??= (async () => {
-    const src = fileURLToPath(new URL('./delay-relay.c', import.meta.url));
-    const text = readFileSync(src);
-    const out = join(tmpdir(), `kodama-delay-relay-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`);
-    if (existsSync(out)) return out;
-    const tmp = `${out}.${process.pid}.tmp`;
-    const r = spawnSync('cc', ['-O2', '-o', tmp, src], { encoding: 'utf8', timeout: 60_000 });
-    if (r.status !== 0) throw new Error(`cannot build the delay relay (cc ${src}): ${r.error?.message ?? r.stderr.trim()} — install gcc and libc6-dev`);
-    renameSync(tmp, out);
-    return out;
-  })();
+  relayBuild ??= (async () => buildC(fileURLToPath(new URL('./delay-relay.c', import.meta.url)), 'delay-relay'))();
   relayBuild.catch(() => (relayBuild = undefined));
   return relayBuild;
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, formatClock, formatDuration, formatAgo,
+  groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, formatClock, formatDuration, formatAgo, formatRtt,
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments, valueColor,
   deploySteps, deployPercent, collectDeploys, backoffMs, withToken, eventTone,
 } from '../../src/ui/model.js';
@@ -11,7 +11,7 @@ import type { DeployState } from '../../src/deploy/types.ts';
 import type { ChecksReport } from '../../src/checks/types.ts';
 
 function member(name: string, role: string | null, status: ApiMember['status'] = 'alive'): ApiMember {
-  return { name, addr: '127.0.0.1', port: 7946, status, tags: role === null ? {} : { role }, role, services: [], checks: null, statusSince: null };
+  return { name, addr: '127.0.0.1', port: 7946, status, tags: role === null ? {} : { role }, role, services: [], checks: null, statusSince: null, rttMs: null };
 }
 
 function event(seq: number, kind: ApiEvent['kind'] = 'user'): ApiEvent {
@@ -53,6 +53,12 @@ test('diffMembers finds added, removed and changed members; upsert replaces by n
   assert.deepEqual(d.added.map((m) => m.name), ['d']);
   assert.deepEqual(d.removed.map((m) => m.name), ['c']);
   assert.deepEqual(d.changed.map((m) => [m.name, m.status]), [['b', 'failed']]);
+
+  // An estimated round trip that moves within its two shown figures is no change; one that moves more is.
+  const rtt = (m: ApiMember, rttMs: number): ApiMember => ({ ...m, rttMs });
+  assert.deepEqual(diffMembers([rtt(member('a', 'web'), 0.421)], [rtt(member('a', 'web'), 0.418)]).changed, []);
+  assert.deepEqual(diffMembers([rtt(member('a', 'web'), 0.42)], [rtt(member('a', 'web'), 0.61)]).changed.map((m) => m.name), ['a']);
+  assert.deepEqual([formatRtt(null), formatRtt(0.004), formatRtt(0.4213), formatRtt(3.14), formatRtt(123.4)], ['', '<0.01 ms', '0.42 ms', '3.1 ms', '120 ms']);
 
   const up = upsertMember(before, member('b', 'web', 'failed'));
   assert.deepEqual(up.map((m) => `${m.name}:${m.status}`), ['a:alive', 'b:failed', 'c:alive']);
