@@ -796,6 +796,12 @@ export function formatSummary(r: SoakResult): string {
     );
   }
   if (r.usage.some((u) => u.restarted)) lines.push('  (restarted: killed and started again during the run, so no growth figure; pid is the new one)');
+  // The series itself: a leak climbs all along, a GC or JIT step rises once and stays.
+  lines.push(`  RSS MiB every ${PROGRESS_EVERY_MS / 1000} s (agents that ran throughout):`);
+  for (const u of r.usage) {
+    if (u.restarted || u.samples.length === 0) continue;
+    lines.push(`    ${u.name.padEnd(5)} ${u.samples.map((x) => (x.rssKb / 1024).toFixed(1)).join(' ')}`);
+  }
   const problems = soakProblems(r);
   lines.push('');
   lines.push(problems.length === 0 ? `PASS (seed ${r.seed})` : `FAIL (seed ${r.seed}): ${problems.length} problem(s)`);
