@@ -23,8 +23,8 @@
 // member alive, once, everywhere. Per agent, RSS and its anonymous part every 30 s from the start
 // figures on (after the warm-up) and CPU time: growth is the median of the last three samples
 // against the median of the first three (one sample is a moment of the GC's cycle, three are its
-// level), with the largest sample beside them; after a warm-up, growth of MEMORY_GROWTH_LIMIT or
-// more is a problem too (a leak: a level that keeps rising).
+// level), with the largest sample beside them; after a warm-up, RSS growth of MEMORY_GROWTH_LIMIT
+// or more is a problem too (a leak: a level that keeps rising).
 //
 // The same seed gives the same fault sequence (kinds, nodes, durations, gaps); the run's length
 // decides how much of it runs, and the last fault may be cut short by the deadline. Every loop is
@@ -732,11 +732,11 @@ export function soakProblems(r: SoakResult): string[] {
   if (r.warmupMs > 0) {
     for (const u of r.usage) {
       if (u.restarted) continue;
-      for (const key of ['rssKb', 'anonKb'] as const) {
-        const l = memoryLevels(u.samples, key);
-        if (l !== undefined && l.growth >= MEMORY_GROWTH_LIMIT) {
-          out.push(`seed ${r.seed}: ${u.name} (${u.kind}) ${key === 'rssKb' ? 'RSS' : 'anonymous RSS'} grew ${(l.growth * 100).toFixed(1)} % (${mib(l.start)} → ${mib(l.end)} MiB, limit ${MEMORY_GROWTH_LIMIT * 100} %)`);
-        }
+      // RSS, as the issue states it; the anonymous part is shown, not judged (a few MiB at
+      // most, so a GC cycle alone moves it by more than 5 %: serf's moved 7.7 % in one run).
+      const l = memoryLevels(u.samples, 'rssKb');
+      if (l !== undefined && l.growth >= MEMORY_GROWTH_LIMIT) {
+        out.push(`seed ${r.seed}: ${u.name} (${u.kind}) RSS grew ${(l.growth * 100).toFixed(1)} % (${mib(l.start)} → ${mib(l.end)} MiB, limit ${MEMORY_GROWTH_LIMIT * 100} %)`);
       }
     }
   }
