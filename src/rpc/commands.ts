@@ -3,7 +3,8 @@
 // the backend cannot serve has no entry here and is answered "Feature not supported".
 
 import { nodeCrypto } from '../wire/builtins.ts';
-import { asBool, asBytes, asInt, asMap, asString, asUint, F64, type MsgValue } from '../wire/index.ts';
+import { coordinateToMsg } from '../serf/coordinate.ts';
+import { asBool, asBytes, asInt, asMap, asString, asUint, type MsgValue } from '../wire/index.ts';
 import type { RpcBackend, RpcKeyResponse } from './backend.ts';
 import type { CommandContext, CommandHandler } from './connection.ts';
 import { filterMembers, FilterError } from './filter.ts';
@@ -267,15 +268,7 @@ export function buildCommandTable(backend: RpcBackend, authKey: string): Map<str
     t.set('get-coordinate', (ctx, b) => {
       const c = getCoordinate(asString(body(b)['Node']));
       if (c === null) return ctx.reply('');
-      ctx.reply('', {
-        Coord: {
-          Adjustment: new F64(c.adjustment),
-          Error: new F64(c.error),
-          Height: new F64(c.height),
-          Vec: c.vec.map((x) => new F64(x)),
-        },
-        Ok: true,
-      });
+      ctx.reply('', { Coord: coordinateToMsg(c), Ok: true });
     });
   }
 

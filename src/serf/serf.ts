@@ -578,15 +578,9 @@ export class Serf implements Delegate {
   notifyPingComplete(node: NodeInfo, rttMs: number, payload: Uint8Array | null): void {
     if (this.coordinates === undefined) return;
     const other = decodePingPayload(payload);
-    if (typeof other === 'string') {
-      if (other !== '') {
-        this.count('serf.coordinate-rejected');
-        this.log('DEBUG', `serf: rejected coordinate from ${node.name}: ${other}`);
-      }
-      return;
-    }
-    const why = this.coordinates.update(node.name, other, rttMs / 1000);
-    if (why !== undefined) {
+    if (other === '') return;
+    const why = typeof other === 'string' ? other : this.coordinates.update(node.name, other, rttMs / 1000);
+    if (typeof other === 'string' || why !== undefined) {
       this.count('serf.coordinate-rejected');
       this.log('DEBUG', `serf: rejected coordinate from ${node.name}: ${why}`);
       return;
