@@ -9,6 +9,33 @@ export function configFail(where: string, msg: string): never {
   throw new AgentError('ERR_AGENT_CONFIG', `${where}: ${msg}`);
 }
 
+/** The valid name nearest to a misspelt one (edit distance ≤ 2, or a prefix), for "did you mean". */
+export function nearest(word: string, valid: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const v of valid) {
+    const d = v.startsWith(word) || word.startsWith(v) ? Math.min(1, Math.abs(v.length - word.length)) + 0.5 : editDistance(word, v);
+    if (d < bestD) {
+      bestD = d;
+      best = v;
+    }
+  }
+  return bestD <= 2 ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const swap = i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1] ? (prev[j - 2] ?? 0) : Infinity;
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1), swap);
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? Infinity;
+}
+
 export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -17,7 +44,11 @@ export function isObj(v: unknown): v is Obj {
 export function checkKeys(o: Obj, allowed: ReadonlySet<string>, where: string): void {
   const unknown = Object.keys(o).filter((k) => !allowed.has(k)).sort();
   if (unknown.length > 0) {
-    configFail(where, `unknown key(s) ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: ${[...allowed].join(', ')})`);
+    const named = unknown.map((k) => {
+      const near = nearest(k, allowed);
+      return near !== undefined ? `'${k}' (did you mean '${near}'?)` : `'${k}'`;
+    });
+    configFail(where, `unknown key(s) ${named.join(', ')} (allowed: ${[...allowed].join(', ')})`);
   }
 }
 

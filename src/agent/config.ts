@@ -10,7 +10,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from './errors.ts';
-import { parseDuration } from './config-fields.ts';
+import { nearest, parseDuration } from './config-fields.ts';
 import { parseBalancerSpec } from '../discovery/balancer-config.ts';
 import { parseServiceSpecs } from '../discovery/service-config.ts';
 import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
@@ -310,30 +310,77 @@ function setField(cfg: AgentConfig, spec: KeySpec, key: string, v: unknown, sour
   }
 }
 
-/** Decode one serf JSON config document. Unknown keys are an error, as in serf. */
-export function decodeConfigJson(text: string, source: string): Decoded {
+/** A decoded document, or the files merged, with every problem found (empty: valid). */
+export interface Checked extends Decoded {
+  problems: string[];
+}
+
+/**
+ * Where JSON.parse stopped, as `line L, column C` with the line and a caret under the column:
+ * "position 45" alone sends the reader counting characters.
+ */
+export function jsonErrorAt(text: string, message: string): string {
+  const m = /at position (\d+)/.exec(message);
+  const reason = message.replace(/\s*\(line \d+ column \d+\)\s*$/, '').replace(/\s*in JSON at position \d+$/, '');
+  const pos = m !== null ? Number(m[1]) : /Unexpected end of JSON input/.test(message) ? text.length : -1;
+  if (pos < 0) return reason;
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const col = pos - before.lastIndexOf('\n');
+  const lineText = text.split('\n')[line - 1] ?? '';
+  // JSON allows no comma before `}` or `]`: the parser stops at the bracket, a line late.
+  const comma = /,\s*$/.exec(before);
+  const hint = comma !== null && /^[}\]]/.test(text.slice(pos)) ? ` (a comma after the last entry, line ${before.slice(0, comma.index).split('\n').length}? JSON allows none)` : '';
+  return `line ${line}, column ${col}: ${reason}${hint}\n    ${lineText}\n    ${' '.repeat(Math.max(0, col - 1))}^`;
+}
+
+/**
+ * Decode one serf JSON config document, collecting every problem (one per top-level key at most:
+ * a section stops at its first mistake). Unknown keys are an error, as in serf.
+ */
+export function checkConfigJson(text: string, source: string): Checked {
+  const config: AgentConfig = {};
+  const warnings: string[] = [];
+  const problems: string[] = [];
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new AgentError('ERR_AGENT_CONFIG', `Error decoding '${source}': ${(e as Error).message}`);
+    problems.push(`Error decoding '${source}': ${jsonErrorAt(text, (e as Error).message)}`);
+    return { config, warnings, problems };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new AgentError('ERR_AGENT_CONFIG', `Error decoding '${source}': expected a JSON object`);
+    problems.push(`Error decoding '${source}': expected a JSON object`);
+    return { config, warnings, problems };
   }
-  const config: AgentConfig = {};
-  const warnings: string[] = [];
   const unknown: string[] = [];
   for (const [key, v] of Object.entries(raw as Record<string, unknown>)) {
     const spec = Object.hasOwn(JSON_KEYS, key) ? JSON_KEYS[key] : undefined;
-    if (spec !== undefined) setField(config, spec, key, v, `Error decoding '${source}'`);
-    else if (UNSUPPORTED_KEYS.has(key)) warnings.push(`${source}: '${key}' is a serf option kodama does not support; ignored`);
+    if (spec !== undefined) {
+      try {
+        setField(config, spec, key, v, `Error decoding '${source}'`);
+      } catch (e) {
+        if (!(e instanceof AgentError)) throw e;
+        problems.push(e.message);
+      }
+    } else if (UNSUPPORTED_KEYS.has(key)) warnings.push(`${source}: '${key}' is a serf option kodama does not support; ignored`);
     else unknown.push(key);
   }
   if (unknown.length > 0) {
-    throw new AgentError('ERR_AGENT_CONFIG', `Error decoding '${source}': Config has invalid keys: ${unknown.sort().join(', ')}`);
+    const hints = unknown.sort().map((k) => {
+      const near = nearest(k, Object.keys(JSON_KEYS));
+      return near !== undefined ? `${k} (did you mean ${near}?)` : k;
+    });
+    problems.push(`Error decoding '${source}': Config has invalid keys: ${hints.join(', ')}`);
   }
-  return { config, warnings };
+  return { config, warnings, problems };
+}
+
+/** Decode one serf JSON config document; every problem found is in the one error thrown. */
+export function decodeConfigJson(text: string, source: string): Decoded {
+  const c = checkConfigJson(text, source);
+  if (c.problems.length > 0) throw new AgentError('ERR_AGENT_CONFIG', c.problems.join('\n'));
+  return { config: c.config, warnings: c.warnings };
 }
 
 /** serf's MergeConfig: b's scalars win, tags merge, lists append. */
@@ -349,27 +396,33 @@ export function mergeConfig(a: AgentConfig, b: AgentConfig): AgentConfig {
   return out;
 }
 
-/** Read -config-file / -config-dir paths in order (a directory: its *.json files, sorted). */
-export function readConfigPaths(paths: readonly string[]): Decoded {
+/** Read -config-file / -config-dir paths in order (a directory: its *.json files, sorted), collecting every problem. */
+export function checkConfigPaths(paths: readonly string[]): Checked & { files: string[] } {
   let config: AgentConfig = {};
   const warnings: string[] = [];
+  const problems: string[] = [];
+  const files: string[] = [];
   const one = (file: string): void => {
+    files.push(file);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw new AgentError('ERR_AGENT_CONFIG', `Error reading '${file}': ${(e as Error).message}`);
+      problems.push(`Error reading '${file}': ${(e as Error).message}`);
+      return;
     }
-    const d = decodeConfigJson(text, file);
+    const d = checkConfigJson(text, file);
     config = mergeConfig(config, d.config);
     warnings.push(...d.warnings);
+    problems.push(...d.problems);
   };
   for (const p of paths) {
     let isDir: boolean;
     try {
       isDir = statSync(p).isDirectory();
     } catch (e) {
-      throw new AgentError('ERR_AGENT_CONFIG', `Error reading '${p}': ${(e as Error).message}`);
+      problems.push(`Error reading '${p}': ${(e as Error).message}`);
+      continue;
     }
     if (!isDir) {
       one(p);
@@ -382,7 +435,14 @@ export function readConfigPaths(paths: readonly string[]): Decoded {
       one(sub);
     }
   }
-  return { config, warnings };
+  return { config, warnings, problems, files };
+}
+
+/** Read -config-file / -config-dir paths in order; every problem found is in the one error thrown. */
+export function readConfigPaths(paths: readonly string[]): Decoded {
+  const c = checkConfigPaths(paths);
+  if (c.problems.length > 0) throw new AgentError('ERR_AGENT_CONFIG', c.problems.join('\n'));
+  return { config: c.config, warnings: c.warnings };
 }
 
 /** KODAMA_* variables; empty ones are ignored (unset-by-emptying is the 12-factor habit). */

@@ -5,6 +5,7 @@
 // The figures are the ones `kodama info` shows (stats sections) plus live state (members, services,
 // checks, the balancer's backends, the deploy coordinated here); docs/operations.md lists them.
 
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { Member } from '../serf/serf.ts';
 import type { Histogram } from './histogram.ts';
 
@@ -157,6 +158,11 @@ export async function collectMetrics(host: TelemetryHost): Promise<MetricFamily[
   counter('process_cpu_seconds_total', 'User and system CPU time of the agent process.', [{ value: (cpu.user + cpu.system) / 1e6 }]);
   gauge('process_resident_memory_bytes', 'Resident memory of the agent process.', [{ value: process.memoryUsage.rss() }]);
   gauge('process_start_time_seconds', 'When the agent process started, Unix seconds.', [{ value: Math.round(PROCESS_START_S) }]);
+  // V8's heap by space (the names prom-client and Node's own metrics use): tells retained
+  // objects (used) from pages the heap keeps (size), and code from data.
+  const spaces = getHeapSpaceStatistics();
+  gauge('nodejs_heap_space_size_total_bytes', 'Size of each V8 heap space (pages held).', spaces.map((s) => ({ labels: { space: s.space_name }, value: s.space_size })));
+  gauge('nodejs_heap_space_size_used_bytes', 'Bytes in use in each V8 heap space.', spaces.map((s) => ({ labels: { space: s.space_name }, value: s.space_used_size })));
   return out;
 }
 

@@ -171,7 +171,7 @@ function parseCheck(raw: unknown, where: string): MonitorCheckSpec {
  * Throws AgentError('ERR_AGENT_CONFIG').
  */
 export function parseCheckSpecs(raw: unknown, source: string): MonitorCheckSpec[] {
-  const where = `${source}: 'checks'`;
+  const where = `${source}: checks`;
   if (!Array.isArray(raw)) fail(where, `expected a list of checks such as [{"name": "disk", "command": "check_disk -w 20% -c 10%"}], got ${JSON.stringify(raw)}`);
   const out = raw.map((c, i) => parseCheck(c, `${where}[${i}]`));
   const dup = findDuplicateCheck(out);
@@ -252,7 +252,7 @@ function parseHandler(name: string, raw: unknown, where: string): HandlerSpec {
  * monitor). Throws AgentError('ERR_AGENT_CONFIG').
  */
 export function parseMonitoringSpec(raw: unknown, source: string): MonitoringSpec {
-  const where = `${source}: 'monitoring'`;
+  const where = `${source}: monitoring`;
   if (!isObj(raw)) fail(where, `expected an object such as {"handlers": {"audit": {"type": "log"}}, "default_handlers": ["audit"]}, got ${JSON.stringify(raw)}`);
   checkKeys(raw, MONITORING_KEYS, where);
   const hraw = raw['handlers'] ?? {};

@@ -2,6 +2,7 @@
 // on demand, so `kodama members` does not pay for the agent's imports).
 
 import { basename } from 'node:path';
+import { nearest } from '../agent/config-fields.ts';
 import type { CliIo, Command } from './io.ts';
 import { processIo } from './io.ts';
 import { VERSION_TEXT } from './version.ts';
@@ -34,6 +35,7 @@ export const COMMANDS: Record<string, { synopsis: string; load: () => Promise<Co
   exec: { synopsis: 'Run a command on every node of a role (opt-in, authenticated)', load: async () => (await import('./exec.ts')).execCommand },
   rolling: { synopsis: 'Run a command on a role in batches, drained from the balancers', load: async () => (await import('./rolling.ts')).rollingCommand },
   demo: { synopsis: 'Runs a local cluster with a load balancer and live traffic', load: async () => (await import('./demo.ts')).demoCommand },
+  validate: { synopsis: 'Validate config files or directories', load: async () => (await import('./validate.ts')).validateCommand },
   version: { synopsis: 'Prints the kodama version', load: async () => (await import('./version.ts')).versionCommand },
 };
 
@@ -56,7 +58,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (entry === undefined) {
-    io.stderr(`Unknown command: ${name}\n\n${topHelp()}`);
+    const near = nearest(name, Object.keys(COMMANDS));
+    io.stderr(`Unknown command: ${name}${near !== undefined ? ` (did you mean '${near}'?)` : ''}\n\n${topHelp()}`);
     return 1;
   }
   const cmd = await entry.load();

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseHostPort } from '../agent/address.ts';
 import { AgentError } from '../agent/errors.ts';
-import { parseDuration } from '../agent/config-fields.ts';
+import { checkKeys as checkKnownKeys, parseDuration } from '../agent/config-fields.ts';
 import type { BalancedServiceSpec, BalancerSpec, ServiceProtocol, TemplateSpec } from './types.ts';
 
 export const DEFAULT_MIN_BACKENDS = 1;
@@ -47,10 +47,7 @@ function isObj(v: unknown): v is Obj {
 }
 
 function checkKeys(o: Obj, allowed: readonly string[], where: string): void {
-  const unknown = Object.keys(o).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0) {
-    fail(`${where}: unknown key(s) ${unknown.sort().map((k) => `'${k}'`).join(', ')} (allowed: ${allowed.join(', ')})`);
-  }
+  checkKnownKeys(o, new Set(allowed), where);
 }
 
 function str(v: unknown, where: string): string {

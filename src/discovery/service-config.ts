@@ -113,7 +113,7 @@ function parseService(raw: unknown, where: string): ServiceSpec {
  * in error messages. Throws AgentError('ERR_AGENT_CONFIG').
  */
 export function parseServiceSpecs(raw: unknown, source: string): ServiceSpec[] {
-  const where = `${source}: 'services'`;
+  const where = `${source}: services`;
   if (!Array.isArray(raw)) fail(where, `expected a list of services such as [{"name": "web", "port": 8080}], got ${JSON.stringify(raw)}`);
   const out = raw.map((s, i) => parseService(s, `${where}[${i}]`));
   const seen = new Set<string>();

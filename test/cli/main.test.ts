@@ -29,7 +29,10 @@ test('every command has --help and -h, exit 0, starting with its usage line', as
 test('unknown commands and unknown flags are errors with usage', async () => {
   const io = recordIo();
   assert.equal(await runCli(['frobnicate'], io), 1);
-  assert.match(io.err.join(''), /Unknown command: frobnicate[\s\S]*Available commands/);
+  assert.match(io.err.join(''), /Unknown command: frobnicate\n[\s\S]*Available commands/);
+  const typo = recordIo();
+  assert.equal(await runCli(['memebrs'], typo), 1);
+  assert.match(typo.err.join(''), /Unknown command: memebrs \(did you mean 'members'\?\)/);
   for (const name of Object.keys(COMMANDS)) {
     const e = recordIo();
     assert.equal(await runCli([name, '-no-such-flag=1'], e), 1);

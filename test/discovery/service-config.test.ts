@@ -59,8 +59,8 @@ function rejects(raw: unknown, ...fragments: string[]): void {
 }
 
 test('bad services are refused naming the key path and what to write', () => {
-  rejects({ name: 'web' }, "'services'", 'expected a list of services');
-  rejects(['web'], "'services'[0]", 'expected an object');
+  rejects({ name: 'web' }, 'services:', 'expected a list of services');
+  rejects(['web'], 'services[0]', 'expected an object');
   rejects([{ port: 80 }], "'name'", 'service name');
   rejects([{ name: 'bad name', port: 80 }], "'name'", '"bad name"');
   rejects([{ name: 'web' }], '(web)', "'port' is required");
