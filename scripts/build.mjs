@@ -18,8 +18,9 @@
 //   than tsc: tsc would emit one file per module (hundreds of files to resolve and compile at
 //   every start) and cannot rewrite the sources' `.ts` import specifiers in JavaScript output
 //   before TS 5.7's flag, which we would then depend on; one bundle starts faster and is what
-//   ships. The one library the agent uses (mustache, for balancer templates) is bundled too, so
-//   the package has no runtime dependencies: `npm install -g ./kodama-*.tgz` needs no registry.
+//   ships. The libraries the agent uses (mustache for balancer templates, dns-packet for
+//   -discover's mDNS) are bundled too, so the package has no runtime dependencies:
+//   `npm install -g ./kodama-*.tgz` needs no registry.
 // - The dashboard's static files: src/ui → dist/ui (served as they are).
 // - Type declarations: tsc (tsconfig.build.json) → dist/types, for `import … from 'kodama'`.
 //

@@ -127,3 +127,31 @@ export function pickAdvertiseIp(bindIp: string): string {
   }
   return all.find(isPrivateV4) ?? all[0] ?? '127.0.0.1';
 }
+
+export type InterfaceTable = Record<string, { address: string; family: string | number; internal: boolean }[] | undefined>;
+
+/**
+ * serf's -iface: the bind address from a named interface. With a wildcard bind, the interface's
+ * first address that is not link-local (IPv4 first); with a bind IP, the interface must have it.
+ * Returns the bind (`ip:port`) to use and the interface's IPv4 address (the -discover multicast
+ * interface). Throws ERR_AGENT_CONFIG with serf's messages.
+ */
+export function bindFromInterface(iface: string, bind: string, table: InterfaceTable = nodeOs().networkInterfaces()): { bind: string; ifaceAddr?: string } {
+  const addrs = table[iface];
+  if (addrs === undefined) {
+    throw new AgentError('ERR_AGENT_CONFIG', `Invalid network interface: no interface named '${iface}' (have: ${Object.keys(table).sort().join(', ') || 'none'})`);
+  }
+  if (addrs.length === 0) throw new AgentError('ERR_AGENT_CONFIG', `Interface '${iface}' has no addresses`);
+  const v4 = (a: { family: string | number }): boolean => a.family === 'IPv4' || a.family === 4;
+  const linkLocal = (ip: string): boolean => ip.startsWith('169.254.') || /^fe[89ab]/i.test(ip);
+  const ifaceAddr = addrs.find((a) => v4(a) && !linkLocal(a.address))?.address;
+  const hp = parseHostPort(bind, DEFAULT_SERF_PORT);
+  if (hp.host === '0.0.0.0' || hp.host === '::' || hp.host === '') {
+    const pick = [...addrs].sort((a, b) => Number(v4(b)) - Number(v4(a))).find((a) => !linkLocal(a.address));
+    if (pick === undefined) throw new AgentError('ERR_AGENT_CONFIG', `Failed to find usable address for interface '${iface}'`);
+    const host = pick.address.includes(':') ? `[${pick.address}]` : pick.address;
+    return { bind: `${host}:${hp.port}`, ...(ifaceAddr !== undefined ? { ifaceAddr } : {}) };
+  }
+  if (!addrs.some((a) => a.address === hp.host)) throw new AgentError('ERR_AGENT_CONFIG', `Interface '${iface}' has no '${hp.host}' address`);
+  return { bind, ...(ifaceAddr !== undefined ? { ifaceAddr } : {}) };
+}

@@ -64,6 +64,10 @@ export interface AgentConfig {
   /** serf's statsd_addr / statsite_addr (kodama also takes -statsd / -statsite). */
   statsdAddr?: string;
   statsiteAddr?: string;
+  /** serf's discover / -discover: find peers on the local link by mDNS under this cluster name. */
+  discover?: string;
+  /** serf's interface / -iface: bind to this interface's address; also the -discover interface. */
+  iface?: string;
   /** kodama: log_json / -log-json: one JSON object per log line instead of serf's text lines. */
   logJson?: boolean;
   /** kodama: give kodama's own queries and user events (kodama-*) to handlers and streams too. */
@@ -167,6 +171,8 @@ const JSON_KEYS: Record<string, KeySpec> = {
   log_json: { field: 'logJson', kind: 'bool' },
   statsd_addr: { field: 'statsdAddr', kind: 'string' },
   statsite_addr: { field: 'statsiteAddr', kind: 'string' },
+  discover: { field: 'discover', kind: 'string' },
+  interface: { field: 'iface', kind: 'string' },
   // kodama's traffic wiring (not serf keys)
   services: { field: 'services', kind: 'services' },
   leave_drain: { field: 'leaveDrainMs', kind: 'duration' },
@@ -180,12 +186,6 @@ const JSON_KEYS: Record<string, KeySpec> = {
   http_addr: { field: 'httpAddr', kind: 'string' },
   http_token: { field: 'httpToken', kind: 'string' },
 };
-
-/**
- * serf keys for features kodama does not have yet (mDNS, interface binding). They are
- * accepted so that an existing serf config file loads; each one set produces a warning.
- */
-const UNSUPPORTED_KEYS = new Set(['discover', 'interface']);
 
 /** KODAMA_* variables → serf JSON keys (so they share the JSON decoder's checks). */
 const ENV_KEYS: Record<string, string> = {
@@ -363,8 +363,7 @@ export function checkConfigJson(text: string, source: string): Checked {
         if (!(e instanceof AgentError)) throw e;
         problems.push(e.message);
       }
-    } else if (UNSUPPORTED_KEYS.has(key)) warnings.push(`${source}: '${key}' is a serf option kodama does not support; ignored`);
-    else unknown.push(key);
+    } else unknown.push(key);
   }
   if (unknown.length > 0) {
     const hints = unknown.sort().map((k) => {

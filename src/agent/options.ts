@@ -43,6 +43,11 @@ export interface AgentOptions {
   statsiteAddr?: string;
   /** How often they are pushed (default 10 s, as serf's go-metrics aggregates). */
   statsIntervalMs?: number;
+  /**
+   * serf's -discover: find peers of this cluster name on the local link by mDNS and join them
+   * (`ifaceAddr`: the IPv4 address of the interface to multicast on; `replay`: as -replay).
+   */
+  discover?: { cluster: string; ifaceAddr?: string; replay?: boolean };
   /** Keep no Vivaldi network coordinate (serf's disable_coordinates): acks carry none, `rtt` has none. */
   disableCoordinates?: boolean;
   /** Name resolver for join (tests inject one). */

@@ -21,9 +21,10 @@ import type { ExecHost } from '../exec/executor.ts';
 import type { DeployAgent } from '../deploy/runner.ts';
 import type { HttpHost } from '../http/server.ts';
 import type { TelemetryHost } from './telemetry.ts';
+import type { DiscoverHost } from './discover.ts';
 
 /** What the agent hands every subsystem: the host, plus what some read of the others. */
-export type SubsystemHost = AgentHost & RoutesHost & ServicesHost & BalancerHost & ExecHost & DeployAgent & HttpHost & TelemetryHost;
+export type SubsystemHost = AgentHost & RoutesHost & ServicesHost & BalancerHost & ExecHost & DeployAgent & HttpHost & TelemetryHost & DiscoverHost;
 
 export interface SubsystemEntry {
   readonly name: string;
@@ -171,6 +172,18 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
       return api;
     },
     failure: { code: 'ERR_AGENT_BIND', what: (o) => `Failed to start the HTTP API on ${o.httpAddr}`, keepAgentErrors: true },
+  },
+  {
+    // serf's -discover: mDNS on the local link, joins what it finds.
+    name: 'discover',
+    wanted: (o) => (o.discover?.cluster ?? '') !== '',
+    validate: (o) => {
+      const c = o.discover?.cluster;
+      // One DNS label inside `_serf_<cluster>._tcp.local.`
+      if (c !== undefined && c !== '' && !/^[A-Za-z0-9_-]{1,56}$/.test(c)) fail(`invalid discover cluster name ${JSON.stringify(c)} (letters, digits, "_", "-"; up to 56 characters)`);
+    },
+    start: async (host, o) => (await import('./discover.ts')).startDiscover(host, o.discover!),
+    failure: { code: 'ERR_AGENT_BIND', what: (o) => `Error starting mDNS listener for '${o.discover?.cluster}'` },
   },
   {
     // serf's statsd_addr / statsite_addr: the /metrics figures pushed every 10 s.

@@ -10,6 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../agent/agent.ts';
 import type { AgentOptions, Profile } from '../agent/agent.ts';
 import { ENV_VARS, configFromEnv, parseDuration, parseTagPairs, readConfigPaths, resolveConfig } from '../agent/config.ts';
+import { bindFromInterface, parseHostPort } from '../agent/address.ts';
 import type { AgentConfig, ResolvedConfig } from '../agent/config.ts';
 import { AgentError } from '../agent/errors.ts';
 import { formatJsonRecord, parseLogLevel } from '../agent/log.ts';
@@ -37,6 +38,15 @@ Options:
 
   -bind=0.0.0.0:7946       Address to bind network listeners to (UDP and TCP).
   -advertise=addr          Address to advertise to the other cluster members.
+  -iface=eth0              Network interface to bind to: can be used instead of
+                           -bind if the interface is known but not the address
+                           (its first address that is not link-local); with a
+                           -bind address, the interface must have it. Also the
+                           multicast interface of -discover (interface).
+  -discover=cluster        A cluster name to discover peers with mDNS on the
+                           local link (IPv4, UDP 5353), as serf's -discover:
+                           serf and kodama agents with the same name find and
+                           join each other without -join (discover).
   -config-file=foo         Path to a JSON file to read configuration from
                            (serf's keys; an unknown key is an error). Can be
                            specified multiple times.
@@ -226,6 +236,8 @@ const FLAGS: FlagSpec[] = [
   { name: 'data-dir', kind: 'string' },
   { name: 'http-addr', kind: 'string' },
   { name: 'http-token', kind: 'string' },
+  { name: 'discover', kind: 'string' },
+  { name: 'iface', kind: 'string' },
 ];
 
 const STRING_FLAGS: Record<string, keyof AgentConfig> = {
@@ -248,6 +260,8 @@ const STRING_FLAGS: Record<string, keyof AgentConfig> = {
   'syslog-facility': 'syslogFacility',
   statsd: 'statsdAddr',
   statsite: 'statsiteAddr',
+  discover: 'discover',
+  iface: 'iface',
 };
 
 function intFlag(text: string, name: string): number {
@@ -300,7 +314,11 @@ export function readAgentConfig(args: readonly string[], env: Record<string, str
   return { config: r.config, warnings: [...files.warnings, ...fromEnv.warnings, ...r.warnings] };
 }
 
-export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void, logRecordSink?: (r: LogRecord, line: string) => void): AgentOptions {
+/**
+ * The agent's options from the resolved config. `ifaceAddr`: the IPv4 address of -iface's
+ * interface (bindFromInterface), the interface -discover multicasts on.
+ */
+export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void, logRecordSink?: (r: LogRecord, line: string) => void, ifaceAddr?: string): AgentOptions {
   return {
     nodeName: c.nodeName,
     bind: c.bind,
@@ -322,6 +340,7 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void,
     ...(c.disableCoordinates === true ? { disableCoordinates: true } : {}),
     ...(c.statsdAddr ? { statsdAddr: c.statsdAddr } : {}),
     ...(c.statsiteAddr ? { statsiteAddr: c.statsiteAddr } : {}),
+    ...(c.discover ? { discover: { cluster: c.discover, replay: c.replayOnJoin, ...(ifaceAddr !== undefined ? { ifaceAddr } : {}) } } : {}),
     eventHandlers: c.eventHandlers,
     ...(c.showInternalEvents === true ? { showInternalEvents: true } : {}),
     rejoinAfterLeave: c.rejoinAfterLeave,
@@ -374,7 +393,15 @@ async function run(args: string[], io: CliIo): Promise<number> {
             sys?.write(r, line);
           }
         : undefined;
-    agent = Agent.create(agentOptions(config, text, records));
+    // serf's -iface: the bind address comes from (or must be on) the interface.
+    let ifaceAddr: string | undefined;
+    if (config.iface !== undefined && config.iface !== '') {
+      const b = bindFromInterface(config.iface, config.bind);
+      if (b.bind !== config.bind) io.stdout(`==> Using interface '${config.iface}' address '${parseHostPort(b.bind, 0).host}'\n`);
+      config = { ...config, bind: b.bind };
+      ifaceAddr = b.ifaceAddr;
+    }
+    agent = Agent.create(agentOptions(config, text, records, ifaceAddr));
   } catch (e) {
     if (e instanceof CliError && e.code === 'ERR_CLI_HELP') {
       io.stdout(help);
@@ -491,6 +518,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
       `         Encrypted: ${agent.encrypted}`,
       `          Snapshot: ${config.snapshotPath !== undefined && config.snapshotPath !== ''}`,
       `           Profile: ${config.profile}`,
+      // serf prints the mDNS cluster in its banner too.
+      ...(config.discover ? [`      mDNS cluster: ${config.discover}`] : []),
       ...(config.services !== undefined && config.services.length > 0
         ? [`          Services: ${config.services.map((sv) => `${sv.name} (${sv.protocol} ${sv.port}, ${sv.checks.length} check${sv.checks.length === 1 ? '' : 's'})`).join(', ')}`]
         : []),

@@ -21,8 +21,8 @@ const help = `Usage: kodama validate [options] <file or directory>...
   does. Nothing is started or bound.
 
   Every problem found is printed with its file and key path, one per line
-  (a section stops at its first mistake); warnings (serf options kodama
-  ignores) are printed too but do not fail the check.
+  (a section stops at its first mistake); warnings (deprecated keys, values
+  the agent would raise) are printed too but do not fail the check.
 
   Exits 0 when the configuration is valid, 1 otherwise.
 

@@ -59,8 +59,8 @@ test('unknown keys, wrong types, bad JSON and bad durations are errors that name
   assert.throws(() => decodeConfigJson('{"retry_interval":"30"}', 'x.json'), configError(/invalid duration "30"/));
   assert.throws(() => decodeConfigJson('{node_name:', 'x.json'), configError(/Error decoding 'x\.json'/));
   assert.throws(() => decodeConfigJson('[1]', 'x.json'), configError(/expected a JSON object/));
-  // serf features kodama lacks load with a warning rather than failing an existing config
-  assert.match(decodeConfigJson('{"discover":"c"}', 'x.json').warnings[0]!, /'discover' is a serf option kodama does not support/);
+  // every serf key is one kodama reads, -discover and -iface's too
+  assert.deepEqual(decodeConfigJson('{"discover":"c","interface":"eth0"}', 'x.json'), { config: { discover: 'c', iface: 'eth0' }, warnings: [] });
 });
 
 test('-config-dir reads *.json in lexical order: scalars override, tags merge, lists append', () => {

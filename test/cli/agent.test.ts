@@ -64,8 +64,15 @@ test('kodama agent --help documents config sources and signals; a bad config fil
     writeFileSync(bad, JSON.stringify({ node_name: 'x', leave_on_terminat: true }));
     const r = await kodama(['agent', `-config-file=${bad}`]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /Config has invalid keys: leave_on_terminat/);
+    assert.match(r.stderr, /Config has invalid keys: leave_on_terminat \(did you mean leave_on_terminate\?\)/);
     assert.match(r.stderr, /kodama agent -h/);
+    // serf's -iface: an interface this host lacks, or lacking the -bind address, is refused.
+    const noIface = await kodama(['agent', '-node=x', '-iface=nosuch0', '-rpc-addr=127.0.0.1:0']);
+    assert.equal(noIface.code, 1);
+    assert.match(noIface.stderr, /Invalid network interface: no interface named 'nosuch0' \(have: .*lo/);
+    const wrongIp = await kodama(['agent', '-node=x', '-iface=lo', '-bind=127.0.0.2:0', '-rpc-addr=127.0.0.1:0']);
+    assert.equal(wrongIp.code, 1);
+    assert.match(wrongIp.stderr, /Interface 'lo' has no '127\.0\.0\.2' address/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
