@@ -65,6 +65,13 @@ export interface ReloadOptions {
   logLevel?: LogLevel;
   eventHandlers?: string[];
   tags?: Tags;
+  /**
+   * The config sections subsystems read, as the reloaded configuration has them (a key absent:
+   * none configured). Services, checks and monitoring change in place (what stays the same keeps
+   * its state); the balancer, read only at start, is compared and a change logged as needing a
+   * restart.
+   */
+  sections?: Pick<AgentOptions, 'services' | 'checks' | 'monitoring' | 'balancer'>;
 }
 
 /** What a deploy.* op says on an agent started without a data dir. */
@@ -82,7 +89,8 @@ type AgentState = 'created' | 'starting' | 'running' | 'leaving' | 'stopped';
 
 export class Agent implements AgentHost {
   readonly logger: Logger;
-  private readonly opts: AgentOptions;
+  private opts: AgentOptions;
+  private reloading: Promise<void> = Promise.resolve();
   private readonly keyring: Keyring | null;
   private readonly bindHp: { host: string; port: number };
   private readonly protocol: number;
@@ -849,15 +857,56 @@ export class Agent implements AgentHost {
     return this.serf;
   }
 
-  /** Apply a configuration reload (serf's handleReload): log level, handlers, tags. */
-  reload(r: ReloadOptions): void {
+  /**
+   * Apply a configuration reload (serf's handleReload: log level, handlers, tags; kodama's:
+   * services, checks, monitoring). Invalid input throws before anything changes; the subsystems'
+   * part finishes when the promise resolves, each change said in the log.
+   */
+  reload(r: ReloadOptions): Promise<void> {
+    // Everything is checked first: a bad spec throws and changes nothing.
+    if (r.eventHandlers !== undefined) for (const h of r.eventHandlers) parseHandlerSpec(h);
+    let next: AgentOptions | undefined;
+    if (r.sections !== undefined) {
+      const { services, checks, monitoring, balancer } = r.sections;
+      const { services: _s, checks: _c, monitoring: _m, balancer: _b, ...rest } = this.opts;
+      next = { ...rest, ...(services !== undefined ? { services } : {}), ...(checks !== undefined ? { checks } : {}), ...(monitoring !== undefined ? { monitoring } : {}), ...(balancer !== undefined ? { balancer } : {}) };
+      for (const sub of SUBSYSTEMS) sub.validate?.(next);
+    }
     if (r.logLevel !== undefined) this.logger.setLevel(r.logLevel);
     if (r.eventHandlers !== undefined) {
-      for (const h of r.eventHandlers) parseHandlerSpec(h); // a bad spec throws and changes nothing
       this.runner?.reload(r.eventHandlers);
       this.eventHandlerSpecs = [...r.eventHandlers];
     }
     if (r.tags !== undefined && this.serf !== undefined) this.setTags(r.tags);
+    if (next === undefined) {
+      this.logger.log('INFO', 'agent: configuration reloaded');
+      return Promise.resolve();
+    }
+    // One reload at a time: two SIGHUPs in a row apply in order.
+    const target = next;
+    this.reloading = this.reloading.then(() => this.reloadSubsystems(target));
+    return this.reloading;
+  }
+
+  private async reloadSubsystems(next: AgentOptions): Promise<void> {
+    const before = this.opts;
+    this.opts = next;
+    for (const sub of SUBSYSTEMS) {
+      const running = this.started.get(sub.name);
+      try {
+        if (running?.reload !== undefined) {
+          const what = await running.reload(next);
+          if (what !== undefined) this.logger.log(what.includes('restart') ? 'WARN' : 'INFO', `agent: reload: ${what}`);
+        } else if (running === undefined && sub.wanted(next) && !sub.wanted(before)) {
+          this.logger.log('WARN', `agent: reload: ${sub.name} is configured now, but it starts only with the agent: restart the agent to start it`);
+        }
+      } catch (e) {
+        this.logger.log('ERR', `agent: reload: ${sub.name} could not follow the new configuration: ${(e as Error).message}`);
+      }
+    }
+    if (JSON.stringify(before.balancer) !== JSON.stringify(next.balancer)) {
+      this.logger.log('WARN', 'agent: reload: the balancer configuration changed; the balancer reads it only at start: restart the agent to apply it');
+    }
     this.logger.log('INFO', 'agent: configuration reloaded');
   }
 
@@ -928,15 +977,21 @@ export class Agent implements AgentHost {
     };
   }
 
-  ownTags(keys: readonly string[], initial: Tags = {}): OwnedTags {
-    for (const k of keys) {
-      if (this.claimedTagKeys.has(k)) throw new AgentError('ERR_AGENT_STATE', `tag ${k} is already owned`);
-    }
-    for (const k of keys) {
-      this.claimedTagKeys.add(k);
-      if (!this.managedTagKeys.includes(k)) this.managedTagKeys.push(k);
-    }
-    this.tags = this.userTags(this.tags);
+  ownTags(ownKeys: readonly string[], initial: Tags = {}): OwnedTags {
+    const keys: string[] = [];
+    const claim = (more: readonly string[]): void => {
+      const fresh = more.filter((k) => !keys.includes(k));
+      for (const k of fresh) {
+        if (this.claimedTagKeys.has(k)) throw new AgentError('ERR_AGENT_STATE', `tag ${k} is already owned`);
+      }
+      for (const k of fresh) {
+        keys.push(k);
+        this.claimedTagKeys.add(k);
+        if (!this.managedTagKeys.includes(k)) this.managedTagKeys.push(k);
+      }
+      this.tags = this.userTags(this.tags);
+    };
+    claim(ownKeys);
     const put = (tags: Tags): void => {
       for (const k of keys) {
         const v = tags[k];
@@ -950,6 +1005,7 @@ export class Agent implements AgentHost {
         put(tags);
         return this.applyManagedTags(why ?? `agent: cannot gossip tag(s) ${keys.join(', ')}`);
       },
+      claim,
     };
   }
 

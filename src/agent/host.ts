@@ -13,6 +13,7 @@
 // A subsystem that needs another's state (the HTTP API reads the deploy runner, the balancer
 // reads routes) declares that extra in its own host interface; the Agent has it all.
 
+import type { AgentOptions } from './options.ts';
 import type { LogLevel } from './log.ts';
 import type { Member, QueryEvent, QueryParams, SerfEvent, UserEvent } from '../serf/serf.ts';
 import type { Tags } from '../serf/tags.ts';
@@ -85,6 +86,8 @@ export interface OwnedTags {
    * (why, e.g. "services: cannot advertise web").
    */
   set(tags: Tags, why?: string): boolean;
+  /** Own more keys (a reload added a service); a key another owner holds is an error. */
+  claim(keys: readonly string[]): void;
 }
 
 export interface AgentHost {
@@ -126,7 +129,20 @@ export interface Subsystem {
    * the same alive message as the new tags.
    */
   userTagsChanged?(userTags: Tags): void;
+  /**
+   * A configuration reload (SIGHUP) with the new options: follow them where this part can, and
+   * say what changed (a line for the log; undefined: nothing did).
+   */
+  reload?(o: AgentOptions): Promise<string | undefined> | string | undefined;
   /** Before Serf's graceful leave (services drain); the leave waits for it. */
   beforeLeave?(): Promise<void>;
   stop(): Promise<void> | void;
+}
+
+/** What a reload did to a list of named things, for its log line: "added a, b; changed c; removed d". */
+export function describeReload(r: { added: string[]; changed: string[]; removed: string[] }): string {
+  return (['added', 'changed', 'removed'] as const)
+    .filter((k) => r[k].length > 0)
+    .map((k) => `${k} ${r[k].join(', ')}`)
+    .join('; ');
 }

@@ -121,8 +121,16 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
     start: async (host, o) => {
       // A check's handlers come from this monitor's own config (the `chk` tag carries no
       // handler names); unknown checks get monitoring.default_handlers.
-      const ownChecks = new Map((o.checks ?? []).map((c) => [c.name, c.handlers ?? []]));
-      return (await import('../checks/monitor-role.ts')).startMonitorRole(host, o.monitoring!, { checkHandlers: (check) => ownChecks.get(check) ?? [] });
+      let ownChecks = new Map((o.checks ?? []).map((c) => [c.name, c.handlers ?? []]));
+      const role = await (await import('../checks/monitor-role.ts')).startMonitorRole(host, o.monitoring!, { checkHandlers: (check) => ownChecks.get(check) ?? [] });
+      // Still the MonitorRole (agent.monitorRole reads it), plus the reload hook.
+      return Object.assign(role, {
+        reload: (next: AgentOptions): string | undefined => {
+          ownChecks = new Map((next.checks ?? []).map((c) => [c.name, c.handlers ?? []]));
+          if (next.monitoring === undefined) return 'monitoring: removed from the configuration, but a monitor stays one until the agent restarts';
+          return role.reconfigure(next.monitoring);
+        },
+      });
     },
     failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the monitor role' },
   },

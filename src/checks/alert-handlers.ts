@@ -59,6 +59,34 @@ export class AlertHandlers {
     }
   }
 
+  /**
+   * New handler specs (a reload): a handler whose spec changed runs its next alerts with the new
+   * one (its queue and counters stay); a removed one drops what it had queued; an added one gets
+   * a lane. Returns the names by fate.
+   */
+  setHandlers(handlers: readonly HandlerSpec[]): { added: string[]; changed: string[]; removed: string[] } {
+    const out = { added: [] as string[], changed: [] as string[], removed: [] as string[] };
+    const next = new Map(handlers.map((h) => [h.name, h]));
+    for (const [name, lane] of this.lanes) {
+      if (next.has(name)) continue;
+      lane.counters.dropped += lane.queue.length;
+      lane.queue.length = 0;
+      this.lanes.delete(name);
+      out.removed.push(name);
+    }
+    for (const spec of handlers) {
+      const lane = this.lanes.get(spec.name);
+      if (lane === undefined) {
+        this.lanes.set(spec.name, { spec, queue: [], running: false, counters: { runs: 0, failures: 0, timeouts: 0, dropped: 0 } });
+        out.added.push(spec.name);
+      } else if (JSON.stringify(lane.spec) !== JSON.stringify(spec)) {
+        lane.spec = spec;
+        out.changed.push(spec.name);
+      }
+    }
+    return out;
+  }
+
   /** Queue an alert on a handler's lane; false when the handler is unknown or we are closed. */
   dispatch(handler: string, event: AlertEvent): boolean {
     const lane = this.lanes.get(handler);

@@ -3,6 +3,7 @@
 // tag when it changes, answers `kodama-checks` (the report) and `kodama-check-result` (a pushed
 // result), and emits a 'check' event per recorded result.
 
+import { describeReload } from '../agent/host.ts';
 import type { AgentHost, Subsystem } from '../agent/host.ts';
 import type { Tags } from '../serf/tags.ts';
 import { MetricsSampler } from './metrics.ts';
@@ -130,6 +131,12 @@ export function startLocalChecks(host: AgentHost, checks: readonly MonitorCheckS
     // Checks follow the new tags first (a role change starts/stops checks): the agent gossips the
     // new tags and the new `chk` in one alive message.
     userTagsChanged: (userTags) => runner.setTags(userTags),
+    reload(o) {
+      const r = runner.reconfigure(o.checks ?? []);
+      if (r.added.length + r.removed.length + r.changed.length === 0) return undefined;
+      refreshTag();
+      return `checks: ${describeReload(r)}`;
+    },
     stop() {
       runner.stop();
       for (const off of offs) off();

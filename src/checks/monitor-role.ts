@@ -7,6 +7,7 @@
 //   - `kodama-silences` queries answered with the silence list (newest first, fits Serf's
 //     1024-byte response limit, `truncated` says when some were left out).
 
+import { describeReload } from '../agent/host.ts';
 import type { AgentHost, AgentQuery } from '../agent/host.ts';
 import type { Member, SerfEvent, UserEvent } from '../serf/serf.ts';
 import { AlertHandlers } from './alert-handlers.ts';
@@ -20,6 +21,11 @@ export interface MonitorRole {
   readonly core: MonitorCore;
   silences(): Silence[];
   counters(): Record<string, number>;
+  /**
+   * New monitoring config (a reload): handlers and the default/member handler lists change in
+   * place; alert state, silences and queued alerts stay. Returns what changed, or undefined.
+   */
+  reconfigure(spec: MonitoringSpec): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -215,6 +221,14 @@ export function startMonitorRole(agent: AgentHost, spec: MonitoringSpec, opts: M
     core,
     silences: () => core.silences(),
     counters,
+    reconfigure(next) {
+      const r = handlers.setHandlers(next.handlers);
+      const lists = JSON.stringify([spec.defaultHandlers, spec.memberHandlers]) !== JSON.stringify([next.defaultHandlers, next.memberHandlers]);
+      core.setSpec(next);
+      spec = next;
+      const parts = [r.added.length + r.changed.length + r.removed.length > 0 ? `handlers ${describeReload(r)}` : '', lists ? `default_handlers [${next.defaultHandlers.join(', ')}], member_handlers [${next.memberHandlers.join(', ')}]` : ''].filter((x) => x !== '');
+      return parts.length === 0 ? undefined : `monitoring: ${parts.join('; ')}`;
+    },
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -104,7 +104,7 @@ export class MonitorCore {
 
   constructor(
     private readonly self: string,
-    private readonly spec: MonitoringSpec,
+    private spec: MonitoringSpec,
     private readonly checkHandlers: (check: string, node: string) => string[] = () => [],
     opts: MonitorCoreOptions = {},
   ) {
@@ -112,6 +112,13 @@ export class MonitorCore {
     this.leader = self;
     this.settleMs = Math.max(0, opts.settleMs ?? 0);
     this.settleMaxMs = Math.max(this.settleMs, opts.settleMaxMs ?? this.settleMs * 5);
+  }
+
+  /** New monitoring config (a reload): handlers by name and the default/member lists. */
+  setSpec(spec: MonitoringSpec): void {
+    this.spec = spec;
+    this.handlerByName.clear();
+    for (const h of spec.handlers) this.handlerByName.set(h.name, h);
   }
 
   /** A full view of the members (e.g. agent.members() at start): members missing from it are forgotten. */

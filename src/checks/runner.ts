@@ -98,6 +98,35 @@ export class CheckRunner {
     if (changed) this.opts.onActiveChange?.();
   }
 
+  /**
+   * A new list of checks (a config reload): an unchanged check keeps running with its state and
+   * history; a removed one stops; a changed one starts over as new. Returns the names by fate.
+   */
+  reconfigure(checks: readonly MonitorCheckSpec[]): { added: string[]; removed: string[]; changed: string[] } {
+    const out = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    const next = new Map(checks.map((c) => [c.name, c]));
+    let activeChanged = false;
+    for (const [name, e] of [...this.entries]) {
+      const spec = next.get(name);
+      if (spec !== undefined && sameJson(spec, e.spec)) continue;
+      if (e.active) {
+        this.deactivate(e, spec === undefined ? 'removed from the configuration' : 'changed in the configuration');
+        activeChanged = true;
+      }
+      this.entries.delete(name);
+      (spec === undefined ? out.removed : out.changed).push(name);
+    }
+    for (const spec of checks) {
+      if (this.entries.has(spec.name)) continue;
+      this.entries.set(spec.name, { spec, active: false, generation: 0, timer: undefined, running: false, record: undefined });
+      if (!out.changed.includes(spec.name)) out.added.push(spec.name);
+    }
+    const before = this.counts.started;
+    this.setTags(this.tags); // starts the new ones that match (and reports an active change)
+    if (activeChanged && this.counts.started === before) this.opts.onActiveChange?.();
+    return out;
+  }
+
   /** Stop every check; results still in flight are dropped. */
   stop(): void {
     this.started = false;
@@ -170,14 +199,14 @@ export class CheckRunner {
     }
   }
 
-  private deactivate(e: Entry): void {
+  private deactivate(e: Entry, why = `the node's tags no longer match ${e.spec.subscriptions.join(', ')}`): void {
     e.active = false;
     e.generation++;
     clearTimeout(e.timer);
     e.timer = undefined;
     e.record = undefined;
     this.counts.stopped++;
-    this.opts.log('INFO', `checks: ${e.spec.name} stopped (the node's tags no longer match ${e.spec.subscriptions.join(', ')})`);
+    this.opts.log('INFO', `checks: ${e.spec.name} stopped (${why})`);
   }
 
   private schedule(e: Entry, delayMs: number): void {
@@ -246,4 +275,9 @@ export class CheckRunner {
     }
     this.opts.onResult({ spec: e.spec, record, previous });
   }
+}
+
+/** Structural equality of two specs as parsed from JSON (plain data, same key order). */
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -4,7 +4,8 @@
 // Signals, as serf: SIGINT leaves gracefully unless skip_leave_on_interrupt; SIGTERM leaves
 // gracefully when leave_on_terminate, which kodama defaults to true (serf: false) so that an
 // instance being terminated is recorded *left*, not failed; SIGHUP reloads the configuration
-// (log level, event handlers, tags). A second INT/TERM during the leave exits at once.
+// (log level, event handlers, tags; kodama's services, checks and monitoring). A second INT/TERM
+// during the leave exits at once.
 
 import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../agent/agent.ts';
@@ -134,7 +135,9 @@ Traffic wiring (config file keys, kodama only):
                        "command": "reload-x", "debounce": "250ms" } ] }
                            Run the load-balancer role: one frontend per service,
                            backends = members advertising s:<service>.
-  Services and the balancer are read at start; SIGHUP does not change them.
+  SIGHUP applies changed services (an unchanged one keeps its health; a
+  changed one is advertised again once its checks pass); the balancer is read
+  only at start.
 
 Monitoring (config file keys, kodama only):
 
@@ -166,7 +169,8 @@ Monitoring (config file keys, kodama only):
                            state changes and member failures (the monitor with the
                            lowest name runs the handlers). Handler names used by
                            checks must be defined on monitor nodes.
-  Checks and monitoring are read at start; SIGHUP does not change them.
+  SIGHUP applies changed checks and monitoring handlers (unchanged checks keep
+  their state and history; alert state and silences stay).
 
 Deploys and actions by role (config file keys, kodama only):
 
@@ -190,7 +194,8 @@ Signals:
   SIGTERM  graceful leave, then exit: leave_on_terminate defaults to TRUE in
            kodama (serf's default is false); set it to false in a config file
            or KODAMA_LEAVE_ON_TERMINATE=false to exit without leaving.
-  SIGHUP   reload config files/env: log level, event handlers and tags.
+  SIGHUP   reload config files/env: log level, event handlers, tags, services,
+           checks and monitoring; the log says what changed.
 
 Environment:
 
@@ -481,11 +486,21 @@ async function run(args: string[], io: CliIo): Promise<number> {
       try {
         // With a tags file the file is the tags' home (RPC `tags` rewrites it): config has none to apply.
         const usesTagsFile = next.tagsFile !== undefined && next.tagsFile !== '';
-        agent.reload({
-          logLevel: parseLogLevel(next.logLevel),
-          eventHandlers: next.eventHandlers,
-          ...(usesTagsFile ? {} : { tags: next.tags }),
-        });
+        const o = agentOptions(next, () => {});
+        const sections = {
+          ...(o.services !== undefined ? { services: o.services } : {}),
+          ...(o.checks !== undefined ? { checks: o.checks } : {}),
+          ...(o.monitoring !== undefined ? { monitoring: o.monitoring } : {}),
+          ...(o.balancer !== undefined ? { balancer: o.balancer } : {}),
+        };
+        void agent
+          .reload({
+            logLevel: parseLogLevel(next.logLevel),
+            eventHandlers: next.eventHandlers,
+            ...(usesTagsFile ? {} : { tags: next.tags }),
+            sections,
+          })
+          .catch((e: unknown) => io.stderr(`==> Failed to reload: ${(e as Error).message}\n`));
         config = { ...next, nodeName: config.nodeName };
       } catch (e) {
         io.stderr(`==> Failed to reload: ${(e as Error).message}\n`);

@@ -3,6 +3,7 @@
 // drains them (`,drain` for leave_drain) so balancers stop sending new work before the node goes;
 // rolling actions may force a drain. Emits a 'service' event per health transition.
 
+import { describeReload } from '../agent/host.ts';
 import type { AgentHost, Subsystem } from '../agent/host.ts';
 import type { Address } from '../wire/types.ts';
 import { ServiceManager } from './services.ts';
@@ -50,6 +51,13 @@ export function startLocalServices(host: ServicesHost, services: readonly Servic
       return manager.forcedDraining;
     },
     run: () => manager.start(),
+    reload(o) {
+      const r = manager.reconfigure(o.services ?? []);
+      if (r.added.length + r.removed.length + r.changed.length === 0) return undefined;
+      tags.claim(manager.managedKeys());
+      tags.set(manager.tags(), 'services: cannot advertise after the reload');
+      return `services: ${describeReload(r)}`;
+    },
     async beforeLeave() {
       // Balancers stop sending new work when they see `,drain`; in-flight requests finish while
       // we are still a member. Only then does the node leave.

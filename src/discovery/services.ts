@@ -70,7 +70,7 @@ export function mergeServiceTags(
 }
 
 export class ServiceManager {
-  private readonly entries: Entry[];
+  private entries: Entry[];
   private readonly opts: ServiceManagerOptions;
   private readonly now: () => number;
   private running = false;
@@ -96,6 +96,45 @@ export class ServiceManager {
       tracker: new HealthTracker(spec.checks, t0),
       timers: spec.checks.map(() => undefined),
     }));
+  }
+
+  /**
+   * A new list of services (a config reload): an unchanged service keeps its health and checks;
+   * a removed one stops (its tag goes with the next tags()); a changed one (port, protocol,
+   * weight, checks) starts over as new, advertised again once its checks pass. Returns the names
+   * by fate; the caller re-gossips tags() (and owns managedKeys() first).
+   */
+  reconfigure(services: readonly ServiceSpec[]): { added: string[]; removed: string[]; changed: string[] } {
+    const out = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    const old = new Map(this.entries.map((e) => [e.spec.name, e]));
+    const t0 = this.now();
+    const next: Entry[] = [];
+    for (const spec of services) {
+      const e = old.get(spec.name);
+      old.delete(spec.name);
+      if (e !== undefined && JSON.stringify(e.spec) === JSON.stringify(spec)) {
+        next.push(e);
+        continue;
+      }
+      if (e !== undefined) this.cancelEntry(e);
+      (e === undefined ? out.added : out.changed).push(spec.name);
+      const fresh: Entry = { spec, tracker: new HealthTracker(spec.checks, t0), timers: spec.checks.map(() => undefined) };
+      next.push(fresh);
+    }
+    for (const e of old.values()) {
+      this.cancelEntry(e);
+      out.removed.push(e.spec.name);
+    }
+    this.entries = next;
+    if (this.running) {
+      const random = this.opts.random ?? Math.random;
+      for (const e of next) {
+        if (!out.added.includes(e.spec.name) && !out.changed.includes(e.spec.name)) continue;
+        if (e.spec.checks.length === 0) this.opts.log('INFO', `services: ${e.spec.name} is healthy (no checks)`);
+        e.spec.checks.forEach((check, i) => this.schedule(e, i, Math.floor(random() * Math.min(check.intervalMs, MAX_START_JITTER_MS))));
+      }
+    }
+    return out;
   }
 
   /** Tag keys this manager owns (every configured service, advertised or not). */
@@ -176,12 +215,14 @@ export class ServiceManager {
   }
 
   private cancelTimers(): void {
-    for (const e of this.entries) {
-      e.timers.forEach((t, i) => {
-        clearTimeout(t);
-        e.timers[i] = undefined;
-      });
-    }
+    for (const e of this.entries) this.cancelEntry(e);
+  }
+
+  private cancelEntry(e: Entry): void {
+    e.timers.forEach((t, i) => {
+      clearTimeout(t);
+      e.timers[i] = undefined;
+    });
   }
 
   private schedule(e: Entry, index: number, delayMs: number): void {
@@ -204,7 +245,8 @@ export class ServiceManager {
       // runProbe never rejects; an injected probe might: that is an unknown result, not a crash.
       result = { status: 3, output: `check failed to run: ${(err as Error).message}`, durationMs: 0 };
     }
-    if (!this.running) return;
+    // Stopped, or the service was removed or changed by a reload meanwhile: drop the result.
+    if (!this.running || !this.entries.includes(e)) return;
     this.counts.checks_run++;
     const kind = (['checks_ok', 'checks_warning', 'checks_critical', 'checks_unknown'] as const)[result.status];
     this.counts[kind]++;

@@ -88,7 +88,7 @@ test('reload swaps handlers and log level; a bad handler spec is refused and cha
   assert.throws(() => a.reload({ eventHandlers: ['bogus-event=true'] }), /bogus-event/);
   a.setTags({ v: '1' });
   await until('first handler ran', 10_000, () => read(first).includes('update'));
-  a.reload({ eventHandlers: [`member-update=echo update >> '${second}'`], tags: { v: '2' } });
+  await a.reload({ eventHandlers: [`member-update=echo update >> '${second}'`], tags: { v: '2' } });
   await until('second handler ran after reload', 10_000, () => read(second).includes('update'));
   assert.equal(read(first).trim().split('\n').length, 1, 'the old handler no longer runs');
   assert.deepEqual(a.members()[0]?.tags, { v: '2' });

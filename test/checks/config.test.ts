@@ -41,9 +41,9 @@ test('defaults: interval 10 s, timeout capped at the interval, every node, ttl_s
 });
 
 test('errors name the file, the key path and what to write', () => {
-  throwsConfig(() => parseCheckSpecs({}, 'c.json'), /c\.json: 'checks': expected a list/);
-  throwsConfig(() => parseCheckSpecs([{ name: 'x', command: 'a', intervall: '1s' }], 'c.json'), /'checks'\[0\] \(x\): unknown key\(s\) 'intervall'/);
-  throwsConfig(() => parseCheckSpecs([{ name: 'bad name', command: 'a' }], 'c.json'), /'checks'\[0\]: 'name' expected a check name/);
+  throwsConfig(() => parseCheckSpecs({}, 'c.json'), /c\.json: checks: expected a list/);
+  throwsConfig(() => parseCheckSpecs([{ name: 'x', command: 'a', intervall: '1s' }], 'c.json'), /checks\[0\] \(x\): unknown key\(s\) 'intervall'/);
+  throwsConfig(() => parseCheckSpecs([{ name: 'bad name', command: 'a' }], 'c.json'), /checks\[0\]: 'name' expected a check name/);
   throwsConfig(() => parseCheckSpecs([{ name: 'member', command: 'a' }], 'c'), /reserved/);
   throwsConfig(() => parseCheckSpecs([{ name: 'x' }], 'c'), /needs one of 'command'/);
   throwsConfig(() => parseCheckSpecs([{ name: 'x', ttl: '10s', command: 'a' }], 'c'), /'command' and 'ttl': use one per check/);
@@ -82,7 +82,7 @@ test('monitoring: handlers with filters and defaults', () => {
 });
 
 test('monitoring errors', () => {
-  throwsConfig(() => parseMonitoringSpec([], 'm'), /m: 'monitoring': expected an object/);
+  throwsConfig(() => parseMonitoringSpec([], 'm'), /m: monitoring: expected an object/);
   throwsConfig(() => parseMonitoringSpec({ handlers: { a: { type: 'email' } } }, 'm'), /handlers\.a: 'type' expected "script", "webhook" or "log"/);
   throwsConfig(() => parseMonitoringSpec({ handlers: { a: { type: 'script' } } }, 'm'), /handlers\.a: 'command' expected a shell command/);
   throwsConfig(() => parseMonitoringSpec({ handlers: { a: { type: 'webhook', url: 'ftp://x' } } }, 'm'), /'url' expected an http\(s\) URL/);
@@ -121,5 +121,5 @@ test('agent config files: `checks` append across files, `monitoring` makes handl
   const mon = decodeConfigJson(JSON.stringify({ monitoring: { handlers: { audit: { type: 'log' } } } }), 'm.json').config;
   throwsConfig(() => resolveConfig([merged, mon], 'n'), /'handlers' names "ops"/);
   throwsConfig(() => resolveConfig([a, a], 'n'), /check "disk" is defined in more than one config file/);
-  throwsConfig(() => decodeConfigJson(JSON.stringify({ checks: [{ name: 'x' }] }), 'c.json'), /c\.json.*'checks'\[0\] \(x\): needs one of/);
+  throwsConfig(() => decodeConfigJson(JSON.stringify({ checks: [{ name: 'x' }] }), 'c.json'), /c\.json.*checks\[0\] \(x\): needs one of/);
 });
