@@ -119,4 +119,6 @@ export interface AgentOptions {
   httpAddr?: string;
   /** Bearer token every /v1 request must present (required off loopback). */
   httpToken?: string;
+  /** The dashboard history's step (default 10 s): tests shorten it. */
+  httpHistoryStepMs?: number;
 }

@@ -175,7 +175,11 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
       if (o.httpAddr !== undefined && o.httpAddr !== '') checkHttpConfig(o.httpAddr, o.httpToken);
     },
     start: async (host, o) => {
-      const api = await (await import('../http/server.ts')).startHttpApi(host, { addr: o.httpAddr!, ...(o.httpToken !== undefined ? { token: o.httpToken } : {}) });
+      const api = await (await import('../http/server.ts')).startHttpApi(host, {
+        addr: o.httpAddr!,
+        ...(o.httpToken !== undefined ? { token: o.httpToken } : {}),
+        ...(o.httpHistoryStepMs !== undefined ? { historyStepMs: o.httpHistoryStepMs } : {}),
+      });
       host.logger.log('INFO', `http: API and dashboard on ${api.url('/ui/')}`);
       return api;
     },

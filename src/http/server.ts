@@ -6,6 +6,7 @@
 //   GET /v1/services      services, each balancer's backends (cached cluster-wide read)
 //   GET /v1/checks        checks reports and silences (cached cluster-wide read)
 //   GET /v1/events        the timeline (?since)   GET /v1/deploys   deploys and routes
+//   GET /v1/history       the last 15 minutes of figures, for the plots (history.ts)
 //   GET /v1/stream        server-sent events: hello, member, timeline, deploy, ping
 //
 // docs/api.md documents each with its JSON Schema; the tests validate live answers against it.
@@ -20,6 +21,8 @@ import { AgentError } from '../agent/errors.ts';
 import { VERSION } from '../cli/version.ts';
 import { checkHttpConfig, hostAllowed, presentedToken, requestAllowed } from './auth.ts';
 import { ClusterReads } from './cluster-reads.ts';
+import { History } from './history.ts';
+import { BALANCER_TAG } from '../deploy/types.ts';
 import { HttpError } from './errors.ts';
 import { ClusterFeed } from './feed.ts';
 import { SseClient, MAX_CLIENT_BUFFER_BYTES } from './sse.ts';
@@ -48,6 +51,8 @@ export interface HttpApiOptions {
   pingIntervalMs?: number;
   /** How long a cluster-wide read is reused (default 1500 ms). */
   cacheMs?: number;
+  /** The history's step (default 10 s; tests shorten it). */
+  historyStepMs?: number;
 }
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -72,6 +77,19 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
   };
   const feed = new ClusterFeed(agent);
   const reads = new ClusterReads(agent, { cacheMs: opts.cacheMs ?? 1500 });
+  const history = new History(
+    {
+      members: () => agent.members(),
+      gossipCounters: () => {
+        const ml = agent.stats()['memberlist'] ?? {};
+        const n = (k: string): number => Number(ml[k] ?? 0) || 0;
+        return { probeFailures: n('probe-failures'), suspicions: n('suspicions'), refutations: n('refutations') };
+      },
+      // Only with a balancer in the cluster: otherwise no query goes out.
+      services: () => (agent.members().some((m) => m.status === 'alive' && m.tags[BALANCER_TAG] !== undefined) ? reads.services() : Promise.resolve(undefined)),
+    },
+    { ...(opts.historyStepMs !== undefined ? { stepMs: opts.historyStepMs } : {}) },
+  );
   const clients = new Set<SseClient>();
   const sockets = new Set<Socket>();
 
@@ -210,6 +228,8 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
         return sendJson(res, 200, await reads.checks());
       case 'deploys':
         return sendJson(res, 200, await reads.deploys());
+      case 'history':
+        return sendJson(res, 200, history.response());
       case 'stream':
         return stream(req, res);
     }
@@ -315,6 +335,7 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
       offFeed();
       feed.stop();
       clearInterval(ping);
+      history.stop();
       reject(new AgentError('ERR_AGENT_BIND', `Failed to start the HTTP API on ${opts.addr}: ${e.message}`));
     };
     server.once('error', onError);
@@ -323,6 +344,7 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
       resolve();
     });
   });
+  history.start();
   const bound = server.address();
   const address = { host: hp.host, port: typeof bound === 'object' && bound !== null ? bound.port : hp.port };
   const base = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
@@ -335,6 +357,7 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
     stop: () => {
       stopped ??= (async () => {
         clearInterval(ping);
+        history.stop();
         offFeed();
         feed.stop();
         for (const c of [...clients]) c.close(false);
@@ -349,9 +372,9 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
   };
 }
 
-type ApiRoute = 'agent' | 'members' | 'services' | 'checks' | 'events' | 'deploys' | 'stream';
+type ApiRoute = 'agent' | 'members' | 'services' | 'checks' | 'events' | 'deploys' | 'history' | 'stream';
 const API_ROUTES = new Map<string, ApiRoute>(
-  (['agent', 'members', 'services', 'checks', 'events', 'deploys', 'stream'] as const).map((r) => [`${API_PREFIX}/${r}`, r]),
+  (['agent', 'members', 'services', 'checks', 'events', 'deploys', 'history', 'stream'] as const).map((r) => [`${API_PREFIX}/${r}`, r]),
 );
 /** Every endpoint served (docs/api.md must document each: a test checks). */
 export const API_PATHS: readonly string[] = [...API_ROUTES.keys()];

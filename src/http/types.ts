@@ -66,6 +66,20 @@ export interface ServicesResponse {
 /** GET /v1/checks — every node's checks report (query kodama-checks) and the silences (query kodama-silences). */
 export interface ChecksResponse { nodes: ChecksReport[]; silences: Silence[]; missing: string[] }
 
+/** One point of GET /v1/history (src/http/history.ts): figures at `t`, rates over the step before it. */
+export interface HistoryPoint {
+  t: number;
+  members: { alive: number; leaving: number; left: number; failed: number };
+  /** Per second; null on the first point (a rate needs two samples). */
+  gossip: { probe_failures: number; suspicions: number; refutations: number } | null;
+  /** Role ('' for none) → nodes by their worst check state. */
+  checks: Record<string, { passing: number; warning: number; critical: number; unknown: number }>;
+  /** Balancer node → "service/backend" → requests and errors per second; null without a rate yet. */
+  backends: Record<string, Record<string, { requests: number; errors: number }>> | null;
+}
+/** GET /v1/history — the last 15 minutes at one point per step, oldest first. */
+export interface HistoryResponse { stepMs: number; windowMs: number; points: HistoryPoint[] }
+
 /** One entry of the events timeline. GET /v1/events?since=<seq> */
 export interface ApiEvent {
   seq: number;

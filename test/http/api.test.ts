@@ -21,7 +21,7 @@ import { encodeSilenceOp } from '../../src/checks/silences.ts';
 import { SILENCE_EVENT } from '../../src/checks/types.ts';
 import { webNodeAgentOptions } from '../../src/demo/web-node.ts';
 import type {
-  AgentInfo, ApiEvent, ApiMember, ChecksResponse, DeploysResponse, EventsResponse, MembersResponse, ServicesResponse,
+  AgentInfo, ApiEvent, ApiMember, ChecksResponse, DeploysResponse, EventsResponse, HistoryResponse, MembersResponse, ServicesResponse,
 } from '../../src/http/types.ts';
 import { apiValidator } from './schemas.ts';
 import { getJson, openStream, rawRequest, until } from './helpers.ts';
@@ -74,6 +74,8 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
   const lbPort = await freePort();
   const lb = await start({
     nodeName: 'lb', bind: '127.0.0.1:0', rpcAddr: null, profile: 'local', ...quiet, httpAddr: '127.0.0.1:0', tags: { role: 'lb' },
+    // One history sample at start only: its balancer read would share the cache the read-sharing test counts.
+    httpHistoryStepMs: 3_600_000,
     balancer: parseBalancerSpec({ driver: 'embedded', services: { web: { bind: `127.0.0.1:${lbPort}` } } }, 'http test'),
   });
   const seed = `127.0.0.1:${lb.bindAddress.port}`;
@@ -95,7 +97,7 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
   }
   const mon = await start({
     nodeName: 'mon', bind: '127.0.0.1:0', rpcAddr: null, profile: 'local', ...quiet, tags: { role: 'ops' },
-    monitoring: parseMonitoringSpec({}, 'http test'), dataDir: join(dir, 'mon'), httpAddr: '127.0.0.1:0',
+    monitoring: parseMonitoringSpec({}, 'http test'), dataDir: join(dir, 'mon'), httpAddr: '127.0.0.1:0', httpHistoryStepMs: 300,
   });
   assert.ok((await mon.join([seed])).num > 0);
 
@@ -235,6 +237,32 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
     assert.equal(later.events[0]?.seq, e.next - 1);
     const none = (await getJson(url(`/v1/events?since=${e.next + 100}`))).body as EventsResponse;
     assert.deepEqual(none.events, []);
+  });
+
+  await t.test('GET /v1/history: members, checks by role and each backend\'s request rate over time', async () => {
+    // Traffic through the balancer, so that its backends have a rate to plot.
+    const traffic = setInterval(() => void fetch(`http://127.0.0.1:${lbPort}/`).then((r) => r.text()).catch(() => undefined), 20);
+    try {
+      const h = await until('a history point with backend request rates', 15_000, async () => {
+        // From mon: every node serving the API keeps a history; the backends come from lb's reports.
+        const r = await getJson(mon.http!.url('/v1/history'));
+        assert.equal(r.status, 200);
+        validate('HistoryResponse', r.body);
+        const b = r.body as HistoryResponse;
+        const last = b.points[b.points.length - 1];
+        const rates = Object.values(last?.backends?.['lb'] ?? {});
+        return rates.length === 2 && rates.every((x) => x.requests > 0) ? b : undefined;
+      }, 300);
+      assert.equal(h.stepMs, 300);
+      assert.equal(h.points[0]!.gossip, null, 'the first point has no rate');
+      const last = h.points[h.points.length - 1]!;
+      assert.deepEqual(last.members, { alive: 4, leaving: 0, left: 0, failed: 0 });
+      assert.deepEqual(Object.keys(last.backends!['lb']!).sort(), ['web/web-1', 'web/web-2']);
+      assert.deepEqual(last.checks['web'], { passing: 2, warning: 0, critical: 0, unknown: 0 });
+      assert.ok(h.points.every((p, i) => i === 0 || p.t > h.points[i - 1]!.t), 'oldest first');
+    } finally {
+      clearInterval(traffic);
+    }
   });
 
   await t.test('GET /v1/deploys: the coordinator has it in full, others see it elsewhere', async () => {
