@@ -135,7 +135,9 @@ export class History {
         for (const [key, v] of backends) {
           const [node, service, id] = key.split('\u0000') as [string, string, string];
           const before = prev.backends.get(key);
-          ((out[node] ??= {})[`${service}/${id}`] = { requests: rate(v.requests, before?.requests), errors: rate(v.errors, before?.errors) });
+          const row = (out[node] ??= {});
+          // A backend new since the last step has no rate yet.
+          if (before !== undefined) row[`${service}/${id}`] = { requests: rate(v.requests, before.requests), errors: rate(v.errors, before.errors) };
         }
         point.backends = out;
       }

@@ -2,7 +2,8 @@
 //   load     GET /v1/agent, members, services, checks, deploys, events
 //   live     EventSource /v1/stream: member → that card updated at once, timeline → prepended,
 //            deploy → its progress; reconnects with backoff, #connection[data-live] tells
-//   refresh  services, checks and deploys every few seconds (cluster-wide reads, cached by the agent)
+//   refresh  services, checks and deploys every few seconds (cluster-wide reads, cached by the agent),
+//            and the agent's history (GET /v1/history) drawn as plots of the last 15 minutes
 //   token    a 401 asks for the agent's http_token (sessionStorage), sent as a Bearer header and
 //            as ?token= on the stream (EventSource cannot set headers)
 // The data-* attributes are what the end-to-end test reads (UI_SELECTORS in src/http/types.ts).
@@ -11,6 +12,7 @@ import {
   STATUSES, groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, eventTone, formatClock, formatAgo,
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments,
   valueColor, deploySteps, collectDeploys, backoffMs, withToken, FINAL_PHASES, formatDuration, formatRtt,
+  historySeries, niceMax, plotPoints,
 } from './model.js';
 import { h, s, replace, byId } from './dom.js';
 
@@ -28,6 +30,7 @@ const state = {
   services: null,
   checks: null,
   deploys: null,
+  history: null,
   streamedDeploys: [],
   events: [],
   eventsNext: 0,
@@ -300,6 +303,66 @@ function drawServices(r) {
   }));
 }
 
+// ---------------------------------------------------------------- plots
+
+const CHART_W = 300;
+const CHART_H = 72;
+
+function fmtValue(v) {
+  return Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 2 : 1);
+}
+
+/** One line chart: a polyline per series (data-points = how many), its latest value in the legend. */
+function chart(key, title, series, t0, t1) {
+  const shown = series.filter((x) => x.points.length > 0);
+  const max = niceMax(Math.max(0, ...shown.flatMap((x) => x.points.map((p) => p[1]))));
+  const keys = [...new Set(series.map((x) => x.key ?? x.name))];
+  const cls = (x) => (x.tone !== undefined ? `tone-${x.tone}` : `c${keys.indexOf(x.key ?? x.name) % 6}`);
+  const latest = (x) => fmtValue(x.points[x.points.length - 1][1]);
+  const label = shown.length === 0 ? `${title}: no points yet` : `${title}: ${shown.map((x) => `${x.name} ${latest(x)}`).join(', ')}`;
+  return h('figure', { class: 'chart', 'data-chart': key },
+    h('figcaption', {}, title),
+    s('svg', { width: CHART_W, height: CHART_H + 14, viewBox: `0 0 ${CHART_W} ${CHART_H + 14}`, role: 'img', 'aria-label': label },
+      s('title', {}, label),
+      s('line', { x1: 0, y1: CHART_H, x2: CHART_W, y2: CHART_H, class: 'axis' }),
+      s('line', { x1: 0, y1: 0.5, x2: CHART_W, y2: 0.5, class: 'grid' }),
+      s('text', { x: 2, y: 10, class: 'ymax' }, fmtValue(max)),
+      shown.map((x) => {
+        const pts = plotPoints(x.points, t0, t1, max, CHART_W, CHART_H);
+        const [lx, ly] = pts.slice(pts.lastIndexOf(' ') + 1).split(',');
+        return [
+          s('polyline', {
+            points: pts,
+            class: `ln ${cls(x)}${x.dashed ? ' dashed' : ''}`,
+            'data-series': x.name,
+            'data-points': x.points.length,
+            'data-last': x.points[x.points.length - 1][1],
+          }),
+          // The newest point marked: a series only minutes old is a short stroke at the right edge.
+          x.dashed ? null : s('circle', { cx: lx, cy: ly, r: 2, class: `dot ${cls(x)}` }),
+        ];
+      }),
+      s('text', { x: 0, y: CHART_H + 12, class: 'tick' }, '−15 min'),
+      s('text', { x: CHART_W, y: CHART_H + 12, class: 'tick', 'text-anchor': 'end' }, 'now')),
+    shown.length === 0
+      ? h('p', { class: 'empty' }, 'no points yet (one every 10 s)')
+      : h('ul', { class: 'legend' }, shown.map((x) => h('li', { class: cls(x) }, h('span', { class: `key${x.dashed ? ' dashed' : ''}` }), `${x.name} `, h('b', {}, latest(x))))));
+}
+
+function renderHistory() {
+  const r = state.history;
+  if (r === null) return;
+  const sr = historySeries(r);
+  const last = r.points.length > 0 ? r.points[r.points.length - 1].t : Date.now();
+  const t0 = last - r.windowMs;
+  replace(byId('history'),
+    sr.balancers.map((b) => chart(`backends-${b.node}`, `Requests/s by backend on ${b.node} (dashed: errors/s)`, b.series, t0, last)),
+    chart('members', 'Members by status', sr.members, t0, last),
+    chart('gossip', 'Gossip health (this node, per second)', sr.gossip, t0, last),
+    chart('checks', 'Nodes not passing their checks, by role', sr.checks, t0, last));
+  setNote('history-note', r.points.length === 0 ? '' : `${r.points.length} points, every ${Math.round(r.stepMs / 1000)} s`);
+}
+
 // ---------------------------------------------------------------- checks
 
 function sparkline(history) {
@@ -504,6 +567,12 @@ function loadChecks() {
     if (r !== undefined) { state.checks = r; renderChecks(); }
   });
 }
+function loadHistory() {
+  return once('history', async () => {
+    const r = await read('/v1/history', 'history-note');
+    if (r !== undefined) { state.history = r; renderHistory(); }
+  });
+}
 function loadDeploys() {
   return once('deploys', async () => {
     const r = await read('/v1/deploys', null);
@@ -531,7 +600,7 @@ async function boot() {
   state.booted = true;
   renderAgent();
   stream.start();
-  await Promise.all([loadMembers(), loadEvents(0), loadServices(), loadChecks(), loadDeploys()]);
+  await Promise.all([loadMembers(), loadEvents(0), loadServices(), loadChecks(), loadDeploys(), loadHistory()]);
 }
 
 // ---------------------------------------------------------------- live stream
@@ -648,6 +717,7 @@ function refresh() {
   void loadServices();
   void loadChecks();
   void loadDeploys();
+  void loadHistory();
   // Members normally arrive live; while the stream is down, poll them too. Live, a full read
   // now and then drops reaped members (the stream only says they left).
   ticks++;

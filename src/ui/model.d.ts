@@ -44,3 +44,9 @@ export function deployView(d: DeployState | DeploySummary): DeployView;
 export function collectDeploys(response: DeploysResponse | null | undefined, streamed?: DeployState[]): DeployView[];
 export function backoffMs(attempt: number, rand?: number): number;
 export function withToken(path: string, token: string | null | undefined): string;
+export interface PlotSeries { name: string; points: [number, number][]; tone?: string; key?: string; dashed?: boolean }
+export function historySeries(history: import('../http/types.ts').HistoryResponse | null | undefined): {
+  members: PlotSeries[]; gossip: PlotSeries[]; checks: PlotSeries[]; balancers: { node: string; series: PlotSeries[] }[];
+};
+export function niceMax(max: number): number;
+export function plotPoints(points: [number, number][], t0: number, t1: number, yMax: number, width: number, height: number): string;

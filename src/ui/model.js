@@ -339,3 +339,56 @@ export function withToken(path, token) {
   if (!token) return path;
   return `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
 }
+
+// ---------------------------------------------------------------- plots (GET /v1/history)
+
+/**
+ * The history as named series of [t, value] per chart: members by status, gossip health per
+ * second, nodes not passing their checks per role, and per balancer each backend's requests/s
+ * (errors/s as a dashed twin). Points without the figure (a first point has no rate) are left out.
+ */
+export function historySeries(history) {
+  const points = history?.points ?? [];
+  const line = (name, pick, extra = {}) => ({ name, points: points.flatMap((p) => { const v = pick(p); return v === undefined || v === null ? [] : [[p.t, v]]; }), ...extra });
+  const members = ['alive', 'failed', 'left', 'leaving'].map((st) => line(st, (p) => p.members[st], { tone: st }));
+  const gossip = [
+    line('probe failures/s', (p) => p.gossip?.probe_failures, { tone: 'failed' }),
+    line('suspicions/s', (p) => p.gossip?.suspicions, { tone: 'leaving' }),
+    line('refutations/s', (p) => p.gossip?.refutations, { tone: 'left' }),
+  ];
+  const roles = [...new Set(points.flatMap((p) => Object.keys(p.checks)))].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : compareNames(a, b)));
+  const checks = roles.map((role) => line(role === '' ? '(no role)' : role, (p) => {
+    const c = p.checks[role];
+    return c === undefined ? 0 : c.warning + c.critical + c.unknown;
+  }));
+  const nodes = [...new Set(points.flatMap((p) => Object.keys(p.backends ?? {})))].sort(compareNames);
+  const balancers = nodes.map((node) => {
+    const backends = [...new Set(points.flatMap((p) => Object.keys(p.backends?.[node] ?? {})))].sort(compareNames);
+    return {
+      node,
+      series: backends.flatMap((b) => [
+        line(`${b} req/s`, (p) => p.backends?.[node]?.[b]?.requests, { key: b }),
+        line(`${b} err/s`, (p) => p.backends?.[node]?.[b]?.errors, { key: b, dashed: true }),
+      ]),
+    };
+  });
+  return { members, gossip, checks, balancers };
+}
+
+/** A "nice" upper bound for a y axis: 1, 2 or 5 × 10^k at or above max (at least 1). */
+export function niceMax(max) {
+  if (!(max > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(max));
+  for (const m of [1, 2, 5, 10]) if (m * p >= max) return m * p;
+  return 10 * p;
+}
+
+/**
+ * SVG polyline points for a series in a width × height box: time from t0 to t1 left to right,
+ * 0 to yMax bottom to top. Rounded to 0.1 px.
+ */
+export function plotPoints(points, t0, t1, yMax, width, height) {
+  const span = Math.max(1, t1 - t0);
+  const r = (x) => Math.round(x * 10) / 10;
+  return points.map(([t, v]) => `${r(((t - t0) / span) * width)},${r(height - (Math.min(v, yMax) / yMax) * height)}`).join(' ');
+}

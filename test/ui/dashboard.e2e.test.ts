@@ -176,6 +176,32 @@ test('dashboard of `kodama demo`: every member alive, a SIGKILLed web node turns
   }
   t.diagnostic(`${VICTIM} gone from the ready backends on the page ${((Date.now() - backendFrom) / 1000).toFixed(1)} s after it was shown failed`);
 
+  // The plots of the last 15 minutes (GET /v1/history, a point every 10 s, re-read every 4 s):
+  // the balancer's backends carry the demo's traffic, and the kill shows in the members plot. A
+  // backend's first rate needs two samples that both saw it (up to 2 steps after it joined) and
+  // the page's next read (4 s): 24 s from the demo's start at worst, plus slack for a busy machine.
+  const plotBound = 35_000;
+  const plotFrom = Date.now();
+  try {
+    await page.waitForFunction(
+      () => {
+        const d = (globalThis as unknown as PageGlobals).document;
+        const reqs = [...d.querySelectorAll('[data-chart="backends-balancer"] polyline[data-series$="req/s"]')];
+        return d.querySelector('[data-chart="members"] svg[aria-label*="failed 1"]') !== null &&
+          d.querySelector('[data-chart="gossip"] polyline[data-points]') !== null &&
+          reqs.length >= 2 && reqs.some((l) => Number(l.getAttribute('data-last')) > 0);
+      },
+      undefined,
+      { timeout: plotBound, polling: 250 },
+    );
+  } catch (e) {
+    const charts = await page.evaluate(() => [...(globalThis as unknown as PageGlobals).document.querySelectorAll('[data-chart] svg')].map((x) => x.getAttribute('aria-label')));
+    assert.fail(`the plots did not show the traffic and the failure within ${plotBound} ms: ${JSON.stringify(charts)} (${(e as Error).message.split('\n')[0]})`);
+  }
+  const points = await page.evaluate(() => [...(globalThis as unknown as PageGlobals).document.querySelectorAll('[data-chart] polyline')].map((x) => Number(x.getAttribute('data-points'))));
+  assert.ok(points.length >= 8 && points.every((n) => n >= 1), `every drawn line has points: ${JSON.stringify(points)}`);
+  t.diagnostic(`plots showed the traffic and ${VICTIM}'s failure ${((Date.now() - plotFrom) / 1000).toFixed(1)} s after the backend check`);
+
   mkdirSync(dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT });
   t.diagnostic(`demo ready after ${(readyMs / 1000).toFixed(1)} s; all 4 members alive on the page ${(aliveMs / 1000).toFixed(1)} s after load`);

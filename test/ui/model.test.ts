@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import {
   groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, formatClock, formatDuration, formatAgo, formatRtt,
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments, valueColor,
-  deploySteps, deployPercent, collectDeploys, backoffMs, withToken, eventTone,
+  deploySteps, deployPercent, collectDeploys, backoffMs, withToken, eventTone, historySeries, niceMax, plotPoints,
 } from '../../src/ui/model.js';
-import type { ApiMember, ApiEvent, DeploysResponse } from '../../src/http/types.ts';
+import type { ApiMember, ApiEvent, DeploysResponse, HistoryPoint } from '../../src/http/types.ts';
 import type { DeployState } from '../../src/deploy/types.ts';
 import type { ChecksReport } from '../../src/checks/types.ts';
 
@@ -195,4 +195,41 @@ test('the stream URL carries the token (EventSource cannot set headers)', () => 
   assert.equal(withToken('/v1/stream', null), '/v1/stream');
   assert.equal(withToken('/v1/stream', 'a b&c'), '/v1/stream?token=a%20b%26c');
   assert.equal(withToken('/v1/events?since=3', 't'), '/v1/events?since=3&token=t');
+});
+
+test('plots: the history as series per chart, rates left out where there are none yet', () => {
+  const p = (t: number, over: Partial<HistoryPoint>): HistoryPoint => ({
+    t, members: { alive: 3, leaving: 0, left: 0, failed: 0 }, gossip: null, checks: {}, backends: null, ...over,
+  });
+  const sr = historySeries({
+    stepMs: 10_000,
+    windowMs: 900_000,
+    points: [
+      p(0, { checks: { web: { passing: 2, warning: 0, critical: 0, unknown: 0 } } }),
+      p(10_000, {
+        members: { alive: 2, leaving: 0, left: 0, failed: 1 },
+        gossip: { probe_failures: 0.4, suspicions: 0.1, refutations: 0 },
+        checks: { web: { passing: 1, warning: 0, critical: 1, unknown: 0 }, '': { passing: 1, warning: 0, critical: 0, unknown: 0 } },
+        backends: { lb: { 'web/web-1': { requests: 12.5, errors: 0 }, 'web/web-2': { requests: 3, errors: 1 } } },
+      }),
+    ],
+  });
+  assert.deepEqual(sr.members.map((x) => [x.name, x.points]), [['alive', [[0, 3], [10_000, 2]]], ['failed', [[0, 0], [10_000, 1]]], ['left', [[0, 0], [10_000, 0]]], ['leaving', [[0, 0], [10_000, 0]]]]);
+  assert.deepEqual(sr.gossip[0], { name: 'probe failures/s', points: [[10_000, 0.4]], tone: 'failed' }, 'the first point has no rate');
+  assert.deepEqual(sr.checks.map((x) => [x.name, x.points]), [['web', [[0, 0], [10_000, 1]]], ['(no role)', [[0, 0], [10_000, 0]]]]);
+  assert.equal(sr.balancers.length, 1);
+  assert.equal(sr.balancers[0]!.node, 'lb');
+  assert.deepEqual(sr.balancers[0]!.series.map((x) => [x.name, x.points, x.dashed ?? false]), [
+    ['web/web-1 req/s', [[10_000, 12.5]], false],
+    ['web/web-1 err/s', [[10_000, 0]], true],
+    ['web/web-2 req/s', [[10_000, 3]], false],
+    ['web/web-2 err/s', [[10_000, 1]], true],
+  ]);
+  assert.deepEqual(historySeries(null), { members: ['alive', 'failed', 'left', 'leaving'].map((n) => ({ name: n, points: [], tone: n })), gossip: historySeries(null).gossip, checks: [], balancers: [] });
+});
+
+test('plots: nice axis maxima and points in the box', () => {
+  assert.deepEqual([0, 0.3, 1, 1.2, 3, 7, 10, 11, 480].map(niceMax), [1, 0.5, 1, 2, 5, 10, 10, 20, 500]);
+  assert.equal(plotPoints([[0, 0], [50, 5], [100, 10]], 0, 100, 10, 200, 50), '0,50 100,25 200,0');
+  assert.equal(plotPoints([[100, 20]], 0, 100, 10, 200, 50), '200,0', 'clipped at the top');
 });
