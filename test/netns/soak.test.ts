@@ -52,10 +52,13 @@ test('soak memory verdict: levels are medians of the first and last three sample
   const result = (warmupMs: number, restarted: boolean): SoakResult =>
     ({
       seed: 1, t0Ms: 0, falseFailures: [], requests: { total: 0, failed: 0, failedInWindows: 0, failedOutside: [] },
-      recoveryProblems: [], finalProblems: [], warmupMs,
+      recoveryProblems: [], finalProblems: [], warmupMs, measureAfterMs: 0, measured: true,
       usage: [{ name: 'lb', kind: 'kodama', pid: 1, restarted, start: rising[0], end: rising[7], samples: rising }],
     }) as unknown as SoakResult;
   assert.match(soakProblems(result(120_000, false)).join('\n'), /lb \(kodama\) RSS grew 8\.\d %/);
   assert.deepEqual(soakProblems(result(0, false)), []);
   assert.deepEqual(soakProblems(result(120_000, true)), []);
+  // A window that starts into the faults judges growth too; one that never began judges nothing.
+  assert.match(soakProblems({ ...result(0, false), measureAfterMs: 900_000 }).join('\n'), /lb \(kodama\) RSS grew/);
+  assert.deepEqual(soakProblems({ ...result(0, false), measureAfterMs: 900_000, measured: false }), []);
 });

@@ -58,6 +58,11 @@ const SETTLE_MS = 2_000;
  */
 export const RECOVERY_BOUND_MS = 10 * PROBE_INTERVAL_MS;
 const PROGRESS_EVERY_MS = 30_000;
+/** Memory growth is judged after a warm-up, or in a window that starts into the faults (and began). */
+function memoryJudged(r: SoakResult): boolean {
+  return r.measured !== false && ((r.warmupMs ?? 0) > 0 || (r.measureAfterMs ?? 0) > 0);
+}
+
 /** RSS (or its anonymous part) this much above the start level, in a run with a warm-up: a leak. */
 export const MEMORY_GROWTH_LIMIT = 0.05;
 /** Samples per level (start, end): their median. */
@@ -116,6 +121,12 @@ export interface SoakOptions {
   nodes?: number;
   /** Traffic before the start figures (RSS, CPU) and the first fault (default 0); memory growth is judged only after one. */
   warmupMs?: number;
+  /**
+   * Faults from the start, but the memory start figures taken this far into them (default 0: at
+   * the first fault): the JIT, the fault paths and the heap's first collection cycle are behind
+   * the window, so a level that rises inside it is what a leak looks like. Growth is judged then.
+   */
+  measureAfterMs?: number;
   /** Progress lines (one per fault, one every ~30 s). */
   log?: (line: string) => void;
 }
@@ -219,6 +230,10 @@ export interface SoakResult {
   usage: AgentUsage[];
   /** The run had a warm-up: memory growth is judged (MEMORY_GROWTH_LIMIT). */
   warmupMs: number;
+  /** The memory window started this far into the faults (0: with them); > 0 judges growth too. */
+  measureAfterMs: number;
+  /** The memory window started (a run shorter than measureAfterMs has no memory figures). */
+  measured: boolean;
   timeline: string[];
   /** The timeline and each agent's membership lines, taken before the network was destroyed. */
   diagnosis: string;
@@ -451,19 +466,36 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       await sleep(warmupMs);
       net.mark('warm-up over: start figures taken, faults begin');
     }
+    const measureAfterMs = opts.measureAfterMs ?? 0;
+    const measureAt = Date.now() + measureAfterMs;
+    let measuring = measureAfterMs <= 0;
     const usage: AgentUsage[] = agents.map((a) => {
-      const start = procUsage(a.proc.pid);
+      const start = measuring ? procUsage(a.proc.pid) : undefined;
       return { name: a.name, kind: a.kind, pid: a.proc.pid, restarted: false, start, end: undefined, samples: start === undefined ? [] : [start] };
     });
+    if (!measuring) log(`memory: start figures ${(measureAfterMs / 60_000).toFixed(1)} min into the faults (the JIT, the fault paths and the heap's first cycle behind them)`);
 
     const windows: FaultWindow[] = [];
     const recoveryProblems: string[] = [];
     const deadline = Date.now() + opts.minutes * 60_000;
     progress = setInterval(() => {
       const now = Date.now();
-      for (const u of usage) {
-        const x = procUsage(u.pid);
-        if (x !== undefined) u.samples.push(x);
+      if (!measuring && now >= measureAt) {
+        // The window starts: every agent as it runs now (one restarted before counts from its new process).
+        measuring = true;
+        for (const u of usage) {
+          u.pid = agentOf(u.name).proc.pid;
+          u.restarted = false;
+          u.start = procUsage(u.pid);
+          u.samples = u.start === undefined ? [] : [u.start];
+        }
+        net.mark('memory window starts: start figures taken');
+        log('memory: start figures taken');
+      } else if (measuring) {
+        for (const u of usage) {
+          const x = procUsage(u.pid);
+          if (x !== undefined) u.samples.push(x);
+        }
       }
       const failed = load.filter((x) => !x.ok).length;
       log(`progress: ${((now - t0Ms) / 1000).toFixed(0)} s elapsed, ${Math.max(0, (deadline - now) / 1000).toFixed(0)} s of faults left; ${windows.length} faults done; requests ${load.length} (${failed} failed)`);
@@ -549,6 +581,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const readyEnd = await waitReady(lb, webs.length, Date.now() + RECOVERY_BOUND_MS);
     if (readyEnd !== webs.length) finalProblems.push(`balancer: ${readyEnd ?? 'unknown'} of ${webs.length} web nodes ready at the end`);
     for (const u of usage) {
+      if (!measuring) break;
       u.end = procUsage(agentOf(u.name).proc.pid);
       if (u.end !== undefined) u.samples.push(u.end);
     }
@@ -600,6 +633,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       finalProblems,
       usage,
       warmupMs: opts.warmupMs ?? 0,
+      measureAfterMs,
+      measured: measuring,
       timeline: net.timeline(),
       diagnosis: diagnosis(net, agents),
       falseFailureLogs: wrong.map((f) => logsAround(agents, f, t0Ms)).join('\n'),
@@ -729,7 +764,7 @@ export function soakProblems(r: SoakResult): string[] {
   // (recovery problems name the seed and the fault already)
   for (const p of r.recoveryProblems) out.push(p.split('\n')[0] ?? p);
   for (const p of r.finalProblems) out.push(`seed ${r.seed}: at the end: ${p.split('\n')[0] ?? p}`);
-  if (r.warmupMs > 0) {
+  if (memoryJudged(r)) {
     for (const u of r.usage) {
       if (u.restarted) continue;
       // RSS, as the issue states it; the anonymous part is shown, not judged (a few MiB at
@@ -778,7 +813,7 @@ export function formatSummary(r: SoakResult): string {
   }
   lines.push('');
   lines.push(
-    `  memory: a sample every ${PROGRESS_EVERY_MS / 1000} s from the start figures on; start and end are the medians of the first and last ${LEVEL_SAMPLES}; growth ${r.warmupMs > 0 ? `judged (limit ${MEMORY_GROWTH_LIMIT * 100} %, after a ${(r.warmupMs / 1000).toFixed(0)} s warm-up)` : 'not judged (no warm-up)'}`,
+    `  memory: a sample every ${PROGRESS_EVERY_MS / 1000} s from the start figures on; start and end are the medians of the first and last ${LEVEL_SAMPLES}; growth ${memoryJudged(r) ? `judged (limit ${MEMORY_GROWTH_LIMIT * 100} %, ${r.measureAfterMs > 0 ? `from ${(r.measureAfterMs / 60_000).toFixed(1)} min into the faults to the end` : `after a ${(r.warmupMs / 1000).toFixed(0)} s warm-up`})` : r.measureAfterMs > 0 ? 'not judged (the run ended before the memory window began)' : 'not judged (no warm-up)'}`,
   );
   lines.push('  node  kind    pid      samples  RSS MiB start → end (growth), max        anon MiB start → end (growth), max       CPU s start → end (% of a core)');
   for (const u of r.usage) {
