@@ -188,3 +188,42 @@ test('createAgent refuses services that could not be advertised', () => {
     assert.throws(() => agent('x', { services }), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'ERR_AGENT_CONFIG', JSON.stringify(services));
   }
 });
+
+test('reconfigure (a reload): unchanged keeps its health, changed starts over, removed stops and drops its in-flight result', async (t) => {
+  const probes: Record<string, number> = {};
+  let slowRelease: (() => void) | undefined;
+  const events: string[] = [];
+  const tcp = { kind: 'tcp' as const, intervalMs: 20, timeoutMs: 100, rise: 1, fall: 1 };
+  const m = new ServiceManager({
+    services: [{ ...webSpec(1), checks: [tcp] }, { ...webSpec(2), name: 'old', checks: [tcp] }],
+    host: '127.0.0.1',
+    log: () => {},
+    onTransition: (e) => events.push(`${e.name}:${e.health}`),
+    random: () => 0,
+    probe: async (_check, target) => {
+      probes[target.port] = (probes[target.port] ?? 0) + 1;
+      // `old`'s third probe hangs until released: it is in flight when the reload removes it.
+      if (target.port === 2 && probes[2] === 3) await new Promise<void>((r) => (slowRelease = r));
+      return { status: 0, output: 'ok', durationMs: 1 };
+    },
+  });
+  t.after(() => m.stop());
+  m.start();
+  await until('both healthy and old in flight', 5000, () => m.status().every((s) => s.health === 'healthy') && slowRelease !== undefined);
+  const r = m.reconfigure([{ ...webSpec(1), checks: [tcp] }, { ...webSpec(3), name: 'api', weight: 7, checks: [] }]);
+  assert.deepEqual(r, { added: ['api'], removed: ['old'], changed: [] });
+  assert.deepEqual(m.status().map((s) => [s.name, s.health]), [['web', 'healthy'], ['api', 'healthy']], 'web kept its health; api has no checks');
+  assert.deepEqual(m.tags(), { 's:web': '1', 's:api': '3,w7' });
+  const eventsBefore = events.length;
+  slowRelease!();
+  await new Promise((res) => setTimeout(res, 100));
+  assert.ok(!events.slice(eventsBefore).some((e) => e.startsWith('old:')), `no event for the removed service: ${events.slice(eventsBefore).join(' ')}`);
+  const oldProbes = probes[2];
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(probes[2], oldProbes, 'the removed service is probed no more');
+  // A changed port: web starts over (unhealthy until its check passes again, rise 1).
+  const r2 = m.reconfigure([{ ...webSpec(4), checks: [tcp] }, { ...webSpec(3), name: 'api', weight: 7, checks: [] }]);
+  assert.deepEqual(r2, { added: [], removed: [], changed: ['web'] });
+  await until('web healthy on its new port', 5000, () => m.status()[0]?.health === 'healthy' && (probes[4] ?? 0) > 0);
+  assert.equal(m.tags()['s:web'], '4');
+});
