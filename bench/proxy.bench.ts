@@ -20,6 +20,14 @@ const SECONDS = Number(process.env.PROXY_BENCH_SECONDS ?? 5);
 const WARMUP_MS = 1000;
 /** Young-generation caps to compare with node's default (PROXY_BENCH_SEMI="1,2,4"). */
 const SEMI_SPACES = (process.env.PROXY_BENCH_SEMI ?? '1,2,4').split(',').filter((x) => x !== '').map(Number);
+/** More node flag sets to compare, `;`-separated (PROXY_BENCH_ARGS="--a --b;--c"). */
+const EXTRA_ARGS = (process.env.PROXY_BENCH_ARGS ?? '').split(';').map((x) => x.trim()).filter((x) => x !== '');
+
+/** The V8 flags bin/kodama's shebang starts every agent with (`#!/usr/bin/env -S node <flags>`). */
+function binFlags(): string[] {
+  const first = readFileSync(join(ROOT, 'bin', 'kodama'), 'utf8').split('\n', 1)[0] ?? '';
+  return first.replace(/^#!\S*env -S node\s*/, '').split(/\s+/).filter((x) => x.startsWith('--'));
+}
 
 const children = new Set<ChildProcess>();
 function killAll(): void {
@@ -96,15 +104,20 @@ export default async function run(): Promise<void> {
 
     // The embedded proxy as node sizes it by default and with the young generation bin/kodama
     // starts the agent with (--max-semi-space-size, MiB): what the cap costs at full load.
-    for (const semi of [undefined, ...SEMI_SPACES]) {
-      const nodeArgs = semi === undefined ? [] : [`--max-semi-space-size=${semi}`];
+    const bin = binFlags();
+    const variants: { name: string; args: string[] }[] = [
+      { name: 'embedded proxy', args: [] },
+      ...(bin.length > 0 ? [{ name: `embedded, bin/kodama's ${bin.join(' ')}`, args: bin }] : []),
+      ...SEMI_SPACES.map((semi) => ({ name: `embedded, semi ${semi} MiB`, args: [`--max-semi-space-size=${semi}`] })),
+      ...EXTRA_ARGS.map((a) => ({ name: `embedded, ${a}`, args: a.split(/\s+/) })),
+    ];
+    for (const { name, args: nodeArgs } of variants) {
       const embedded = await child<{ port: number }>(['proxy', 'embedded', target], 30_000, nodeArgs);
       const load = measure(`http://127.0.0.1:${embedded.value.port}/`);
       await new Promise((r) => setTimeout(r, WARMUP_MS + 300)); // the child's start, then its warm-up
       const before = usage(embedded.proc.pid!);
       const sum = await load;
       const after = usage(embedded.proc.pid!);
-      const name = semi === undefined ? 'embedded proxy' : `embedded, semi ${semi} MiB`;
       rows.push({ name, sum });
       proxies.push({ name, requests: sum.ok, cpuS: after.cpuS - before.cpuS, rssMiB: after.rssMiB, anonMiB: after.anonMiB });
       await stopChild(embedded.proc);
