@@ -110,16 +110,19 @@ export async function join(a: Agent, addrs: string[]): Promise<number> {
 }
 
 /**
- * Join everyone to the first agent of `order`, one at a time in that order (each joins the one
- * before it, so the cluster grows as a chain, and gossip has to do the rest), then wait until
- * every agent sees every other as alive (bounded).
+ * Join the agents one at a time, each to every agent before it, then wait until every agent sees
+ * every other as alive (bounded). Each join is a push/pull with every earlier agent, so both ends
+ * know each other at once; a chain (each joining only the one before) leaves the rest to gossip,
+ * whose few retransmissions in a small cluster can miss a node (seen: serf-only 8, s1 knowing 4 of
+ * 8 after 30 s), and then only the next periodic push/pull — every 30 s — repairs it, past any
+ * bound a test can afford for its set-up.
  */
 export async function joinAll(agents: Agent[], timeoutMs = 30_000): Promise<void> {
   for (let i = 1; i < agents.length; i++) {
     const a = agents[i] as Agent;
-    const prev = agents[i - 1] as Agent;
-    const n = await join(a, [prev.gossipAddr]);
-    if (n !== 1) throw new Error(`${a.name} could not join ${prev.name} at ${prev.gossipAddr} (joined ${n})`);
+    const earlier = agents.slice(0, i);
+    const n = await join(a, earlier.map((e) => e.gossipAddr));
+    if (n !== earlier.length) throw new Error(`${a.name} joined ${n} of ${earlier.map((e) => `${e.name} (${e.gossipAddr})`).join(', ')}`);
   }
   const names = agents.map((a) => a.name);
   await waitViews(agents, (view) => names.every((n) => view.get(n) === 'alive'), timeoutMs, 'every agent to see every member alive');

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNetns } from './net.ts';
 import type { AgentKind } from './agents.ts';
-import { diagnosis, falseFailures, finalViewProblems, formatFalseFailures, waitAllAlive } from './checker.ts';
-import { PROBE_INTERVAL_MS, faultClusters, withCluster } from './scenario.ts';
+import { diagnosis, falseFailures, finalViewProblems, formatFalseFailures } from './checker.ts';
+import { PROBE_INTERVAL_MS, allAliveAgain, faultClusters, withCluster } from './scenario.ts';
 
 const ONE_WAY_MS = 20_000;
 const FLAP_MS = 2_000;
@@ -25,7 +25,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * are lost, A's pings of B are lost — and both get their answer through the indirect probes the
  * other nodes relay (memberlist's ping-req), so neither is even declared failed.
  */
-function oneWayScenario(label: string, kinds: AgentKind[]): void {
+function oneWayScenario(label: string, kinds: AgentKind[], baseline: boolean): void {
   test(`${label}: one node deaf to another (one-way cut) for ${ONE_WAY_MS / 1000} s declares no member failed`, { timeout: 120_000 }, async (t) => {
     if (!requireNetns(t)) return;
     await withCluster(kinds, async (net, agents) => {
@@ -36,10 +36,11 @@ function oneWayScenario(label: string, kinds: AgentKind[]): void {
       await sleep(ONE_WAY_MS);
       const dropped = (await net.udpSent(a.node)).toCut;
       await net.heal();
-      const back = await waitAllAlive(net, agents, names, AFTER_BOUND_MS, 'after the one-way cut ended');
+      const back = await allAliveAgain(net, agents, names, AFTER_BOUND_MS, 'after the one-way cut ended', baseline);
       const bad = falseFailures(agents, t0, () => false);
-      t.diagnostic(`${b.name} deaf to ${a.name} for ${ONE_WAY_MS} ms: ${dropped} UDP packets of ${a.name} sent into the cut, false failures ${bad.length}; all alive everywhere ${Math.max(...back.values()).toFixed(0)} ms after it ended`);
+      t.diagnostic(`${b.name} deaf to ${a.name} for ${ONE_WAY_MS} ms: ${dropped} UDP packets of ${a.name} sent into the cut, false failures ${bad.length}; all alive everywhere ${back} after it ended`);
       assert.ok(dropped > 0, `${a.name} sent packets into the cut`);
+      if (baseline) return; // Serf's figures, reported beside kodama's, not judged
       assert.deepEqual(bad, [], `member-failed with a one-way cut alone:\n${formatFalseFailures(bad, t0)}\n${diagnosis(net, agents)}`);
       assert.deepEqual(await finalViewProblems(agents, names), [], diagnosis(net, agents));
     });
@@ -47,7 +48,7 @@ function oneWayScenario(label: string, kinds: AgentKind[]): void {
 }
 
 /** A link that goes down and up every FLAP_MS: each outage is shorter than any suspicion timeout. */
-function flapScenario(label: string, kinds: AgentKind[]): void {
+function flapScenario(label: string, kinds: AgentKind[], baseline: boolean): void {
   test(`${label}: a link flapping (${FLAP_MS / 1000} s down, ${FLAP_MS / 1000} s up, ${FLAPS} times) declares no member failed`, { timeout: 120_000 }, async (t) => {
     if (!requireNetns(t)) return;
     await withCluster(kinds, async (net, agents) => {
@@ -60,14 +61,15 @@ function flapScenario(label: string, kinds: AgentKind[]): void {
         await net.heal();
         await sleep(FLAP_MS);
       }
-      const back = await waitAllAlive(net, agents, names, AFTER_BOUND_MS, 'after the flapping ended');
+      const back = await allAliveAgain(net, agents, names, AFTER_BOUND_MS, 'after the flapping ended', baseline);
       const bad = falseFailures(agents, t0, () => false);
-      t.diagnostic(`${a.name}–${b.name} flapped ${FLAPS} times: false failures ${bad.length}; all alive everywhere ${Math.max(...back.values()).toFixed(0)} ms after`);
+      t.diagnostic(`${a.name}–${b.name} flapped ${FLAPS} times: false failures ${bad.length}; all alive everywhere ${back} after`);
+      if (baseline) return; // Serf's figures, reported beside kodama's, not judged
       assert.deepEqual(bad, [], `member-failed with a flapping link alone:\n${formatFalseFailures(bad, t0)}\n${diagnosis(net, agents)}`);
       assert.deepEqual(await finalViewProblems(agents, names), [], diagnosis(net, agents));
     });
   });
 }
 
-for (const c of faultClusters()) oneWayScenario(c.label, c.kinds);
-for (const c of faultClusters()) flapScenario(c.label, c.kinds);
+for (const c of faultClusters()) oneWayScenario(c.label, c.kinds, c.baseline);
+for (const c of faultClusters()) flapScenario(c.label, c.kinds, c.baseline);

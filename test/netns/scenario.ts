@@ -12,7 +12,7 @@
 
 import { createNet, type Net, type UdpCount } from './net.ts';
 import { formatViews, joinAll, members, membershipLog, startAgent, statuses, type Agent, type AgentKind } from './agents.ts';
-import { falseFailures, type FalseFailure } from './checker.ts';
+import { falseFailures, waitAllAlive, type FalseFailure } from './checker.ts';
 
 // Protocol timings the waits are derived from (memberlist's LAN profile, which serf and kodama
 // use by default): probe interval 1 s; suspicion timeout = SuspicionMult 4 × max(1, log10(n)) ×
@@ -254,17 +254,37 @@ export function formatNodes(r: RemergeResult): string {
  * KODAMA_NETNS_SERF=1 also serf-only, for Serf's own figures beside kodama's (not in the suite:
  * it tests Serf, not us).
  */
-export function faultClusters(): { label: string; kinds: AgentKind[] }[] {
+export function faultClusters(): { label: string; kinds: AgentKind[]; baseline: boolean }[] {
   const env = process.env['KODAMA_NETNS_NODES'];
   const n = env === undefined || env === '' ? 6 : Number(env);
   if (!Number.isInteger(n) || n < 6 || n > 12) throw new Error(`KODAMA_NETNS_NODES must be an integer 6…12, got ${env}`);
   const out = [
-    { label: `kodama-only ${n}`, kinds: Array.from({ length: n }, (): AgentKind => 'kodama') },
-    { label: `mixed ${Math.ceil(n / 2)} serf + ${Math.floor(n / 2)} kodama`, kinds: Array.from({ length: n }, (_, i): AgentKind => (i % 2 === 0 ? 'serf' : 'kodama')) },
+    { label: `kodama-only ${n}`, kinds: Array.from({ length: n }, (): AgentKind => 'kodama'), baseline: false },
+    { label: `mixed ${Math.ceil(n / 2)} serf + ${Math.floor(n / 2)} kodama`, kinds: Array.from({ length: n }, (_, i): AgentKind => (i % 2 === 0 ? 'serf' : 'kodama')), baseline: false },
   ];
-  if (process.env['KODAMA_NETNS_SERF'] === '1') out.push({ label: `serf-only ${n} (baseline)`, kinds: Array.from({ length: n }, (): AgentKind => 'serf') });
+  if (process.env['KODAMA_NETNS_SERF'] === '1') out.push({ label: `serf-only ${n} (baseline)`, kinds: Array.from({ length: n }, (): AgentKind => 'serf'), baseline: true });
   return out;
 }
+/** How long a baseline (serf-only) run waits for every member alive again before reporting "not within". */
+export const BASELINE_WAIT_MS = 60_000;
+
+/**
+ * After a fault ends: every member alive everywhere. A judged run (kodama-only, mixed) throws past
+ * `boundMs`, with the diagnosis; a baseline run (serf-only: Serf's figure, not a verdict on us)
+ * waits up to BASELINE_WAIT_MS and reports. Returns the figure as text, e.g. "412 ms" or
+ * "not within 60000 ms (bound for kodama 5000 ms)".
+ */
+export async function allAliveAgain(net: Net, agents: Agent[], names: string[], boundMs: number, what: string, baseline: boolean): Promise<string> {
+  if (!baseline) return `${Math.max(...(await waitAllAlive(net, agents, names, boundMs, what)).values()).toFixed(0)} ms`;
+  try {
+    const back = await waitAllAlive(net, agents, names, BASELINE_WAIT_MS, what);
+    const ms = Math.max(...back.values());
+    return `${ms.toFixed(0)} ms${ms > boundMs ? ` (past kodama's bound of ${boundMs} ms)` : ''}`;
+  } catch {
+    return `not within ${BASELINE_WAIT_MS} ms (kodama's bound ${boundMs} ms)`;
+  }
+}
+
 /** After the join: gossip's retransmissions are over well within this (see remerge.test.ts). */
 const CLUSTER_SETTLE_MS = 2_000;
 
