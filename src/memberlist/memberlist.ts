@@ -39,6 +39,8 @@ export const MAX_OPEN_STREAMS = 256;
 export const MAX_PENDING_EVENTS = 65_536;
 /** hasCrc header: type byte + CRC-32. */
 const CRC_HEADER_BYTES = 5;
+/** forgottenBy: at most one newer alive per this many probe intervals. */
+const FORGOTTEN_HOLD_PROBES = 5;
 /** Extra wait beyond a stream's own timeout before the core gives up on the driver's answer. */
 const STREAM_GRACE_MS = 1000;
 
@@ -86,6 +88,8 @@ export class Memberlist implements MembershipCore {
   private started = false;
   private isShutdown = false;
   private leaving = false;
+  /** When announceNewer last sent a newer alive of ours (forgottenBy). */
+  private forgottenAnnouncedMs = -Infinity;
   private leaveDone = false;
   private leaveTimer: TimerHandle | undefined;
   private lastNow = 0;
@@ -473,11 +477,44 @@ export class Memberlist implements MembershipCore {
       this.drop('pushpull-incompatible', err, from);
       return err;
     }
+    const forgotten = this.forgottenBy(msg, now);
     mergeState(this.states, this.config.name, msg.nodes, now, (name, detail) =>
       this.drop('pushpull-bad-node', `${name}: ${detail}`, from),
     );
     if (msg.userState.length > 0) this.delegate?.mergeRemoteState(msg.userState, msg.join, now);
+    if (forgotten) this.announceNewer(now);
     return null;
+  }
+
+  /**
+   * Does this remote state say its sender has forgotten us? It lists members we already knew
+   * (so we share a cluster; a fresh joiner, or a node of another cluster being merged, knows none
+   * of them) but not us: the sender declared us dead and purged us (gossipToTheDead), as a long
+   * partition does. It then takes our unchanged alive as news of a new node, but a member that
+   * has not purged us yet — a Serf node especially: it has no heal pings — finds it stale (not
+   * newer than the death it holds) and keeps us failed until its reconnect timer or a push/pull
+   * with us, 30 s and more. So we answer with a newer alive (announceNewer), as memberlist would
+   * have refuted had the sender still listed us dead. At most once per FORGOTTEN_HOLD_PROBES
+   * probe intervals, however many peers answer so.
+   */
+  private forgottenBy(msg: PushPullMsg, now: number): boolean {
+    if (this.leaving || msg.nodes.length < 2 || now - this.forgottenAnnouncedMs < FORGOTTEN_HOLD_PROBES * this.config.probeIntervalMs) return false;
+    const self = this.config.name;
+    let known = 0;
+    for (const n of msg.nodes) {
+      if (n.name === self) return false;
+      if (this.table.has(n.name)) known++;
+    }
+    return known > 0;
+  }
+
+  /** Announce ourselves with a newer incarnation (see forgottenBy). */
+  private announceNewer(now: number): void {
+    const me = this.table.get(this.config.name);
+    if (me === undefined) return;
+    this.forgottenAnnouncedMs = now;
+    this.count('forgotten-announces');
+    this.states.aliveNode({ incarnation: this.states.nextIncarnation(), node: me.name, addr: me.addr, meta: me.meta, vsn: this.vsn() }, now, true);
   }
 
   /** Push/pull with `to`; `done(error)` with null on success. */

@@ -48,6 +48,10 @@ export class NodeTable {
     return this.byName.get(name);
   }
 
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
   /** The node currently advertised at `addr`, if any (used for the CRC decision). */
   getByAddr(addr: Address): NodeInfo | undefined {
     const v = this.byIp.get(addr.ip);

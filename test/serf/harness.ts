@@ -5,7 +5,7 @@ import { Cluster } from '../../src/sim/cluster.ts';
 import type { SimNode } from '../../src/sim/cluster.ts';
 import type { SimNetworkOptions } from '../../src/sim/network.ts';
 import { SeededRandom } from '../../src/sim/random.ts';
-import { localConfig } from '../../src/memberlist/index.ts';
+import { localConfig, type MemberlistConfig } from '../../src/memberlist/index.ts';
 import { Serf } from '../../src/serf/serf.ts';
 import type { SerfAnyEvent, SerfConfig } from '../../src/serf/serf.ts';
 import { carryOutSerfOutputs } from '../../src/transport/serf-outputs.ts';
@@ -16,6 +16,10 @@ export interface SerfSimOptions {
   keyring?: (name: string) => Keyring | null;
   tags?: (name: string) => Record<string, string>;
   serf?: Partial<SerfConfig>;
+  /** Per node, on top of `serf` (e.g. one node without heal pings, as Serf runs). */
+  serfFor?: (name: string) => Partial<SerfConfig>;
+  /** Per node, on top of the local profile. */
+  memberlistFor?: (name: string) => Partial<MemberlistConfig>;
   seed?: number;
   network?: SimNetworkOptions;
   /** Answer `query` events as a handler would (undefined = no answer). */
@@ -42,7 +46,7 @@ export class SerfSim {
       config: (name, addr) => {
         const kr = opts.keyring?.(name) ?? null;
         this.keyrings.set(name, kr);
-        return { ...localConfig(name, addr), enableCompression: false, keyring: kr };
+        return { ...localConfig(name, addr), enableCompression: false, keyring: kr, ...opts.memberlistFor?.(name) };
       },
       delegate: (name) => {
         const s = new Serf({
@@ -57,6 +61,7 @@ export class SerfSim {
           random: new SeededRandom(hashName(name) ^ (opts.seed ?? 7)),
           wake: () => this.schedule(name),
           ...opts.serf,
+          ...opts.serfFor?.(name),
         });
         this.serfs.set(name, s);
         this.events.set(name, []);

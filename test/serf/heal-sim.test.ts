@@ -93,3 +93,48 @@ test('a member dead for an hour is pinged far less than a fresh failure (its add
     sim.cluster.shutdown();
   }
 });
+
+// A node cut off from everyone long enough for its kodama peers to purge it (memberlist drops a
+// dead node after gossipToTheDead) while a Serf peer still holds it dead at its incarnation: when
+// the cut heals and it rejoins through a kodama peer, that peer takes its unchanged alive as a new
+// node, but the Serf peer finds it stale (not newer than the death it knows) and, with no heal
+// pings, waits for its reconnect timer or a push/pull with it — up to 30 s and more (seen on a
+// real network: a serf web node still had the balancer failed 10 s after the heal). The rejoining
+// node must announce itself with a newer incarnation, which overrides every stale death.
+test('a node rejoining after a long cut is alive again on a Serf peer that still holds it dead, within 3 s of the heal, every seed', { timeout: 120_000 }, (t) => {
+  const base = seedFromEnv(20_261_208);
+  const seeds = process.env['KODAMA_SEED'] !== undefined ? [base] : [base, base + 1, base + 2, base + 3, base + 4];
+  const late: string[] = [];
+  for (const seed of seeds) {
+    // lb and four kodama peers that purge the dead after 5 s; s, like Serf: no heal pings,
+    // memberlist's 30 s gossipToTheDead.
+    const serfLike = (name: string): boolean => name === 'node-0006';
+    const sim = new SerfSim({
+      seed,
+      serf: { healIntervalMs: PROBE_INTERVAL_MS },
+      serfFor: (name) => (serfLike(name) ? { healIntervalMs: 0 } : {}),
+      memberlistFor: (name) => (serfLike(name) ? { gossipToTheDeadMs: 30_000 } : { gossipToTheDeadMs: 5_000 }),
+    });
+    try {
+      const names = sim.cluster.addNodes(6).map((n) => n.name);
+      const [lb, s] = [names[0]!, names[5]!];
+      const others = names.slice(1);
+      const status = (o: string, x: string): string | undefined => sim.serf(o).members().find((m) => m.name === x)?.status;
+      sim.cluster.joinAll(names[1]!, 1000);
+      assert.ok(sim.cluster.runUntil(() => names.every((o) => names.every((x) => status(o, x) === 'alive')), 60_000, 100), `seed ${seed}: no convergence`);
+      sim.cluster.partition([lb], others);
+      assert.ok(sim.cluster.runUntil(() => others.every((o) => status(o, lb) === 'failed'), 60_000, 100), `seed ${seed}: lb not failed everywhere`);
+      // The kodama peers purge lb from memberlist (5 s); the Serf-like one keeps it dead.
+      sim.cluster.runFor(10_000);
+      sim.cluster.heal();
+      const healAt = sim.cluster.clock.now();
+      const back = sim.cluster.runUntil(() => names.every((o) => names.every((x) => status(o, x) === 'alive')), 60_000, 50);
+      const ms = sim.cluster.clock.now() - healAt;
+      t.diagnostic(`seed ${seed}: every node sees every member alive ${back ? `${ms} ms` : 'not within 60 s'} after the heal (${s} sees lb ${status(s, lb)})`);
+      if (!back || ms > REMERGE_BOUND_MS) late.push(`seed ${seed} (KODAMA_SEED=${seed} replays it): ${back ? `${ms} ms` : 'never'}`);
+    } finally {
+      sim.cluster.shutdown();
+    }
+  }
+  assert.deepEqual(late, [], `re-merged later than ${REMERGE_BOUND_MS} ms after the heal`);
+});
