@@ -10,7 +10,7 @@ import type { MemberEvent, NodeInfo } from './api.ts';
 import type { Awareness } from './awareness.ts';
 import type { MemberlistConfig } from './config.ts';
 import { Suspicion, suspicionConfirmationsK, suspicionTimeoutMs } from './suspicion.ts';
-import { isDeadOrLeft, type NodeTable } from './table.ts';
+import { isDeadOrLeft, type NodeRef, type NodeTable } from './table.ts';
 import type { TimerHandle, TimerSet } from './timers.ts';
 import { ipToBytes } from '../wire/addr.ts';
 import type { Address, Message, Vsn } from '../wire/types.ts';
@@ -58,8 +58,17 @@ interface ActiveSuspicion {
   changeMs: number;
 }
 
+/** A plain copy of an entry, good for as long as anyone keeps it (a table view is not). */
 export function snapshot(n: NodeInfo): NodeInfo {
-  return { ...n, addr: { ip: n.addr.ip, port: n.addr.port } };
+  return {
+    name: n.name,
+    addr: { ip: n.addr.ip, port: n.addr.port },
+    meta: n.meta,
+    incarnation: n.incarnation,
+    state: n.state,
+    vsn: n.vsn,
+    stateChangeMs: n.stateChangeMs,
+  };
 }
 
 function bytesEqual(a: Uint8Array | readonly number[], b: Uint8Array | readonly number[]): boolean {
@@ -93,17 +102,6 @@ export function toVsn(v: readonly number[]): Vsn {
   if (hit !== undefined) return hit;
   if (vsnCache.size < VSN_CACHE_MAX) vsnCache.set(key, t);
   return t;
-}
-
-const EMPTY_META = new Uint8Array(0);
-
-/**
- * The table keeps its own copy of a node's meta: a decoded meta is a view into the whole received
- * datagram or push/pull buffer, and keeping that view would keep the whole buffer alive for as
- * long as the entry lives (a 5000-entry push/pull is ~300 KB). Empty meta shares one array.
- */
-export function ownMeta(meta: Uint8Array): Uint8Array {
-  return meta.length === 0 ? EMPTY_META : meta.slice();
 }
 
 export class NodeStates {
@@ -178,16 +176,9 @@ export class NodeStates {
     let updatesNode = false;
     if (state === undefined) {
       // A new node starts Dead at incarnation 0, so an alive with incarnation 0 is never taken.
-      state = {
-        name: a.node,
-        addr: { ip: a.addr.ip, port: a.addr.port },
-        meta: ownMeta(a.meta),
-        incarnation: 0,
-        state: 'dead',
-        vsn: toVsn(a.vsn),
-        stateChangeMs: now,
-      };
-      table.add(state);
+      // The table interns name, address and meta (one copy per process, never the view into
+      // the received buffer).
+      state = table.add({ name: a.node, addr: a.addr, ip4: a.ip4, meta: a.meta, incarnation: 0, state: 'dead', vsn: a.vsn, stateChangeMs: now });
     } else if (state.addr.ip !== a.addr.ip || state.addr.port !== a.addr.port) {
       const reclaim = config.deadNodeReclaimTimeMs > 0 && now - state.stateChangeMs > config.deadNodeReclaimTimeMs;
       if (state.state === 'left' || (state.state === 'dead' && reclaim)) {
@@ -239,7 +230,7 @@ export class NodeStates {
       );
       if (hasVsn(a.vsn)) state.vsn = toVsn(a.vsn);
       state.incarnation = a.incarnation;
-      if (!bytesEqual(state.meta, a.meta)) state.meta = ownMeta(a.meta);
+      if (!bytesEqual(state.meta, a.meta)) state.meta = a.meta;
       if (state.addr.ip !== a.addr.ip || state.addr.port !== a.addr.port) table.setAddr(state, a.addr);
       if (state.state !== 'alive') table.setState(state, 'alive', now);
     }
@@ -325,7 +316,7 @@ export class NodeStates {
   }
 
   /** Override an accusation about us at incarnation `accusedInc` with a newer alive. */
-  refute(me: NodeInfo, accusedInc: number): void {
+  refute(me: NodeRef, accusedInc: number): void {
     let inc = this.nextIncarnation();
     if (accusedInc >= inc) {
       this.incarnation = accusedInc + 1;
@@ -339,7 +330,7 @@ export class NodeStates {
       type: 'alive',
       incarnation: inc,
       node: me.name,
-      addr: ipBytesOf({ addr: me.addr }),
+      addr: me.ipBytes,
       port: me.addr.port,
       meta: me.meta,
       vsn: me.vsn,

@@ -110,7 +110,8 @@ export class Prober {
 
   private probeNode(target: NodeInfo, now: number): void {
     const { config, awareness, timers } = this.host;
-    const node: NodeInfo = { ...target, addr: { ...target.addr } };
+    // A copy: the probe outlives this call, a table view may not (table.ts).
+    const node = snapshot(target);
     const intervalMs = awareness.scaleTimeoutMs(config.probeIntervalMs);
     const seq = this.nextSeqNo();
     const ping = this.selfPing(seq, node.name);

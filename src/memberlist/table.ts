@@ -5,47 +5,221 @@
 // gossipToTheDeadMs are purged and the list is reshuffled (memberlist resetNodes). Work is
 // proportional to what is due: a probe step looks at a few entries, a purge is O(n) once per
 // n probes.
+//
+// Compact (issue 15): every node of a cluster holds an entry for every other, so a simulated
+// cluster of N nodes holds N² entries and a real agent's table is its largest structure. An entry
+// is one slot across a few typed arrays — ids of the interned name, address, meta and protocol
+// versions (src/memberlist/intern.ts: one copy per process, however many tables list them), the
+// incarnation, the state and the time it changed — about 40 bytes, against ~300 for an object per
+// entry with its own strings, address and Map entries. Lookups by name and by address index
+// per-id arrays directly (the interners' ids are dense), so they cost no hashing.
+//
+// `get`, `all`, `kRandom` and `nextProbeTarget` hand out NodeRef views onto a slot: reading one
+// reads the table, and `incarnation`, `meta` and `vsn` can be assigned through it. A view is good
+// until the next purge (the slot may then hold another node): keep `snapshot()`, not a view,
+// across time.
 
 import type { NodeInfo, Random } from './api.ts';
-import type { Address } from '../wire/types.ts';
-
+import { processInterners, type Interners } from './intern.ts';
+import type { Address, Vsn } from '../wire/types.ts';
 
 export function isDeadOrLeft(n: NodeInfo): boolean {
   return n.state === 'dead' || n.state === 'left';
 }
 
+type State = NodeInfo['state'];
+const STATES: readonly State[] = ['alive', 'suspect', 'dead', 'left'];
+const ALIVE = 0;
+const SUSPECT = 1;
+const stateCode = (s: State): number => (s === 'alive' ? 0 : s === 'suspect' ? 1 : s === 'dead' ? 2 : 3);
+
+/** What a new entry is made from (a plain NodeInfo will do). */
+export interface NewNode {
+  name: string;
+  addr: Address;
+  /** The ip as the 4 (or 16) bytes it arrived in, if the caller has them. */
+  ip4?: Uint8Array | undefined;
+  meta: Uint8Array;
+  incarnation: number;
+  state: State;
+  vsn: readonly number[];
+  stateChangeMs: number;
+}
+
+/** A view onto one slot of a NodeTable (see the top of this file for how long it is good). */
+export class NodeRef implements NodeInfo {
+  constructor(
+    private readonly t: NodeTable,
+    readonly slot: number,
+  ) {}
+
+  get name(): string {
+    return this.t.nameAt(this.slot);
+  }
+  get addr(): Address {
+    return this.t.addrAt(this.slot);
+  }
+  /** The address's ip as bytes (for re-broadcasts). */
+  get ipBytes(): Uint8Array {
+    return this.t.ipBytesAt(this.slot);
+  }
+  get meta(): Uint8Array {
+    return this.t.metaAt(this.slot);
+  }
+  set meta(m: Uint8Array) {
+    this.t.setMetaAt(this.slot, m);
+  }
+  get incarnation(): number {
+    return this.t.incarnationAt(this.slot);
+  }
+  set incarnation(i: number) {
+    this.t.setIncarnationAt(this.slot, i);
+  }
+  get state(): State {
+    return this.t.stateAt(this.slot);
+  }
+  get vsn(): Vsn {
+    return this.t.vsnAt(this.slot);
+  }
+  set vsn(v: Vsn) {
+    this.t.setVsnAt(this.slot, v);
+  }
+  get stateChangeMs(): number {
+    return this.t.changeMsAt(this.slot);
+  }
+}
+
+function grownInt32(a: Int32Array, size: number, fill = 0): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(size);
+  b.set(a);
+  if (fill !== 0) b.fill(fill, a.length);
+  return b;
+}
+
 export class NodeTable {
-  private readonly byName = new Map<string, NodeInfo>();
-  /**
-   * Who is advertised at an address, keyed by the ip string the entry already holds (no key
-   * string per entry); several ports on one ip (rare: test rigs) share an array.
-   */
-  private readonly byIp = new Map<string, NodeInfo | NodeInfo[]>();
-  private list: NodeInfo[] = [];
+  private readonly ids: Interners;
+  private cap = 0;
+  private nameId = new Int32Array(0);
+  private addrId = new Int32Array(0);
+  private metaId = new Int32Array(0);
+  private vsnId = new Int32Array(0);
+  private inc = new Uint32Array(0);
+  private st = new Uint8Array(0);
+  private changeMs = new Float64Array(0);
+  /** Slots not in use (-1 in nameId), reused first. */
+  private readonly freeSlots: number[] = [];
+  private used = 0;
+  /** Probe order: slots. */
+  private list = new Int32Array(0);
+  private listLen = 0;
   private probeIndex = 0;
+  /** name id → slot + 1 (0: not here). */
+  private slotOfName = new Int32Array(0);
+  /**
+   * address id → slot + 1 of the node advertised there (the CRC decision); several nodes
+   * claiming one address: the last indexed wins.
+   */
+  private slotOfAddr = new Int32Array(0);
   /** alive + suspect entries, kept up to date so numMembers() is O(1) (the simulator polls it). */
   private live = 0;
 
-  constructor(private readonly random: Random) {}
+  constructor(
+    private readonly random: Random,
+    interners: Interners = processInterners,
+  ) {
+    this.ids = interners;
+  }
 
   get size(): number {
-    return this.list.length;
+    return this.listLen;
   }
 
   get liveCount(): number {
     return this.live;
   }
 
-  /** Change a node's state; every state change goes through here to keep liveCount right. */
-  setState(node: NodeInfo, state: NodeInfo['state'], now: number): void {
-    if (node.state === state) return;
-    this.live += (isDeadOrLeft(node) ? 0 : -1) + (state === 'dead' || state === 'left' ? 0 : 1);
-    node.state = state;
-    node.stateChangeMs = now;
+  /** Make room for `n` entries in all (the simulator reserves a whole cluster's at once). */
+  reserve(n: number): void {
+    if (n <= this.cap) return;
+    const c = n;
+    this.nameId = grownInt32(this.nameId, c, -1);
+    this.addrId = grownInt32(this.addrId, c);
+    this.metaId = grownInt32(this.metaId, c);
+    this.vsnId = grownInt32(this.vsnId, c);
+    const inc = new Uint32Array(c);
+    inc.set(this.inc);
+    this.inc = inc;
+    const st = new Uint8Array(c);
+    st.set(this.st);
+    this.st = st;
+    const ch = new Float64Array(c);
+    ch.set(this.changeMs);
+    this.changeMs = ch;
+    this.list = grownInt32(this.list, c);
+    this.cap = c;
   }
 
-  get(name: string): NodeInfo | undefined {
-    return this.byName.get(name);
+  // Slot accessors (NodeRef's getters and setters).
+  nameAt(slot: number): string {
+    return this.ids.names.value(this.nameId[slot]!);
+  }
+  addrAt(slot: number): Address {
+    return this.ids.addrs.value(this.addrId[slot]!);
+  }
+  ipBytesAt(slot: number): Uint8Array {
+    return this.ids.addrs.ipBytes(this.addrId[slot]!);
+  }
+  metaAt(slot: number): Uint8Array {
+    return this.ids.metas.value(this.metaId[slot]!);
+  }
+  setMetaAt(slot: number, m: Uint8Array): void {
+    const old = this.metaId[slot]!;
+    this.metaId[slot] = this.ids.metas.acquire(m);
+    this.ids.metas.release(old);
+  }
+  incarnationAt(slot: number): number {
+    return this.inc[slot]!;
+  }
+  setIncarnationAt(slot: number, i: number): void {
+    this.inc[slot] = i;
+  }
+  stateAt(slot: number): State {
+    return STATES[this.st[slot]!]!;
+  }
+  vsnAt(slot: number): Vsn {
+    return this.ids.vsns.value(this.vsnId[slot]!);
+  }
+  setVsnAt(slot: number, v: Vsn): void {
+    const old = this.vsnId[slot]!;
+    this.vsnId[slot] = this.ids.vsns.acquire(v);
+    this.ids.vsns.release(old);
+  }
+  changeMsAt(slot: number): number {
+    return this.changeMs[slot]!;
+  }
+
+  private isDeadOrLeftAt(slot: number): boolean {
+    return this.st[slot]! > SUSPECT;
+  }
+
+  /** Change a node's state; every state change goes through here to keep liveCount right. */
+  setState(node: NodeInfo, state: State, now: number): void {
+    const slot = (node as NodeRef).slot;
+    const code = stateCode(state);
+    if (this.st[slot] === code) return;
+    this.live += (this.isDeadOrLeftAt(slot) ? 0 : -1) + (code > SUSPECT ? 0 : 1);
+    this.st[slot] = code;
+    this.changeMs[slot] = now;
+  }
+
+  private slotOf(name: string): number {
+    const id = this.ids.names.find(name);
+    return id < 0 || id >= this.slotOfName.length ? -1 : this.slotOfName[id]! - 1;
+  }
+
+  get(name: string): NodeRef | undefined {
+    const slot = this.slotOf(name);
+    return slot < 0 ? undefined : new NodeRef(this, slot);
   }
 
   has(name: string): boolean {
@@ -53,111 +227,144 @@ export class NodeTable {
   }
 
   /** The node currently advertised at `addr`, if any (used for the CRC decision). */
-  getByAddr(addr: Address): NodeInfo | undefined {
-    const v = this.byIp.get(addr.ip);
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v)) return v.addr.port === addr.port ? v : undefined;
-    return v.find((n) => n.addr.port === addr.port);
+  getByAddr(addr: Address): NodeRef | undefined {
+    const id = this.ids.addrs.find(addr);
+    if (id < 0 || id >= this.slotOfAddr.length) return undefined;
+    const slot = this.slotOfAddr[id]! - 1;
+    return slot < 0 ? undefined : new NodeRef(this, slot);
   }
 
-  /** Index `node` at its address; a node indexed there before stops being found (last wins). */
-  private indexAddr(node: NodeInfo): void {
-    const { ip, port } = node.addr;
-    const v = this.byIp.get(ip);
-    if (v === undefined || (!Array.isArray(v) && v.addr.port === port)) {
-      this.byIp.set(ip, node);
-    } else if (!Array.isArray(v)) {
-      this.byIp.set(ip, [v, node]);
-    } else {
-      const i = v.findIndex((n) => n.addr.port === port);
-      if (i >= 0) v[i] = node;
-      else v.push(node);
-    }
+  /** Index the slot at its address; a node indexed there before stops being found (last wins). */
+  private indexAddr(slot: number): void {
+    const id = this.addrId[slot]!;
+    if (id >= this.slotOfAddr.length) this.slotOfAddr = grownInt32(this.slotOfAddr, Math.max(id + 1, this.ids.addrs.bound, 2 * this.slotOfAddr.length));
+    this.slotOfAddr[id] = slot + 1;
   }
 
-  /** Forget the index entry at node's current address if it is this node's. */
-  private unindexAddr(node: NodeInfo): void {
-    const ip = node.addr.ip;
-    const v = this.byIp.get(ip);
-    if (v === node) {
-      this.byIp.delete(ip);
-    } else if (Array.isArray(v)) {
-      const i = v.indexOf(node);
-      if (i < 0) return;
-      v.splice(i, 1);
-      if (v.length === 1) this.byIp.set(ip, v[0]!);
-    }
+  /** Forget the index entry at the slot's current address if it is this slot's. */
+  private unindexAddr(slot: number): void {
+    const id = this.addrId[slot]!;
+    if (this.slotOfAddr[id] === slot + 1) this.slotOfAddr[id] = 0;
   }
 
-  all(): readonly NodeInfo[] {
-    return this.list;
+  /** Every entry, in probe order (views: see the top of the file). */
+  all(): NodeRef[] {
+    const out = new Array<NodeRef>(this.listLen);
+    for (let i = 0; i < this.listLen; i++) out[i] = new NodeRef(this, this.list[i]!);
+    return out;
   }
 
   /** Insert at a random position of the probe list (swap with the end, as memberlist does). */
-  add(node: NodeInfo): void {
-    const n = this.list.length;
+  add(node: NewNode): NodeRef {
+    if (this.slotOf(node.name) >= 0) throw new Error(`node table: ${node.name} is already listed`);
+    let slot: number;
+    if (this.freeSlots.length > 0) {
+      slot = this.freeSlots.pop()!;
+    } else {
+      if (this.used === this.cap) this.reserve(Math.max(16, Math.ceil(this.cap * 1.5)));
+      slot = this.used++;
+    }
+    const { names, addrs, metas, vsns } = this.ids;
+    const nameId = names.acquire(node.name);
+    this.nameId[slot] = nameId;
+    this.addrId[slot] = addrs.acquire(node.addr, node.ip4);
+    this.metaId[slot] = metas.acquire(node.meta);
+    this.vsnId[slot] = vsns.acquire(node.vsn);
+    this.inc[slot] = node.incarnation;
+    this.st[slot] = stateCode(node.state);
+    this.changeMs[slot] = node.stateChangeMs;
+    if (nameId >= this.slotOfName.length) this.slotOfName = grownInt32(this.slotOfName, Math.max(nameId + 1, names.bound, 2 * this.slotOfName.length));
+    this.slotOfName[nameId] = slot + 1;
+    this.indexAddr(slot);
+    if (!this.isDeadOrLeftAt(slot)) this.live++;
+
+    const n = this.listLen;
     const offset = n === 0 ? 0 : this.random.int(n);
-    this.list.push(node);
-    const other = this.list[offset]!;
-    this.list[offset] = node;
-    this.list[n] = other;
-    this.byName.set(node.name, node);
-    this.indexAddr(node);
-    if (!isDeadOrLeft(node)) this.live++;
+    this.list[n] = this.list[offset]!;
+    this.list[offset] = slot;
+    this.listLen++;
+    return new NodeRef(this, slot);
   }
 
   setAddr(node: NodeInfo, addr: Address): void {
-    this.unindexAddr(node);
-    node.addr = { ip: addr.ip, port: addr.port };
-    this.indexAddr(node);
+    const slot = (node as NodeRef).slot;
+    this.unindexAddr(slot);
+    const old = this.addrId[slot]!;
+    this.addrId[slot] = this.ids.addrs.acquire(addr);
+    this.ids.addrs.release(old);
+    this.indexAddr(slot);
+  }
+
+  /** Free a slot and what it holds of the interners. */
+  private remove(slot: number): void {
+    const { names, addrs, metas, vsns } = this.ids;
+    this.unindexAddr(slot);
+    const nameId = this.nameId[slot]!;
+    if (this.slotOfName[nameId] === slot + 1) this.slotOfName[nameId] = 0;
+    names.release(nameId);
+    addrs.release(this.addrId[slot]!);
+    metas.release(this.metaId[slot]!);
+    vsns.release(this.vsnId[slot]!);
+    this.nameId[slot] = -1;
+    if (!this.isDeadOrLeftAt(slot)) this.live--;
+    this.freeSlots.push(slot);
+  }
+
+  /** Let go of every entry (a node shutting down returns what it held of the interners). */
+  clear(): void {
+    for (let i = 0; i < this.listLen; i++) this.remove(this.list[i]!);
+    this.listLen = 0;
+    this.probeIndex = 0;
   }
 
   /**
    * Next node to probe: round-robin, skipping `selfName` and dead/left nodes; purges and
    * reshuffles at wrap-around. At most one full pass (plus the reset) per call.
    */
-  nextProbeTarget(selfName: string, now: number, gossipToTheDeadMs: number): NodeInfo | undefined {
+  nextProbeTarget(selfName: string, now: number, gossipToTheDeadMs: number): NodeRef | undefined {
+    const self = this.slotOf(selfName);
     // Bounded to about two passes (memberlist stops after one, which can skip a tick when the
     // reset lands just before the only live nodes; two passes always find one if it exists).
     let checked = 0;
     for (;;) {
-      if (checked > 2 * this.list.length + 1) return undefined;
-      if (this.probeIndex >= this.list.length) {
+      if (checked > 2 * this.listLen + 1) return undefined;
+      if (this.probeIndex >= this.listLen) {
         this.purgeAndShuffle(now, gossipToTheDeadMs);
         this.probeIndex = 0;
         checked++;
         continue;
       }
-      const node = this.list[this.probeIndex]!;
+      const slot = this.list[this.probeIndex]!;
       this.probeIndex++;
-      if (node.name === selfName || isDeadOrLeft(node)) {
+      if (slot === self || this.isDeadOrLeftAt(slot)) {
         checked++;
         continue;
       }
-      return node;
+      return new NodeRef(this, slot);
     }
   }
 
-  /** Drop nodes dead or left for longer than gossipToTheDeadMs, then shuffle (Fisher–Yates). */
-  purgeAndShuffle(now: number, gossipToTheDeadMs: number): NodeInfo[] {
-    const removed: NodeInfo[] = [];
-    const kept: NodeInfo[] = [];
-    for (const node of this.list) {
-      if (isDeadOrLeft(node) && now - node.stateChangeMs > gossipToTheDeadMs) {
-        removed.push(node);
-        this.byName.delete(node.name);
-        this.unindexAddr(node);
+  /** Drop nodes dead or left for longer than gossipToTheDeadMs, then shuffle (Fisher–Yates). Returns the names dropped. */
+  purgeAndShuffle(now: number, gossipToTheDeadMs: number): string[] {
+    const removed: string[] = [];
+    let kept = 0;
+    for (let i = 0; i < this.listLen; i++) {
+      const slot = this.list[i]!;
+      if (this.isDeadOrLeftAt(slot) && now - this.changeMs[slot]! > gossipToTheDeadMs) {
+        removed.push(this.nameAt(slot));
+        this.remove(slot);
       } else {
-        kept.push(node);
+        this.list[kept++] = slot;
       }
     }
-    for (let i = kept.length - 1; i > 0; i--) {
+    this.listLen = kept;
+    const list = this.list;
+    for (let i = kept - 1; i > 0; i--) {
       const j = this.random.int(i + 1);
-      const t = kept[i]!;
-      kept[i] = kept[j]!;
-      kept[j] = t;
+      const t = list[i]!;
+      list[i] = list[j]!;
+      list[j] = t;
     }
-    this.list = kept;
     return removed;
   }
 
@@ -167,23 +374,39 @@ export class NodeTable {
    * can then miss the only qualifying node of a small cluster (a 2.6% chance per probe with 3
    * nodes: a spurious suspicion). We finish with one scan from a random offset instead.
    */
-  kRandom(k: number, exclude: (n: NodeInfo) => boolean): NodeInfo[] {
-    const n = this.list.length;
-    const out: NodeInfo[] = [];
+  kRandom(k: number, exclude: (n: NodeRef) => boolean): NodeRef[] {
+    const n = this.listLen;
+    const out: NodeRef[] = [];
     if (n === 0 || k <= 0) return out;
+    const taken = (slot: number): boolean => {
+      for (const r of out) if (r.slot === slot) return true;
+      return false;
+    };
     for (let i = 0; i < 3 * n && out.length < k; i++) {
-      const node = this.list[this.random.int(n)]!;
-      if (exclude(node) || out.includes(node)) continue;
-      out.push(node);
+      const slot = this.list[this.random.int(n)]!;
+      if (taken(slot)) continue;
+      const ref = new NodeRef(this, slot);
+      if (exclude(ref)) continue;
+      out.push(ref);
     }
     if (out.length < k) {
       const start = this.random.int(n);
       for (let i = 0; i < n && out.length < k; i++) {
-        const node = this.list[(start + i) % n]!;
-        if (exclude(node) || out.includes(node)) continue;
-        out.push(node);
+        const slot = this.list[(start + i) % n]!;
+        if (taken(slot)) continue;
+        const ref = new NodeRef(this, slot);
+        if (exclude(ref)) continue;
+        out.push(ref);
       }
     }
     return out;
+  }
+
+  /** Bytes the table's own arrays take (not the interned values, shared by the process; not the transient free list). */
+  get ownBytes(): number {
+    return (
+      this.cap * (4 * 4 + 4 + 1 + 8 + 4) + // ids, incarnation, state, change time, probe list
+      4 * (this.slotOfName.length + this.slotOfAddr.length)
+    );
   }
 }

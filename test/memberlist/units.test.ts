@@ -11,6 +11,7 @@ import {
 } from '../../src/memberlist/suspicion.ts';
 import { TimerSet } from '../../src/memberlist/timers.ts';
 import { NodeTable } from '../../src/memberlist/table.ts';
+import { Interners } from '../../src/memberlist/intern.ts';
 import { pushPullScaleMs } from '../../src/memberlist/pushpull.ts';
 import { lanConfig, localConfig, wanConfig } from '../../src/memberlist/config.ts';
 import type { NodeInfo, Random } from '../../src/memberlist/api.ts';
@@ -184,4 +185,51 @@ test('config profiles match memberlist LAN/WAN/local defaults', () => {
   assert.equal(local.indirectChecks, 1);
   // kodama's local profile deliberately retransmits as LAN does (memberlist: 2); see config.ts.
   assert.equal(local.retransmitMult, 4);
+});
+
+test('node table: tables share interned names, addresses and meta, and give them back when entries are purged', () => {
+  const ids = new Interners();
+  const tables = [new NodeTable(testRandom(4), ids), new NodeTable(testRandom(5), ids), new NodeTable(testRandom(6), ids)];
+  const meta = (i: number): Uint8Array => new Uint8Array([i % 3, 7]);
+  for (const t of tables) {
+    for (let i = 0; i < 50; i++) t.add({ ...node(`n${i}`), addr: { ip: `10.0.0.${i}`, port: 7946 }, meta: meta(i) });
+  }
+  // One copy per distinct value in the process, however many tables list it.
+  assert.equal(ids.names.size, 50);
+  assert.equal(ids.addrs.size, 50);
+  assert.equal(ids.metas.size, 3);
+  assert.equal(ids.vsns.size, 1);
+  const [a, b] = [tables[0]!.get('n7')!, tables[1]!.get('n7')!];
+  assert.equal(a.meta, b.meta, 'the same bytes, shared');
+  assert.deepEqual([...a.meta], [1, 7]);
+  assert.deepEqual(a.addr, { ip: '10.0.0.7', port: 7946 });
+  assert.equal(tables[2]!.getByAddr({ ip: '10.0.0.7', port: 7946 })!.name, 'n7');
+  assert.equal(tables[2]!.getByAddr({ ip: '10.0.0.7', port: 1 }), undefined);
+
+  // Changing one table's entry leaves the others as they were.
+  a.meta = new Uint8Array([9]);
+  a.incarnation = 5;
+  tables[0]!.setAddr(a, { ip: '10.9.9.9', port: 1 });
+  assert.deepEqual([...b.meta], [1, 7]);
+  assert.equal(b.incarnation, 1);
+  assert.equal(tables[1]!.getByAddr({ ip: '10.0.0.7', port: 7946 })!.name, 'n7');
+  assert.equal(tables[0]!.getByAddr({ ip: '10.0.0.7', port: 7946 }), undefined);
+  assert.equal(tables[0]!.getByAddr({ ip: '10.9.9.9', port: 1 })!.name, 'n7');
+  assert.equal(ids.metas.size, 4);
+
+  // Every node dead long enough is purged; the last table to let go frees the values.
+  for (const t of tables) {
+    for (const r of t.all()) t.setState(r, 'dead', 0);
+    assert.equal(t.liveCount, 0);
+    t.purgeAndShuffle(10_000, 5000);
+    assert.equal(t.size, 0);
+  }
+  assert.deepEqual([ids.names.size, ids.addrs.size, ids.metas.size, ids.vsns.size], [0, 0, 0, 0]);
+  // Slots and ids are reused: a new fleet in the same tables grows nothing.
+  const before = tables[0]!.ownBytes;
+  for (let i = 0; i < 50; i++) tables[0]!.add({ ...node(`m${i}`), addr: { ip: `10.1.0.${i}`, port: 7946 } });
+  assert.equal(tables[0]!.ownBytes, before);
+  assert.equal(ids.names.size, 50);
+  assert.equal(tables[0]!.get('n7'), undefined);
+  assert.equal(tables[0]!.get('m7')!.addr.ip, '10.1.0.7');
 });
