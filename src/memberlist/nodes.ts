@@ -62,7 +62,7 @@ interface ActiveSuspicion {
 export function snapshot(n: NodeInfo): NodeInfo {
   return {
     name: n.name,
-    addr: { ip: n.addr.ip, port: n.addr.port },
+    addr: n.addr, // interned and frozen (intern.ts): shared, never changed
     meta: n.meta,
     incarnation: n.incarnation,
     state: n.state,

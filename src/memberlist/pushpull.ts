@@ -3,7 +3,8 @@
 
 import type { NodeInfo } from './api.ts';
 import { hasVsn, type NodeStates } from './nodes.ts';
-import { bytesToIp, ipToBytes } from '../wire/addr.ts';
+import { bytesToIp } from '../wire/addr.ts';
+import type { NodeRef } from './table.ts';
 import type { PushNodeState, PushPullMsg } from '../wire/types.ts';
 
 /** Clusters above this size push/pull less often so the total TCP load stays flat. */
@@ -17,13 +18,13 @@ export function pushPullScaleMs(intervalMs: number, n: number): number {
 }
 
 /** Our whole table (dead and left included until purged) plus the delegate's state. */
-export function buildPushPull(nodes: readonly NodeInfo[], join: boolean, userState: Uint8Array): PushPullMsg {
+export function buildPushPull(nodes: readonly NodeRef[], join: boolean, userState: Uint8Array): PushPullMsg {
   return {
     type: 'pushPull',
     join,
     nodes: nodes.map((n) => ({
       name: n.name,
-      addr: ipToBytes(n.addr.ip),
+      addr: n.ipBytes,
       port: n.addr.port,
       meta: n.meta,
       incarnation: n.incarnation,
