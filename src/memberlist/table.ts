@@ -223,7 +223,7 @@ export class NodeTable {
   }
 
   has(name: string): boolean {
-    return this.byName.has(name);
+    return this.slotOf(name) >= 0;
   }
 
   /** The node currently advertised at `addr`, if any (used for the CRC decision). */
