@@ -69,7 +69,10 @@ interface Row {
   spreadWallMs: number;
   packetsPerNode: number;
   reached: number;
-  /** Heap growth from seeding the tables (after a full GC), per table entry (N²). */
+  /**
+   * Growth from seeding the tables (after a full GC), per table entry (N²): the JS heap plus the
+   * typed arrays' backing stores (outside the heap: the compact table keeps its entries there).
+   */
   heapBytesPerEntry: number;
   heapUsedBytes: number;
   peakRssBytes: number;
@@ -113,10 +116,14 @@ function measure(n: number): Row {
     const buildStart = performance.now();
     c.addNodes(n);
     fullGc();
-    const heapBefore = process.memoryUsage().heapUsed;
+    const used = (): number => {
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const heapBefore = used();
     c.seedTables({ settled: true });
     fullGc();
-    const heapUsedBytes = process.memoryUsage().heapUsed;
+    const heapUsedBytes = used();
     const heapBytesPerEntry = (heapUsedBytes - heapBefore) / (n * n);
     // Quiet = one second with no more packets than probing explains (ping + ack per node, plus
     // some indirect probes); bounded so a cluster that never calms down still reports.
@@ -208,7 +215,7 @@ async function updateSpread(): Promise<void> {
   console.log('one meta update (alive, new incarnation) spreading through a converged LAN cluster');
   console.log('bound = log_{fanout+1}(N) + ln(N) gossip rounds, fanout 3, round = 200 ms');
   console.log('cluster built settled (one all-nodes push/pull per node through the real merge path, queues drained), then run until quiet');
-  console.log('heap/entry = heap growth from filling the N² member-table entries, after a full GC; peak RSS of the process running that N');
+  console.log('heap/entry = growth of the JS heap plus typed-array stores from filling the N² member-table entries, after a full GC; peak RSS of the process running that N');
   console.log(
     ['N', 'reached', 'rounds', 'bound', 'packets/node', 'spread wall ms', 'build wall ms', 'quiet after (virtual ms)', 'heap/entry B', 'heap', 'peak RSS', 'CPU s'].join('\t'),
   );
