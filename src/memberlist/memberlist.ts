@@ -477,7 +477,17 @@ export class Memberlist implements MembershipCore {
       this.drop('pushpull-incompatible', err, from);
       return err;
     }
-    const forgotten = this.forgottenBy(msg, now);
+    // One pass over the remote list: how much of it is new to us (room is made for exactly
+    // that, instead of growing the table step by step through the merge), and whether it lists us.
+    const self = this.config.name;
+    let known = 0;
+    let listsUs = false;
+    for (const n of msg.nodes) {
+      if (n.name === self) listsUs = true;
+      else if (this.table.has(n.name)) known++;
+    }
+    this.table.reserve(this.table.size + msg.nodes.length - known - (listsUs ? 1 : 0));
+    const forgotten = !listsUs && this.forgottenBy(msg.nodes.length, known, now);
     mergeState(this.states, this.config.name, msg.nodes, now, (name, detail) =>
       this.drop('pushpull-bad-node', `${name}: ${detail}`, from),
     );
@@ -487,7 +497,8 @@ export class Memberlist implements MembershipCore {
   }
 
   /**
-   * Does this remote state say its sender has forgotten us? It lists members we already knew
+   * A remote state that does not list us, with `listed` members of which we knew `known`: does
+   * it say its sender has forgotten us? Yes when it lists members we already knew
    * (so we share a cluster; a fresh joiner, or a node of another cluster being merged, knows none
    * of them) but not us: the sender declared us dead and purged us (gossipToTheDead), as a long
    * partition does. It then takes our unchanged alive as news of a new node, but a member that
@@ -497,14 +508,8 @@ export class Memberlist implements MembershipCore {
    * have refuted had the sender still listed us dead. At most once per FORGOTTEN_HOLD_PROBES
    * probe intervals, however many peers answer so.
    */
-  private forgottenBy(msg: PushPullMsg, now: number): boolean {
-    if (this.leaving || msg.nodes.length < 2 || now - this.forgottenAnnouncedMs < FORGOTTEN_HOLD_PROBES * this.config.probeIntervalMs) return false;
-    const self = this.config.name;
-    let known = 0;
-    for (const n of msg.nodes) {
-      if (n.name === self) return false;
-      if (this.table.has(n.name)) known++;
-    }
+  private forgottenBy(listed: number, known: number, now: number): boolean {
+    if (this.leaving || listed < 2 || now - this.forgottenAnnouncedMs < FORGOTTEN_HOLD_PROBES * this.config.probeIntervalMs) return false;
     return known > 0;
   }
 
