@@ -1573,7 +1573,7 @@ export class Serf implements Delegate {
 
   private decodeMemberTags(n: NodeInfo): Tags {
     try {
-      return decodeTags(n.meta);
+      return sharedTags(n.meta);
     } catch (e) {
       this.count('serf.dropped.bad-tags');
       this.log('ERR', `serf: Failed to decode tags of ${n.name}: ${(e as Error).message}`);
@@ -1590,10 +1590,27 @@ export class Serf implements Delegate {
   }
 }
 
+/**
+ * Decoded tags per meta: the membership core hands out one interned array per distinct meta in
+ * the process (memberlist/intern.ts), so every member table that lists a node shares one decoded,
+ * frozen tags object instead of decoding its own (N tables of N members in a simulated cluster).
+ * Never handed out: members() and events copy them.
+ */
+const tagsByMeta = new WeakMap<Uint8Array, Tags>();
+
+function sharedTags(meta: Uint8Array): Tags {
+  let t = tagsByMeta.get(meta);
+  if (t === undefined) {
+    t = Object.freeze(decodeTags(meta));
+    tagsByMeta.set(meta, t);
+  }
+  return t;
+}
+
 function memberFrom(n: NodeInfo, tags: Tags, status: MemberStatus): Member {
   return {
     name: n.name,
-    addr: { ip: n.addr.ip, port: n.addr.port },
+    addr: Object.isFrozen(n.addr) ? n.addr : { ip: n.addr.ip, port: n.addr.port }, // interned: shared
     tags,
     status,
     protocolMin: n.vsn[0],
