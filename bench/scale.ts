@@ -25,8 +25,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseFlags as parseCliFlags } from '../src/cli/flags.ts';
 import type { FlagSpec, ParsedFlags } from '../src/cli/flags.ts';
-import type { Delegate } from '../src/memberlist/api.ts';
 import { lanConfig } from '../src/memberlist/config.ts';
+import { MetaDelegate } from '../src/sim/meta-delegate.ts';
 import { Cluster } from '../src/sim/cluster.ts';
 import { SeededRandom, seedFromEnv } from '../src/sim/random.ts';
 
@@ -74,24 +74,6 @@ interface Row {
   cpuMs: number;
 }
 
-class QuietDelegate implements Delegate {
-  meta = new Uint8Array(0);
-  nodeMeta(limit: number): Uint8Array {
-    return this.meta.subarray(0, limit);
-  }
-  notifyMsg(): void {}
-  getBroadcasts(): Uint8Array[] {
-    return [];
-  }
-  localState(): Uint8Array {
-    return new Uint8Array(0);
-  }
-  mergeRemoteState(): void {}
-  ackPayload(): Uint8Array | null {
-    return null;
-  }
-}
-
 function fullGc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
@@ -120,7 +102,7 @@ function measure(n: number, opts: Options): Row {
   const say = (what: string): void => {
     process.stderr.write(`[N=${n}] ${what} (wall ${((performance.now() - wall0) / 1000).toFixed(0)} s)\n`);
   };
-  const delegates = new Map<string, QuietDelegate>();
+  const delegates = new Map<string, MetaDelegate>();
   let updateSeen: Map<string, number> | undefined;
   let updateSubject = '';
   const c = new Cluster({
@@ -128,7 +110,7 @@ function measure(n: number, opts: Options): Row {
     network: { latencyMinMs: 1, latencyMaxMs: 5 },
     config: (name, addr) => ({ ...lanConfig(name, addr), enableCompression: false }),
     delegate: (name) => {
-      const d = new QuietDelegate();
+      const d = new MetaDelegate();
       delegates.set(name, d);
       return d;
     },

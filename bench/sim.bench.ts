@@ -37,28 +37,10 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Delegate } from '../src/memberlist/api.ts';
+import { MetaDelegate } from '../src/sim/meta-delegate.ts';
 import { Cluster, DEFAULT_SEED } from '../src/sim/cluster.ts';
 import { NewsSim, percentile } from '../src/sim/news.ts';
 import { seedFromEnv } from '../src/sim/random.ts';
-
-class MetaDelegate implements Delegate {
-  meta = new Uint8Array(0);
-  nodeMeta(limit: number): Uint8Array {
-    return this.meta.subarray(0, limit);
-  }
-  notifyMsg(): void {}
-  getBroadcasts(): Uint8Array[] {
-    return [];
-  }
-  localState(): Uint8Array {
-    return new Uint8Array(0);
-  }
-  mergeRemoteState(): void {}
-  ackPayload(): Uint8Array | null {
-    return null;
-  }
-}
 
 interface Row {
   n: number;

@@ -29,7 +29,6 @@ export function isDeadOrLeft(n: NodeInfo): boolean {
 
 type State = NodeInfo['state'];
 const STATES: readonly State[] = ['alive', 'suspect', 'dead', 'left'];
-const ALIVE = 0;
 const SUSPECT = 1;
 const stateCode = (s: State): number => (s === 'alive' ? 0 : s === 'suspect' ? 1 : s === 'dead' ? 2 : 3);
 
