@@ -8,10 +8,10 @@
 //      sees N alive. With -seed-tables (or N above -storm-max) the cluster is built settled
 //      instead (one all-nodes push/pull per node through the real merge path, queues drained,
 //      as `npm run bench -- sim` does) and the storm is not measured.
-//   2. memory: growth of the JS heap plus typed-array stores per member-table entry (N² of them)
-//      after a full GC, and the peak RSS of the process;
-//   3. idle traffic, 60 s once quiet: gossip packets and bytes per node per second, push/pull
+//   2. idle traffic, 60 s once quiet: gossip packets and bytes per node per second, push/pull
 //      (stream) bytes per node per minute;
+//   3. memory, after that minute: growth of the JS heap plus typed-array stores per member-table
+//      entry (N² of them) after a full GC, and the peak RSS of the process;
 //   4. a meta update (an alive with a newer incarnation: what a tag change is) and a failure
 //      (one node killed): seconds and gossip rounds (200 ms) until 50 %, 99 %, 100 % of the
 //      other nodes know, beside the epidemic bound log_4(N) + ln(N) rounds;
@@ -171,10 +171,6 @@ function measure(n: number, opts: Options): Row {
       },
       () => `${lastSecond} packets in the last second`,
     );
-    fullGc();
-    const heapBytes = usedBytes();
-    const bytesPerEntry = (heapBytes - before) / (n * n);
-
     // Idle traffic.
     const st0 = { ...c.network.stats };
     const idleMs = 60_000;
@@ -186,6 +182,10 @@ function measure(n: number, opts: Options): Row {
       streamBytesPerNodeMin: (st1.streamBytesSent - st0.streamBytesSent) / n / (idleMs / 60_000),
     };
     say(`idle: ${idle.pktsPerNodeS.toFixed(1)} packets/node/s`);
+    // Memory once the join's news has long finished spreading (queues empty).
+    fullGc();
+    const heapBytes = usedBytes();
+    const bytesPerEntry = (heapBytes - before) / (n * n);
 
     // A meta update from one node.
     updateSubject = nodes[1 + rng.int(n - 1)]!.name;
