@@ -8,7 +8,7 @@
 //      sees N alive. With -seed-tables (or N above -storm-max) the cluster is built settled
 //      instead (one all-nodes push/pull per node through the real merge path, queues drained,
 //      as `npm run bench -- sim` does) and the storm is not measured.
-//   2. idle traffic, 60 s once quiet: gossip packets and bytes per node per second, push/pull
+//   2. idle traffic, 60 s from 30 s after quiet: gossip packets and bytes per node per second, push/pull
 //      (stream) bytes per node per minute;
 //   3. memory, after that minute: growth of the JS heap plus typed-array stores per member-table
 //      entry (N² of them) after a full GC, and the peak RSS of the process;
@@ -171,7 +171,8 @@ function measure(n: number, opts: Options): Row {
       },
       () => `${lastSecond} packets in the last second`,
     );
-    // Idle traffic.
+    // Idle traffic: half a minute more for the last retransmissions, then a minute counted.
+    c.runFor(30_000);
     const st0 = { ...c.network.stats };
     const idleMs = 60_000;
     c.runFor(idleMs);
