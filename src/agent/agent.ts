@@ -303,6 +303,8 @@ export class Agent implements AgentHost {
       ...(this.opts.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: this.opts.reconnectIntervalMs } : {}),
       ...(this.opts.reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs: this.opts.reconnectTimeoutMs } : {}),
       ...(this.opts.tombstoneTimeoutMs !== undefined ? { tombstoneTimeoutMs: this.opts.tombstoneTimeoutMs } : {}),
+      ...(this.opts.maxQueueDepth !== undefined ? { maxQueueDepth: this.opts.maxQueueDepth } : {}),
+      ...(this.opts.minQueueDepth !== undefined ? { minQueueDepth: this.opts.minQueueDepth } : {}),
       // Undecodable Serf messages arrive as fast as anyone sends them: one line per window.
       log: (level, msg) =>
         msg.startsWith('serf: Failed to decode')

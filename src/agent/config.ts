@@ -49,6 +49,8 @@ export interface AgentConfig {
   reconnectIntervalMs?: number;
   reconnectTimeoutMs?: number;
   tombstoneTimeoutMs?: number;
+  maxQueueDepth?: number;
+  minQueueDepth?: number;
   retryJoin?: string[];
   retryMaxAttempts?: number;
   retryIntervalMs?: number;
@@ -158,6 +160,8 @@ const JSON_KEYS: Record<string, KeySpec> = {
   reconnect_interval: { field: 'reconnectIntervalMs', kind: 'duration' },
   reconnect_timeout: { field: 'reconnectTimeoutMs', kind: 'duration' },
   tombstone_timeout: { field: 'tombstoneTimeoutMs', kind: 'duration' },
+  max_queue_depth: { field: 'maxQueueDepth', kind: 'int' },
+  min_queue_depth: { field: 'minQueueDepth', kind: 'int' },
   disable_name_resolution: { field: 'disableNameResolution', kind: 'bool' },
   retry_join: { field: 'retryJoin', kind: 'list' },
   retry_max_attempts: { field: 'retryMaxAttempts', kind: 'int' },

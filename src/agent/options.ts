@@ -70,6 +70,10 @@ export interface AgentOptions {
   reconnectIntervalMs?: number;
   reconnectTimeoutMs?: number;
   tombstoneTimeoutMs?: number;
+  /** Serf's broadcast queue limit (default 4096; see SerfConfig). */
+  maxQueueDepth?: number;
+  /** Serf's MinQueueDepth: > 0 makes the limit max(this, 2 × members) instead. */
+  minQueueDepth?: number;
   /**
    * How often a heal ping to a failed member is considered (default: the profile's probe
    * interval, LAN 1 s; 0 = off, Serf's behaviour: only the reconnect timer re-merges a healed

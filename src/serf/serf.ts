@@ -210,8 +210,14 @@ export interface SerfConfig {
   retransmitMult: number;
   /** How long an intent about a not-yet-known node is remembered (Serf: 5 min). */
   recentIntentTimeoutMs?: number;
-  /** Broadcasts beyond this are pruned oldest-first, so a flood cannot exhaust memory. */
+  /** Broadcasts beyond this are pruned oldest-first, so a flood cannot exhaust memory (Serf: 4096). */
   maxQueueDepth?: number;
+  /**
+   * Serf's MinQueueDepth: when > 0 the limit is max(minQueueDepth, 2 × members) and
+   * maxQueueDepth is ignored, so a big cluster's join storm (an intent per member) is not pruned
+   * at a fixed 4096 (hashicorp/serf#557).
+   */
+  minQueueDepth?: number;
   /**
    * Whether getBroadcasts() returns messages with memberlist's user type byte (08) in front.
    * The Delegate contract (api.ts) says no: the core adds the byte itself, as Go's memberlist
@@ -380,7 +386,8 @@ export class Serf implements Delegate {
   private leaveBroadcastDone_ = false;
   private leaveIntent_: Uint8Array | undefined;
   private readonly recentIntentTimeoutMs: number;
-  private readonly maxQueueDepth: number;
+  private readonly maxQueueDepthCfg: number;
+  private readonly minQueueDepth: number;
   private readonly prefixBroadcasts: boolean;
   private readonly log: LogFn;
   /** Latest `now` seen; callbacks without a time argument (getBroadcasts) stamp with it. */
@@ -396,7 +403,8 @@ export class Serf implements Delegate {
     this.tags = { ...config.tags };
     encodeTags(this.tags, config.protocolVersion); // fail early on oversized tags
     this.recentIntentTimeoutMs = config.recentIntentTimeoutMs ?? DEFAULT_RECENT_INTENT_TIMEOUT_MS;
-    this.maxQueueDepth = config.maxQueueDepth ?? DEFAULT_MAX_QUEUE_DEPTH;
+    this.maxQueueDepthCfg = config.maxQueueDepth ?? DEFAULT_MAX_QUEUE_DEPTH;
+    this.minQueueDepth = config.minQueueDepth ?? 0;
     this.prefixBroadcasts = config.prefixBroadcasts ?? true;
     this.log = config.log ?? (() => {});
     this.intentQueue = new TransmitLimitedQueue(config.retransmitMult, () => this.members_.size);
@@ -1045,15 +1053,25 @@ export class Serf implements Delegate {
     this.queueOn(this.intentQueue, serfMsg);
   }
 
+  /** The queue limit now: Serf's getQueueMax (a fixed maximum, or twice the cluster with a floor). */
+  private get maxQueueDepth(): number {
+    return this.minQueueDepth > 0 ? Math.max(this.minQueueDepth, 2 * this.members_.size) : this.maxQueueDepthCfg;
+  }
+
   /** `sent`: transmissions it already had (sendEagerly). */
   private queueOn(q: TransmitLimitedQueue, serfMsg: Uint8Array, sent = 0): void {
     q.queue({ msg: this.framed(serfMsg) }, sent);
     // Prune with 25% slack: pruning sorts the queue, so doing it per message under a flood
     // would cost O(depth · log depth) each time.
-    if (q.length > this.maxQueueDepth + (this.maxQueueDepth >> 2)) {
-      this.count('serf.dropped.queue-pruned');
-      q.prune(this.maxQueueDepth);
-    }
+    const max = this.maxQueueDepth;
+    if (q.length > max + (max >> 2)) this.pruneQueue(q, max);
+  }
+
+  /** Drop the oldest broadcasts beyond `max`, counting each (serf.dropped.queue-pruned). */
+  private pruneQueue(q: TransmitLimitedQueue, max: number): void {
+    const before = q.length;
+    q.prune(max);
+    this.countBy('serf.dropped.queue-pruned', before - q.length);
   }
 
   /**
@@ -1494,11 +1512,11 @@ export class Serf implements Delegate {
   private checkQueues(): void {
     for (const [name, q] of [['Intent', this.intentQueue], ['Event', this.eventQueue], ['Query', this.queryQueue]] as const) {
       const n = q.length;
+      const max = this.maxQueueDepth;
       if (n >= QUEUE_DEPTH_WARNING) this.log('WARN', `serf: ${name} queue depth: ${n}`);
-      if (n > this.maxQueueDepth) {
-        this.log('WARN', `serf: ${name} queue depth (${n}) exceeds limit (${this.maxQueueDepth}), dropping messages!`);
-        this.count('serf.dropped.queue-pruned');
-        q.prune(this.maxQueueDepth);
+      if (n > max) {
+        this.log('WARN', `serf: ${name} queue depth (${n}) exceeds limit (${max}), dropping messages!`);
+        this.pruneQueue(q, max);
       }
     }
   }
@@ -1587,6 +1605,10 @@ export class Serf implements Delegate {
 
   private count(key: string): void {
     this.counters_[key] = (this.counters_[key] ?? 0) + 1;
+  }
+
+  private countBy(key: string, n: number): void {
+    if (n > 0) this.counters_[key] = (this.counters_[key] ?? 0) + n;
   }
 }
 

@@ -254,6 +254,22 @@ test('the intent buffer for unknown nodes is capped against floods of made-up na
   assert.ok((s.counters()['serf.dropped.queue-pruned'] ?? 0) > 0);
 });
 
+test('with min_queue_depth the queue limit is twice the cluster, not a fixed 4096 (serf#557), and every pruned broadcast is counted', () => {
+  const s = new Serf({ nodeName: 'self', tags: { role: 'kodama' }, protocolVersion: 5, retransmitMult: 2, random: new SeededRandom(7), minQueueDepth: 100 });
+  s.handleMemberEvent({ type: 'join', node: node('self', 7946, { role: 'kodama' }) }, 0);
+  for (let i = 0; i < 299; i++) s.handleMemberEvent({ type: 'join', node: node(`m${i}`, 8000 + i, {}) }, 1);
+  // 300 members: the limit is 600 (a floor of 100). A storm of 1000 intents about nodes not yet
+  // known queues each for re-broadcast; beyond 600 (+25 % slack before a prune) the oldest go.
+  for (let i = 0; i < 1000; i++) s.notifyMsg(encodeSerfBroadcast({ type: 'join', ltime: i + 1, node: `new-${i}` }).subarray(1), 2);
+  const left = s.intentQueueLength();
+  assert.ok(left >= 600 && left <= 750, `queue holds ${left}, limit 600`);
+  assert.equal(s.counters()['serf.dropped.queue-pruned'], 1000 - left, 'each pruned broadcast counted once');
+  // A small cluster keeps the floor.
+  const small = new Serf({ nodeName: 'self', tags: {}, protocolVersion: 5, retransmitMult: 2, random: new SeededRandom(8), minQueueDepth: 100 });
+  for (let i = 0; i < 1000; i++) small.notifyMsg(encodeSerfBroadcast({ type: 'join', ltime: i + 1, node: `new-${i}` }).subarray(1), 2);
+  assert.ok(small.intentQueueLength() <= 125, `floor 100 (+25 %): ${small.intentQueueLength()}`);
+});
+
 test('nodeMeta never throws: a limit below the tags advertises none', () => {
   const s = newSerf();
   const meta = s.nodeMeta(3);
