@@ -79,6 +79,7 @@ import type {
   UserEventMsg,
 } from './messages.ts';
 import { queryFiltersMatch } from './query-filter.ts';
+import { MemberTable, snapshotMember, type MemberRef } from './members.ts';
 import { decodeTags, encodeTags } from './tags.ts';
 import type { Tags } from './tags.ts';
 
@@ -302,13 +303,6 @@ interface ReceivedQuery {
   responded: boolean;
 }
 
-interface MemberState {
-  member: Member;
-  /** Lamport time of the last join/leave intent applied to this member. */
-  statusLTime: number;
-  /** Driver ms when it became failed/left (reap uses it, next issue). */
-  leaveTimeMs: number;
-}
 
 interface RecentIntent {
   type: 'join' | 'leave';
@@ -341,7 +335,7 @@ export class Serf implements Delegate {
 
   private tags: Tags;
   private stateValue: SerfState = 'alive';
-  private readonly members_ = new Map<string, MemberState>();
+  private readonly members_ = new MemberTable();
   /** Names in status left, oldest first (push/pull `LeftMembers`). */
   private readonly leftMembers: string[] = [];
   private readonly recentIntents = new Map<string, RecentIntent>();
@@ -520,7 +514,7 @@ export class Serf implements Delegate {
 
   localState(_join: boolean): Uint8Array {
     const statusLTimes: Record<string, number> = {};
-    for (const [name, ms] of this.members_) statusLTimes[name] = ms.statusLTime;
+    for (const ms of this.members_.values()) statusLTimes[ms.name] = ms.statusLTime;
     return encodeSerfMessage({
       type: 'pushPull',
       ltime: this.clock.time(),
@@ -680,8 +674,8 @@ export class Serf implements Delegate {
   leaveIntent(): { payload: Uint8Array; to: Address[] } | undefined {
     if (this.leaveIntent_ === undefined) return undefined;
     const to: Address[] = [];
-    for (const [name, ms] of this.members_) {
-      if (name !== this.config.nodeName && ms.member.status === 'alive') to.push({ ...ms.member.addr });
+    for (const ms of this.members_.values()) {
+      if (ms.name !== this.config.nodeName && ms.status === 'alive') to.push({ ...ms.addr });
     }
     return { payload: this.leaveIntent_, to };
   }
@@ -886,12 +880,12 @@ export class Serf implements Delegate {
 
   /** Every member Serf knows (alive, leaving, failed, left), as snapshots. */
   members(): Member[] {
-    return [...this.members_.values()].map((ms) => snapshot(ms.member));
+    return [...this.members_.values()].map((ms) => snapshotMember(ms));
   }
 
   localMember(): Member | undefined {
     const ms = this.members_.get(this.config.nodeName);
-    return ms === undefined ? undefined : snapshot(ms.member);
+    return ms === undefined ? undefined : snapshotMember(ms);
   }
 
   intentQueueLength(): number {
@@ -931,17 +925,16 @@ export class Serf implements Delegate {
     let ms = this.members_.get(n.name);
     const tags = this.decodeMemberTags(n);
     if (ms === undefined) {
-      ms = { member: memberFrom(n, tags, 'alive'), statusLTime: 0, leaveTimeMs: 0 };
+      ms = this.members_.add(n, tags, 'alive');
       // An intent may have raced ahead of memberlist's alive; the buffer holds the newest one.
       const intent = this.recentIntent(n.name);
       if (intent !== undefined) {
         ms.statusLTime = intent.ltime;
         if (intent.type === 'leave') ms.member.status = 'leaving';
       }
-      this.members_.set(n.name, ms);
     } else {
       const old = ms.member.status;
-      ms.member = memberFrom(n, tags, 'alive');
+      this.members_.refresh(ms, n, tags, 'alive');
       ms.leaveTimeMs = 0;
       if (old === 'failed' || old === 'left') removeName(this.leftMembers, n.name);
     }
@@ -981,7 +974,7 @@ export class Serf implements Delegate {
   private handleNodeUpdate(n: NodeInfo): void {
     const ms = this.members_.get(n.name);
     if (ms === undefined) return;
-    ms.member = memberFrom(n, this.decodeMemberTags(n), ms.member.status);
+    this.members_.refresh(ms, n, this.decodeMemberTags(n), ms.status);
     this.log('INFO', `serf: EventMemberUpdate: ${n.name}`);
     this.emit('member-update', ms.member);
   }
@@ -1086,8 +1079,8 @@ export class Serf implements Delegate {
     const k = this.config.eagerGossipNodes ?? DEFAULT_EAGER_GOSSIP_NODES;
     if (!(k > 0) || now < this.lastEagerSendMs[kind] + (this.config.gossipIntervalMs ?? 200)) return 0;
     const candidates: Member[] = [];
-    for (const [name, ms] of this.members_) {
-      if (name !== this.config.nodeName && ms.member.status === 'alive') candidates.push(ms.member);
+    for (const ms of this.members_.values()) {
+      if (ms.name !== this.config.nodeName && ms.status === 'alive') candidates.push(ms);
     }
     // A small cluster hears it from us directly, every member (still counted as k transmissions,
     // so the queue keeps the rest of the budget for a lost packet).
@@ -1278,7 +1271,7 @@ export class Serf implements Delegate {
           encodeConflictResponse(
             m === undefined
               ? null
-              : { ...m, status: ['none', 'alive', 'leaving', 'left', 'failed'].indexOf(m.status) },
+              : { ...snapshotMember(m), status: ['none', 'alive', 'leaving', 'left', 'failed'].indexOf(m.status) },
           ),
         );
         return;
@@ -1299,8 +1292,8 @@ export class Serf implements Delegate {
     }
     if (q.relayFactor === 0) return;
     const candidates: Member[] = [];
-    for (const [name, ms] of this.members_) {
-      const m = ms.member;
+    for (const m of this.members_.values()) {
+      const name = m.name;
       if (name === this.config.nodeName || m.status !== 'alive' || m.protocolMax < 5) continue;
       if (m.addr.ip === q.addr.ip && m.addr.port === q.addr.port) continue;
       candidates.push(m);
@@ -1436,7 +1429,7 @@ export class Serf implements Delegate {
    */
   private healPing(now: number): void {
     if (this.stateValue !== 'alive') return;
-    const failed: MemberState[] = [];
+    const failed: MemberRef[] = [];
     let alive = 0;
     for (const ms of this.members_.values()) {
       if (ms.member.status === 'failed') failed.push(ms);
@@ -1472,7 +1465,7 @@ export class Serf implements Delegate {
     this.pushOutput({ kind: 'join', seeds: [{ ...addr }], node: name });
   }
 
-  private prune(ms: MemberState, now: number): void {
+  private prune(ms: MemberRef, now: number): void {
     if (ms.member.status === 'leaving') {
       // It may still be saying goodbye: erase after serf's broadcast timeout + propagate delay.
       this.pendingPrunes.set(
@@ -1484,16 +1477,17 @@ export class Serf implements Delegate {
     this.eraseMember(ms, 'EventMemberReap (forced)');
   }
 
-  private eraseMember(ms: MemberState, why: string): void {
+  private eraseMember(ms: MemberRef, why: string): void {
     const name = ms.member.name;
     if (name === this.config.nodeName) return;
+    const gone = snapshotMember(ms); // the view dies with its slot
     this.members_.delete(name);
     this.coordinates?.forget(name);
     this.coordinateCache.delete(name);
     removeName(this.leftMembers, name);
     this.pendingPrunes.delete(name);
-    this.log('INFO', `serf: ${why}: ${name} ${ms.member.addr.ip}`);
-    this.emit('member-reap', ms.member);
+    this.log('INFO', `serf: ${why}: ${name} ${gone.addr.ip}`);
+    this.emit('member-reap', gone);
   }
 
   /** Record the time and arm the periodic tasks on first sight of the clock. */
@@ -1583,8 +1577,8 @@ export class Serf implements Delegate {
   }
 
   private hasAliveMembers(): boolean {
-    for (const [name, ms] of this.members_) {
-      if (name !== this.config.nodeName && ms.member.status === 'alive') return true;
+    for (const ms of this.members_.values()) {
+      if (ms.name !== this.config.nodeName && ms.status === 'alive') return true;
     }
     return false;
   }
@@ -1600,7 +1594,7 @@ export class Serf implements Delegate {
   }
 
   private emit(type: MemberEventType, m: Member): void {
-    this.pushEvent({ type, members: [snapshot(m)] });
+    this.pushEvent({ type, members: [snapshotMember(m)] });
   }
 
   private count(key: string): void {
@@ -1629,24 +1623,7 @@ function sharedTags(meta: Uint8Array): Tags {
   return t;
 }
 
-function memberFrom(n: NodeInfo, tags: Tags, status: MemberStatus): Member {
-  return {
-    name: n.name,
-    addr: Object.isFrozen(n.addr) ? n.addr : { ip: n.addr.ip, port: n.addr.port }, // interned: shared
-    tags,
-    status,
-    protocolMin: n.vsn[0],
-    protocolMax: n.vsn[1],
-    protocolCur: n.vsn[2],
-    delegateMin: n.vsn[3],
-    delegateMax: n.vsn[4],
-    delegateCur: n.vsn[5],
-  };
-}
 
-function snapshot(m: Member): Member {
-  return { ...m, addr: { ...m.addr }, tags: { ...m.tags } };
-}
 
 function removeName(list: string[], name: string): void {
   const i = list.indexOf(name);
