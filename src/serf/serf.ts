@@ -303,7 +303,6 @@ interface ReceivedQuery {
   responded: boolean;
 }
 
-
 interface RecentIntent {
   type: 'join' | 'leave';
   ltime: number;
