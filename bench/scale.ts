@@ -21,8 +21,7 @@
 //
 // Flags: -sizes 1000,2000   -seed N   -storm-max 10000   -seed-tables   -loss-minutes 5
 
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runJsonChild } from './lib/child.ts';
 import { parseFlags as parseCliFlags } from '../src/cli/flags.ts';
 import type { FlagSpec, ParsedFlags } from '../src/cli/flags.ts';
 import { lanConfig } from '../src/memberlist/config.ts';
@@ -263,31 +262,7 @@ function measure(n: number, opts: Options): Row {
 }
 
 function measureInChild(n: number, opts: Options): Promise<Row> {
-  const args = [
-    `--max-old-space-size=${CHILD_HEAP_MB}`,
-    '--max-semi-space-size=64',
-    '--expose-gc',
-    '--import',
-    'tsx',
-    fileURLToPath(import.meta.url),
-    CHILD_FLAG,
-    JSON.stringify({ n, opts }),
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code !== 0) return reject(new Error(`N=${n}: child exited with ${signal ?? code}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as Row);
-      } catch (e) {
-        reject(new Error(`N=${n}: unreadable child output: ${(e as Error).message}`));
-      }
-    });
-  });
+  return runJsonChild<Row>(import.meta.url, CHILD_FLAG, JSON.stringify({ n, opts }), CHILD_HEAP_MB, `N=${n}`);
 }
 
 const FLAGS: FlagSpec[] = [

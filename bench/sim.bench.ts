@@ -35,8 +35,7 @@
 // (an event leaves its origin at the next gossip round, then goes eagerly from the first hop on),
 // eager 3 in both (the agent's default: Serf also sends the events it starts to 3 members at once).
 
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runJsonChild } from './lib/child.ts';
 import { MetaDelegate } from '../src/sim/meta-delegate.ts';
 import { Cluster, DEFAULT_SEED } from '../src/sim/cluster.ts';
 import { NewsSim, percentile } from '../src/sim/news.ts';
@@ -155,34 +154,7 @@ function measure(n: number): Row {
 /** Run measure(n) in a child process (flags: heap room, GC access, a young generation sized for
  * millions of short-lived decoded messages, ~16 % less CPU) and read its one JSON line. */
 function measureInChild(n: number): Promise<Row> {
-  const args = [
-    `--max-old-space-size=${CHILD_HEAP_MB}`,
-    '--max-semi-space-size=64',
-    '--expose-gc',
-    '--import',
-    'tsx',
-    fileURLToPath(import.meta.url),
-    CHILD_FLAG,
-    String(n),
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code !== 0) {
-        reject(new Error(`N=${n}: child exited with ${signal ?? code}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as Row);
-      } catch (e) {
-        reject(new Error(`N=${n}: unreadable child output: ${(e as Error).message}`));
-      }
-    });
-  });
+  return runJsonChild<Row>(import.meta.url, CHILD_FLAG, String(n), CHILD_HEAP_MB, `N=${n}`);
 }
 
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MB`;

@@ -12,8 +12,25 @@
 
 import { processInterners, type Interners } from '../memberlist/intern.ts';
 import type { Address } from '../wire/types.ts';
-import type { Member, MemberStatus } from './serf.ts';
 import type { Tags } from './tags.ts';
+
+export type MemberStatus = 'none' | 'alive' | 'leaving' | 'left' | 'failed';
+
+/** A cluster member as Serf reports it (RPC `members`, events). */
+export interface Member {
+  name: string;
+  addr: Address;
+  tags: Tags;
+  status: MemberStatus;
+  /** memberlist protocol versions (min/max/cur). */
+  protocolMin: number;
+  protocolMax: number;
+  protocolCur: number;
+  /** Serf (delegate) protocol versions (min/max/cur); `serf members -detailed` shows these. */
+  delegateMin: number;
+  delegateMax: number;
+  delegateCur: number;
+}
 
 const STATUSES: readonly MemberStatus[] = ['none', 'alive', 'leaving', 'left', 'failed'];
 const statusCode = (s: MemberStatus): number => STATUSES.indexOf(s);

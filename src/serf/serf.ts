@@ -79,29 +79,13 @@ import type {
   UserEventMsg,
 } from './messages.ts';
 import { queryFiltersMatch } from './query-filter.ts';
-import { MemberTable, snapshotMember, type MemberRef } from './members.ts';
+import { MemberTable, snapshotMember, type Member, type MemberRef } from './members.ts';
 import { decodeTags, encodeTags } from './tags.ts';
 import type { Tags } from './tags.ts';
 
 export type { KeyOp, KeyResult } from './keys.ts';
 
-export type MemberStatus = 'none' | 'alive' | 'leaving' | 'left' | 'failed';
-
-/** A cluster member as Serf reports it (RPC `members`, events). */
-export interface Member {
-  name: string;
-  addr: Address;
-  tags: Tags;
-  status: MemberStatus;
-  /** memberlist protocol versions (min/max/cur). */
-  protocolMin: number;
-  protocolMax: number;
-  protocolCur: number;
-  /** Serf (delegate) protocol versions (min/max/cur); `serf members -detailed` shows these. */
-  delegateMin: number;
-  delegateMax: number;
-  delegateCur: number;
-}
+export type { Member, MemberStatus } from './members.ts';
 
 export type MemberEventType = 'member-join' | 'member-leave' | 'member-failed' | 'member-update' | 'member-reap';
 

@@ -223,8 +223,11 @@ test('a dead backend costs a retry, not a failure; a POST body reaches the live 
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   t.after(() => echo.close());
   const live = { node: 'live', host: '127.0.0.1', port: (echo.address() as AddressInfo).port };
-  const dead = { node: 'dead', host: '127.0.0.1', port: await deadPort() };
+  // The proxy first: a port freed by deadPort() could otherwise be handed to the proxy's own
+  // listener (bind to port 0), and the "dead" backend would be the proxy itself — a request
+  // looping through it (seen in CI: X-Forwarded-For with 100 hops).
   const { lb, url } = await startProxy(t);
+  const dead = { node: 'dead', host: '127.0.0.1', port: await deadPort() };
   // The dead backend is listed first with a big weight: it is picked first.
   await lb.setBackends('web', [be(dead, 200), be(live, 1)]);
   const big = 'x'.repeat(200_000);
