@@ -140,7 +140,9 @@ export class NodeTable {
   /** Make room for `n` entries in all (the simulator reserves a whole cluster's at once). */
   reserve(n: number): void {
     if (n <= this.cap) return;
-    const c = n;
+    // At least half again: a push/pull bringing a few new members must not copy every array
+    // each time (a join storm is thousands of them); one bringing a whole cluster gets exactly it.
+    const c = Math.max(n, Math.ceil(this.cap * 1.5));
     this.nameId = grownInt32(this.nameId, c, -1);
     this.addrId = grownInt32(this.addrId, c);
     this.metaId = grownInt32(this.metaId, c);
@@ -260,7 +262,7 @@ export class NodeTable {
     if (this.freeSlots.length > 0) {
       slot = this.freeSlots.pop()!;
     } else {
-      if (this.used === this.cap) this.reserve(Math.max(16, Math.ceil(this.cap * 1.5)));
+      if (this.used === this.cap) this.reserve(Math.max(16, this.cap + 1));
       slot = this.used++;
     }
     const { names, addrs, metas, vsns } = this.ids;

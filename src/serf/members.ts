@@ -48,10 +48,6 @@ export class MemberRef implements Member {
     readonly slot: number,
   ) {}
 
-  /** The Member interface on the view itself (what `ms.member` was). */
-  get member(): MemberRef {
-    return this;
-  }
   get name(): string {
     return this.t.nameAt(this.slot);
   }

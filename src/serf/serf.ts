@@ -684,7 +684,7 @@ export class Serf implements Delegate {
     encodeTags(tags, this.config.protocolVersion); // throws when too large; keep the old tags
     this.tags = { ...tags };
     const self = this.members_.get(this.config.nodeName);
-    if (self !== undefined) self.member.tags = { ...tags };
+    if (self !== undefined) self.tags = { ...tags };
     this.pushOutput({ kind: 'update-meta' });
   }
 
@@ -778,7 +778,7 @@ export class Serf implements Delegate {
   /** Serf's default query timeout for the current cluster size. */
   defaultQueryTimeoutMs(): number {
     let alive = 0;
-    for (const ms of this.members_.values()) if (ms.member.status === 'alive') alive++;
+    for (const ms of this.members_.values()) if (ms.status === 'alive') alive++;
     return (this.config.gossipIntervalMs ?? 200) * QUERY_TIMEOUT_MULT * Math.ceil(Math.log10(Math.max(1, alive) + 1));
   }
 
@@ -885,8 +885,8 @@ export class Serf implements Delegate {
     let failed = 0;
     let left = 0;
     for (const ms of this.members_.values()) {
-      if (ms.member.status === 'failed') failed++;
-      else if (ms.member.status === 'left') left++;
+      if (ms.status === 'failed') failed++;
+      else if (ms.status === 'left') left++;
     }
     return {
       members: String(this.members_.size),
@@ -913,37 +913,37 @@ export class Serf implements Delegate {
       const intent = this.recentIntent(n.name);
       if (intent !== undefined) {
         ms.statusLTime = intent.ltime;
-        if (intent.type === 'leave') ms.member.status = 'leaving';
+        if (intent.type === 'leave') ms.status = 'leaving';
       }
     } else {
-      const old = ms.member.status;
+      const old = ms.status;
       this.members_.refresh(ms, n, tags, 'alive');
       ms.leaveTimeMs = 0;
       if (old === 'failed' || old === 'left') removeName(this.leftMembers, n.name);
     }
     this.log('INFO', `serf: EventMemberJoin: ${n.name} ${n.addr.ip}`);
-    this.emit('member-join', ms.member);
+    this.emit('member-join', ms);
   }
 
   private handleNodeLeave(n: NodeInfo, now: number): void {
     const ms = this.members_.get(n.name);
     if (ms === undefined) return;
     let type: MemberEventType;
-    if (ms.member.status === 'leaving' || (ms.member.status === 'alive' && n.state === 'left')) {
+    if (ms.status === 'leaving' || (ms.status === 'alive' && n.state === 'left')) {
       // memberlist's own graceful-leave mark also counts: it means the node said goodbye even
       // if its Serf leave intent was lost.
-      ms.member.status = 'left';
+      ms.status = 'left';
       this.leftMembers.push(n.name);
       type = 'member-leave';
-    } else if (ms.member.status === 'alive') {
-      ms.member.status = 'failed';
+    } else if (ms.status === 'alive') {
+      ms.status = 'failed';
       type = 'member-failed';
       if (this.healIdle && this.nextHealMs !== undefined) {
         this.healIdle = false;
         this.nextHealMs = now + (this.config.healIntervalMs ?? 0);
       }
     } else {
-      this.log('WARN', `serf: Bad state when leave: ${ms.member.status}`);
+      this.log('WARN', `serf: Bad state when leave: ${ms.status}`);
       return;
     }
     ms.leaveTimeMs = now;
@@ -951,7 +951,7 @@ export class Serf implements Delegate {
       'INFO',
       `serf: ${type === 'member-leave' ? 'EventMemberLeave' : 'EventMemberFailed'}: ${n.name} ${n.addr.ip}`,
     );
-    this.emit(type, ms.member);
+    this.emit(type, ms);
   }
 
   private handleNodeUpdate(n: NodeInfo): void {
@@ -959,7 +959,7 @@ export class Serf implements Delegate {
     if (ms === undefined) return;
     this.members_.refresh(ms, n, this.decodeMemberTags(n), ms.status);
     this.log('INFO', `serf: EventMemberUpdate: ${n.name}`);
-    this.emit('member-update', ms.member);
+    this.emit('member-update', ms);
   }
 
   /** Returns whether the intent was new and should be re-broadcast. */
@@ -970,7 +970,7 @@ export class Serf implements Delegate {
     if (msg.ltime <= ms.statusLTime) return false;
     ms.statusLTime = msg.ltime;
     // A leave older than this join was cancelled.
-    if (ms.member.status === 'leaving') ms.member.status = 'alive';
+    if (ms.status === 'leaving') ms.status = 'alive';
     return true;
   }
 
@@ -988,16 +988,16 @@ export class Serf implements Delegate {
     // Record the time even when the status stays, so the same intent is not re-broadcast
     // forever between nodes (hashicorp/consul#8179).
     ms.statusLTime = msg.ltime;
-    switch (ms.member.status) {
+    switch (ms.status) {
       case 'alive':
-        ms.member.status = 'leaving';
+        ms.status = 'leaving';
         break;
       case 'failed':
-        ms.member.status = 'left';
+        ms.status = 'left';
         ms.leaveTimeMs = now;
         this.leftMembers.push(msg.node);
-        this.log('INFO', `serf: EventMemberLeave (forced): ${msg.node} ${ms.member.addr.ip}`);
-        this.emit('member-leave', ms.member);
+        this.log('INFO', `serf: EventMemberLeave (forced): ${msg.node} ${ms.addr.ip}`);
+        this.emit('member-leave', ms);
         break;
       case 'leaving':
       case 'left':
@@ -1248,8 +1248,7 @@ export class Serf implements Delegate {
       case '_serf_conflict': {
         const name = new TextDecoder().decode(msg.payload);
         if (name === this.config.nodeName) return; // the node in question does not vote
-        const ms = this.members_.get(name);
-        const m = ms?.member;
+        const m = this.members_.get(name);
         answer(
           encodeConflictResponse(
             m === undefined
@@ -1360,7 +1359,7 @@ export class Serf implements Delegate {
       key = new Uint8Array(Buffer.from(keyB64.trim(), 'base64'));
     }
     let alive = 0;
-    for (const ms of this.members_.values()) if (ms.member.status === 'alive') alive++;
+    for (const ms of this.members_.values()) if (ms.status === 'alive') alive++;
     return this.startQuery(
       { name: KEY_QUERY_NAMES[op], payload: encodeKeyRequest(key) },
       now,
@@ -1383,7 +1382,7 @@ export class Serf implements Delegate {
     const failedTimeout = this.config.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS;
     const leftTimeout = this.config.tombstoneTimeoutMs ?? TOMBSTONE_TIMEOUT_MS;
     for (const ms of [...this.members_.values()]) {
-      const st = ms.member.status;
+      const st = ms.status;
       if (st === 'failed' && now - ms.leaveTimeMs > failedTimeout) this.eraseMember(ms, 'EventMemberReap');
       else if (st === 'left' && now - ms.leaveTimeMs > leftTimeout) this.eraseMember(ms, 'EventMemberReap');
     }
@@ -1392,7 +1391,7 @@ export class Serf implements Delegate {
   private reconnect(): void {
     if (this.stateValue !== 'alive') return;
     const failed: Member[] = [];
-    for (const ms of this.members_.values()) if (ms.member.status === 'failed') failed.push(ms.member);
+    for (const ms of this.members_.values()) if (ms.status === 'failed') failed.push(ms);
     if (failed.length === 0) return;
     let alive = this.members_.size - failed.length - this.leftMembers.length;
     if (alive <= 0) alive = 1;
@@ -1415,17 +1414,17 @@ export class Serf implements Delegate {
     const failed: MemberRef[] = [];
     let alive = 0;
     for (const ms of this.members_.values()) {
-      if (ms.member.status === 'failed') failed.push(ms);
-      else if (ms.member.status === 'alive') alive++;
+      if (ms.status === 'failed') failed.push(ms);
+      else if (ms.status === 'alive') alive++;
     }
-    for (const name of this.healDue.keys()) if (this.members_.get(name)?.member.status !== 'failed') this.healDue.delete(name);
-    for (const name of this.healJoinedAt.keys()) if (this.members_.get(name)?.member.status !== 'failed') this.healJoinedAt.delete(name);
+    for (const name of this.healDue.keys()) if (this.members_.get(name)?.status !== 'failed') this.healDue.delete(name);
+    for (const name of this.healJoinedAt.keys()) if (this.members_.get(name)?.status !== 'failed') this.healJoinedAt.delete(name);
     if (failed.length === 0) {
       this.healIdle = true;
       return;
     }
     if (this.random.float() >= Math.min(1, Math.max(HEAL_PINGS_PER_INTERVAL, failed.length) / Math.max(1, alive))) return;
-    const due = failed.filter((ms) => (this.healDue.get(ms.member.name) ?? 0) <= now);
+    const due = failed.filter((ms) => (this.healDue.get(ms.name) ?? 0) <= now);
     if (due.length === 0) return;
     const ms = due[this.random.int(due.length)]!;
     // Failed long ago: fewer pings cluster-wide too (its address may belong to a new server by now).
@@ -1433,14 +1432,14 @@ export class Serf implements Delegate {
     if (age > HEAL_FULL_RATE_MS && this.random.float() >= HEAL_FULL_RATE_MS / age) return;
     const interval = this.config.healIntervalMs ?? 0;
     const backoff = Math.min(HEAL_BACKOFF_MAX_MS, Math.max(interval, age / HEAL_BACKOFF_DIVISOR));
-    this.healDue.set(ms.member.name, now + backoff * (0.75 + 0.5 * this.random.float()));
+    this.healDue.set(ms.name, now + backoff * (0.75 + 0.5 * this.random.float()));
     this.count('serf.heal-pings');
-    this.pushOutput({ kind: 'ping', node: ms.member.name, addr: { ...ms.member.addr } });
+    this.pushOutput({ kind: 'ping', node: ms.name, addr: { ...ms.addr } });
   }
 
   private healReply(name: string, addr: Address, now: number): void {
     const ms = this.members_.get(name);
-    if (this.stateValue !== 'alive' || ms === undefined || ms.member.status !== 'failed') return;
+    if (this.stateValue !== 'alive' || ms === undefined || ms.status !== 'failed') return;
     if (now - (this.healJoinedAt.get(name) ?? -Infinity) < HEAL_JOIN_HOLD_MS) return;
     this.healJoinedAt.set(name, now);
     this.count('serf.heal-joins');
@@ -1449,10 +1448,10 @@ export class Serf implements Delegate {
   }
 
   private prune(ms: MemberRef, now: number): void {
-    if (ms.member.status === 'leaving') {
+    if (ms.status === 'leaving') {
       // It may still be saying goodbye: erase after serf's broadcast timeout + propagate delay.
       this.pendingPrunes.set(
-        ms.member.name,
+        ms.name,
         now + (this.config.broadcastTimeoutMs ?? BROADCAST_TIMEOUT_MS) + LEAVE_PROPAGATE_DELAY_MS,
       );
       return;
@@ -1461,7 +1460,7 @@ export class Serf implements Delegate {
   }
 
   private eraseMember(ms: MemberRef, why: string): void {
-    const name = ms.member.name;
+    const name = ms.name;
     if (name === this.config.nodeName) return;
     const gone = snapshotMember(ms); // the view dies with its slot
     this.members_.delete(name);
@@ -1501,7 +1500,7 @@ export class Serf implements Delegate {
   private localAddr(): Address {
     if (this.config.advertise !== undefined) return { ...this.config.advertise };
     const self = this.members_.get(this.config.nodeName);
-    return self === undefined ? { ip: '', port: 0 } : { ...self.member.addr };
+    return self === undefined ? { ip: '', port: 0 } : { ...self.addr };
   }
 
   private pushEvent(e: SerfAnyEvent): void {
