@@ -6,8 +6,9 @@
 // one-way latency, seeded:
 //   1. join storm: every node joins node-0001 within 60 s (evenly spread); time until every node
 //      sees N alive. With -seed-tables (or N above -storm-max) the cluster is built settled
-//      instead (one all-nodes push/pull per node through the real merge path, queues drained,
-//      as `npm run bench -- sim` does) and the storm is not measured.
+//      instead (one all-nodes push/pull through the real merge path on the first node, the other
+//      tables copies of its table, each in its own probe order; queues drained) and the storm is
+//      not measured.
 //   2. idle traffic, 60 s from 30 s after quiet: gossip packets and bytes per node per second, push/pull
 //      (stream) bytes per node per minute;
 //   3. memory, after that minute: growth of the JS heap plus typed-array stores per member-table
@@ -144,7 +145,7 @@ function measure(n: number, opts: Options): Row {
     let stormMs: number | undefined;
     const stormWall0 = performance.now();
     if (opts.seedTables || n > opts.stormMax) {
-      c.seedTables({ settled: true });
+      c.seedTables({ settled: true, copy: true, aged: true });
       say('built settled (seeded tables)');
     } else {
       const t0 = c.clock.now();

@@ -10,6 +10,7 @@
 // directly instead of hashing. Values handed out are shared: never mutate one.
 
 import { ipToBytes } from '../wire/addr.ts';
+import { encodeGossipString } from '../wire/msgpack.ts';
 import type { Address, Vsn } from '../wire/types.ts';
 
 /** Reference counts and free ids: the bookkeeping every interner shares. */
@@ -57,6 +58,10 @@ class RefCounts {
 export class NameInterner {
   private readonly ids = new Map<string, number>();
   private values: string[] = [];
+  /** The name as a push/pull writes it (msgpack str, header included), made on first use. */
+  private encodedNames: (Uint8Array | undefined)[] = [];
+  /** Per name, whatever a user keeps about it while the name is held (table.ts: its encoded state). */
+  private memos: unknown[] = [];
   private readonly rc = new RefCounts();
 
   /** The id of `name`, if some table holds it (no reference taken). */
@@ -73,17 +78,40 @@ export class NameInterner {
     const fresh = this.rc.allocate();
     this.ids.set(name, fresh);
     this.values[fresh] = name;
+    this.encodedNames[fresh] = undefined; // kept dense alongside values (a sparse array is a slow dictionary)
+    this.memos[fresh] = undefined;
     return fresh;
+  }
+
+  /** One more reference to an id someone already holds (a table copying another's entry). */
+  retain(id: number): void {
+    this.rc.retain(id);
   }
 
   release(id: number): void {
     if (!this.rc.release(id)) return;
     this.ids.delete(this.values[id]!);
     this.values[id] = '';
+    this.encodedNames[id] = undefined;
+    this.memos[id] = undefined;
+  }
+
+  memo(id: number): unknown {
+    return this.memos[id];
+  }
+
+  /** Keep `value` with the name until it is no longer held by anyone. */
+  setMemo(id: number, value: unknown): void {
+    this.memos[id] = value;
   }
 
   value(id: number): string {
     return this.values[id]!;
+  }
+
+  /** The name's gossip encoding (every push/pull lists every name: encoded once, not each time). */
+  encoded(id: number): Uint8Array {
+    return (this.encodedNames[id] ??= encodeGossipString(this.values[id]!));
   }
 
   get size(): number {
@@ -134,6 +162,11 @@ export class AddrInterner {
     else if (typeof v === 'number') this.byIp.set(addr.ip, [v, fresh]);
     else v.push(fresh);
     return fresh;
+  }
+
+  /** One more reference to an id someone already holds (a table copying another's entry). */
+  retain(id: number): void {
+    this.rc.retain(id);
   }
 
   release(id: number): void {
@@ -211,6 +244,11 @@ export class MetaInterner {
     return fresh;
   }
 
+  /** One more reference to an id someone already holds (a table copying another's entry). */
+  retain(id: number): void {
+    this.rc.retain(id);
+  }
+
   release(id: number): void {
     if (!this.rc.release(id)) return;
     const h = this.hashes[id]!;
@@ -253,6 +291,11 @@ export class VsnInterner {
     this.keys[fresh] = key;
     this.values[fresh] = Object.freeze([v[0] ?? 0, v[1] ?? 0, v[2] ?? 0, v[3] ?? 0, v[4] ?? 0, v[5] ?? 0] as const);
     return fresh;
+  }
+
+  /** One more reference to an id someone already holds (a table copying another's entry). */
+  retain(id: number): void {
+    this.rc.retain(id);
   }
 
   release(id: number): void {

@@ -22,7 +22,7 @@ import { isSerfNews, MAX_SKIPPED_SOURCES, SeenNews } from './eager.ts';
 import { collectBroadcasts, gossipRound, isGossipTarget } from './gossip.ts';
 import { NodeStates, snapshot } from './nodes.ts';
 import { Prober, type StreamHandlers } from './probe.ts';
-import { buildPushPull, mergeState, pushPullScaleMs, verifyProtocol } from './pushpull.ts';
+import { encodeLocalState, mergeState, pushPullScaleMs, verifyProtocol } from './pushpull.ts';
 import { TransmitLimitedQueue } from './queue.ts';
 import { isDeadOrLeft, NodeTable } from './table.ts';
 import { TimerSet, type TimerHandle } from './timers.ts';
@@ -92,6 +92,7 @@ export class Memberlist implements MembershipCore {
   private forgottenAnnouncedMs = -Infinity;
   private leaveDone = false;
   private leaveTimer: TimerHandle | undefined;
+  private pushPullTicker: { restart(atMs: number): void } | undefined;
   private lastNow = 0;
 
   // Eager forwarding (eager.ts): the pending round, when the last one sent, whom to skip.
@@ -152,12 +153,24 @@ export class Memberlist implements MembershipCore {
     // Periodic tasks start after a random stagger so nodes started together do not beat in step.
     this.every(c.probeIntervalMs, now, () => c.probeIntervalMs, (t) => this.prober.tick(t));
     if (c.gossipNodes > 0) this.every(c.gossipIntervalMs, now, () => c.gossipIntervalMs, () => this.gossip());
-    this.every(
+    this.pushPullTicker = this.every(
       c.pushPullIntervalMs,
       now,
       () => pushPullScaleMs(c.pushPullIntervalMs, this.table.size),
       (t) => this.periodicPushPull(t),
     );
+  }
+
+  /**
+   * For simulators that build a cluster in its settled state (see discardBroadcasts): move the
+   * next periodic push/pull to a random point of its scaled interval, as in a cluster that has
+   * run for a while. Nodes started together otherwise all make their first push/pull within one
+   * unscaled PushPullInterval (30 s), 10,000 full-table exchanges at N = 10,000, then settle to
+   * N per scaled interval (300 s there).
+   */
+  spreadPushPull(now: number): void {
+    const span = pushPullScaleMs(this.config.pushPullIntervalMs, this.table.size);
+    this.pushPullTicker?.restart(now + 1 + this.random.int(Math.max(1, Math.floor(span))));
   }
 
   /**
@@ -183,13 +196,20 @@ export class Memberlist implements MembershipCore {
     this.outHead = 0;
   }
 
-  private every(intervalMs: number, now: number, next: () => number, fn: (now: number) => void): void {
-    if (!(intervalMs > 0)) return;
+  private every(intervalMs: number, now: number, next: () => number, fn: (now: number) => void): { restart(atMs: number): void } | undefined {
+    if (!(intervalMs > 0)) return undefined;
+    let handle: TimerHandle;
     const run = (t: number): void => {
       fn(t);
-      if (!this.isShutdown) this.timers.at(t + next(), run);
+      if (!this.isShutdown) handle = this.timers.at(t + next(), run);
     };
-    this.timers.at(now + this.random.int(Math.floor(intervalMs)), run);
+    handle = this.timers.at(now + this.random.int(Math.floor(intervalMs)), run);
+    return {
+      restart: (atMs) => {
+        handle.cancel();
+        if (!this.isShutdown) handle = this.timers.at(atMs, run);
+      },
+    };
   }
 
   private vsn(): Vsn {
@@ -363,7 +383,8 @@ export class Memberlist implements MembershipCore {
     this.push({ kind: 'packet', to: { ip: to.ip, port: to.port }, bytes });
   }
 
-  private openStream(to: Address, msg: Message, timeoutMs: number, now: number, h: StreamHandlers): void {
+  /** `msg`: a message, or one already encoded (a push/pull from localState). */
+  private openStream(to: Address, msg: Message | Uint8Array, timeoutMs: number, now: number, h: StreamHandlers): void {
     if (this.streams.size >= MAX_OPEN_STREAMS) {
       this.count('streams-refused');
       h.fail(`too many open streams (${MAX_OPEN_STREAMS})`, now);
@@ -371,7 +392,7 @@ export class Memberlist implements MembershipCore {
     }
     let bytes: Uint8Array;
     try {
-      bytes = encodeStream(encodeMessage(msg), this.seal());
+      bytes = encodeStream(msg instanceof Uint8Array ? msg : encodeMessage(msg), this.seal());
     } catch (e) {
       h.fail(`encode: ${errText(e)}`, now);
       return;
@@ -386,9 +407,9 @@ export class Memberlist implements MembershipCore {
     this.push({ kind: 'stream-open', id, to: { ip: to.ip, port: to.port }, bytes, timeoutMs, expectReply: true });
   }
 
-  private streamReply(id: number, msg: Message): void {
+  private streamReply(id: number, msg: Message | Uint8Array): void {
     try {
-      this.push({ kind: 'stream-reply', id, bytes: encodeStream(encodeMessage(msg), this.seal()) });
+      this.push({ kind: 'stream-reply', id, bytes: encodeStream(msg instanceof Uint8Array ? msg : encodeMessage(msg), this.seal()) });
     } catch (e) {
       this.drop('send-encode', errText(e));
       this.push({ kind: 'stream-close', id });
@@ -465,14 +486,15 @@ export class Memberlist implements MembershipCore {
     });
   }
 
-  private localState(join: boolean): PushPullMsg {
+  /** Our push/pull message, encoded (straight from the table: no object per member). */
+  private localState(join: boolean): Uint8Array {
     const user = this.delegate?.localState(join) ?? new Uint8Array(0);
-    return buildPushPull(this.table.all(), join, user);
+    return encodeLocalState(this.table, join, user);
   }
 
   /** Verify and merge a remote state; returns an error text or null. */
   private mergeRemote(msg: PushPullMsg, from: Address, now: number): string | null {
-    const err = verifyProtocol(msg.nodes, this.table.all());
+    const err = verifyProtocol(msg.nodes, this.table);
     if (err !== null) {
       this.drop('pushpull-incompatible', err, from);
       return err;

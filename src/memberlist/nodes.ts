@@ -158,6 +158,23 @@ export class NodeStates {
    * `bootstrap` is true only for our own announcements (start, updateMeta): they take effect
    * instead of being refuted. `notify` runs when the resulting broadcast leaves the queue.
    */
+  /**
+   * The push/pull merge's shortcut: an alive about another node that aliveNode would drop as
+   * stale (known at this address, not newer, sane versions) is counted as it would count it, and
+   * true is returned; false means "not sure: call aliveNode".
+   */
+  staleAlive(name: string, incarnation: number, ip: Uint8Array, port: number, vsn: readonly number[]): boolean {
+    if (name === this.host.config.name) return false;
+    if (hasVsn(vsn)) {
+      const pMin = vsn[0] ?? 0;
+      const pMax = vsn[1] ?? 0;
+      if (pMin === 0 || pMax === 0 || pMin > pMax) return false;
+    }
+    if (!this.host.table.aliveIsStale(name, incarnation, ip, port)) return false;
+    this.stale('stale-alive', () => `alive for ${name} incarnation ${incarnation}: not newer than known`);
+    return true;
+  }
+
   aliveNode(a: AliveNews, now: number, bootstrap: boolean, notify?: () => void): void {
     const { config, table } = this.host;
     const isLocal = a.node === config.name;

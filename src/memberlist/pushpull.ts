@@ -1,11 +1,11 @@
 // Push/pull state exchange (doc §3.2, §4.11, §4.12): full anti-entropy over a stream, used both
 // to join (Join = true) and periodically to repair whatever gossip missed.
 
-import type { NodeInfo } from './api.ts';
 import { hasVsn, type NodeStates } from './nodes.ts';
 import { bytesToIp } from '../wire/addr.ts';
-import type { NodeRef } from './table.ts';
-import type { PushNodeState, PushPullMsg } from '../wire/types.ts';
+import type { NodeTable } from './table.ts';
+import { encodePushPullFrom } from '../wire/messages.ts';
+import type { PushNodeState } from '../wire/types.ts';
 
 /** Clusters above this size push/pull less often so the total TCP load stays flat. */
 export const PUSH_PULL_SCALE_THRESHOLD = 32;
@@ -17,58 +17,70 @@ export function pushPullScaleMs(intervalMs: number, n: number): number {
   return mult * intervalMs;
 }
 
-/** Our whole table (dead and left included until purged) plus the delegate's state. */
-export function buildPushPull(nodes: readonly NodeRef[], join: boolean, userState: Uint8Array): PushPullMsg {
-  return {
-    type: 'pushPull',
-    join,
-    nodes: nodes.map((n) => ({
-      name: n.name,
-      addr: n.ipBytes,
-      port: n.addr.port,
-      meta: n.meta,
-      incarnation: n.incarnation,
-      state: n.state,
-      vsn: n.vsn,
-    })),
-    userState,
-  };
+/** Our whole table (dead and left included until purged) plus the delegate's state, encoded. */
+export function encodeLocalState(table: NodeTable, join: boolean, userState: Uint8Array): Uint8Array {
+  return encodePushPullFrom(join, table.size, userState, (put) => table.writeStates(put));
+}
+
+interface VsnRange {
+  maxPMin: number;
+  minPMax: number;
+  maxDMin: number;
+  minDMax: number;
+}
+
+function sameVsn(a: readonly number[], b: readonly number[] | undefined): boolean {
+  if (b === undefined) return false;
+  if (a === b) return true;
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4] && a[5] === b[5] && a.length === b.length;
+}
+
+function widen(r: VsnRange, v: readonly number[]): void {
+  r.maxPMin = Math.max(r.maxPMin, v[0] ?? 0);
+  r.minPMax = Math.min(r.minPMax, v[1] ?? 0);
+  r.maxDMin = Math.max(r.maxDMin, v[3] ?? 0);
+  r.minDMax = Math.min(r.minDMax, v[4] ?? 0);
+}
+
+function checkVsn(r: VsnRange, name: string, v: readonly number[]): string | null {
+  const pCur = v.length > 0 ? (v[2] ?? 0) : 0;
+  const dCur = v.length > 0 ? (v[5] ?? 0) : 0;
+  if (pCur < r.maxPMin || pCur > r.minPMax) {
+    return `Node '${name}' protocol version (${pCur}) is incompatible: [${r.maxPMin}, ${r.minPMax}]`;
+  }
+  if (dCur < r.maxDMin || dCur > r.minDMax) {
+    return `Node '${name}' delegate protocol version (${dCur}) is incompatible: [${r.maxDMin}, ${r.minDMax}]`;
+  }
+  return null;
 }
 
 /**
  * Every node's current protocol versions must fit the range all alive nodes (remote and local)
- * understand. Returns the error text memberlist would give, or null when compatible.
+ * understand. Returns the error text memberlist would give, or null when compatible. Our own
+ * table is looked at by its distinct version tuples (usually one): only when one of them fails is
+ * it walked entry by entry, for the name of the first node that does.
  */
-export function verifyProtocol(remote: readonly PushNodeState[], local: readonly NodeInfo[]): string | null {
-  let maxPMin = 0;
-  let minPMax = 255;
-  let maxDMin = 0;
-  let minDMax = 255;
-  const widen = (v: readonly number[]): void => {
-    maxPMin = Math.max(maxPMin, v[0] ?? 0);
-    minPMax = Math.min(minPMax, v[1] ?? 0);
-    maxDMin = Math.max(maxDMin, v[3] ?? 0);
-    minDMax = Math.min(minDMax, v[4] ?? 0);
-  };
-  for (const r of remote) if (r.state === 'alive' && hasVsn(r.vsn)) widen(r.vsn);
-  for (const n of local) if (n.state === 'alive') widen(n.vsn);
-  const check = (name: string, v: readonly number[]): string | null => {
-    const pCur = v.length > 0 ? (v[2] ?? 0) : 0;
-    const dCur = v.length > 0 ? (v[5] ?? 0) : 0;
-    if (pCur < maxPMin || pCur > minPMax) {
-      return `Node '${name}' protocol version (${pCur}) is incompatible: [${maxPMin}, ${minPMax}]`;
-    }
-    if (dCur < maxDMin || dCur > minDMax) {
-      return `Node '${name}' delegate protocol version (${dCur}) is incompatible: [${maxDMin}, ${minDMax}]`;
-    }
-    return null;
-  };
-  for (const r of remote) {
-    const err = check(r.name, r.vsn);
-    if (err !== null) return err;
+export function verifyProtocol(remote: readonly PushNodeState[], local: NodeTable): string | null {
+  const r: VsnRange = { maxPMin: 0, minPMax: 255, maxDMin: 0, minDMax: 255 };
+  // A tuple equal to the one looked at just before changes nothing (nearly every entry).
+  let last: readonly number[] | undefined;
+  for (const n of remote) {
+    if (n.state !== 'alive' || sameVsn(n.vsn, last) || !hasVsn(n.vsn)) continue;
+    widen(r, n.vsn);
+    last = n.vsn;
   }
-  for (const n of local) {
-    const err = check(n.name, n.vsn);
+  const inUse = local.vsnsInUse();
+  for (const v of inUse.alive) widen(r, v);
+  last = undefined;
+  for (const n of remote) {
+    if (sameVsn(n.vsn, last)) continue;
+    const err = checkVsn(r, n.name, n.vsn);
+    if (err !== null) return err;
+    last = n.vsn;
+  }
+  if (inUse.all.every((v) => checkVsn(r, '', v) === null)) return null;
+  for (const n of local.all()) {
+    const err = checkVsn(r, n.name, n.vsn);
     if (err !== null) return err;
   }
   return null;
@@ -99,6 +111,7 @@ function mergeEntries(
   for (const r of remote) {
     switch (r.state) {
       case 'alive': {
+        if (states.staleAlive(r.name, r.incarnation, r.addr, r.port, r.vsn)) break;
         let ip: string;
         try {
           ip = bytesToIp(r.addr);

@@ -21,6 +21,7 @@
 
 import type { NodeInfo, Random } from './api.ts';
 import { processInterners, type Interners } from './intern.ts';
+import type { NodeStateWriter } from '../wire/messages.ts';
 import type { Address, Vsn } from '../wire/types.ts';
 
 export function isDeadOrLeft(n: NodeInfo): boolean {
@@ -86,6 +87,21 @@ export class NodeRef implements NodeInfo {
   get stateChangeMs(): number {
     return this.t.changeMsAt(this.slot);
   }
+}
+
+/**
+ * A member's state as a push/pull last wrote it, kept with its interned name. The interned
+ * address, meta and versions are compared by identity: an interned value is one object for as
+ * long as anyone holds it, and a freed id that comes back for another value comes back as
+ * another object, so a stale memo never matches.
+ */
+interface StateMemo {
+  addr: Address;
+  meta: Uint8Array;
+  vsn: Vsn;
+  inc: number;
+  st: number;
+  bytes: Uint8Array;
 }
 
 function grownInt32(a: Int32Array, size: number, fill = 0): Int32Array<ArrayBuffer> {
@@ -227,6 +243,22 @@ export class NodeTable {
     return this.slotOf(name) >= 0;
   }
 
+  /**
+   * Whether an alive for `name` would be stale news: the node is listed at exactly this ip (as
+   * bytes) and port with an incarnation at least `incarnation`. The push/pull merge asks first,
+   * so the usual entry of a periodic exchange (nothing new) costs no address parsing.
+   */
+  aliveIsStale(name: string, incarnation: number, ip: Uint8Array, port: number): boolean {
+    const slot = this.slotOf(name);
+    if (slot < 0 || incarnation > this.inc[slot]!) return false;
+    const id = this.addrId[slot]!;
+    if (this.ids.addrs.value(id).port !== port) return false;
+    const known = this.ids.addrs.ipBytes(id);
+    if (known.length !== ip.length) return false;
+    for (let i = 0; i < ip.length; i++) if (known[i] !== ip[i]) return false;
+    return true;
+  }
+
   /** The node currently advertised at `addr`, if any (used for the CRC decision). */
   getByAddr(addr: Address): NodeRef | undefined {
     const id = this.ids.addrs.find(addr);
@@ -255,9 +287,97 @@ export class NodeTable {
     return out;
   }
 
+  /**
+   * Every entry, in probe order, as a push/pull lists it (encodePushPullFrom), without a view or
+   * an object per entry. The encoded state of each member is kept with its interned name (one per
+   * process, see StateMemo) and copied as it is while nothing in it has changed: in a settled
+   * cluster nearly every entry of every push/pull.
+   */
+  writeStates(w: NodeStateWriter): void {
+    const { names, addrs, metas, vsns } = this.ids;
+    for (let i = 0; i < this.listLen; i++) {
+      const slot = this.list[i]!;
+      const nameId = this.nameId[slot]!;
+      const addrId = this.addrId[slot]!;
+      const addr = addrs.value(addrId);
+      const meta = metas.value(this.metaId[slot]!);
+      const vsn = vsns.value(this.vsnId[slot]!);
+      const inc = this.inc[slot]!;
+      const st = this.st[slot]!;
+      const memo = names.memo(nameId) as StateMemo | undefined;
+      if (memo !== undefined && memo.addr === addr && memo.meta === meta && memo.vsn === vsn && memo.inc === inc && memo.st === st) {
+        w.putEncoded(memo.bytes);
+        continue;
+      }
+      w.put(names.encoded(nameId), addrs.ipBytes(addrId), addr.port, meta, inc, st, vsn);
+      names.setMemo(nameId, { addr, meta, vsn, inc, st, bytes: w.lastWritten() } satisfies StateMemo);
+    }
+  }
+
+  /**
+   * The distinct protocol-version tuples in the table, of alive entries and of all: a protocol
+   * check need only look at these (one or two in a cluster of thousands).
+   */
+  vsnsInUse(): { alive: Vsn[]; all: Vsn[] } {
+    const alive = new Set<number>();
+    const all = new Set<number>();
+    let lastAll = -1;
+    let lastAlive = -1;
+    for (let i = 0; i < this.listLen; i++) {
+      const slot = this.list[i]!;
+      const id = this.vsnId[slot]!;
+      // Nearly every entry has the tuple the one before had: skip the set then.
+      if (id !== lastAll) all.add((lastAll = id));
+      if (this.st[slot] === 0 && id !== lastAlive) alive.add((lastAlive = id));
+    }
+    const vsns = this.ids.vsns;
+    return { alive: [...alive].map((id) => vsns.value(id)), all: [...all].map((id) => vsns.value(id)) };
+  }
+
   /** Insert at a random position of the probe list (swap with the end, as memberlist does). */
   add(node: NewNode): NodeRef {
     if (this.slotOf(node.name) >= 0) throw new Error(`node table: ${node.name} is already listed`);
+    const { names, addrs, metas, vsns } = this.ids;
+    const slot = this.place(
+      names.acquire(node.name),
+      addrs.acquire(node.addr, node.ip4),
+      metas.acquire(node.meta),
+      vsns.acquire(node.vsn),
+      node.incarnation,
+      stateCode(node.state),
+      node.stateChangeMs,
+    );
+    return new NodeRef(this, slot);
+  }
+
+  /**
+   * The simulator's shortcut to a settled cluster at fleet size (Cluster.seedTables with `copy`):
+   * list every entry of `src` that we do not list yet as it is there — the same interned values,
+   * incarnation, state and change time — each at a random place of our own probe order, as if a
+   * merge had added it, but without a merge's news and events. `src` must share our interners.
+   * Returns how many entries were added.
+   */
+  copyEntriesFrom(src: NodeTable): number {
+    if (src.ids !== this.ids) throw new Error('node table: can only copy from a table with the same interners');
+    this.reserve(this.listLen + src.listLen);
+    const { names, addrs, metas, vsns } = this.ids;
+    let added = 0;
+    for (let i = 0; i < src.listLen; i++) {
+      const s = src.list[i]!;
+      const nameId = src.nameId[s]!;
+      if (nameId < this.slotOfName.length && this.slotOfName[nameId]! > 0) continue;
+      names.retain(nameId);
+      addrs.retain(src.addrId[s]!);
+      metas.retain(src.metaId[s]!);
+      vsns.retain(src.vsnId[s]!);
+      this.place(nameId, src.addrId[s]!, src.metaId[s]!, src.vsnId[s]!, src.inc[s]!, src.st[s]!, src.changeMs[s]!);
+      added++;
+    }
+    return added;
+  }
+
+  /** A new slot holding ids the caller has acquired, indexed and put at a random place of the probe order. */
+  private place(nameId: number, addrId: number, metaId: number, vsnId: number, incarnation: number, code: number, changeMs: number): number {
     let slot: number;
     if (this.freeSlots.length > 0) {
       slot = this.freeSlots.pop()!;
@@ -265,15 +385,14 @@ export class NodeTable {
       if (this.used === this.cap) this.reserve(Math.max(16, this.cap + 1));
       slot = this.used++;
     }
-    const { names, addrs, metas, vsns } = this.ids;
-    const nameId = names.acquire(node.name);
     this.nameId[slot] = nameId;
-    this.addrId[slot] = addrs.acquire(node.addr, node.ip4);
-    this.metaId[slot] = metas.acquire(node.meta);
-    this.vsnId[slot] = vsns.acquire(node.vsn);
-    this.inc[slot] = node.incarnation;
-    this.st[slot] = stateCode(node.state);
-    this.changeMs[slot] = node.stateChangeMs;
+    this.addrId[slot] = addrId;
+    this.metaId[slot] = metaId;
+    this.vsnId[slot] = vsnId;
+    this.inc[slot] = incarnation;
+    this.st[slot] = code;
+    this.changeMs[slot] = changeMs;
+    const names = this.ids.names;
     if (nameId >= this.slotOfName.length) this.slotOfName = grownInt32(this.slotOfName, Math.max(nameId + 1, names.bound, 2 * this.slotOfName.length));
     this.slotOfName[nameId] = slot + 1;
     this.indexAddr(slot);
@@ -284,7 +403,7 @@ export class NodeTable {
     this.list[n] = this.list[offset]!;
     this.list[offset] = slot;
     this.listLen++;
-    return new NodeRef(this, slot);
+    return slot;
   }
 
   setAddr(node: NodeInfo, addr: Address): void {

@@ -190,8 +190,18 @@ export class Cluster {
    * the cluster reaches once that re-broadcast storm (N² alive messages, each sent up to the
    * retransmit limit) has drained, without simulating it — at N = 5000 the storm alone is
    * ~400 million message receptions and, while it lasts, N² queued broadcasts in memory.
+   *
+   * `copy: true` (with `settled`) goes through the merge on the first live node only; every other
+   * node's table gets a copy of its entries (NodeTable.copyEntriesFrom: same values, each node
+   * its own probe order), without the N² merges — at N = 10,000 the merges alone are 10⁸ entries
+   * and minutes of wall time. No member events are emitted for the copied entries, so it is for
+   * memberlist-only clusters (a Serf layer learns its members from those events).
+   *
+   * `aged: true` also moves each node's next periodic push/pull to a random point of its scaled
+   * interval, as in a cluster that has been running (Memberlist.spreadPushPull); without it,
+   * nodes created together all push/pull within their first unscaled interval.
    */
-  seedTables(opts: { settled?: boolean; meta?: (name: string) => Uint8Array } = {}): void {
+  seedTables(opts: { settled?: boolean; copy?: boolean; aged?: boolean; meta?: (name: string) => Uint8Array } = {}): void {
     const live = this.live();
     const states: PushNodeState[] = live.map((n) => ({
       name: n.name,
@@ -204,10 +214,16 @@ export class Cluster {
     }));
     const bytes = encodeMessage({ type: 'pushPull', join: false, nodes: states, userState: new Uint8Array(0) });
     const from = this.network.deadAddress();
+    if (opts.copy === true && opts.settled !== true) throw new SimError('ERR_SIM_RANGE', 'seedTables: copy needs settled');
     for (const n of live) {
-      n.transport.deliverStream(from, bytes, () => undefined);
+      if (opts.copy === true && n !== live[0]) n.core.table.copyEntriesFrom(live[0]!.core.table);
+      else n.transport.deliverStream(from, bytes, () => undefined);
+      // Settled: the news of the merge, and each node's announcement of itself, has spread.
       if (opts.settled === true) n.core.discardBroadcasts();
     }
+    // Aged: as if running for a while, each node's next push/pull at a random point of its scaled
+    // interval (Memberlist.spreadPushPull), not all in the first 30 s.
+    if (opts.aged === true) for (const n of live) n.core.spreadPushPull(this.clock.now());
   }
 
   /** Crash a node: the network drops everything to/from it and its process stops. */

@@ -13,6 +13,8 @@ import {
   decodeStructAt,
   encodeGossip,
   encodeGossipAfter,
+  gossipParts,
+  decodeText,
   type MsgMap,
   type MsgValue,
 } from './msgpack.ts';
@@ -27,6 +29,7 @@ import {
 } from './types.ts';
 
 const EMPTY = new Uint8Array(0);
+const ZERO_VSN: Vsn = Object.freeze([0, 0, 0, 0, 0, 0] as const);
 
 const STATE_NAMES: readonly NodeStateName[] = ['alive', 'suspect', 'dead', 'left'];
 
@@ -63,29 +66,122 @@ function nodeStateMap(n: PushNodeState): MsgMap {
   };
 }
 
+// A push/pull carries one node-state map per member: at fleet size that is most of the bytes a
+// node encodes and decodes (10,000 of them per exchange at N = 10,000). They are written field by
+// field with the keys pre-encoded, and read by a decoder that knows their one shape; anything
+// else (another key, an unexpected type) goes through the generic path, so the result is always
+// what encodeGossip / decodeNodeState would give.
+const NODE_STATE_KEYS = ['Addr', 'Incarnation', 'Meta', 'Name', 'Port', 'State', 'Vsn'] as const;
+const [K_ADDR, K_INCARNATION, K_META, K_NAME, K_PORT, K_STATE, K_VSN] = NODE_STATE_KEYS.map((k) => encodeGossip(k)) as [
+  Uint8Array,
+  Uint8Array,
+  Uint8Array,
+  Uint8Array,
+  Uint8Array,
+  Uint8Array,
+  Uint8Array,
+];
+const FIXMAP_7 = 0x87;
+
+function putNodeState(n: PushNodeState): void {
+  const p = gossipParts;
+  p.byte(FIXMAP_7);
+  p.raw(K_ADDR);
+  p.bytes(n.addr);
+  p.raw(K_INCARNATION);
+  p.uint(n.incarnation);
+  p.raw(K_META);
+  p.bytes(n.meta);
+  p.raw(K_NAME);
+  p.str(n.name);
+  p.raw(K_PORT);
+  p.uint(n.port);
+  p.raw(K_STATE);
+  p.uint(NodeStateCode[n.state]);
+  p.raw(K_VSN);
+  putVsn(n.vsn);
+}
+
+function putVsn(v: Vsn): void {
+  if (v.length === 6) gossipParts.byteList(v);
+  else gossipParts.bytes(vsnToBytes(v));
+}
+
+/** The alive message's type byte and map header (6 fields: Addr Incarnation Meta Node Port Vsn). */
+const ALIVE_PREFIX = [MessageType.alive, 0x86];
+const K_NODE = encodeGossip('Node');
+
+/**
+ * How encodePushPullFrom's caller writes its node states: each either from its fields (`name` is
+ * the name's gossip encoding, encodeGossip(name), which a caller listing the same names again and
+ * again can keep; `state` is the NodeStateCode), or as bytes an earlier `put` wrote — a caller
+ * that lists the same unchanged states push/pull after push/pull keeps them (lastWritten) and
+ * copies them instead of encoding them again.
+ */
+export interface NodeStateWriter {
+  put(name: Uint8Array, addr: Uint8Array, port: number, meta: Uint8Array, incarnation: number, state: number, vsn: Vsn): void;
+  putEncoded(bytes: Uint8Array): void;
+  /** A copy of what the last `put` wrote. */
+  lastWritten(): Uint8Array;
+}
+
+let putsLeft = 0;
+let lastPutAt = 0;
+const nodeStateWriter: NodeStateWriter = {
+  put(name, addr, port, meta, incarnation, state, vsn) {
+    if (--putsLeft < 0) throw new WireError('ERR_WIRE_BAD_VALUE', 'push/pull: more node states written than its header counts');
+    const p = gossipParts;
+    lastPutAt = p.mark();
+    p.byte(FIXMAP_7);
+    p.raw(K_ADDR);
+    p.bytes(addr);
+    p.raw(K_INCARNATION);
+    p.uint(incarnation);
+    p.raw(K_META);
+    p.bytes(meta);
+    p.raw(K_NAME);
+    p.raw(name);
+    p.raw(K_PORT);
+    p.uint(port);
+    p.raw(K_STATE);
+    p.uint(state);
+    p.raw(K_VSN);
+    putVsn(vsn);
+  },
+  putEncoded(bytes) {
+    if (--putsLeft < 0) throw new WireError('ERR_WIRE_BAD_VALUE', 'push/pull: more node states written than its header counts');
+    gossipParts.raw(bytes);
+  },
+  lastWritten() {
+    return gossipParts.since(lastPutAt);
+  },
+};
+
+/**
+ * A push/pull message (type byte included) written straight from a node list that is not an
+ * array of PushNodeState — the member table, which lists N nodes without an object for each:
+ * `writeNodes` writes exactly `count` node states. The bytes are encodeMessage's for the same
+ * message.
+ */
+export function encodePushPullFrom(join: boolean, count: number, userState: Uint8Array, writeNodes: (w: NodeStateWriter) => void): Uint8Array {
+  const p = gossipParts;
+  p.begin([MessageType.pushPull]);
+  p.value({ Join: join, Nodes: count, UserStateLen: userState.length });
+  putsLeft = count;
+  writeNodes(nodeStateWriter);
+  if (putsLeft !== 0) throw new WireError('ERR_WIRE_BAD_VALUE', `push/pull: ${count - putsLeft} node states written, its header counts ${count}`);
+  p.raw(userState);
+  return p.take();
+}
+
 /** Header + node states + raw user state, as one buffer (type byte included). */
 function encodePushPull(m: PushPullMsg): Uint8Array {
-  const parts: Uint8Array[] = [
-    encodeGossipAfter([MessageType.pushPull], {
-      Join: m.join,
-      Nodes: m.nodes.length,
-      UserStateLen: m.userState.length,
-    }),
-  ];
-  let total = (parts[0] as Uint8Array).length + m.userState.length;
-  for (const n of m.nodes) {
-    const enc = encodeGossip(nodeStateMap(n));
-    parts.push(enc);
-    total += enc.length;
-  }
-  parts.push(m.userState);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  const p = gossipParts;
+  p.begin([MessageType.pushPull]);
+  p.value({ Join: m.join, Nodes: m.nodes.length, UserStateLen: m.userState.length });
+  for (const n of m.nodes) putNodeState(n);
+  p.raw(m.userState);
+  return p.take();
 }
 
 /** Encode one message: type byte + body. */
@@ -118,15 +214,25 @@ export function encodeMessage(msg: Message): Uint8Array {
       return encodeGossipAfter([MessageType.suspect], { From: msg.from, Incarnation: msg.incarnation, Node: msg.node });
     case 'dead':
       return encodeGossipAfter([MessageType.dead], { From: msg.from, Incarnation: msg.incarnation, Node: msg.node });
-    case 'alive':
-      return encodeGossipAfter([MessageType.alive], {
-        Addr: msg.addr,
-        Incarnation: msg.incarnation,
-        Meta: msg.meta,
-        Node: msg.node,
-        Port: msg.port,
-        Vsn: vsnToBytes(msg.vsn),
-      });
+    case 'alive': {
+      // The most frequent news (every join, tag change and refutation, re-broadcast by every
+      // node that takes it): written field by field, as putNodeState does.
+      const p = gossipParts;
+      p.begin(ALIVE_PREFIX);
+      p.raw(K_ADDR);
+      p.bytes(msg.addr);
+      p.raw(K_INCARNATION);
+      p.uint(msg.incarnation);
+      p.raw(K_META);
+      p.bytes(msg.meta);
+      p.raw(K_NODE);
+      p.str(msg.node);
+      p.raw(K_PORT);
+      p.uint(msg.port);
+      p.raw(K_VSN);
+      putVsn(msg.vsn);
+      return p.take();
+    }
     case 'pushPull':
       return encodePushPull(msg);
     case 'user': {
@@ -176,6 +282,197 @@ export function decodeNodeState(v: MsgValue): PushNodeState {
   };
 }
 
+// ---- the node-state fast path (see NODE_STATE_KEYS) ----
+
+// Decoded node states by their bytes. A periodic push/pull lists every member, and the members
+// of a settled cluster are the same states exchange after exchange (and, in a simulator, the
+// same states in every node's table): their bytes are hashed, compared with the bytes a cached
+// state came from, and the same frozen state is handed out again — no name, address or object
+// to build. Bounded (cleared when full); a hash collision only costs a miss.
+const STATE_CACHE_MAX = 1 << 16;
+const stateCache = new Map<number, { bytes: Uint8Array; state: PushNodeState }>();
+
+/** Where the node state at `start` ends, if it has the usual shape (a fixmap of fixstr keys and
+ *  plain values) and the buffer holds all of it; -1 otherwise. Reads nothing into objects. */
+export function nodeStateEnd(buf: Uint8Array, start: number): number {
+  if (start >= buf.length) return -1;
+  const head = buf[start]!;
+  if (head < 0x80 || head > 0x8f) return -1;
+  let at = start + 1;
+  for (let f = head & 0x0f; f > 0; f--) {
+    if (at >= buf.length) return -1;
+    const k = buf[at]!;
+    if (k < 0xa0 || k > 0xbf) return -1;
+    at += 1 + (k & 0x1f);
+    if (readSmallUint(buf, at) >= 0 || rawSpan(buf, at) >= 0) at = rawEnd;
+    else return -1;
+  }
+  return at <= buf.length ? at : -1;
+}
+
+function readNodeStateCached(buf: Uint8Array, start: number): PushNodeState | undefined {
+  const end = nodeStateEnd(buf, start);
+  if (end < 0) return readNodeStateFast(buf, start);
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  h &= 0x3fffffff; // a small integer key (V8 keeps it unboxed)
+  const hit = stateCache.get(h);
+  if (hit !== undefined && hit.bytes.length === end - start) {
+    const b = hit.bytes;
+    let same = true;
+    for (let i = 0; i < b.length; i++) {
+      if (b[i] !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      fastEnd = end;
+      return hit.state;
+    }
+  }
+  const state = readNodeStateFast(buf, start);
+  if (state === undefined) return undefined;
+  if (stateCache.size >= STATE_CACHE_MAX) stateCache.clear();
+  stateCache.set(h, { bytes: buf.slice(start, end), state: Object.freeze(state) });
+  return state;
+}
+
+/** Where the last readNodeStateFast ended (a module slot, not a result object per node). */
+let fastEnd = 0;
+/** Where the value rawSpan or readSmallUint just read ends. */
+let rawEnd = 0;
+
+/** A str- or bin-family value (or nil: empty) at `at`: returns where its bytes start (they end at
+ *  rawEnd), or -1 for any other type or a value the buffer does not hold. */
+function rawSpan(buf: Uint8Array, at: number): number {
+  if (at >= buf.length) return -1;
+  const b = buf[at]!;
+  let len: number;
+  let from: number;
+  if (b >= 0xa0 && b <= 0xbf) {
+    len = b & 0x1f;
+    from = at + 1;
+  } else if (b === 0xc0) {
+    rawEnd = at + 1;
+    return at + 1; // nil: an empty span
+  } else if (b === 0xd9 || b === 0xc4) {
+    if (at + 2 > buf.length) return -1;
+    len = buf[at + 1]!;
+    from = at + 2;
+  } else if (b === 0xda || b === 0xc5) {
+    if (at + 3 > buf.length) return -1;
+    len = (buf[at + 1]! << 8) | buf[at + 2]!;
+    from = at + 3;
+  } else return -1;
+  if (from + len > buf.length) return -1;
+  rawEnd = from + len;
+  return from;
+}
+
+/** A non-negative integer below 2^32 (or nil = 0) at `at`; -1 otherwise. Sets rawEnd. */
+function readSmallUint(buf: Uint8Array, at: number): number {
+  if (at >= buf.length) return -1;
+  const b = buf[at]!;
+  if (b < 0x80) {
+    rawEnd = at + 1;
+    return b;
+  }
+  if (b === 0xc0) {
+    rawEnd = at + 1;
+    return 0;
+  }
+  if (b === 0xcc && at + 2 <= buf.length) {
+    rawEnd = at + 2;
+    return buf[at + 1]!;
+  }
+  if (b === 0xcd && at + 3 <= buf.length) {
+    rawEnd = at + 3;
+    return (buf[at + 1]! << 8) | buf[at + 2]!;
+  }
+  if (b === 0xce && at + 5 <= buf.length) {
+    rawEnd = at + 5;
+    return ((buf[at + 1]! << 24) >>> 0) + ((buf[at + 2]! << 16) | (buf[at + 3]! << 8) | buf[at + 4]!);
+  }
+  return -1;
+}
+
+/** Whether the fixstr key at buf[at+1, at+1+len) spells `key` (its encoded form, header included). */
+function keyIs(buf: Uint8Array, at: number, key: Uint8Array): boolean {
+  if (at + key.length > buf.length) return false;
+  for (let i = 0; i < key.length; i++) if (buf[at + i] !== key[i]) return false;
+  return true;
+}
+
+/**
+ * One node state in its usual shape (a fixmap of the known keys with plain values), or undefined
+ * for anything else — the caller then decodes it the generic way, which gives the same result or
+ * the right error. Sets fastEnd.
+ */
+function readNodeStateFast(buf: Uint8Array, start: number): PushNodeState | undefined {
+  const head = buf[start]!;
+  if (head < 0x80 || head > 0x8f) return undefined;
+  const fields = head & 0x0f;
+  let at = start + 1;
+  let name = '';
+  let addr = EMPTY;
+  let port = 0;
+  let meta = EMPTY;
+  let incarnation = 0;
+  let code = 0;
+  let vsn: Vsn = ZERO_VSN;
+  for (let f = 0; f < fields; f++) {
+    if (at >= buf.length) return undefined;
+    const k = buf[at]!;
+    if (k < 0xa0 || k > 0xbf) return undefined;
+    // Keys by length, then by bytes: Addr/Meta/Name/Port (4), State (5), Vsn (3), Incarnation (11).
+    const klen = k & 0x1f;
+    let which: Uint8Array;
+    switch (klen) {
+      case 3:
+        which = K_VSN;
+        break;
+      case 4: {
+        const c = buf[at + 1];
+        which = c === 0x41 ? K_ADDR : c === 0x4d ? K_META : c === 0x4e ? K_NAME : K_PORT;
+        break;
+      }
+      case 5:
+        which = K_STATE;
+        break;
+      case 11:
+        which = K_INCARNATION;
+        break;
+      default:
+        return undefined;
+    }
+    if (!keyIs(buf, at, which)) return undefined;
+    at += which.length;
+    if (which === K_INCARNATION || which === K_PORT || which === K_STATE) {
+      const v = readSmallUint(buf, at);
+      if (v < 0) return undefined;
+      if (which === K_INCARNATION) incarnation = v;
+      else if (which === K_PORT) port = v;
+      else if (v > 3) return undefined;
+      else code = v;
+    } else {
+      const from = rawSpan(buf, at);
+      if (from < 0) return undefined;
+      const end = rawEnd;
+      if (which === K_NAME) name = from === end ? '' : decodeText(buf, from, end);
+      else if (which === K_VSN) vsn = from === end ? ZERO_VSN : vsnFromBytes(buf.subarray(from, Math.min(end, from + 6)));
+      else {
+        const b = from === end ? EMPTY : buf.slice(from, end);
+        if (which === K_ADDR) addr = b;
+        else meta = b;
+      }
+    }
+    at = rawEnd;
+  }
+  fastEnd = at;
+  return { name, addr, port, meta, incarnation, state: STATE_NAMES[code]!, vsn };
+}
+
 /** Push/pull header fields, validated (negative counts would let a peer desync the stream). */
 export function decodePushPullHeader(v: MsgValue): { join: boolean; nodes: number; userStateLen: number } {
   const h = asMap(v);
@@ -195,6 +492,12 @@ function decodePushPull(buf: Uint8Array): PushPullMsg {
   for (let i = 0; i < h.nodes; i++) {
     // Each state needs at least one byte: a huge Nodes count on a short buffer stops here.
     if (at >= buf.length) throw new WireError('ERR_WIRE_TRUNCATED', `push/pull ends after ${i} of ${h.nodes} nodes`);
+    const fast = readNodeStateCached(buf, at);
+    if (fast !== undefined) {
+      nodes.push(fast);
+      at = fastEnd;
+      continue;
+    }
     const r = readObject(buf, at);
     nodes.push(decodeNodeState(r.value));
     at = r.end;

@@ -70,9 +70,17 @@ class Writer {
   }
 
   bytes(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = b.length;
+    this.ensure(n);
+    if (n <= 16) {
+      // TypedArray#set costs more than the copy itself for the few bytes of a key or an address.
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) buf[p++] = b[i]!;
+    } else {
+      this.buf.set(b, this.pos);
+    }
+    this.pos += n;
   }
 
   /** Copy of what was written since `start`, leaving the scratch buffer for the next call. */
@@ -299,6 +307,75 @@ export function encodeGossipAfter(prefix: ArrayLike<number>, v: MsgValue): Uint8
   for (let i = 0; i < prefix.length; i++) w.buf[w.pos++] = prefix[i] ?? 0;
   writeValue(w, v, 'gossip', 0);
   return w.take(0);
+}
+
+/**
+ * The shared gossip writer, piece by piece, for the one fixed-shape struct that travels by the
+ * thousand: a push/pull's node states (messages.ts writes them without building a map per node;
+ * the bytes are what encodeGossip gives for the same map). Not re-entrant: begin, put, take.
+ */
+export const gossipParts = {
+  begin(prefix: ArrayLike<number>): void {
+    const w = writer;
+    w.pos = 0;
+    w.ensure(prefix.length);
+    for (let i = 0; i < prefix.length; i++) w.buf[w.pos++] = prefix[i] ?? 0;
+  },
+  value(v: MsgValue): void {
+    writeValue(writer, v, 'gossip', 0);
+  },
+  byte(b: number): void {
+    writer.u8(b);
+  },
+  /** Bytes already encoded (a key, a header): copied as they are. */
+  raw(b: Uint8Array): void {
+    writer.bytes(b);
+  },
+  uint(v: number): void {
+    if (Number.isSafeInteger(v) && v >= 0) writeUint(writer, v);
+    else writeValue(writer, v, 'gossip', 0);
+  },
+  str(s: string): void {
+    writeString(writer, s, 'gossip');
+  },
+  bytes(b: Uint8Array): void {
+    writeBytes(writer, b, 'gossip');
+  },
+  /** A short byte string given as numbers (a Vsn tuple), as bytes() would write its Uint8Array. */
+  byteList(v: readonly number[]): void {
+    const w = writer;
+    writeStrHeader(w, v.length, 'gossip');
+    w.ensure(v.length);
+    for (let i = 0; i < v.length; i++) w.buf[w.pos++] = v[i]! & 0xff;
+  },
+  take(): Uint8Array {
+    return writer.take(0);
+  },
+  /** Where the next byte goes (for since()). */
+  mark(): number {
+    return writer.pos;
+  },
+  /** A copy of what was written since `mark`. */
+  since(mark: number): Uint8Array {
+    return writer.buf.slice(mark, writer.pos);
+  },
+};
+
+/** encodeGossip(s) for a string, without touching the shared writer: safe to call while
+ *  gossipParts is in the middle of a message (a name encoded on first use, intern.ts). */
+export function encodeGossipString(s: string): Uint8Array {
+  const body = textEncoder.encode(s);
+  const len = body.length;
+  const head = len < 32 ? [0xa0 | len] : len < 65536 ? [0xda, len >> 8, len & 0xff] : [0xdb, len >>> 24, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff];
+  const out = new Uint8Array(head.length + len);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/** UTF-8 decode of buf[start, end) as the decoder does it (exported for messages.ts's fast path). */
+export function decodeText(buf: Uint8Array, start: number, end: number): string {
+  return bytesToString(buf, start, end);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import { compressMessage, decompressAt } from './compress.ts';
 import { WireError } from './errors.ts';
 import type { Keyring } from './keyring.ts';
 import { MAX_STREAM_BYTES } from './limits.ts';
-import { decodeMessage, decodePushPullHeader, encodeMessage, readObject } from './messages.ts';
+import { decodeMessage, decodePushPullHeader, encodeMessage, nodeStateEnd, readObject } from './messages.ts';
 import { asInt, asMap, decodeMsgpackPrefix, encodeGossipAfter, skipMsgpackPrefix, type DecodeOptions } from './msgpack.ts';
 import { decryptPayload, encryptPayload, encryptedLength } from './security.ts';
 import type { SealOptions } from './packet.ts';
@@ -98,8 +98,12 @@ export function streamFrameLength(buf: Uint8Array, maxBytes: number = MAX_STREAM
       if (head.end + h.nodes + h.userStateLen > maxBytes) throw tooLarge(head.end + h.nodes + h.userStateLen, maxBytes);
       let at = head.end;
       for (let i = 0; i < h.nodes; i++) {
-        const end = object(at);
+        // The usual node-state shape is skipped without a decoder per state; anything else, or
+        // a state cut short, goes the generic way (which also tells "incomplete" from "bad").
+        const fast = nodeStateEnd(buf, at);
+        const end = fast >= 0 ? fast : object(at);
         if (end === undefined) return undefined;
+        if (end > maxBytes) throw tooLarge(end, maxBytes);
         at = end;
       }
       const total = at + h.userStateLen;

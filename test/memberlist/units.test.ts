@@ -12,7 +12,8 @@ import {
 import { TimerSet } from '../../src/memberlist/timers.ts';
 import { NodeTable } from '../../src/memberlist/table.ts';
 import { Interners } from '../../src/memberlist/intern.ts';
-import { pushPullScaleMs } from '../../src/memberlist/pushpull.ts';
+import { encodeLocalState, pushPullScaleMs } from '../../src/memberlist/pushpull.ts';
+import { decodeMessage, encodeMessage, type Message } from '../../src/wire/index.ts';
 import { lanConfig, localConfig, wanConfig } from '../../src/memberlist/config.ts';
 import type { NodeInfo, Random } from '../../src/memberlist/api.ts';
 
@@ -232,4 +233,26 @@ test('node table: tables share interned names, addresses and meta, and give them
   assert.equal(ids.names.size, 50);
   assert.equal(tables[0]!.get('n7'), undefined);
   assert.equal(tables[0]!.get('m7')!.addr.ip, '10.1.0.7');
+});
+
+test('push/pull from the table: the bytes encodeMessage gives for the same states, names new to the process included', () => {
+  // Names are encoded on first use while the message is being written: that must not disturb it.
+  const t = new NodeTable(testRandom(7), new Interners());
+  const states = ['alive', 'suspect', 'dead', 'left'] as const;
+  for (let i = 0; i < 40; i++) {
+    t.add({ ...node(`fresh-${i}-${'z'.repeat(i)}`, states[i % 4]!, i), incarnation: i * 1000, meta: Uint8Array.of(i) });
+  }
+  const user = Uint8Array.of(9, 8, 7);
+  const bytes = encodeLocalState(t, true, user);
+  const expected: Message = {
+    type: 'pushPull',
+    join: true,
+    nodes: t.all().map((r) => ({ name: r.name, addr: r.ipBytes, port: r.addr.port, meta: r.meta, incarnation: r.incarnation, state: r.state, vsn: r.vsn })),
+    userState: user,
+  };
+  assert.deepEqual(bytes, encodeMessage(expected));
+  assert.deepEqual(encodeLocalState(t, true, user), bytes, 'the second time, from the cached names');
+  const back = decodeMessage(bytes);
+  assert.ok(back.type === 'pushPull');
+  assert.deepEqual(back.nodes.map((n) => n.name), t.all().map((r) => r.name));
 });

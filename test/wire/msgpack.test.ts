@@ -14,6 +14,7 @@ import {
   decodeMsgpack,
   decodeMsgpackPrefix,
   encodeGossip,
+  encodeGossipString,
   encodeRpc,
   ipToBytes,
   skipMsgpackPrefix,
@@ -273,4 +274,10 @@ test('hostile keys (__proto__, toString) are plain own properties, in both map k
     assert.equal(({} as Record<string, unknown>).x, undefined, 'Object.prototype untouched');
   }
   assertWireError(() => decodeStructAt(unhex('82a161'), 0), 'ERR_WIRE_TRUNCATED');
+});
+
+test('encodeGossipString gives encodeGossip\'s bytes for strings of every header size', () => {
+  for (const s of ['', 'a', 'node-0001', 'x'.repeat(31), 'x'.repeat(32), 'ノード'.repeat(20), 'y'.repeat(70_000)]) {
+    assert.deepEqual(encodeGossipString(s), encodeGossip(s), `length ${s.length}`);
+  }
 });
