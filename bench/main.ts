@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const NAMED_ONLY = ['remerge.ts', 'scale.ts'];
+const NAMED_ONLY = ['members.ts', 'remerge.ts', 'scale.ts'];
 const argv = process.argv.slice(2).filter((a) => a !== '--');
 const firstFlag = argv.findIndex((a) => a.startsWith('-'));
 const filters = firstFlag < 0 ? argv : argv.slice(0, firstFlag);

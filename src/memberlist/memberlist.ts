@@ -93,6 +93,8 @@ export class Memberlist implements MembershipCore {
   private leaveDone = false;
   private leaveTimer: TimerHandle | undefined;
   private pushPullTicker: { restart(atMs: number): void } | undefined;
+  /** Scratch for mergeRemote: table slots of a remote list's nodes (grows to the largest list). */
+  private mergeSlots = new Int32Array(0);
   private lastNow = 0;
 
   // Eager forwarding (eager.ts): the pending round, when the last one sent, whom to skip.
@@ -120,7 +122,7 @@ export class Memberlist implements MembershipCore {
       broadcast: (key, msg, finished) => this.broadcast(key, msg, finished),
       emit: (e) => this.emit(e),
       drop: (reason, detail, from) => this.drop(reason, detail, from),
-      count: (key) => this.count(key),
+      count: (key, by) => this.count(key, by),
     });
     this.prober = new Prober({
       config,
@@ -474,7 +476,7 @@ export class Memberlist implements MembershipCore {
 
   private gossip(): void {
     // Idle (nothing queued here or in the delegate): no targets to draw, nothing to send.
-    if (this.queue.length === 0 && this.delegate?.hasBroadcasts?.() === false) return;
+    if (this.queue.length === 0 && (this.delegate === null || this.delegate.hasBroadcasts?.() === false)) return;
     const c = this.config;
     const now = this.lastNow;
     gossipRound({
@@ -501,16 +503,23 @@ export class Memberlist implements MembershipCore {
     }
     // One pass over the remote list: how much of it is new to us (room is made for exactly
     // that, instead of growing the table step by step through the merge), and whether it lists us.
+    // The slot of each listed node (-1: not listed here) is kept for the merge, which then
+    // looks nothing up again: at fleet size a push/pull is thousands of entries, nearly all known.
     const self = this.config.name;
+    const nodes = msg.nodes;
+    const slots = nodes.length <= this.mergeSlots.length ? this.mergeSlots : (this.mergeSlots = new Int32Array(nodes.length));
     let known = 0;
     let listsUs = false;
-    for (const n of msg.nodes) {
-      if (n.name === self) listsUs = true;
-      else if (this.table.has(n.name)) known++;
+    for (let i = 0; i < nodes.length; i++) {
+      const name = nodes[i]!.name;
+      const slot = this.table.slotFor(name);
+      slots[i] = slot;
+      if (name === self) listsUs = true;
+      else if (slot >= 0) known++;
     }
-    this.table.reserve(this.table.size + msg.nodes.length - known - (listsUs ? 1 : 0));
-    const forgotten = !listsUs && this.forgottenBy(msg.nodes.length, known, now);
-    mergeState(this.states, this.config.name, msg.nodes, now, (name, detail) =>
+    this.table.reserve(this.table.size + nodes.length - known - (listsUs ? 1 : 0));
+    const forgotten = !listsUs && this.forgottenBy(nodes.length, known, now);
+    mergeState(this.states, this.config.name, nodes, slots, now, (name, detail) =>
       this.drop('pushpull-bad-node', `${name}: ${detail}`, from),
     );
     if (msg.userState.length > 0) this.delegate?.mergeRemoteState(msg.userState, msg.join, now);

@@ -27,7 +27,7 @@ export interface StateHost {
   emit(e: MemberEvent): void;
   drop(reason: string, detail: string, from?: Address): void;
   /** Bump a counter that is not a drop (e.g. refutations). */
-  count(key: string): void;
+  count(key: string, by?: number): void;
 }
 
 export interface AliveNews {
@@ -79,7 +79,8 @@ function bytesEqual(a: Uint8Array | readonly number[], b: Uint8Array | readonly 
 
 /** The wire layer zero-fills a missing Vsn; all zeros means "not sent" (old peers). */
 export function hasVsn(v: readonly number[]): boolean {
-  return v.some((x) => x !== 0);
+  for (let i = 0; i < v.length; i++) if (v[i] !== 0) return true;
+  return false;
 }
 
 /**
@@ -121,8 +122,15 @@ export class NodeStates {
       fn();
     } finally {
       this.quietDepth--;
+      if (this.quietDepth === 0 && this.staleAlives > 0) {
+        this.host.count('stale-alive', this.staleAlives);
+        this.staleAlives = 0;
+      }
     }
   }
+
+  /** Stale alives seen by staleAlive during a merge, counted once at its end. */
+  private staleAlives = 0;
 
   private stale(reason: string, detail: () => string): void {
     if (this.quietDepth > 0) this.host.count(reason);
@@ -163,15 +171,16 @@ export class NodeStates {
    * stale (known at this address, not newer, sane versions) is counted as it would count it, and
    * true is returned; false means "not sure: call aliveNode".
    */
-  staleAlive(name: string, incarnation: number, ip: Uint8Array, port: number, vsn: readonly number[]): boolean {
-    if (name === this.host.config.name) return false;
+  staleAlive(slot: number, name: string, incarnation: number, ip: Uint8Array, port: number, vsn: readonly number[]): boolean {
+    if (slot < 0 || name === this.host.config.name) return false;
     if (hasVsn(vsn)) {
       const pMin = vsn[0] ?? 0;
       const pMax = vsn[1] ?? 0;
       if (pMin === 0 || pMax === 0 || pMin > pMax) return false;
     }
-    if (!this.host.table.aliveIsStale(name, incarnation, ip, port)) return false;
-    this.stale('stale-alive', () => `alive for ${name} incarnation ${incarnation}: not newer than known`);
+    if (!this.host.table.aliveIsStale(slot, incarnation, ip, port)) return false;
+    if (this.quietDepth > 0) this.staleAlives++;
+    else this.stale('stale-alive', () => `alive for ${name} incarnation ${incarnation}: not newer than known`);
     return true;
   }
 

@@ -95,23 +95,28 @@ export function mergeState(
   states: NodeStates,
   selfName: string,
   remote: readonly PushNodeState[],
+  slots: Int32Array,
   now: number,
   onBad: (name: string, detail: string) => void,
 ): void {
-  states.quietly(() => mergeEntries(states, selfName, remote, now, onBad));
+  states.quietly(() => mergeEntries(states, selfName, remote, slots, now, onBad));
 }
 
+/** `slots[i]`: the table slot of remote[i] before the merge (NodeTable.slotFor), -1 if not listed. */
 function mergeEntries(
   states: NodeStates,
   selfName: string,
   remote: readonly PushNodeState[],
+  slots: Int32Array,
   now: number,
   onBad: (name: string, detail: string) => void,
 ): void {
-  for (const r of remote) {
+  for (let i = 0; i < remote.length; i++) {
+    const r = remote[i]!;
     switch (r.state) {
       case 'alive': {
-        if (states.staleAlive(r.name, r.incarnation, r.addr, r.port, r.vsn)) break;
+        // Slots found before the merge stay good through it: a merge adds entries, never removes one.
+        if (states.staleAlive(slots[i]!, r.name, r.incarnation, r.addr, r.port, r.vsn)) break;
         let ip: string;
         try {
           ip = bytesToIp(r.addr);

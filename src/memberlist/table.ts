@@ -229,6 +229,11 @@ export class NodeTable {
     this.changeMs[slot] = now;
   }
 
+  /** The slot listing `name`, or -1. A slot stays this node's until the next purge (see the top). */
+  slotFor(name: string): number {
+    return this.slotOf(name);
+  }
+
   private slotOf(name: string): number {
     const id = this.ids.names.find(name);
     return id < 0 || id >= this.slotOfName.length ? -1 : this.slotOfName[id]! - 1;
@@ -244,12 +249,11 @@ export class NodeTable {
   }
 
   /**
-   * Whether an alive for `name` would be stale news: the node is listed at exactly this ip (as
-   * bytes) and port with an incarnation at least `incarnation`. The push/pull merge asks first,
+   * Whether an alive for the node at `slot` (slotFor) would be stale news: it is listed at
+   * exactly this ip (as bytes) and port with an incarnation at least `incarnation`. The push/pull merge asks first,
    * so the usual entry of a periodic exchange (nothing new) costs no address parsing.
    */
-  aliveIsStale(name: string, incarnation: number, ip: Uint8Array, port: number): boolean {
-    const slot = this.slotOf(name);
+  aliveIsStale(slot: number, incarnation: number, ip: Uint8Array, port: number): boolean {
     if (slot < 0 || incarnation > this.inc[slot]!) return false;
     const id = this.addrId[slot]!;
     if (this.ids.addrs.value(id).port !== port) return false;

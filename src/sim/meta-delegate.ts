@@ -13,6 +13,9 @@ export class MetaDelegate implements Delegate {
   getBroadcasts(): Uint8Array[] {
     return [];
   }
+  hasBroadcasts(): boolean {
+    return false;
+  }
   localState(): Uint8Array {
     return new Uint8Array(0);
   }
