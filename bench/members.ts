@@ -5,8 +5,10 @@
 // sends: every member alive, incarnation 1, tags role=web dc=bench, on 127.60.x.y:7946) hands it
 // N members it has never seen; the bench reads the agent's reply to the end, as a peer does (an
 // agent merges only after its own state went out). Then it waits until the agent's RPC `members`
-// lists N + 1, lets it settle (KODAMA_BENCH_SETTLE_MS, default 3000), and reads VmRSS and RssAnon
-// (/proc/PID/status) before and after: (after − before) / N is what one member costs the agent.
+// lists N + 1, lets it settle (KODAMA_BENCH_SETTLE_MS, default 20000: long enough for V8's memory
+// reducer to collect the join's garbage once the agent is idle; at 3 s the same run varies by
+// ±5 MiB at N = 10,000), and reads VmRSS and RssAnon (/proc/PID/status) before and after:
+// (after − before) / N is what one member costs the agent.
 // The fake members do not answer probes; within the settle window the agent probes a handful
 // (one per second), far too few to matter.
 //
@@ -122,7 +124,7 @@ export default async function run(): Promise<void> {
   installExitHooks();
   const sizes = (process.env['KODAMA_BENCH_MEMBERS'] ?? '100,1000,10000').split(',').map(Number);
   const kinds = (process.env['KODAMA_BENCH_KINDS'] ?? 'serf,kodama').split(',') as Kind[];
-  const settleMs = Number(process.env['KODAMA_BENCH_SETTLE_MS'] ?? 3000);
+  const settleMs = Number(process.env['KODAMA_BENCH_SETTLE_MS'] ?? 20_000);
   const rows: Row[] = [];
   for (const n of sizes) {
     for (const kind of kinds) {

@@ -319,6 +319,13 @@ export class Interners {
   readonly addrs = new AddrInterner();
   readonly metas = new MetaInterner();
   readonly vsns = new VsnInterner();
+  /**
+   * Keep each member's encoded push/pull state with its name (NodeTable.writeStates) and copy it
+   * while it is unchanged. Worth it where the same states are encoded over and over — a simulator
+   * of thousands of tables; a real agent encodes its table once a push/pull interval and keeps the
+   * ~200 bytes per member instead (off by default).
+   */
+  cacheEncodings = false;
 }
 
 /** The process's interners, what every NodeTable uses unless handed its own. */

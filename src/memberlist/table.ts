@@ -293,12 +293,20 @@ export class NodeTable {
 
   /**
    * Every entry, in probe order, as a push/pull lists it (encodePushPullFrom), without a view or
-   * an object per entry. The encoded state of each member is kept with its interned name (one per
-   * process, see StateMemo) and copied as it is while nothing in it has changed: in a settled
-   * cluster nearly every entry of every push/pull.
+   * an object per entry. With the interners' cacheEncodings (a simulator), the encoded state of
+   * each member is kept with its interned name (one per process, see StateMemo) and copied as it
+   * is while nothing in it has changed: in a settled cluster nearly every entry of every push/pull.
    */
   writeStates(w: NodeStateWriter): void {
     const { names, addrs, metas, vsns } = this.ids;
+    if (!this.ids.cacheEncodings) {
+      for (let i = 0; i < this.listLen; i++) {
+        const slot = this.list[i]!;
+        const addrId = this.addrId[slot]!;
+        w.put(names.value(this.nameId[slot]!), addrs.ipBytes(addrId), addrs.value(addrId).port, metas.value(this.metaId[slot]!), this.inc[slot]!, this.st[slot]!, vsns.value(this.vsnId[slot]!));
+      }
+      return;
+    }
     for (let i = 0; i < this.listLen; i++) {
       const slot = this.list[i]!;
       const nameId = this.nameId[slot]!;

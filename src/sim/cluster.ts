@@ -19,7 +19,8 @@ import { Memberlist } from '../memberlist/memberlist.ts';
 import { Driver } from '../transport/driver.ts';
 import type { TimerHandle } from '../transport/transport.ts';
 import { ipToBytes } from '../wire/addr.ts';
-import { encodeMessage } from '../wire/messages.ts';
+import { cacheNodeStates, encodeMessage } from '../wire/messages.ts';
+import { processInterners } from '../memberlist/intern.ts';
 import type { Address, PushNodeState } from '../wire/types.ts';
 import { VirtualClock } from './clock.ts';
 import { SimError } from './errors.ts';
@@ -108,6 +109,10 @@ export class Cluster {
   private nextIndex = 1;
 
   constructor(opts: ClusterOptions = {}) {
+    // Thousands of nodes in one process encode and decode the same member states over and over:
+    // keep them (off in a real agent, where they would only cost memory).
+    processInterners.cacheEncodings = true;
+    cacheNodeStates(1 << 16);
     this.seed = opts.seed ?? seedFromEnv(DEFAULT_SEED);
     this.root = new SeededRandom(this.seed);
     this.clock = new VirtualClock(opts.maxSteps === undefined ? {} : { maxSteps: opts.maxSteps });

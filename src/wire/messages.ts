@@ -112,14 +112,14 @@ const ALIVE_PREFIX = [MessageType.alive, 0x86];
 const K_NODE = encodeGossip('Node');
 
 /**
- * How encodePushPullFrom's caller writes its node states: each either from its fields (`name` is
- * the name's gossip encoding, encodeGossip(name), which a caller listing the same names again and
- * again can keep; `state` is the NodeStateCode), or as bytes an earlier `put` wrote — a caller
+ * How encodePushPullFrom's caller writes its node states: each either from its fields (`name`
+ * as a string, or as its gossip encoding, encodeGossipString(name), which a caller listing the
+ * same names again and again can keep; `state` is the NodeStateCode), or as bytes an earlier `put` wrote — a caller
  * that lists the same unchanged states push/pull after push/pull keeps them (lastWritten) and
  * copies them instead of encoding them again.
  */
 export interface NodeStateWriter {
-  put(name: Uint8Array, addr: Uint8Array, port: number, meta: Uint8Array, incarnation: number, state: number, vsn: Vsn): void;
+  put(name: string | Uint8Array, addr: Uint8Array, port: number, meta: Uint8Array, incarnation: number, state: number, vsn: Vsn): void;
   putEncoded(bytes: Uint8Array): void;
   /** A copy of what the last `put` wrote. */
   lastWritten(): Uint8Array;
@@ -140,7 +140,8 @@ const nodeStateWriter: NodeStateWriter = {
     p.raw(K_META);
     p.bytes(meta);
     p.raw(K_NAME);
-    p.raw(name);
+    if (typeof name === 'string') p.str(name);
+    else p.raw(name);
     p.raw(K_PORT);
     p.uint(port);
     p.raw(K_STATE);
@@ -289,8 +290,18 @@ export function decodeNodeState(v: MsgValue): PushNodeState {
 // same states in every node's table): their bytes are hashed, compared with the bytes a cached
 // state came from, and the same frozen state is handed out again — no name, address or object
 // to build. Bounded (cleared when full); a hash collision only costs a miss.
-const STATE_CACHE_MAX = 1 << 16;
+let stateCacheMax = 0;
 const stateCache = new Map<number, { bytes: Uint8Array; state: PushNodeState }>();
+
+/**
+ * Turn the cache of decoded node states on (`maxEntries` > 0) or off (0, the default: a real
+ * agent decodes each member's state once a push/pull interval and would hold ~500 bytes per
+ * member for it). The simulator turns it on: thousands of nodes decode the same states.
+ */
+export function cacheNodeStates(maxEntries: number): void {
+  stateCacheMax = Math.max(0, Math.floor(maxEntries));
+  if (stateCacheMax === 0) stateCache.clear();
+}
 
 /** Where the node state at `start` ends, if it has the usual shape (a fixmap of fixstr keys and
  *  plain values) and the buffer holds all of it; -1 otherwise. Reads nothing into objects. */
@@ -311,6 +322,7 @@ export function nodeStateEnd(buf: Uint8Array, start: number): number {
 }
 
 function readNodeStateCached(buf: Uint8Array, start: number): PushNodeState | undefined {
+  if (stateCacheMax === 0) return readNodeStateFast(buf, start);
   const end = nodeStateEnd(buf, start);
   if (end < 0) return readNodeStateFast(buf, start);
   let h = 0x811c9dc5;
@@ -333,7 +345,7 @@ function readNodeStateCached(buf: Uint8Array, start: number): PushNodeState | un
   }
   const state = readNodeStateFast(buf, start);
   if (state === undefined) return undefined;
-  if (stateCache.size >= STATE_CACHE_MAX) stateCache.clear();
+  if (stateCache.size >= stateCacheMax) stateCache.clear();
   stateCache.set(h, { bytes: buf.slice(start, end), state: Object.freeze(state) });
   return state;
 }

@@ -237,7 +237,10 @@ test('node table: tables share interned names, addresses and meta, and give them
 
 test('push/pull from the table: the bytes encodeMessage gives for the same states, names new to the process included', () => {
   // Names are encoded on first use while the message is being written: that must not disturb it.
-  const t = new NodeTable(testRandom(7), new Interners());
+  for (const cacheEncodings of [false, true]) {
+  const ids = new Interners();
+  ids.cacheEncodings = cacheEncodings;
+  const t = new NodeTable(testRandom(7), ids);
   const states = ['alive', 'suspect', 'dead', 'left'] as const;
   for (let i = 0; i < 40; i++) {
     t.add({ ...node(`fresh-${i}-${'z'.repeat(i)}`, states[i % 4]!, i), incarnation: i * 1000, meta: Uint8Array.of(i) });
@@ -255,4 +258,10 @@ test('push/pull from the table: the bytes encodeMessage gives for the same state
   const back = decodeMessage(bytes);
   assert.ok(back.type === 'pushPull');
   assert.deepEqual(back.nodes.map((n) => n.name), t.all().map((r) => r.name));
+  // A changed entry is written anew, not from what was kept.
+  t.get('fresh-3-zzz')!.incarnation = 77;
+  const changed = decodeMessage(encodeLocalState(t, true, user));
+  assert.ok(changed.type === 'pushPull');
+  assert.equal(changed.nodes.find((n) => n.name === 'fresh-3-zzz')!.incarnation, 77);
+  }
 });

@@ -4,6 +4,7 @@ import {
   WireError,
   asMap,
   asUint,
+  cacheNodeStates,
   decodeMessage,
   decodeMsgpack,
   decodeNodeState,
@@ -266,12 +267,18 @@ test('push/pull node states: the field-by-field writer and reader give what the 
   const buf = new Uint8Array(head.length + odd.reduce((s, b) => s + b.length, 0));
   buf.set(head);
   odd.reduce((at, b) => (buf.set(b, at), at + b.length), head.length);
-  const decoded = decodeMessage(buf);
-  assert.ok(decoded.type === 'pushPull');
-  assert.deepEqual(
-    decoded.nodes,
-    odd.map((b) => decodeNodeState(decodeStructAt(b, 0).value)),
-  );
+  // Without the cache of decoded states (a real agent), with it (the simulator: the second
+  // decode comes from it), and with it off again.
+  for (const cache of [0, 1024, 1024, 0]) {
+    cacheNodeStates(cache);
+    const decoded = decodeMessage(buf);
+    assert.ok(decoded.type === 'pushPull');
+    assert.deepEqual(
+      decoded.nodes,
+      odd.map((b) => decodeNodeState(decodeStructAt(b, 0).value)),
+    );
+    assert.deepEqual(decodeMessage(flat), msg);
+  }
   // Alive messages are written the same way.
   for (const n of nodes) {
     const alive: Message = { type: 'alive', incarnation: n.incarnation, node: n.name, addr: n.addr, port: n.port, meta: n.meta, vsn: n.vsn };
