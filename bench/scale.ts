@@ -5,22 +5,28 @@
 // that belongs to that N alone), the real membership core on every node, LAN profile, 1–5 ms
 // one-way latency, seeded:
 //   1. join storm: every node joins node-0001 within 60 s (evenly spread); time until every node
-//      sees N alive. With -seed-tables (or N above -storm-max) the cluster is built settled
+//      sees N alive. With -seed-tables (or N above -storm-max, default 2000: a storm of 5000 is
+//      ~10⁹ message receptions, hours of wall time) the cluster is built settled
 //      instead (one all-nodes push/pull through the real merge path on the first node, the other
-//      tables copies of its table, each in its own probe order; queues drained) and the storm is
-//      not measured.
+//      tables copies of its table, each in its own probe order; queues drained; each push/pull
+//      timer at a random phase of its interval, as in a cluster that has run a while) and the
+//      storm is not measured.
 //   2. idle traffic, 60 s from 30 s after quiet: gossip packets and bytes per node per second, push/pull
 //      (stream) bytes per node per minute;
 //   3. memory, after that minute: growth of the JS heap plus typed-array stores per member-table
 //      entry (N² of them) after a full GC, and the peak RSS of the process;
 //   4. a meta update (an alive with a newer incarnation: what a tag change is) and a failure
 //      (one node killed): seconds and gossip rounds (200 ms) until 50 %, 99 %, 100 % of the
-//      other nodes know, beside the epidemic bound log_4(N) + ln(N) rounds;
+//      other nodes know, beside the epidemic bound log_4(N) + ln(N) rounds; then tag updates at
+//      fleet scale: 1 % of the nodes change their meta within 10 s (a deploy turning services
+//      healthy, checks failing): time from each change until each other node has it, and the
+//      deepest broadcast queue any node had meanwhile;
 //   5. 2 % loss on every packet and 1 % of nodes slow (everything they send 480 ms late) for
-//      -loss-minutes (default 5): member-failed for healthy nodes (false), and for slow ones.
+//      -loss-minutes (default 5): member-failed for healthy nodes (false), and for slow ones; and
+//      the wall time those simulated minutes took.
 // A progress line goes to stderr every 10 simulated seconds of a long phase.
 //
-// Flags: -sizes 1000,2000   -seed N   -storm-max 10000   -seed-tables   -loss-minutes 5
+// Flags: -sizes 1000,2000   -seed N   -storm-max 2000   -seed-tables   -loss-minutes 5
 
 import { runJsonChild } from './lib/child.ts';
 import { parseFlags as parseCliFlags } from '../src/cli/flags.ts';
@@ -37,6 +43,8 @@ const JOIN_SPREAD_MS = 60_000;
 const SLOW_MS = 480;
 const LOSS = 0.02;
 const SLOW_SHARE = 0.01;
+const TAG_SHARE = 0.01;
+const TAG_SPREAD_MS = 10_000;
 /** Heap room for the child: the machine has 24 GiB. */
 const CHILD_HEAP_MB = 20_000;
 
@@ -68,8 +76,10 @@ interface Row {
   peakRssBytes: number;
   idle: { pktsPerNodeS: number; bytesPerNodeS: number; streamBytesPerNodeMin: number };
   update: Spread;
+  /** ms from each change to each observer having it (across all changes), deepest queue seen. */
+  tags: { nodes: number; p50: number; p99: number; all: number; reached: number; expected: number; maxQueue: number };
   failure: Spread & { firstMs: number };
-  loss: { minutes: number; falseHealthy: number; slowFailed: number; slowNodes: number; pktsPerNodeS: number };
+  loss: { minutes: number; falseHealthy: number; slowFailed: number; slowNodes: number; pktsPerNodeS: number; wallMs: number };
   wallMs: number;
   cpuMs: number;
 }
@@ -105,6 +115,9 @@ function measure(n: number, opts: Options): Row {
   const delegates = new Map<string, MetaDelegate>();
   let updateSeen: Map<string, number> | undefined;
   let updateSubject = '';
+  /** Tag-update phase: subject → when it changed; (observer, subject) pairs that have seen it. */
+  let tagChangedAt: Map<string, number> | undefined;
+  const tagSeen: number[] = [];
   const c = new Cluster({
     seed: opts.seed,
     network: { latencyMinMs: 1, latencyMaxMs: 5 },
@@ -117,6 +130,10 @@ function measure(n: number, opts: Options): Row {
     onEvent: (observer, e, nowMs) => {
       if (updateSeen !== undefined && e.type === 'update' && e.node.name === updateSubject && observer.name !== updateSubject && !updateSeen.has(observer.name)) {
         updateSeen.set(observer.name, nowMs);
+      }
+      if (tagChangedAt !== undefined && e.type === 'update' && observer.name !== e.node.name) {
+        const at = tagChangedAt.get(e.node.name);
+        if (at !== undefined) tagSeen.push(nowMs - at);
       }
     },
   });
@@ -200,6 +217,44 @@ function measure(n: number, opts: Options): Row {
     updateSeen = undefined;
     say(`meta update: all ${(update.all / 1000).toFixed(1)} s`);
 
+    // Tag updates at fleet scale: 1 % of the nodes change their tags within 10 s (a deploy turning
+    // services healthy, checks failing): how long until every node has every change, and how deep
+    // the broadcast queues get.
+    const tagNodes = Math.max(1, Math.round(TAG_SHARE * n));
+    const changed = new Set<string>();
+    while (changed.size < tagNodes) changed.add(nodes[1 + rng.int(n - 1)]!.name);
+    tagChangedAt = new Map();
+    const t0Tags = c.clock.now();
+    for (const name of changed) {
+      const at = t0Tags + rng.int(TAG_SPREAD_MS);
+      c.clock.setTimer(at, () => {
+        tagChangedAt!.set(name, c.clock.now());
+        delegates.get(name)!.meta = new TextEncoder().encode('role=web,health=passing');
+        c.node(name).driver.updateMeta();
+      });
+    }
+    let maxQueue = 0;
+    const queueDepth = (): number => {
+      let m = 0;
+      for (const x of nodes) if (!x.killed) m = Math.max(m, x.core.counters()['broadcasts-queued'] ?? 0);
+      return m;
+    };
+    const tagsExpected = tagNodes * (n - 1);
+    runPhase(
+      `tag updates (${tagNodes} nodes)`,
+      180_000,
+      () => {
+        maxQueue = Math.max(maxQueue, queueDepth());
+        return tagSeen.length >= tagsExpected;
+      },
+      () => `${tagSeen.length}/${tagsExpected} (observer, change) pairs, deepest queue ${maxQueue}`,
+    );
+    tagChangedAt = undefined;
+    const tagSorted = tagSeen.sort((a, b) => a - b);
+    const tagAt = (q: number): number => (tagSorted.length < Math.ceil(q * tagsExpected) ? NaN : tagSorted[Math.ceil(q * tagsExpected) - 1]!);
+    const tags = { nodes: tagNodes, p50: tagAt(0.5), p99: tagAt(0.99), all: tagAt(1), reached: tagSorted.length, expected: tagsExpected, maxQueue };
+    say(`tag updates: every change everywhere ${(tags.all / 1000).toFixed(1)} s after it was made, deepest queue ${maxQueue}`);
+
     // A failure.
     const victim = nodes[1 + rng.int(n - 1)]!;
     const k0 = c.clock.now();
@@ -221,6 +276,7 @@ function measure(n: number, opts: Options): Row {
     const p0 = c.network.stats.packetsSent;
     const lossMs = opts.lossMinutes * 60_000;
     const l0 = c.clock.now();
+    const lossWall0 = performance.now();
     const falseNow = (): { healthy: number; slow: number } => {
       const f = c.falseDeaths.slice(falseBefore);
       return { healthy: f.filter((d) => !slow.has(d.subject)).length, slow: f.filter((d) => slow.has(d.subject)).length };
@@ -241,6 +297,7 @@ function measure(n: number, opts: Options): Row {
       slowFailed: f.slow,
       slowNodes: slow.size,
       pktsPerNodeS: (c.network.stats.packetsSent - p0) / live.length / (lossMs / 1000),
+      wallMs: performance.now() - lossWall0,
     };
     return {
       n,
@@ -252,6 +309,7 @@ function measure(n: number, opts: Options): Row {
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       idle,
       update,
+      tags,
       failure,
       loss,
       wallMs: performance.now() - wall0,
@@ -270,7 +328,7 @@ const FLAGS: FlagSpec[] = [
   ...['sizes', 'seed', 'storm-max', 'loss-minutes'].map((name): FlagSpec => ({ name, kind: 'string' })),
   { name: 'seed-tables', kind: 'bool' },
 ];
-const USAGE = 'flags: -sizes 1000,2000,5000,10000 -seed N -storm-max 10000 -seed-tables -loss-minutes 5';
+const USAGE = 'flags: -sizes 1000,2000,5000,10000 -seed N -storm-max 2000 -seed-tables -loss-minutes 5';
 
 function parseOptions(args: string[]): Options {
   let p: ParsedFlags;
@@ -291,7 +349,7 @@ function parseOptions(args: string[]): Options {
   return {
     sizes,
     seed: num('seed', seedFromEnv(20_261_207)),
-    stormMax: num('storm-max', 10_000),
+    stormMax: num('storm-max', 2000),
     seedTables: p.bools.has('seed-tables'),
     lossMinutes: num('loss-minutes', 5),
   };
@@ -347,9 +405,14 @@ export default async function run(args: string[] = []): Promise<void> {
     );
   }
   console.log();
-  console.log(['N', 'loss', 'slow nodes', 'minutes', 'false member-failed (healthy)', 'slow nodes failed', 'pkts/node/s'].join('\t'));
+  console.log(['N', `tag changes (${TAG_SHARE * 100} % of nodes in ${TAG_SPREAD_MS / 1000} s)`, 'to each observer 50/99/100 % s', 'reached', 'deepest broadcast queue'].join('\t'));
   for (const r of rows) {
-    console.log([r.n, `${LOSS * 100} %`, r.loss.slowNodes, r.loss.minutes, r.loss.falseHealthy, r.loss.slowFailed, r.loss.pktsPerNodeS.toFixed(2)].join('\t'));
+    console.log([r.n, r.tags.nodes, `${sec(r.tags.p50)} / ${sec(r.tags.p99)} / ${sec(r.tags.all)}`, `${r.tags.reached}/${r.tags.expected}`, r.tags.maxQueue].join('\t'));
+  }
+  console.log();
+  console.log(['N', 'loss', 'slow nodes', 'minutes', 'false member-failed (healthy)', 'slow nodes failed', 'pkts/node/s', 'wall s for those minutes'].join('\t'));
+  for (const r of rows) {
+    console.log([r.n, `${LOSS * 100} %`, r.loss.slowNodes, r.loss.minutes, r.loss.falseHealthy, r.loss.slowFailed, r.loss.pktsPerNodeS.toFixed(2), (r.loss.wallMs / 1000).toFixed(0)].join('\t'));
   }
 }
 
