@@ -154,6 +154,11 @@ function measure(n: number, opts: Options): Row {
       }
       return done();
     };
+    // A fixed stretch of simulated time, with the same progress lines.
+    const runTimed = (what: string, ms: number, status: () => string): void => {
+      const t0 = c.clock.now();
+      runPhase(what, ms, () => c.clock.now() - t0 >= ms, status);
+    };
     const nodes = c.addNodes(n);
     const allSeeAll = (): number => nodes.filter((x) => x.core.numMembers() === n).length;
 
@@ -189,10 +194,10 @@ function measure(n: number, opts: Options): Row {
       () => `${lastSecond} packets in the last second`,
     );
     // Idle traffic: half a minute more for the last retransmissions, then a minute counted.
-    c.runFor(30_000);
+    runTimed('quiet', 30_000, () => `${c.network.stats.packetsSent} packets so far`);
     const st0 = { ...c.network.stats };
     const idleMs = 60_000;
-    c.runFor(idleMs);
+    runTimed('idle minute', idleMs, () => `${((c.network.stats.packetsSent - st0.packetsSent) / n).toFixed(0)} packets per node so far`);
     const st1 = c.network.stats;
     const idle = {
       pktsPerNodeS: (st1.packetsSent - st0.packetsSent) / n / (idleMs / 1000),

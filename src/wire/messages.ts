@@ -83,23 +83,30 @@ const [K_ADDR, K_INCARNATION, K_META, K_NAME, K_PORT, K_STATE, K_VSN] = NODE_STA
 ];
 const FIXMAP_7 = 0x87;
 
-function putNodeState(n: PushNodeState): void {
+/**
+ * The fields an alive message and a push/pull node state share, in their key order (Addr,
+ * Incarnation, Meta, Name or Node, Port, State, Vsn); `state` < 0 leaves State out (an alive has
+ * none). `name` as a string or as its gossip encoding.
+ */
+function putMemberFields(nameKey: Uint8Array, name: string | Uint8Array, addr: Uint8Array, port: number, meta: Uint8Array, incarnation: number, state: number, vsn: Vsn): void {
   const p = gossipParts;
-  p.byte(FIXMAP_7);
   p.raw(K_ADDR);
-  p.bytes(n.addr);
+  p.bytes(addr);
   p.raw(K_INCARNATION);
-  p.uint(n.incarnation);
+  p.uint(incarnation);
   p.raw(K_META);
-  p.bytes(n.meta);
-  p.raw(K_NAME);
-  p.str(n.name);
+  p.bytes(meta);
+  p.raw(nameKey);
+  if (typeof name === 'string') p.str(name);
+  else p.raw(name);
   p.raw(K_PORT);
-  p.uint(n.port);
-  p.raw(K_STATE);
-  p.uint(NodeStateCode[n.state]);
+  p.uint(port);
+  if (state >= 0) {
+    p.raw(K_STATE);
+    p.uint(state);
+  }
   p.raw(K_VSN);
-  putVsn(n.vsn);
+  putVsn(vsn);
 }
 
 function putVsn(v: Vsn): void {
@@ -130,24 +137,9 @@ let lastPutAt = 0;
 const nodeStateWriter: NodeStateWriter = {
   put(name, addr, port, meta, incarnation, state, vsn) {
     if (--putsLeft < 0) throw new WireError('ERR_WIRE_BAD_VALUE', 'push/pull: more node states written than its header counts');
-    const p = gossipParts;
-    lastPutAt = p.mark();
-    p.byte(FIXMAP_7);
-    p.raw(K_ADDR);
-    p.bytes(addr);
-    p.raw(K_INCARNATION);
-    p.uint(incarnation);
-    p.raw(K_META);
-    p.bytes(meta);
-    p.raw(K_NAME);
-    if (typeof name === 'string') p.str(name);
-    else p.raw(name);
-    p.raw(K_PORT);
-    p.uint(port);
-    p.raw(K_STATE);
-    p.uint(state);
-    p.raw(K_VSN);
-    putVsn(vsn);
+    lastPutAt = gossipParts.mark();
+    gossipParts.byte(FIXMAP_7);
+    putMemberFields(K_NAME, name, addr, port, meta, incarnation, state, vsn);
   },
   putEncoded(bytes) {
     if (--putsLeft < 0) throw new WireError('ERR_WIRE_BAD_VALUE', 'push/pull: more node states written than its header counts');
@@ -177,12 +169,9 @@ export function encodePushPullFrom(join: boolean, count: number, userState: Uint
 
 /** Header + node states + raw user state, as one buffer (type byte included). */
 function encodePushPull(m: PushPullMsg): Uint8Array {
-  const p = gossipParts;
-  p.begin([MessageType.pushPull]);
-  p.value({ Join: m.join, Nodes: m.nodes.length, UserStateLen: m.userState.length });
-  for (const n of m.nodes) putNodeState(n);
-  p.raw(m.userState);
-  return p.take();
+  return encodePushPullFrom(m.join, m.nodes.length, m.userState, (w) => {
+    for (const n of m.nodes) w.put(n.name, n.addr, n.port, n.meta, n.incarnation, NodeStateCode[n.state], n.vsn);
+  });
 }
 
 /** Encode one message: type byte + body. */
@@ -217,22 +206,10 @@ export function encodeMessage(msg: Message): Uint8Array {
       return encodeGossipAfter([MessageType.dead], { From: msg.from, Incarnation: msg.incarnation, Node: msg.node });
     case 'alive': {
       // The most frequent news (every join, tag change and refutation, re-broadcast by every
-      // node that takes it): written field by field, as putNodeState does.
-      const p = gossipParts;
-      p.begin(ALIVE_PREFIX);
-      p.raw(K_ADDR);
-      p.bytes(msg.addr);
-      p.raw(K_INCARNATION);
-      p.uint(msg.incarnation);
-      p.raw(K_META);
-      p.bytes(msg.meta);
-      p.raw(K_NODE);
-      p.str(msg.node);
-      p.raw(K_PORT);
-      p.uint(msg.port);
-      p.raw(K_VSN);
-      putVsn(msg.vsn);
-      return p.take();
+      // node that takes it): written field by field, as a push/pull's node states are.
+      gossipParts.begin(ALIVE_PREFIX);
+      putMemberFields(K_NODE, msg.node, msg.addr, msg.port, msg.meta, msg.incarnation, -1, msg.vsn);
+      return gossipParts.take();
     }
     case 'pushPull':
       return encodePushPull(msg);
@@ -416,37 +393,48 @@ function keyIs(buf: Uint8Array, at: number, key: Uint8Array): boolean {
   return true;
 }
 
+// What readMemberFields read last (module slots: no result object per member).
+let fName = '';
+let fAddr = EMPTY;
+let fPort = 0;
+let fMeta = EMPTY;
+let fIncarnation = 0;
+let fState = 0;
+let fVsn: Vsn = ZERO_VSN;
+
 /**
- * One node state in its usual shape (a fixmap of the known keys with plain values), or undefined
- * for anything else — the caller then decodes it the generic way, which gives the same result or
- * the right error. Sets fastEnd.
+ * The fields of a node state (`nameKey` K_NAME, with State) or of an alive message (K_NODE, no
+ * State) in their usual shape — a fixmap of those keys with plain values — into the f* slots.
+ * Returns where the map ends, or -1 for anything else (another key, another type, a value the
+ * buffer does not hold): the caller then decodes it the generic way, which gives the same result
+ * or the right error.
  */
-function readNodeStateFast(buf: Uint8Array, start: number): PushNodeState | undefined {
+function readMemberFields(buf: Uint8Array, start: number, nameKey: Uint8Array): number {
+  if (start >= buf.length) return -1;
   const head = buf[start]!;
-  if (head < 0x80 || head > 0x8f) return undefined;
+  if (head < 0x80 || head > 0x8f) return -1;
   const fields = head & 0x0f;
   let at = start + 1;
-  let name = '';
-  let addr = EMPTY;
-  let port = 0;
-  let meta = EMPTY;
-  let incarnation = 0;
-  let code = 0;
-  let vsn: Vsn = ZERO_VSN;
+  fName = '';
+  fAddr = EMPTY;
+  fPort = 0;
+  fMeta = EMPTY;
+  fIncarnation = 0;
+  fState = 0;
+  fVsn = ZERO_VSN;
   for (let f = 0; f < fields; f++) {
-    if (at >= buf.length) return undefined;
+    if (at + 2 >= buf.length) return -1;
     const k = buf[at]!;
-    if (k < 0xa0 || k > 0xbf) return undefined;
-    // Keys by length, then by bytes: Addr/Meta/Name/Port (4), State (5), Vsn (3), Incarnation (11).
-    const klen = k & 0x1f;
+    if (k < 0xa0 || k > 0xbf) return -1;
+    // Keys by length, then by bytes: Addr/Meta/Name/Node/Port (4), State (5), Vsn (3), Incarnation (11).
     let which: Uint8Array;
-    switch (klen) {
+    switch (k & 0x1f) {
       case 3:
         which = K_VSN;
         break;
       case 4: {
         const c = buf[at + 1];
-        which = c === 0x41 ? K_ADDR : c === 0x4d ? K_META : c === 0x4e ? K_NAME : K_PORT;
+        which = c === 0x41 ? K_ADDR : c === 0x4d ? K_META : c !== 0x4e ? K_PORT : buf[at + 2] === 0x61 ? K_NAME : K_NODE;
         break;
       }
       case 5:
@@ -456,33 +444,40 @@ function readNodeStateFast(buf: Uint8Array, start: number): PushNodeState | unde
         which = K_INCARNATION;
         break;
       default:
-        return undefined;
+        return -1;
     }
-    if (!keyIs(buf, at, which)) return undefined;
+    if (((which === K_NAME || which === K_NODE) && which !== nameKey) || (which === K_STATE && nameKey !== K_NAME) || !keyIs(buf, at, which)) return -1;
     at += which.length;
     if (which === K_INCARNATION || which === K_PORT || which === K_STATE) {
       const v = readSmallUint(buf, at);
-      if (v < 0) return undefined;
-      if (which === K_INCARNATION) incarnation = v;
-      else if (which === K_PORT) port = v;
-      else if (v > 3) return undefined;
-      else code = v;
+      if (v < 0) return -1;
+      if (which === K_INCARNATION) fIncarnation = v;
+      else if (which === K_PORT) fPort = v;
+      else if (v > 3) return -1;
+      else fState = v;
     } else {
       const from = rawSpan(buf, at);
-      if (from < 0) return undefined;
+      if (from < 0) return -1;
       const end = rawEnd;
-      if (which === K_NAME) name = from === end ? '' : decodeText(buf, from, end);
-      else if (which === K_VSN) vsn = from === end ? ZERO_VSN : vsnFromBytes(buf.subarray(from, Math.min(end, from + 6)));
+      if (which === nameKey) fName = from === end ? '' : decodeText(buf, from, end);
+      else if (which === K_VSN) fVsn = from === end ? ZERO_VSN : vsnFromBytes(buf.subarray(from, Math.min(end, from + 6)));
       else {
         const b = from === end ? EMPTY : buf.slice(from, end);
-        if (which === K_ADDR) addr = b;
-        else meta = b;
+        if (which === K_ADDR) fAddr = b;
+        else fMeta = b;
       }
     }
     at = rawEnd;
   }
-  fastEnd = at;
-  return { name, addr, port, meta, incarnation, state: STATE_NAMES[code]!, vsn };
+  return at;
+}
+
+/** One node state in its usual shape, or undefined (see readMemberFields). Sets fastEnd. */
+function readNodeStateFast(buf: Uint8Array, start: number): PushNodeState | undefined {
+  const end = readMemberFields(buf, start, K_NAME);
+  if (end < 0) return undefined;
+  fastEnd = end;
+  return { name: fName, addr: fAddr, port: fPort, meta: fMeta, incarnation: fIncarnation, state: STATE_NAMES[fState]!, vsn: fVsn };
 }
 
 /** Push/pull header fields, validated (negative counts would let a peer desync the stream). */
@@ -571,6 +566,11 @@ export function decodeMessage(buf: Uint8Array): Message {
       };
     }
     case MessageType.alive: {
+      // The news of every join and tag change, received many times over by every node: its usual
+      // shape is read without building a map first (readMemberFields).
+      if (readMemberFields(buf, 1, K_NODE) >= 0) {
+        return { type: 'alive', incarnation: fIncarnation, node: fName, addr: fAddr, port: fPort, meta: fMeta, vsn: fVsn };
+      }
       const m = asMap(readObject(buf, 1).value);
       return {
         type: 'alive',

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   WireError,
+  asBytes,
   asMap,
+  asString,
   asUint,
   cacheNodeStates,
   decodeMessage,
@@ -285,6 +287,31 @@ test('push/pull node states: the field-by-field writer and reader give what the 
     const generic = encodeGossipAfter([MessageType.alive], { Addr: n.addr, Incarnation: n.incarnation, Meta: n.meta, Node: n.name, Port: n.port, Vsn: Uint8Array.from(n.vsn) });
     assert.equal(hex(encodeMessage(alive)), hex(generic));
   }
+  // Alive messages in odd shapes decode as the generic reading of their fields does.
+  nodes.forEach((n, i) => {
+    const m: Record<string, unknown> = { Node: n.name, Addr: n.addr, Port: n.port, Incarnation: n.incarnation, Vsn: Uint8Array.from(n.vsn), Meta: n.meta };
+    if (i % 7 === 0) delete m.Meta;
+    if (i % 11 === 0) m.Vsn = null;
+    if (i % 13 === 0) m.State = 2; // not an alive field: ignored
+    if (i % 17 === 0) m.Vsn = Uint8Array.of(1, 2);
+    if (i % 19 === 0) m.Name = 'other'; // neither
+    if (i % 5 === 0) m.Node = null;
+    const body = i % 3 === 0 ? encodeRpc(m as MsgMap) : encodeGossip(m as MsgMap);
+    const bytes = new Uint8Array(1 + body.length + (i % 4 === 0 ? 3 : 0)); // trailing bytes are ignored
+    bytes[0] = MessageType.alive;
+    bytes.set(body, 1);
+    const f = asMap(decodeStructAt(body, 0).value);
+    const expected = {
+      type: 'alive',
+      incarnation: asUint(f.Incarnation),
+      node: asString(f.Node),
+      addr: asBytes(f.Addr) ?? new Uint8Array(0),
+      port: asUint(f.Port),
+      meta: asBytes(f.Meta) ?? new Uint8Array(0),
+      vsn: [0, 1, 2, 3, 4, 5].map((k) => asBytes(f.Vsn)?.[k] ?? 0),
+    };
+    assert.deepEqual(decodeMessage(bytes), expected, `alive ${i}`);
+  });
   // A state code out of range still fails as before.
   const bad = encodeGossip({ Name: 'b', State: 9 });
   const badHead = encodeGossipAfter([MessageType.pushPull], { Join: false, Nodes: 1, UserStateLen: 0 });
