@@ -33,7 +33,8 @@ import { parseFlags as parseCliFlags } from '../src/cli/flags.ts';
 import type { FlagSpec, ParsedFlags } from '../src/cli/flags.ts';
 import { lanConfig } from '../src/memberlist/config.ts';
 import { MetaDelegate } from '../src/sim/meta-delegate.ts';
-import { Cluster } from '../src/sim/cluster.ts';
+import { Cluster, SIM_STATE_CACHE } from '../src/sim/cluster.ts';
+import { cacheNodeStates } from '../src/wire/messages.ts';
 import { SeededRandom, seedFromEnv } from '../src/sim/random.ts';
 
 const CHILD_FLAG = '--scale-bench-child';
@@ -205,7 +206,11 @@ function measure(n: number, opts: Options): Row {
       streamBytesPerNodeMin: (st1.streamBytesSent - st0.streamBytesSent) / n / (idleMs / 60_000),
     };
     say(`idle: ${idle.pktsPerNodeS.toFixed(1)} packets/node/s`);
-    // Memory once the join's news has long finished spreading (queues empty).
+    // Memory once the join's news has long finished spreading (queues empty). The simulator's
+    // cache of decoded member states (process-wide, up to 65,536 states: tens of MB) is emptied
+    // first: it is not the tables', and a storm fills it with every incarnation it saw.
+    cacheNodeStates(0);
+    cacheNodeStates(SIM_STATE_CACHE);
     fullGc();
     const heapBytes = usedBytes();
     const bytesPerEntry = (heapBytes - before) / (n * n);

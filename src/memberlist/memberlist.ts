@@ -66,6 +66,13 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * Scratch for mergeRemote: the table slots of a remote list's nodes, grown to the largest list.
+ * One per process, not per node (a merge runs to its end before another starts): a simulator of
+ * 10,000 nodes would otherwise keep 40 KB of it on each.
+ */
+let mergeSlots = new Int32Array(0);
+
 export class Memberlist implements MembershipCore {
   readonly table: NodeTable;
   readonly states: NodeStates;
@@ -93,8 +100,6 @@ export class Memberlist implements MembershipCore {
   private leaveDone = false;
   private leaveTimer: TimerHandle | undefined;
   private pushPullTicker: { restart(atMs: number): void } | undefined;
-  /** Scratch for mergeRemote: table slots of a remote list's nodes (grows to the largest list). */
-  private mergeSlots = new Int32Array(0);
   private lastNow = 0;
 
   // Eager forwarding (eager.ts): the pending round, when the last one sent, whom to skip.
@@ -507,7 +512,8 @@ export class Memberlist implements MembershipCore {
     // looks nothing up again: at fleet size a push/pull is thousands of entries, nearly all known.
     const self = this.config.name;
     const nodes = msg.nodes;
-    const slots = nodes.length <= this.mergeSlots.length ? this.mergeSlots : (this.mergeSlots = new Int32Array(nodes.length));
+    if (nodes.length > mergeSlots.length) mergeSlots = new Int32Array(nodes.length);
+    const slots = mergeSlots;
     let known = 0;
     let listsUs = false;
     for (let i = 0; i < nodes.length; i++) {

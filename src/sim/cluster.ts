@@ -27,6 +27,9 @@ import { SimError } from './errors.ts';
 import { SimNetwork, addressKey, type SimNetworkOptions, type SimTransport } from './network.ts';
 import { SeededRandom, seedFromEnv } from './random.ts';
 
+/** Decoded member states the simulator keeps (wire/messages.ts cacheNodeStates). */
+export const SIM_STATE_CACHE = 1 << 16;
+
 /** The seed a run uses when KODAMA_SEED is not set. */
 export const DEFAULT_SEED = 20_260_101;
 
@@ -112,7 +115,7 @@ export class Cluster {
     // Thousands of nodes in one process encode and decode the same member states over and over:
     // keep them (off in a real agent, where they would only cost memory).
     processInterners.cacheEncodings = true;
-    cacheNodeStates(1 << 16);
+    cacheNodeStates(SIM_STATE_CACHE);
     this.seed = opts.seed ?? seedFromEnv(DEFAULT_SEED);
     this.root = new SeededRandom(this.seed);
     this.clock = new VirtualClock(opts.maxSteps === undefined ? {} : { maxSteps: opts.maxSteps });
