@@ -163,10 +163,6 @@ export class NodeStates {
   }
 
   /**
-   * `bootstrap` is true only for our own announcements (start, updateMeta): they take effect
-   * instead of being refuted. `notify` runs when the resulting broadcast leaves the queue.
-   */
-  /**
    * The push/pull merge's shortcut: an alive about another node that aliveNode would drop as
    * stale (known at this address, not newer, sane versions) is counted as it would count it, and
    * true is returned; false means "not sure: call aliveNode".
@@ -184,6 +180,10 @@ export class NodeStates {
     return true;
   }
 
+  /**
+   * `bootstrap` is true only for our own announcements (start, updateMeta): they take effect
+   * instead of being refuted. `notify` runs when the resulting broadcast leaves the queue.
+   */
   aliveNode(a: AliveNews, now: number, bootstrap: boolean, notify?: () => void): void {
     const { config, table } = this.host;
     const isLocal = a.node === config.name;
