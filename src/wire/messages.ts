@@ -15,7 +15,6 @@ import {
   encodeGossipAfter,
   gossipParts,
   decodeText,
-  type MsgMap,
   type MsgValue,
 } from './msgpack.ts';
 import {
@@ -52,18 +51,6 @@ function omitNum(n: number | undefined): number | undefined {
 }
 function omitStr(s: string | undefined): string | undefined {
   return s === undefined || s === '' ? undefined : s;
-}
-
-function nodeStateMap(n: PushNodeState): MsgMap {
-  return {
-    Addr: n.addr,
-    Incarnation: n.incarnation,
-    Meta: n.meta,
-    Name: n.name,
-    Port: n.port,
-    State: NodeStateCode[n.state],
-    Vsn: vsnToBytes(n.vsn),
-  };
 }
 
 // A push/pull carries one node-state map per member: at fleet size that is most of the bytes a
