@@ -310,12 +310,11 @@ export class Memberlist implements MembershipCore {
   }
 
   private seal(): SealOptions {
-    return {
-      compress: this.config.enableCompression,
-      keyring: this.encrypting() ? this.config.keyring : null,
-      randomBytes: (n) => this.random.bytes(n),
-    };
+    return { compress: this.config.enableCompression, keyring: this.encrypting() ? this.config.keyring : null, randomBytes: this.randomBytes };
   }
+
+  /** For seal (made once: a closure per packet sent shows at fleet size). */
+  private readonly randomBytes = (n: number): Uint8Array => this.random.bytes(n);
 
   private broadcast(key: string, msg: Message, finished?: () => void): void {
     const bytes = encodeMessage(msg);

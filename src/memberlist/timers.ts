@@ -11,11 +11,22 @@ export interface TimerHandle {
   readonly atMs: number;
 }
 
-interface Entry extends TimerHandle {
-  atMs: number;
-  seq: number;
-  fn: (now: number) => void;
-  cancelled: boolean;
+/** A timer in the set; it is its own handle (a class, not a closure per timer: thousands a second). */
+class Entry implements TimerHandle {
+  cancelled = false;
+  constructor(
+    readonly set: TimerSet,
+    readonly atMs: number,
+    readonly seq: number,
+    public fn: (now: number) => void,
+  ) {}
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.fn = noop; // release captured state early
+    this.set.cancelledOne();
+  }
 }
 
 export class TimerSet {
@@ -29,21 +40,15 @@ export class TimerSet {
 
   /** Run `fn(now)` once the clock reaches `atMs`. */
   at(atMs: number, fn: (now: number) => void): TimerHandle {
-    const entry: Entry = {
-      atMs,
-      seq: this.seq++,
-      fn,
-      cancelled: false,
-      cancel: () => {
-        if (entry.cancelled) return;
-        entry.cancelled = true;
-        entry.fn = noop; // release captured state early
-        this.cancelled++;
-        if (this.cancelled > 64 && this.cancelled * 2 > this.heap.length) this.compact();
-      },
-    };
+    const entry = new Entry(this, atMs, this.seq++, fn);
     this.push(entry);
     return entry;
+  }
+
+  /** Entry.cancel's bookkeeping. */
+  cancelledOne(): void {
+    this.cancelled++;
+    if (this.cancelled > 64 && this.cancelled * 2 > this.heap.length) this.compact();
   }
 
   /** Earliest due time of a live timer. */

@@ -9,10 +9,20 @@
 import type { Clock, TimerHandle } from '../transport/transport.ts';
 import { SimError } from './errors.ts';
 
-interface Entry {
-  atMs: number;
-  seq: number;
-  fn: (() => void) | null; // null once cancelled or fired
+/** A timer and its own handle (a class, not a closure per timer: a simulation sets millions). */
+class Entry implements TimerHandle {
+  constructor(
+    readonly clock: VirtualClock,
+    readonly atMs: number,
+    readonly seq: number,
+    public fn: (() => void) | null, // null once cancelled or fired
+  ) {}
+
+  cancel(): void {
+    if (this.fn === null) return;
+    this.fn = null;
+    this.clock.cancelledOne();
+  }
 }
 
 function earlier(x: Entry, y: Entry): boolean {
@@ -47,18 +57,16 @@ export class VirtualClock implements Clock {
   setTimer(atMs: number, fn: () => void): TimerHandle {
     // A time in the past means "as soon as possible": it still waits for the run loop, never runs
     // inside the caller (the Clock contract is asynchronous).
-    const entry: Entry = { atMs: Math.max(atMs, this.nowMs), seq: this.nextSeq++, fn };
+    const entry = new Entry(this, Math.max(atMs, this.nowMs), this.nextSeq++, fn);
     this.push(entry);
     this.live++;
-    return {
-      cancel: () => {
-        if (entry.fn !== null) {
-          entry.fn = null;
-          this.live--;
-          this.maybeCompact();
-        }
-      },
-    };
+    return entry;
+  }
+
+  /** Entry.cancel's bookkeeping. */
+  cancelledOne(): void {
+    this.live--;
+    this.maybeCompact();
   }
 
   /** Timers armed and not yet fired or cancelled. */

@@ -3,6 +3,7 @@
 // packet.ts / stream.ts; this file only knows single messages.
 
 import { WireError } from './errors.ts';
+import { NodeStateCache } from './state-cache.ts';
 import {
   asBool,
   asBytes,
@@ -249,13 +250,9 @@ export function decodeNodeState(v: MsgValue): PushNodeState {
 
 // ---- the node-state fast path (see NODE_STATE_KEYS) ----
 
-// Decoded node states by their bytes. A periodic push/pull lists every member, and the members
-// of a settled cluster are the same states exchange after exchange (and, in a simulator, the
-// same states in every node's table): their bytes are hashed, compared with the bytes a cached
-// state came from, and the same frozen state is handed out again — no name, address or object
-// to build. Bounded (cleared when full); a hash collision only costs a miss.
-let stateCacheMax = 0;
-const stateCache = new Map<number, { bytes: Uint8Array; state: PushNodeState }>();
+// Decoded node states by their bytes (src/wire/state-cache.ts): off unless the simulator turns
+// it on.
+let stateCache: NodeStateCache | undefined;
 
 /**
  * Turn the cache of decoded node states on (`maxEntries` > 0) or off (0, the default: a real
@@ -263,8 +260,8 @@ const stateCache = new Map<number, { bytes: Uint8Array; state: PushNodeState }>(
  * member for it). The simulator turns it on: thousands of nodes decode the same states.
  */
 export function cacheNodeStates(maxEntries: number): void {
-  stateCacheMax = Math.max(0, Math.floor(maxEntries));
-  if (stateCacheMax === 0) stateCache.clear();
+  const max = Math.max(0, Math.floor(maxEntries));
+  stateCache = max === 0 ? undefined : new NodeStateCache(max);
 }
 
 /** Where the node state at `start` ends, if it has the usual shape (a fixmap of fixstr keys and
@@ -285,32 +282,16 @@ export function nodeStateEnd(buf: Uint8Array, start: number): number {
   return at <= buf.length ? at : -1;
 }
 
-function readNodeStateCached(buf: Uint8Array, start: number): PushNodeState | undefined {
-  if (stateCacheMax === 0) return readNodeStateFast(buf, start);
-  const end = nodeStateEnd(buf, start);
-  if (end < 0) return readNodeStateFast(buf, start);
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-  h &= 0x3fffffff; // a small integer key (V8 keeps it unboxed)
-  const hit = stateCache.get(h);
-  if (hit !== undefined && hit.bytes.length === end - start) {
-    const b = hit.bytes;
-    let same = true;
-    for (let i = 0; i < b.length; i++) {
-      if (b[i] !== buf[start + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) {
-      fastEnd = end;
-      return hit.state;
-    }
+function readNodeStateCached(buf: Uint8Array, view: DataView | undefined, start: number): PushNodeState | undefined {
+  if (stateCache === undefined || view === undefined) return readNodeStateFast(buf, start);
+  const key = stateCache.key(buf, view, start);
+  const hit = stateCache.find(buf, view, start, key);
+  if (hit !== undefined) {
+    fastEnd = stateCache.end;
+    return hit;
   }
   const state = readNodeStateFast(buf, start);
-  if (state === undefined) return undefined;
-  if (stateCache.size >= stateCacheMax) stateCache.clear();
-  stateCache.set(h, { bytes: buf.slice(start, end), state: Object.freeze(state) });
+  if (state !== undefined) stateCache.add(buf, start, fastEnd, key, state);
   return state;
 }
 
@@ -483,10 +464,11 @@ function decodePushPull(buf: Uint8Array): PushPullMsg {
   const h = decodePushPullHeader(head.value);
   let at = head.end;
   const nodes: PushNodeState[] = [];
+  const view = stateCache === undefined ? undefined : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let i = 0; i < h.nodes; i++) {
     // Each state needs at least one byte: a huge Nodes count on a short buffer stops here.
     if (at >= buf.length) throw new WireError('ERR_WIRE_TRUNCATED', `push/pull ends after ${i} of ${h.nodes} nodes`);
-    const fast = readNodeStateCached(buf, at);
+    const fast = readNodeStateCached(buf, view, at);
     if (fast !== undefined) {
       nodes.push(fast);
       at = fastEnd;

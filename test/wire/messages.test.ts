@@ -20,6 +20,7 @@ import {
   type AliveMsg,
   type Message,
   type MsgMap,
+  type PushNodeState,
 } from '../../src/wire/index.ts';
 import { V, hex, unhex } from './vectors.ts';
 
@@ -319,4 +320,41 @@ test('push/pull node states: the field-by-field writer and reader give what the 
   badMsg.set(badHead);
   badMsg.set(bad, badHead.length);
   assert.throws(() => decodeMessage(badMsg), (e: unknown) => e instanceof WireError && /unknown node state 9/.test(e.message));
+});
+
+test('decoded-state cache: states of one name that differ only past the key, a full cache, a push/pull at an offset of its buffer', () => {
+  // Names long enough that states of one name share their first 32 bytes (the cache's key) and
+  // differ only in incarnation, state or meta further on.
+  const long = (i: number): string => `a-rather-long-member-name-${i}.fleet.example`;
+  const make = (count: number, variant: number): PushNodeState[] =>
+    Array.from({ length: count }, (_, i) => ({
+      name: long(i),
+      addr: Uint8Array.of(10, 1, i >> 8, i & 255),
+      port: 7946,
+      meta: Uint8Array.of(variant % 2),
+      incarnation: 1 + (variant >> 1),
+      state: (['alive', 'suspect', 'dead', 'left'] as const)[variant % 4]!,
+      vsn: [1, 5, 5, 2, 5, 5],
+    }));
+  const msg = (nodes: PushNodeState[]): Message => ({ type: 'pushPull', join: false, nodes, userState: Uint8Array.of(1, 2) });
+  try {
+    // A cache smaller than what goes through it: cleared when full, answers stay right.
+    for (const max of [7, 4096]) {
+      cacheNodeStates(max);
+      for (let round = 0; round < 3; round++) {
+        for (let variant = 0; variant < 6; variant++) {
+          const m = msg(make(20, variant));
+          const bytes = encodeMessage(m);
+          assert.deepEqual(decodeMessage(bytes), m, `max ${max}, round ${round}, variant ${variant}`);
+          // The same bytes inside a larger buffer (as a stream frame hands them over), then cut short.
+          const framed = new Uint8Array(bytes.length + 11);
+          framed.set(bytes, 5);
+          assert.deepEqual(decodeMessage(framed.subarray(5, 5 + bytes.length)), m);
+          assert.throws(() => decodeMessage(bytes.subarray(0, bytes.length - 40)), WireError);
+        }
+      }
+    }
+  } finally {
+    cacheNodeStates(0);
+  }
 });
