@@ -127,6 +127,15 @@ interface InternedAddr {
   addr: Address;
   /** The ip as 4 bytes (IPv4) or 16 (IPv6), for re-broadcasts without parsing the string again. */
   ipBytes: Uint8Array;
+  /** The port, and an IPv4 address as one number (-1 for IPv6): the push/pull merge compares
+   *  thousands of addresses with these, without reaching into `addr` and `ipBytes`. */
+  port: number;
+  v4: number;
+}
+
+/** Four bytes as one unsigned number; -1 for any other length. */
+export function v4Number(ip: Uint8Array): number {
+  return ip.length === 4 ? ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0 : -1;
 }
 
 /** Addresses (ip and port): found by the ip string the caller already has, then by port. */
@@ -152,10 +161,8 @@ export class AddrInterner {
       return id;
     }
     const fresh = this.rc.allocate();
-    const value: InternedAddr = {
-      addr: Object.freeze({ ip: addr.ip, port: addr.port }),
-      ipBytes: ipBytes !== undefined ? ipBytes.slice() : ipToBytes(addr.ip),
-    };
+    const bytes = ipBytes !== undefined ? ipBytes.slice() : ipToBytes(addr.ip);
+    const value: InternedAddr = { addr: Object.freeze({ ip: addr.ip, port: addr.port }), ipBytes: bytes, port: addr.port, v4: v4Number(bytes) };
     this.values[fresh] = value;
     const v = this.byIp.get(addr.ip);
     if (v === undefined) this.byIp.set(addr.ip, fresh);
@@ -188,6 +195,17 @@ export class AddrInterner {
 
   ipBytes(id: number): Uint8Array {
     return this.values[id]!.ipBytes;
+  }
+
+  /** Whether the address `id` is exactly this ip (as bytes) and port. */
+  is(id: number, ip: Uint8Array, port: number): boolean {
+    const v = this.values[id]!;
+    if (v.port !== port) return false;
+    if (v.v4 >= 0) return v.v4 === v4Number(ip);
+    const known = v.ipBytes;
+    if (known.length !== ip.length) return false;
+    for (let i = 0; i < ip.length; i++) if (known[i] !== ip[i]) return false;
+    return true;
   }
 
   get size(): number {

@@ -254,13 +254,7 @@ export class NodeTable {
    * so the usual entry of a periodic exchange (nothing new) costs no address parsing.
    */
   aliveIsStale(slot: number, incarnation: number, ip: Uint8Array, port: number): boolean {
-    if (slot < 0 || incarnation > this.inc[slot]!) return false;
-    const id = this.addrId[slot]!;
-    if (this.ids.addrs.value(id).port !== port) return false;
-    const known = this.ids.addrs.ipBytes(id);
-    if (known.length !== ip.length) return false;
-    for (let i = 0; i < ip.length; i++) if (known[i] !== ip[i]) return false;
-    return true;
+    return slot >= 0 && incarnation <= this.inc[slot]! && this.ids.addrs.is(this.addrId[slot]!, ip, port);
   }
 
   /** The node currently advertised at `addr`, if any (used for the CRC decision). */

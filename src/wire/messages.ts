@@ -295,6 +295,21 @@ function readNodeStateCached(buf: Uint8Array, view: DataView | undefined, start:
   return state;
 }
 
+/**
+ * The version tuple in buf[from, end) (as vsnFromBytes reads it). Nearly every member of a
+ * cluster has the same tuple: the array the last call returned is handed out again when the bytes
+ * match, so thousands of decoded states share one (treat decoded tuples as read-only).
+ */
+function vsnAt(buf: Uint8Array, from: number, end: number): Vsn {
+  const v = lastVsn;
+  const n = Math.min(end - from, 6);
+  for (let i = 0; i < 6; i++) {
+    if (v[i] !== (i < n ? buf[from + i]! : 0)) return (lastVsn = vsnFromBytes(buf.subarray(from, from + n)));
+  }
+  return v;
+}
+let lastVsn: Vsn = [0, 0, 0, 0, 0, 0];
+
 /** Where the last readNodeStateFast ended (a module slot, not a result object per node). */
 let fastEnd = 0;
 /** Where the value rawSpan or readSmallUint just read ends. */
@@ -428,7 +443,7 @@ function readMemberFields(buf: Uint8Array, start: number, nameKey: Uint8Array): 
       if (from < 0) return -1;
       const end = rawEnd;
       if (which === nameKey) fName = from === end ? '' : decodeText(buf, from, end);
-      else if (which === K_VSN) fVsn = from === end ? ZERO_VSN : vsnFromBytes(buf.subarray(from, Math.min(end, from + 6)));
+      else if (which === K_VSN) fVsn = from === end ? ZERO_VSN : vsnAt(buf, from, end);
       else {
         const b = from === end ? EMPTY : buf.slice(from, end);
         if (which === K_ADDR) fAddr = b;

@@ -265,3 +265,26 @@ test('push/pull from the table: the bytes encodeMessage gives for the same state
   assert.equal(changed.nodes.find((n) => n.name === 'fresh-3-zzz')!.incarnation, 77);
   }
 });
+
+test('node table: an alive is stale only at exactly the known ip and port, IPv4 or IPv6, not newer', () => {
+  const ids = new Interners();
+  const t = new NodeTable(testRandom(3), ids);
+  t.add({ ...node('v4', 'alive', 0), addr: { ip: '10.1.2.3', port: 7946 }, incarnation: 5 });
+  t.add({ ...node('v6', 'alive', 0), addr: { ip: 'fd00::1', port: 7946 }, incarnation: 5 });
+  const v4 = t.slotFor('v4');
+  const v6 = t.slotFor('v6');
+  const b4 = Uint8Array.of(10, 1, 2, 3);
+  const b6 = Uint8Array.of(0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+  assert.equal(t.aliveIsStale(v4, 5, b4, 7946), true);
+  assert.equal(t.aliveIsStale(v4, 4, b4, 7946), true);
+  assert.equal(t.aliveIsStale(v4, 6, b4, 7946), false, 'newer');
+  assert.equal(t.aliveIsStale(v4, 5, b4, 7947), false, 'other port');
+  assert.equal(t.aliveIsStale(v4, 5, Uint8Array.of(10, 1, 2, 4), 7946), false, 'other ip');
+  const mapped = new Uint8Array(16);
+  mapped.set([0xff, 0xff, 10, 1, 2, 3], 10);
+  assert.equal(t.aliveIsStale(v4, 5, mapped, 7946), false, 'the same ip written in 16 bytes is another address on the wire');
+  assert.equal(t.aliveIsStale(v6, 5, b6, 7946), true);
+  assert.equal(t.aliveIsStale(v6, 5, Uint8Array.of(...b6.subarray(0, 15), 2), 7946), false);
+  assert.equal(t.aliveIsStale(v6, 5, b4, 7946), false);
+  assert.equal(t.aliveIsStale(-1, 5, b4, 7946), false, 'not listed');
+});
