@@ -123,7 +123,7 @@ export class NameInterner {
   }
 }
 
-interface InternedAddr {
+export interface InternedAddr {
   addr: Address;
   /** The ip as 4 bytes (IPv4) or 16 (IPv6), for re-broadcasts without parsing the string again. */
   ipBytes: Uint8Array;
@@ -195,6 +195,11 @@ export class AddrInterner {
 
   ipBytes(id: number): Uint8Array {
     return this.values[id]!.ipBytes;
+  }
+
+  /** All that is kept for `id`: one object for as long as the id is held (compare by identity). */
+  entry(id: number): Readonly<InternedAddr> {
+    return this.values[id]!;
   }
 
   /** Whether the address `id` is exactly this ip (as bytes) and port. */

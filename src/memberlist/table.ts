@@ -20,7 +20,7 @@
 // across time.
 
 import type { NodeInfo, Random } from './api.ts';
-import { processInterners, type Interners } from './intern.ts';
+import { processInterners, type InternedAddr, type Interners } from './intern.ts';
 import type { NodeStateWriter } from '../wire/messages.ts';
 import type { Address, Vsn } from '../wire/types.ts';
 
@@ -96,7 +96,7 @@ export class NodeRef implements NodeInfo {
  * another object, so a stale memo never matches.
  */
 interface StateMemo {
-  addr: Address;
+  addr: InternedAddr;
   meta: Uint8Array;
   vsn: Vsn;
   inc: number;
@@ -286,26 +286,30 @@ export class NodeTable {
   }
 
   /**
-   * Every entry, in probe order, as a push/pull lists it (encodePushPullFrom), without a view or
-   * an object per entry. With the interners' cacheEncodings (a simulator), the encoded state of
-   * each member is kept with its interned name (one per process, see StateMemo) and copied as it
-   * is while nothing in it has changed: in a settled cluster nearly every entry of every push/pull.
+   * Every entry, as a push/pull lists it (encodePushPullFrom), without a view or an object per
+   * entry. In slot order, not probe order (a receiver takes them in any order; memberlist's happens
+   * to be its probe order): the table's arrays are then read front to back, which at thousands of
+   * entries is much of the cost. With the interners' cacheEncodings (a simulator), the encoded
+   * state of each member is kept with its interned name (one per process, see StateMemo) and
+   * copied as it is while nothing in it has changed: in a settled cluster nearly every entry of
+   * every push/pull.
    */
   writeStates(w: NodeStateWriter): void {
     const { names, addrs, metas, vsns } = this.ids;
     if (!this.ids.cacheEncodings) {
-      for (let i = 0; i < this.listLen; i++) {
-        const slot = this.list[i]!;
+      for (let slot = 0; slot < this.used; slot++) {
+        const nameId = this.nameId[slot]!;
+        if (nameId === -1) continue;
         const addrId = this.addrId[slot]!;
-        w.put(names.value(this.nameId[slot]!), addrs.ipBytes(addrId), addrs.value(addrId).port, metas.value(this.metaId[slot]!), this.inc[slot]!, this.st[slot]!, vsns.value(this.vsnId[slot]!));
+        w.put(names.value(nameId), addrs.ipBytes(addrId), addrs.value(addrId).port, metas.value(this.metaId[slot]!), this.inc[slot]!, this.st[slot]!, vsns.value(this.vsnId[slot]!));
       }
       return;
     }
-    for (let i = 0; i < this.listLen; i++) {
-      const slot = this.list[i]!;
+    for (let slot = 0; slot < this.used; slot++) {
       const nameId = this.nameId[slot]!;
+      if (nameId === -1) continue;
       const addrId = this.addrId[slot]!;
-      const addr = addrs.value(addrId);
+      const addr = addrs.entry(addrId);
       const meta = metas.value(this.metaId[slot]!);
       const vsn = vsns.value(this.vsnId[slot]!);
       const inc = this.inc[slot]!;
@@ -315,7 +319,7 @@ export class NodeTable {
         w.putEncoded(memo.bytes);
         continue;
       }
-      w.put(names.encoded(nameId), addrs.ipBytes(addrId), addr.port, meta, inc, st, vsn);
+      w.put(names.encoded(nameId), addr.ipBytes, addr.port, meta, inc, st, vsn);
       names.setMemo(nameId, { addr, meta, vsn, inc, st, bytes: w.lastWritten() } satisfies StateMemo);
     }
   }

@@ -250,19 +250,28 @@ test('push/pull from the table: the bytes encodeMessage gives for the same state
   const expected: Message = {
     type: 'pushPull',
     join: true,
-    nodes: t.all().map((r) => ({ name: r.name, addr: r.ipBytes, port: r.addr.port, meta: r.meta, incarnation: r.incarnation, state: r.state, vsn: r.vsn })),
+    // In slot order (the table's own), which is not its probe order.
+    nodes: t.all().sort((a, b) => a.slot - b.slot).map((r) => ({ name: r.name, addr: r.ipBytes, port: r.addr.port, meta: r.meta, incarnation: r.incarnation, state: r.state, vsn: r.vsn })),
     userState: user,
   };
   assert.deepEqual(bytes, encodeMessage(expected));
   assert.deepEqual(encodeLocalState(t, true, user), bytes, 'the second time, from the cached names');
   const back = decodeMessage(bytes);
   assert.ok(back.type === 'pushPull');
-  assert.deepEqual(back.nodes.map((n) => n.name), t.all().map((r) => r.name));
+  assert.deepEqual(back.nodes.map((n) => n.name), t.all().sort((a, b) => a.slot - b.slot).map((r) => r.name));
+  assert.notDeepEqual(back.nodes.map((n) => n.name), t.all().map((r) => r.name), 'probe order is another (else this test shows nothing about order)');
   // A changed entry is written anew, not from what was kept.
   t.get('fresh-3-zzz')!.incarnation = 77;
   const changed = decodeMessage(encodeLocalState(t, true, user));
   assert.ok(changed.type === 'pushPull');
   assert.equal(changed.nodes.find((n) => n.name === 'fresh-3-zzz')!.incarnation, 77);
+  // Purged entries leave free slots (skipped), which new entries then take.
+  const purged = t.purgeAndShuffle(1_000_000, 1000);
+  assert.ok(purged.length > 0);
+  t.add({ ...node('late-comer', 'alive', 0), incarnation: 3 });
+  const after = decodeMessage(encodeLocalState(t, false, user));
+  assert.ok(after.type === 'pushPull');
+  assert.deepEqual(after.nodes.map((n) => n.name).sort(), t.all().map((r) => r.name).sort());
   }
 });
 
