@@ -724,6 +724,11 @@ export class Memberlist implements MembershipCore {
       case 'dead':
         return this.states.deadNode(msg, now);
       case 'alive': {
+        const port = msg.port === 0 ? c.advertise.port : msg.port;
+        // Most alives a node receives are news it has (each is gossiped to every node many
+        // times over): known at this address, not newer — counted as aliveNode would count it,
+        // without parsing the address.
+        if (this.states.staleAlive(this.table.slotFor(msg.node), msg.node, msg.incarnation, msg.addr, port, msg.vsn)) return;
         let ip: string;
         try {
           ip = bytesToIp(msg.addr);
@@ -731,7 +736,6 @@ export class Memberlist implements MembershipCore {
           this.drop('alive-bad-addr', errText(e), from);
           return;
         }
-        const port = msg.port === 0 ? c.advertise.port : msg.port;
         this.states.aliveNode(
           {
             incarnation: msg.incarnation,

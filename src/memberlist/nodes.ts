@@ -163,9 +163,9 @@ export class NodeStates {
   }
 
   /**
-   * The push/pull merge's shortcut: an alive about another node that aliveNode would drop as
-   * stale (known at this address, not newer, sane versions) is counted as it would count it, and
-   * true is returned; false means "not sure: call aliveNode".
+   * The shortcut of the push/pull merge and of gossiped alives: an alive about another node that
+   * aliveNode would drop as stale (known at this address, not newer, sane versions) is counted as
+   * it would count it, and true is returned; false means "not sure: call aliveNode".
    */
   staleAlive(slot: number, name: string, incarnation: number, ip: Uint8Array, port: number, vsn: readonly number[]): boolean {
     if (slot < 0 || name === this.host.config.name) return false;

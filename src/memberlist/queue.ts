@@ -21,6 +21,56 @@ interface Item {
   b: Broadcast;
   id: number;
   transmits: number;
+  len: number;
+  /** queued: in a bucket; taken: being sent by getBroadcasts; gone: replaced, pruned or retired. */
+  where: 'queued' | 'taken' | 'gone';
+}
+
+/**
+ * The items of one tier with one message length, newest first: a max-heap by id. Items replaced
+ * or pruned stay in it, marked gone, until they surface or the bucket is rebuilt (`gone` counts
+ * them): removing one is then O(1) instead of a search.
+ */
+interface Bucket {
+  heap: Item[];
+  gone: number;
+}
+
+/** One tier: buckets by message length, and those lengths, largest first (a handful: alive
+ *  messages of one cluster differ in length only by their names and meta). */
+interface Tier {
+  lengths: number[];
+  buckets: Map<number, Bucket>;
+}
+
+function heapPush(h: Item[], item: Item): void {
+  let i = h.length;
+  h.push(item);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (h[p]!.id >= item.id) break;
+    h[i] = h[p]!;
+    i = p;
+  }
+  h[i] = item;
+}
+
+function heapPop(h: Item[]): Item | undefined {
+  const top = h[0];
+  const last = h.pop();
+  if (top === undefined || last === undefined || h.length === 0) return top;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= h.length) break;
+    const r = l + 1;
+    const c = r < h.length && h[r]!.id > h[l]!.id ? r : l;
+    if (h[c]!.id <= last.id) break;
+    h[i] = h[c]!;
+    i = c;
+  }
+  h[i] = last;
+  return top;
 }
 
 export function retransmitLimit(retransmitMult: number, numNodes: number): number {
@@ -28,15 +78,9 @@ export function retransmitLimit(retransmitMult: number, numNodes: number): numbe
   return retransmitMult * Math.max(1, scale);
 }
 
-/** Orders a tier: larger first, then newer first. */
-function before(a: Item, b: Item): boolean {
-  if (a.b.msg.length !== b.b.msg.length) return a.b.msg.length > b.b.msg.length;
-  return a.id > b.id;
-}
-
 export class TransmitLimitedQueue {
-  /** tiers[t] holds items sent t times, kept in selection order. */
-  private readonly tiers: Item[][] = [];
+  /** tiers[t] holds items sent t times. */
+  private readonly tiers: (Tier | undefined)[] = [];
   private readonly byKey = new Map<string, Item>();
   private nextId = 1;
   private count = 0;
@@ -66,7 +110,7 @@ export class TransmitLimitedQueue {
       b.finished?.(true);
       return;
     }
-    const item: Item = { b, id: this.nextId++, transmits: Math.max(0, Math.floor(sent)) };
+    const item: Item = { b, id: this.nextId++, transmits: Math.max(0, Math.floor(sent)), len: b.msg.length, where: 'queued' };
     this.insert(item);
     if (b.key !== undefined) this.byKey.set(b.key, item);
   }
@@ -83,49 +127,58 @@ export class TransmitLimitedQueue {
     let used = 0;
     for (let t = 0; t < this.tiers.length; t++) {
       const tier = this.tiers[t];
-      if (tier === undefined || tier.length === 0) continue;
-      // A tier is sorted largest first, so the items too big for what is left form a prefix:
-      // binary-search past it instead of scanning every queued item once the packet is nearly
-      // full (this is the hot path of gossip in large simulated clusters).
-      let from = 0;
-      while (from < tier.length) {
-        const room = limit - used - overhead;
-        let lo = from;
-        let hi = tier.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (tier[mid]!.b.msg.length > room) lo = mid + 1;
-          else hi = mid;
+      if (tier === undefined) continue;
+      // The largest length that still fits, its newest item; again until nothing fits.
+      for (let li = 0; li < tier.lengths.length; ) {
+        const len = tier.lengths[li]!;
+        if (len > limit - used - overhead) {
+          li++;
+          continue;
         }
-        if (lo >= tier.length) break;
-        const item = tier[lo]!;
-        used += item.b.msg.length + overhead;
-        out.push(item.b.msg);
-        tier.splice(lo, 1);
-        taken.push(item);
-        from = lo;
+        const bucket = tier.buckets.get(len)!;
+        const item = this.popQueued(bucket);
+        if (item !== undefined) {
+          item.where = 'taken';
+          used += len + overhead;
+          out.push(item.b.msg);
+          taken.push(item);
+        }
+        if (bucket.heap.length === bucket.gone) {
+          tier.buckets.delete(len);
+          tier.lengths.splice(li, 1);
+        }
       }
       if (limit - used <= overhead) break;
     }
     for (const item of taken) {
+      this.count--; // insert() counts it again
+      if (item.where === 'gone') continue; // replaced while being sent (by a finished callback)
       item.transmits++;
       if (item.transmits >= max) {
-        this.count--;
+        item.where = 'gone';
         if (item.b.key !== undefined && this.byKey.get(item.b.key) === item) this.byKey.delete(item.b.key);
         item.b.finished?.(true);
       } else {
-        this.count--; // insert() counts it again
         this.insert(item);
       }
     }
     return out;
   }
 
+  /** The newest item of a bucket still queued, taken out of it; undefined when none is. */
+  private popQueued(bucket: Bucket): Item | undefined {
+    for (;;) {
+      const item = heapPop(bucket.heap);
+      if (item === undefined) return undefined;
+      if (item.where === 'queued') return item;
+      bucket.gone--;
+    }
+  }
+
   /** Drop the oldest broadcasts until at most `maxRetain` remain. */
   prune(maxRetain: number): void {
     if (this.count <= maxRetain) return;
-    const all: Item[] = [];
-    for (const tier of this.tiers) if (tier !== undefined) all.push(...tier);
+    const all = this.queuedItems();
     all.sort((a, b) => a.id - b.id);
     for (const item of all.slice(0, this.count - maxRetain)) {
       this.remove(item);
@@ -135,37 +188,67 @@ export class TransmitLimitedQueue {
 
   /** Drop everything (shutdown). */
   reset(): void {
-    for (const tier of this.tiers) if (tier !== undefined) for (const item of tier) item.b.finished?.(false);
+    const all = this.queuedItems();
     this.tiers.length = 0;
     this.byKey.clear();
     this.count = 0;
+    for (const item of all) {
+      item.where = 'gone';
+      item.b.finished?.(false);
+    }
+  }
+
+  private queuedItems(): Item[] {
+    const all: Item[] = [];
+    for (const tier of this.tiers) {
+      if (tier === undefined) continue;
+      for (const bucket of tier.buckets.values()) for (const item of bucket.heap) if (item.where === 'queued') all.push(item);
+    }
+    return all;
   }
 
   private insert(item: Item): void {
     let tier = this.tiers[item.transmits];
     if (tier === undefined) {
-      for (let t = this.tiers.length; t <= item.transmits; t++) this.tiers[t] = [];
-      tier = this.tiers[item.transmits]!;
+      while (this.tiers.length < item.transmits) this.tiers.push(undefined);
+      tier = { lengths: [], buckets: new Map() };
+      this.tiers[item.transmits] = tier;
     }
-    let lo = 0;
-    let hi = tier.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (before(tier[mid]!, item)) lo = mid + 1;
-      else hi = mid;
+    let bucket = tier.buckets.get(item.len);
+    if (bucket === undefined) {
+      bucket = { heap: [], gone: 0 };
+      tier.buckets.set(item.len, bucket);
+      const ls = tier.lengths;
+      let i = 0;
+      while (i < ls.length && ls[i]! > item.len) i++;
+      ls.splice(i, 0, item.len);
     }
-    tier.splice(lo, 0, item);
+    item.where = 'queued';
+    heapPush(bucket.heap, item);
     this.count++;
   }
 
   private remove(item: Item): void {
-    const tier = this.tiers[item.transmits];
-    if (tier === undefined) return;
-    const i = tier.indexOf(item);
-    if (i >= 0) {
-      tier.splice(i, 1);
-      this.count--;
-    }
     if (item.b.key !== undefined && this.byKey.get(item.b.key) === item) this.byKey.delete(item.b.key);
+    if (item.where === 'taken') {
+      item.where = 'gone'; // getBroadcasts drops it instead of queueing it again
+      return;
+    }
+    if (item.where !== 'queued') return;
+    item.where = 'gone';
+    this.count--;
+    const tier = this.tiers[item.transmits]!;
+    const bucket = tier.buckets.get(item.len)!;
+    bucket.gone++;
+    if (bucket.gone === bucket.heap.length) {
+      tier.buckets.delete(item.len);
+      tier.lengths.splice(tier.lengths.indexOf(item.len), 1);
+    } else if (bucket.gone > 32 && 2 * bucket.gone > bucket.heap.length) {
+      // Mostly gone: rebuild from what is still queued.
+      const live = bucket.heap.filter((x) => x.where === 'queued');
+      bucket.heap = [];
+      bucket.gone = 0;
+      for (const x of live) heapPush(bucket.heap, x);
+    }
   }
 }
