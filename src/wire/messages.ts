@@ -21,6 +21,7 @@ import {
 import {
   MessageType,
   NodeStateCode,
+  type AliveMsg,
   type Message,
   type NodeStateName,
   type PushNodeState,
@@ -252,7 +253,9 @@ export function decodeNodeState(v: MsgValue): PushNodeState {
 
 // Decoded node states by their bytes (src/wire/state-cache.ts): off unless the simulator turns
 // it on.
-let stateCache: NodeStateCache | undefined;
+let stateCache: NodeStateCache<PushNodeState> | undefined;
+/** The same for alive messages (the bytes after the type byte). */
+let aliveCache: NodeStateCache<AliveMsg> | undefined;
 
 /**
  * Turn the cache of decoded node states on (`maxEntries` > 0) or off (0, the default: a real
@@ -261,7 +264,8 @@ let stateCache: NodeStateCache | undefined;
  */
 export function cacheNodeStates(maxEntries: number): void {
   const max = Math.max(0, Math.floor(maxEntries));
-  stateCache = max === 0 ? undefined : new NodeStateCache(max);
+  stateCache = max === 0 ? undefined : new NodeStateCache<PushNodeState>(max);
+  aliveCache = max === 0 ? undefined : new NodeStateCache<AliveMsg>(Math.max(16, max >> 2));
 }
 
 /** Where the node state at `start` ends, if it has the usual shape (a fixmap of fixstr keys and
@@ -552,7 +556,19 @@ export function decodeMessage(buf: Uint8Array): Message {
     case MessageType.alive: {
       // The news of every join and tag change, received many times over by every node: its usual
       // shape is read without building a map first (readMemberFields).
-      if (readMemberFields(buf, 1, K_NODE) >= 0) {
+      if (aliveCache !== undefined) {
+        // The simulator: one node's alive reaches every other node many times over.
+        const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        const key = aliveCache.key(buf, view, 1);
+        const hit = aliveCache.find(buf, view, 1, key);
+        if (hit !== undefined) return hit;
+        const end = readMemberFields(buf, 1, K_NODE);
+        if (end >= 0) {
+          const msg: AliveMsg = { type: 'alive', incarnation: fIncarnation, node: fName, addr: fAddr, port: fPort, meta: fMeta, vsn: fVsn };
+          aliveCache.add(buf, 1, end, key, msg);
+          return msg;
+        }
+      } else if (readMemberFields(buf, 1, K_NODE) >= 0) {
         return { type: 'alive', incarnation: fIncarnation, node: fName, addr: fAddr, port: fPort, meta: fMeta, vsn: fVsn };
       }
       const m = asMap(readObject(buf, 1).value);

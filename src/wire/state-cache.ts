@@ -17,17 +17,16 @@
 // Bounded: when the table or the arena is full, everything is forgotten at once. A collision only
 // costs a miss.
 
-import type { PushNodeState } from './types.ts';
-
 const KEY_BYTES = 32;
 /** Bytes of arena per cached state, on average (a usual state is 60–90 bytes). */
 const ARENA_PER_STATE = 128;
 
-export class NodeStateCache {
+/** Values decoded from msgpack objects, found again by the objects' bytes (node states, alives). */
+export class NodeStateCache<T extends object> {
   private readonly mask: number;
   /** Per table slot: key (0: empty), offset in the arena, length. */
   private readonly tab: Int32Array;
-  private readonly states: (PushNodeState | undefined)[];
+  private readonly states: (T | undefined)[];
   private readonly arena: Uint8Array;
   private readonly arenaView: DataView;
   private arenaUsed = 0;
@@ -40,7 +39,7 @@ export class NodeStateCache {
     while (size < 2 * maxStates) size *= 2;
     this.mask = size - 1;
     this.tab = new Int32Array(3 * size);
-    this.states = new Array<PushNodeState | undefined>(size).fill(undefined);
+    this.states = new Array<T | undefined>(size).fill(undefined);
     this.arena = new Uint8Array(maxStates * ARENA_PER_STATE);
     this.arenaView = new DataView(this.arena.buffer);
   }
@@ -67,7 +66,7 @@ export class NodeStateCache {
   }
 
   /** The cached state whose bytes are at `start` (then `end` is where they end), or undefined. */
-  find(buf: Uint8Array, view: DataView, start: number, key: number): PushNodeState | undefined {
+  find(buf: Uint8Array, view: DataView, start: number, key: number): T | undefined {
     const tab = this.tab;
     const room = buf.length - start;
     for (let s = key & this.mask, probes = 0; probes <= this.mask; s = (s + 1) & this.mask, probes++) {
@@ -93,7 +92,7 @@ export class NodeStateCache {
   }
 
   /** Keep `state`, decoded from buf[start, end), under `key` (from key()). */
-  add(buf: Uint8Array, start: number, end: number, key: number, state: PushNodeState): void {
+  add(buf: Uint8Array, start: number, end: number, key: number, state: T): void {
     const len = end - start;
     if (len > this.arena.length) return;
     if (this.count >= this.maxStates || this.arenaUsed + len > this.arena.length) this.clear();

@@ -311,7 +311,15 @@ test('push/pull node states: the field-by-field writer and reader give what the 
       meta: asBytes(f.Meta) ?? new Uint8Array(0),
       vsn: [0, 1, 2, 3, 4, 5].map((k) => asBytes(f.Vsn)?.[k] ?? 0),
     };
-    assert.deepEqual(decodeMessage(bytes), expected, `alive ${i}`);
+    // Without the simulator's cache, with it (twice: the second from it), without again.
+    try {
+      for (const cache of [0, 64, 64, 0]) {
+        cacheNodeStates(cache);
+        assert.deepEqual(decodeMessage(bytes), expected, `alive ${i}, cache ${cache}`);
+      }
+    } finally {
+      cacheNodeStates(0);
+    }
   });
   // A state code out of range still fails as before.
   const bad = encodeGossip({ Name: 'b', State: 9 });
