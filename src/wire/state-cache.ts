@@ -27,10 +27,8 @@ export class NodeStateCache<T extends object> {
   /** Per table slot: key (0: empty), offset in the arena, length. */
   private readonly tab: Int32Array;
   private readonly states: (T | undefined)[];
-  /** Grown by doubling up to arenaMax: a small simulation never pays for a large one. */
-  private arena: Uint8Array;
-  private arenaView: DataView;
-  private readonly arenaMax: number;
+  private readonly arena: Uint8Array;
+  private readonly arenaView: DataView;
   private arenaUsed = 0;
   private count = 0;
   /** Where the state the last hit returned ends in the buffer looked at. */
@@ -42,8 +40,7 @@ export class NodeStateCache<T extends object> {
     this.mask = size - 1;
     this.tab = new Int32Array(3 * size);
     this.states = new Array<T | undefined>(size).fill(undefined);
-    this.arenaMax = maxStates * ARENA_PER_STATE;
-    this.arena = new Uint8Array(Math.min(this.arenaMax, 1 << 16));
+    this.arena = new Uint8Array(maxStates * ARENA_PER_STATE);
     this.arenaView = new DataView(this.arena.buffer);
   }
 
@@ -97,15 +94,7 @@ export class NodeStateCache<T extends object> {
   /** Keep `state`, decoded from buf[start, end), under `key` (from key()). */
   add(buf: Uint8Array, start: number, end: number, key: number, state: T): void {
     const len = end - start;
-    if (len > this.arenaMax) return;
-    if (this.arenaUsed + len > this.arena.length && this.arena.length < this.arenaMax) {
-      let size = this.arena.length;
-      while (size < this.arenaUsed + len) size *= 2;
-      const grown = new Uint8Array(Math.min(size, this.arenaMax));
-      grown.set(this.arena.subarray(0, this.arenaUsed));
-      this.arena = grown;
-      this.arenaView = new DataView(grown.buffer);
-    }
+    if (len > this.arena.length) return;
     if (this.count >= this.maxStates || this.arenaUsed + len > this.arena.length) this.clear();
     const tab = this.tab;
     let s = key & this.mask;
