@@ -28,7 +28,7 @@
 //
 // Flags: -sizes 1000,2000   -seed N   -storm-max 2000   -seed-tables   -loss-minutes 5
 
-import { runJsonChild } from './lib/child.ts';
+import { fullGc, runJsonChild } from './lib/child.ts';
 import { parseFlags as parseCliFlags } from '../src/cli/flags.ts';
 import type { FlagSpec, ParsedFlags } from '../src/cli/flags.ts';
 import { lanConfig } from '../src/memberlist/config.ts';
@@ -83,10 +83,6 @@ interface Row {
   loss: { minutes: number; falseHealthy: number; slowFailed: number; slowNodes: number; pktsPerNodeS: number; wallMs: number };
   wallMs: number;
   cpuMs: number;
-}
-
-function fullGc(): void {
-  (globalThis as { gc?: () => void }).gc?.();
 }
 
 function usedBytes(): number {
@@ -209,7 +205,6 @@ function measure(n: number, opts: Options): Row {
     // Memory once the join's news has long finished spreading (queues empty). The simulator's
     // cache of decoded member states (process-wide, up to 65,536 states: tens of MB) is emptied
     // first: it is not the tables', and a storm fills it with every incarnation it saw.
-    cacheNodeStates(0);
     cacheNodeStates(SIM_STATE_CACHE);
     fullGc();
     const heapBytes = usedBytes();

@@ -35,7 +35,7 @@
 // (an event leaves its origin at the next gossip round, then goes eagerly from the first hop on),
 // eager 3 in both (the agent's default: Serf also sends the events it starts to 3 members at once).
 
-import { runJsonChild } from './lib/child.ts';
+import { fullGc, runJsonChild } from './lib/child.ts';
 import { MetaDelegate } from '../src/sim/meta-delegate.ts';
 import { Cluster, DEFAULT_SEED } from '../src/sim/cluster.ts';
 import { NewsSim, percentile } from '../src/sim/news.ts';
@@ -70,10 +70,6 @@ const CHILD_HEAP_MB = 14_000;
 function cpuMsNow(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
-}
-
-function fullGc(): void {
-  (globalThis as { gc?: () => void }).gc?.();
 }
 
 function measure(n: number): Row {

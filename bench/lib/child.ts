@@ -28,3 +28,13 @@ export function runJsonChild<T>(benchFile: string, flag: string, arg: string, he
     });
   });
 }
+
+// Twice: a GC frees dead typed arrays' memory only when its concurrent sweep ends, and the next
+// GC waits for that. Read after one, `arrayBuffers` still counts the stores a simulated node's
+// tables outgrew (+20 bytes per member-table entry at 1,000 nodes). The child runs with
+// --expose-gc; without it this does nothing.
+export function fullGc(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+}
