@@ -28,7 +28,7 @@ import { isDeadOrLeft, NodeTable } from './table.ts';
 import { TimerSet, type TimerHandle } from './timers.ts';
 import { bytesToIp } from '../wire/addr.ts';
 import { COMPOUND_HEADER_OVERHEAD, COMPOUND_PART_OVERHEAD, ENCRYPT_OVERHEAD, META_MAX_SIZE } from '../wire/limits.ts';
-import { encodeMessage } from '../wire/messages.ts';
+import { encodeMessage, shareEncoded } from '../wire/messages.ts';
 import { decodePacket, encodePacket, type SealOptions } from '../wire/packet.ts';
 import { decodeStream, encodeStream } from '../wire/stream.ts';
 import { MessageType, type Address, type Message, type PushPullMsg, type Vsn } from '../wire/types.ts';
@@ -317,7 +317,7 @@ export class Memberlist implements MembershipCore {
   private readonly randomBytes = (n: number): Uint8Array => this.random.bytes(n);
 
   private broadcast(key: string, msg: Message, finished?: () => void): void {
-    const bytes = encodeMessage(msg);
+    const bytes = shareEncoded(encodeMessage(msg));
     this.queue.queue({ key, msg: bytes, finished: finished === undefined ? undefined : () => finished() });
     const own = key === this.config.name;
     // News about ourselves in a small cluster: straight to every live peer (the queue still

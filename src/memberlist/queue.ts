@@ -17,13 +17,18 @@ export interface Broadcast {
   finished?: ((transmitted: boolean) => void) | undefined;
 }
 
-interface Item {
-  b: Broadcast;
-  id: number;
-  transmits: number;
-  len: number;
+/** A queued broadcast: the caller's fields copied in (one object per queued message: a join
+ *  storm of N nodes queues ~N² of them across the cluster). */
+class Item {
   /** queued: in a bucket; taken: being sent by getBroadcasts; gone: replaced, pruned or retired. */
-  where: 'queued' | 'taken' | 'gone';
+  where: 'queued' | 'taken' | 'gone' = 'queued';
+  constructor(
+    readonly key: string | undefined,
+    readonly msg: Uint8Array,
+    readonly finished: ((transmitted: boolean) => void) | undefined,
+    readonly id: number,
+    public transmits: number,
+  ) {}
 }
 
 /**
@@ -103,14 +108,14 @@ export class TransmitLimitedQueue {
       const old = this.byKey.get(b.key);
       if (old !== undefined) {
         this.remove(old);
-        old.b.finished?.(false);
+        old.finished?.(false);
       }
     }
     if (sent >= retransmitLimit(this.retransmitMult, this.numNodes())) {
       b.finished?.(true);
       return;
     }
-    const item: Item = { b, id: this.nextId++, transmits: Math.max(0, Math.floor(sent)), len: b.msg.length, where: 'queued' };
+    const item = new Item(b.key, b.msg, b.finished, this.nextId++, Math.max(0, Math.floor(sent)));
     this.insert(item);
     if (b.key !== undefined) this.byKey.set(b.key, item);
   }
@@ -140,7 +145,7 @@ export class TransmitLimitedQueue {
         if (item !== undefined) {
           item.where = 'taken';
           used += len + overhead;
-          out.push(item.b.msg);
+          out.push(item.msg);
           taken.push(item);
         }
         if (bucket.heap.length === bucket.gone) {
@@ -156,8 +161,8 @@ export class TransmitLimitedQueue {
       item.transmits++;
       if (item.transmits >= max) {
         item.where = 'gone';
-        if (item.b.key !== undefined && this.byKey.get(item.b.key) === item) this.byKey.delete(item.b.key);
-        item.b.finished?.(true);
+        if (item.key !== undefined && this.byKey.get(item.key) === item) this.byKey.delete(item.key);
+        item.finished?.(true);
       } else {
         this.insert(item);
       }
@@ -182,7 +187,7 @@ export class TransmitLimitedQueue {
     all.sort((a, b) => a.id - b.id);
     for (const item of all.slice(0, this.count - maxRetain)) {
       this.remove(item);
-      item.b.finished?.(false);
+      item.finished?.(false);
     }
   }
 
@@ -194,7 +199,7 @@ export class TransmitLimitedQueue {
     this.count = 0;
     for (const item of all) {
       item.where = 'gone';
-      item.b.finished?.(false);
+      item.finished?.(false);
     }
   }
 
@@ -214,14 +219,14 @@ export class TransmitLimitedQueue {
       tier = { lengths: [], buckets: new Map() };
       this.tiers[item.transmits] = tier;
     }
-    let bucket = tier.buckets.get(item.len);
+    let bucket = tier.buckets.get(item.msg.length);
     if (bucket === undefined) {
       bucket = { heap: [], gone: 0 };
-      tier.buckets.set(item.len, bucket);
+      tier.buckets.set(item.msg.length, bucket);
       const ls = tier.lengths;
       let i = 0;
-      while (i < ls.length && ls[i]! > item.len) i++;
-      ls.splice(i, 0, item.len);
+      while (i < ls.length && ls[i]! > item.msg.length) i++;
+      ls.splice(i, 0, item.msg.length);
     }
     item.where = 'queued';
     heapPush(bucket.heap, item);
@@ -229,7 +234,7 @@ export class TransmitLimitedQueue {
   }
 
   private remove(item: Item): void {
-    if (item.b.key !== undefined && this.byKey.get(item.b.key) === item) this.byKey.delete(item.b.key);
+    if (item.key !== undefined && this.byKey.get(item.key) === item) this.byKey.delete(item.key);
     if (item.where === 'taken') {
       item.where = 'gone'; // getBroadcasts drops it instead of queueing it again
       return;
@@ -238,11 +243,11 @@ export class TransmitLimitedQueue {
     item.where = 'gone';
     this.count--;
     const tier = this.tiers[item.transmits]!;
-    const bucket = tier.buckets.get(item.len)!;
+    const bucket = tier.buckets.get(item.msg.length)!;
     bucket.gone++;
     if (bucket.gone === bucket.heap.length) {
-      tier.buckets.delete(item.len);
-      tier.lengths.splice(tier.lengths.indexOf(item.len), 1);
+      tier.buckets.delete(item.msg.length);
+      tier.lengths.splice(tier.lengths.indexOf(item.msg.length), 1);
     } else if (bucket.gone > 32 && 2 * bucket.gone > bucket.heap.length) {
       // Mostly gone: rebuild from what is still queued.
       const live = bucket.heap.filter((x) => x.where === 'queued');

@@ -256,6 +256,8 @@ export function decodeNodeState(v: MsgValue): PushNodeState {
 let stateCache: NodeStateCache<PushNodeState> | undefined;
 /** The same for alive messages (the bytes after the type byte). */
 let aliveCache: NodeStateCache<AliveMsg> | undefined;
+/** Encoded broadcasts by their bytes (shareEncoded). */
+let encodedCache: NodeStateCache<{ bytes: Uint8Array }> | undefined;
 
 /**
  * Turn the cache of decoded node states on (`maxEntries` > 0) or off (0, the default: a real
@@ -271,10 +273,31 @@ export function cacheNodeStates(maxEntries: number): void {
   if (max !== 0 && stateCache?.maxStates === max && aliveCache !== undefined) {
     stateCache.clear();
     aliveCache.clear();
+    encodedCache?.clear();
     return;
   }
   stateCache = max === 0 ? undefined : new NodeStateCache<PushNodeState>(max);
   aliveCache = max === 0 ? undefined : new NodeStateCache<AliveMsg>(Math.max(16, max >> 2));
+  encodedCache = max === 0 ? undefined : new NodeStateCache<{ bytes: Uint8Array }>(Math.max(16, max >> 2));
+}
+
+/**
+ * `bytes` (an encoded alive, suspect or dead), or bytes equal to it that an earlier call returned, while the
+ * simulator's caches are on (cacheNodeStates): in a join storm every node queues an alive for
+ * every other node, the same bytes on every node — N² queued copies otherwise. Callers must not
+ * change the bytes they get (queued broadcasts are only ever copied into packets). Off (a real
+ * agent): `bytes` itself.
+ */
+export function shareEncoded(bytes: Uint8Array): Uint8Array {
+  const cache = encodedCache;
+  if (cache === undefined) return bytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const key = cache.key(bytes, view, 0);
+  // A node-state message is a type byte and one msgpack object: none is a prefix of another.
+  const hit = cache.find(bytes, view, 0, key);
+  if (hit !== undefined && cache.end === bytes.length) return hit.bytes;
+  cache.add(bytes, 0, bytes.length, key, { bytes });
+  return bytes;
 }
 
 /** Where the node state at `start` ends, if it has the usual shape (a fixmap of fixstr keys and

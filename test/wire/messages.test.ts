@@ -15,6 +15,7 @@ import {
   encodeGossipAfter,
   encodeMessage,
   encodeRpc,
+  shareEncoded,
   MessageType,
   NodeStateCode,
   type AliveMsg,
@@ -365,4 +366,40 @@ test('decoded-state cache: states of one name that differ only past the key, a f
   } finally {
     cacheNodeStates(0);
   }
+});
+
+test('shareEncoded: equal broadcasts share one array while the simulator caches, none when off', () => {
+  const alive = (node: string, incarnation: number): Message => ({
+    type: 'alive',
+    incarnation,
+    node,
+    addr: Uint8Array.of(10, 0, 0, 1),
+    port: 7946,
+    meta: new Uint8Array(0),
+    vsn: [1, 5, 5, 2, 5, 5],
+  });
+  const off = encodeMessage(alive('web-1', 1));
+  assert.equal(shareEncoded(off), off);
+  try {
+    cacheNodeStates(64);
+    const first = shareEncoded(encodeMessage(alive('web-1', 1)));
+    const again = encodeMessage(alive('web-1', 1));
+    assert.equal(shareEncoded(again), first);
+    // Another incarnation (same first bytes, same key), another node, a suspect of it: their own.
+    for (const m of [alive('web-1', 2), alive('web-10', 1), { type: 'suspect', incarnation: 1, node: 'web-1', from: 'web-2' } as Message]) {
+      const bytes = encodeMessage(m);
+      assert.equal(shareEncoded(bytes), bytes);
+      assert.equal(shareEncoded(encodeMessage(m)), bytes);
+      assert.deepEqual(decodeMessage(bytes), m);
+    }
+    // More distinct messages than the cache holds (it starts over): still equal bytes back.
+    for (let i = 0; i < 200; i++) {
+      const bytes = encodeMessage(alive(`db-${i % 70}`, 1 + (i % 3)));
+      assert.deepEqual(shareEncoded(bytes), bytes);
+    }
+  } finally {
+    cacheNodeStates(0);
+  }
+  const after = encodeMessage(alive('web-1', 1));
+  assert.equal(shareEncoded(after), after);
 });
