@@ -24,9 +24,14 @@
 //   5. 2 % loss on every packet and 1 % of nodes slow (everything they send 480 ms late) for
 //      -loss-minutes (default 5): member-failed for healthy nodes (false), and for slow ones; and
 //      the wall time those simulated minutes took.
+//   6. Serf user events (N up to -serf-max, default 5000), in a child of its own: Serf on every
+//      node, wired as the agent wires it (src/sim/news.ts), the cluster built settled through the
+//      real join path (each node merges one push/pull listing everyone); 5 user events from nodes
+//      across the cluster: seconds and rounds from the send until 50 %, 99 %, 100 % of the other
+//      nodes delivered it. Serf's member table doubles what a simulated node holds (N² more entries).
 // A progress line goes to stderr every 10 simulated seconds of a long phase.
 //
-// Flags: -sizes 1000,2000   -seed N   -storm-max 2000   -seed-tables   -loss-minutes 5
+// Flags: -sizes 1000,2000   -seed N   -storm-max 2000   -seed-tables   -loss-minutes 5   -serf-max 5000
 
 import { fullGc, runJsonChild } from './lib/child.ts';
 import { parseFlags as parseCliFlags } from '../src/cli/flags.ts';
@@ -35,9 +40,13 @@ import { lanConfig } from '../src/memberlist/config.ts';
 import { MetaDelegate } from '../src/sim/meta-delegate.ts';
 import { Cluster, SIM_STATE_CACHE } from '../src/sim/cluster.ts';
 import { cacheNodeStates } from '../src/wire/messages.ts';
+import { NewsSim } from '../src/sim/news.ts';
 import { SeededRandom, seedFromEnv } from '../src/sim/random.ts';
 
 const CHILD_FLAG = '--scale-bench-child';
+const SERF_CHILD_FLAG = '--scale-bench-serf-child';
+/** User events per size in the Serf part, one every few seconds from nodes across the cluster. */
+const SERF_EVENTS = 5;
 const GOSSIP_INTERVAL_MS = 200;
 const FANOUT = 3;
 const JOIN_SPREAD_MS = 60_000;
@@ -55,6 +64,7 @@ interface Options {
   stormMax: number;
   seedTables: boolean;
   lossMinutes: number;
+  serfMax: number;
 }
 
 interface Spread {
@@ -325,15 +335,85 @@ function measure(n: number, opts: Options): Row {
   }
 }
 
+interface SerfRow {
+  n: number;
+  events: number;
+  /** ms from each event's send to each other node's delivery, pooled over the events. */
+  p50: number;
+  p99: number;
+  /** The last node: median over the events, and the slowest event's. */
+  allMedian: number;
+  allMax: number;
+  reached: number;
+  expected: number;
+  buildWallMs: number;
+  peakRssBytes: number;
+  wallMs: number;
+}
+
+// User events through Serf on every node (the agent's wiring: src/sim/news.ts), a cluster of its
+// own built settled: each node merges one push/pull listing everyone, so each Serf learns every
+// member through the real join path.
+function measureSerf(n: number, opts: Options): SerfRow {
+  const wall0 = performance.now();
+  const say = (what: string): void => {
+    process.stderr.write(`[N=${n}, Serf] ${what} (wall ${((performance.now() - wall0) / 1000).toFixed(0)} s)\n`);
+  };
+  const sim = new NewsSim({ seed: opts.seed, eagerGossipNodes: lanConfig('x', { ip: '127.0.0.1', port: 1 }).eagerGossipNodes, network: { latencyMinMs: 1, latencyMaxMs: 5 } });
+  try {
+    sim.build(n);
+    const buildWallMs = performance.now() - wall0;
+    say(`built settled, ${n} Serf member tables full`);
+    const names = sim.live().map((x) => x.name);
+    const delays: number[] = [];
+    const lasts: number[] = [];
+    let expected = 0;
+    for (let i = 0; i < SERF_EVENTS; i++) {
+      const origin = names[Math.floor((i * n) / SERF_EVENTS)]!;
+      const name = `deploy-${i}`;
+      const sent = sim.userEvent(origin, name);
+      for (let t = 0; t < 30 && !sim.userReachedAll(name, origin); t++) sim.cluster.runFor(1000);
+      const sp = sim.userSpread(name, origin, sent);
+      expected += sp.expected;
+      delays.push(...sp.delays);
+      lasts.push(sp.delays.length === sp.expected ? sp.delays.at(-1)! : NaN);
+      say(`user event ${i + 1}/${SERF_EVENTS}: ${sp.delays.length}/${sp.expected} nodes, last ${sec(sp.delays.at(-1) ?? NaN)} s`);
+      sim.cluster.runFor(2000);
+    }
+    delays.sort((a, b) => a - b);
+    lasts.sort((a, b) => a - b);
+    const at = (q: number): number => (delays.length < Math.ceil(q * expected) ? NaN : delays[Math.ceil(q * expected) - 1]!);
+    return {
+      n,
+      events: SERF_EVENTS,
+      p50: at(0.5),
+      p99: at(0.99),
+      allMedian: lasts[Math.floor(lasts.length / 2)]!,
+      allMax: lasts.some((x) => Number.isNaN(x)) ? NaN : lasts.at(-1)!,
+      reached: delays.length,
+      expected,
+      buildWallMs,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      wallMs: performance.now() - wall0,
+    };
+  } finally {
+    sim.shutdown();
+  }
+}
+
+function measureSerfInChild(n: number, opts: Options): Promise<SerfRow> {
+  return runJsonChild<SerfRow>(import.meta.url, SERF_CHILD_FLAG, JSON.stringify({ n, opts }), CHILD_HEAP_MB, `N=${n} (Serf)`);
+}
+
 function measureInChild(n: number, opts: Options): Promise<Row> {
   return runJsonChild<Row>(import.meta.url, CHILD_FLAG, JSON.stringify({ n, opts }), CHILD_HEAP_MB, `N=${n}`);
 }
 
 const FLAGS: FlagSpec[] = [
-  ...['sizes', 'seed', 'storm-max', 'loss-minutes'].map((name): FlagSpec => ({ name, kind: 'string' })),
+  ...['sizes', 'seed', 'storm-max', 'loss-minutes', 'serf-max'].map((name): FlagSpec => ({ name, kind: 'string' })),
   { name: 'seed-tables', kind: 'bool' },
 ];
-const USAGE = 'flags: -sizes 1000,2000,5000,10000 -seed N -storm-max 2000 -seed-tables -loss-minutes 5';
+const USAGE = 'flags: -sizes 1000,2000,5000,10000 -seed N -storm-max 2000 -seed-tables -loss-minutes 5 -serf-max 5000';
 
 function parseOptions(args: string[]): Options {
   let p: ParsedFlags;
@@ -357,6 +437,7 @@ function parseOptions(args: string[]): Options {
     stormMax: num('storm-max', 2000),
     seedTables: p.bools.has('seed-tables'),
     lossMinutes: num('loss-minutes', 5),
+    serfMax: num('serf-max', 5000),
   };
 }
 
@@ -369,10 +450,15 @@ export default async function run(args: string[] = []): Promise<void> {
   console.log(`membership at size: real core on every node, LAN profile, 1–5 ms latency, seed ${opts.seed}`);
   console.log('epidemic bound = log_4(N) + ln(N) gossip rounds (fanout 3, round 200 ms); spread times from the update / the kill');
   const rows: Row[] = [];
+  const serfRows: SerfRow[] = [];
   for (const n of opts.sizes) {
     const r = await measureInChild(n, opts);
     rows.push(r);
     console.log(`N=${n}: done in ${(r.wallMs / 1000).toFixed(0)} s wall`);
+    if (n > opts.serfMax) continue;
+    const sr = await measureSerfInChild(n, opts);
+    serfRows.push(sr);
+    console.log(`N=${n}, Serf: done in ${(sr.wallMs / 1000).toFixed(0)} s wall`);
   }
   console.log();
   console.log(['N', 'join storm s', 'storm wall s', 'bytes/entry', 'heap+arrays', 'peak RSS', 'idle pkts/node/s', 'idle B/node/s', 'push/pull B/node/min', 'wall s', 'CPU s'].join('\t'));
@@ -415,6 +501,27 @@ export default async function run(args: string[] = []): Promise<void> {
     console.log([r.n, r.tags.nodes, `${sec(r.tags.p50)} / ${sec(r.tags.p99)} / ${sec(r.tags.all)}`, `${r.tags.reached}/${r.tags.expected}`, r.tags.maxQueue].join('\t'));
   }
   console.log();
+  console.log(`Serf user events (${SERF_EVENTS} per size, Serf on every node as the agent wires it, built settled): from the send to each other node's delivery`);
+  console.log(['N', 'bound rounds', 'user event 50/99 % s', 'last node: median / slowest event s', '(rounds)', 'delivered', 'build wall s', 'peak RSS', 'wall s'].join('\t'));
+  for (const r of serfRows) {
+    const bound = Math.log(r.n) / Math.log(FANOUT + 1) + Math.log(r.n);
+    console.log(
+      [
+        r.n,
+        bound.toFixed(1),
+        `${sec(r.p50)} / ${sec(r.p99)}`,
+        `${sec(r.allMedian)} / ${sec(r.allMax)}`,
+        `${rounds(r.p50)} / ${rounds(r.p99)} / ${rounds(r.allMedian)} / ${rounds(r.allMax)}`,
+        `${r.reached}/${r.expected}`,
+        (r.buildWallMs / 1000).toFixed(0),
+        mib(r.peakRssBytes),
+        (r.wallMs / 1000).toFixed(0),
+      ].join('\t'),
+    );
+  }
+  const serfSkipped = opts.sizes.filter((n) => n > opts.serfMax);
+  if (serfSkipped.length > 0) console.log(`(Serf part not run for N = ${serfSkipped.join(', ')}: above -serf-max ${opts.serfMax})`);
+  console.log();
   console.log(['N', 'loss', 'slow nodes', 'minutes', 'false member-failed (healthy)', 'slow nodes failed', 'pkts/node/s', 'wall s for those minutes'].join('\t'));
   for (const r of rows) {
     console.log([r.n, `${LOSS * 100} %`, r.loss.slowNodes, r.loss.minutes, r.loss.falseHealthy, r.loss.slowFailed, r.loss.pktsPerNodeS.toFixed(2), (r.loss.wallMs / 1000).toFixed(0)].join('\t'));
@@ -424,4 +531,8 @@ export default async function run(args: string[] = []): Promise<void> {
 if (process.argv[2] === CHILD_FLAG) {
   const { n, opts } = JSON.parse(process.argv[3] ?? '{}') as { n: number; opts: Options };
   process.stdout.write(`${JSON.stringify(measure(n, opts))}\n`);
+}
+if (process.argv[2] === SERF_CHILD_FLAG) {
+  const { n, opts } = JSON.parse(process.argv[3] ?? '{}') as { n: number; opts: Options };
+  process.stdout.write(`${JSON.stringify(measureSerf(n, opts))}\n`);
 }
