@@ -112,8 +112,13 @@ test('coordinates in a mixed cluster: serf rtt against kodama and kodama rtt aga
     rows.push(`${a.name} ↔ ${b.name}: serf rtt via co-k1 ${bySerf} ms, kodama rtt via co-s1 ${byKodama} ms`);
     const ratio = Math.max(bySerf, byKodama) / Math.max(0.001, Math.min(bySerf, byKodama));
     assert.ok(ratio <= 2, `estimates more than 2× apart:\n${rows.join('\n')}`);
+    // Units, not speed: a coordinate read in the wrong unit is 1000× off. The agents learnt their
+    // coordinates from probes during the last seconds, on a machine the rest of the suite may
+    // load (1.9 ms seen, both sides agreeing, against a quiet 0.13 ms measured afterwards), so the
+    // upper bound is the larger of 10× the loopback and 25 ms (a loopback probe slower than that
+    // is near its timeout).
     for (const x of [bySerf, byKodama]) {
-      assert.ok(x >= measured / 10 && x <= measured * 10, `estimate ${x} ms is not of the order of the loopback round trip ${measured.toFixed(3)} ms:\n${rows.join('\n')}`);
+      assert.ok(x >= measured / 10 && x <= Math.max(measured * 10, 25), `estimate ${x} ms is not of the order of the loopback round trip ${measured.toFixed(3)} ms:\n${rows.join('\n')}`);
     }
   }
   t.diagnostic(`loopback UDP round trip (median of 50): ${measured.toFixed(3)} ms`);
