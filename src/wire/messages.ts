@@ -267,9 +267,8 @@ let encodedCache: NodeStateCache<{ bytes: Uint8Array }> | undefined;
  */
 export function cacheNodeStates(maxEntries: number): void {
   const max = Math.max(0, Math.floor(maxEntries));
-  // Same size: emptied in place. A new arena would be ~10 MB more until the old one's backing
-  // store is swept, which V8 does after a GC, not in it (the scale bench reads memory right after
-  // emptying the cache).
+  // Same size: emptied in place, not ~10 MB of arenas allocated again (each simulated cluster
+  // and the scale bench's memory reading ask for it).
   if (max !== 0 && stateCache?.maxStates === max && aliveCache !== undefined) {
     stateCache.clear();
     aliveCache.clear();
@@ -282,11 +281,11 @@ export function cacheNodeStates(maxEntries: number): void {
 }
 
 /**
- * `bytes` (an encoded alive, suspect or dead), or bytes equal to it that an earlier call returned, while the
- * simulator's caches are on (cacheNodeStates): in a join storm every node queues an alive for
- * every other node, the same bytes on every node — N² queued copies otherwise. Callers must not
- * change the bytes they get (queued broadcasts are only ever copied into packets). Off (a real
- * agent): `bytes` itself.
+ * `bytes` (an encoded alive, suspect or dead), or bytes equal to it that an earlier call
+ * returned, while the simulator's caches are on (cacheNodeStates): in a join storm every node
+ * queues an alive for every other node, the same bytes on every node — N² queued copies
+ * otherwise. Callers must not change the bytes they get (queued broadcasts are only ever copied
+ * into packets). Off (a real agent): `bytes` itself.
  */
 export function shareEncoded(bytes: Uint8Array): Uint8Array {
   const cache = encodedCache;
