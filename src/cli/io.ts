@@ -11,6 +11,8 @@ export interface CliIo {
    * by commands that wait on it (the agent handles its own signals).
    */
   interrupt?: () => AbortSignal;
+  /** stdin and stdout are a terminal (a command may hand it to a program, as `ssh` to tmux). */
+  interactive?: boolean;
 }
 
 export interface Command {
@@ -27,6 +29,10 @@ export const processIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   env: process.env,
+  // A getter: touching process.stdin opens it, which only `ssh` should pay for.
+  get interactive() {
+    return process.stdin.isTTY === true && process.stdout.isTTY === true;
+  },
   interrupt: () => {
     if (sigint === undefined) {
       const ctl = new AbortController();
