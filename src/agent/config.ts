@@ -78,6 +78,10 @@ export interface AgentConfig {
   services?: ServiceSpec[];
   /** kodama: how long `,drain` is gossiped before the Serf leave. */
   leaveDrainMs?: number;
+  /** kodama: metrics_interval / -metrics-interval (default 10s; 0 = no sampling). */
+  metricsIntervalMs?: number;
+  /** kodama: metrics_history (default 1h). */
+  metricsHistoryMs?: number;
   /** kodama: run the load-balancer role (a later file's object replaces an earlier one). */
   balancer?: BalancerSpec;
   /** kodama: monitoring checks (list; appends across files like start_join). */
@@ -177,6 +181,9 @@ const JSON_KEYS: Record<string, KeySpec> = {
   statsite_addr: { field: 'statsiteAddr', kind: 'string' },
   discover: { field: 'discover', kind: 'string' },
   interface: { field: 'iface', kind: 'string' },
+  // kodama's performance history (operations by role)
+  metrics_interval: { field: 'metricsIntervalMs', kind: 'duration' },
+  metrics_history: { field: 'metricsHistoryMs', kind: 'duration' },
   // kodama's traffic wiring (not serf keys)
   services: { field: 'services', kind: 'services' },
   leave_drain: { field: 'leaveDrainMs', kind: 'duration' },
@@ -219,6 +226,7 @@ const ENV_KEYS: Record<string, string> = {
   KODAMA_TOMBSTONE_TIMEOUT: 'tombstone_timeout',
   KODAMA_LEAVE_DRAIN: 'leave_drain',
   KODAMA_DATA_DIR: 'data_dir',
+  KODAMA_METRICS_INTERVAL: 'metrics_interval',
   KODAMA_HTTP_ADDR: 'http_addr',
   KODAMA_HTTP_TOKEN: 'http_token',
   // Lists: comma separated (addresses contain no commas).

@@ -101,6 +101,14 @@ export interface AgentOptions {
   /** Run the load-balancer role on this node (validated spec, e.g. from parseBalancerSpec). */
   balancer?: BalancerSpec;
   /**
+   * Sample this host and the agent process every this many ms into a history that
+   * `kodama metrics` reads by query (docs/operations-by-role.md). Unset or 0: off (`kodama
+   * agent` sets 10 s unless metrics_interval says otherwise).
+   */
+  metricsIntervalMs?: number;
+  /** How much history to keep (default 1 h). */
+  metricsHistoryMs?: number;
+  /**
    * Monitoring checks (validated specs, e.g. from parseCheckSpecs): each runs while its
    * subscriptions match this node's tags; the summary is gossiped as tag `chk`.
    */

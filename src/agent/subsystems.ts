@@ -198,6 +198,20 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
     failure: { code: 'ERR_AGENT_BIND', what: (o) => `Error starting mDNS listener for '${o.discover?.cluster}'` },
   },
   {
+    // Host and process figures over time, pulled by the `kodama-metrics` query.
+    name: 'metrics',
+    wanted: (o) => (o.metricsIntervalMs ?? 0) > 0,
+    validate: (o) => {
+      const i = o.metricsIntervalMs ?? 0;
+      const h = o.metricsHistoryMs ?? DEFAULT_METRICS_HISTORY_MS;
+      if (i > 0 && i < 1000) fail(`metrics_interval must be at least 1s (or 0 to turn sampling off), got ${i} ms`);
+      if (i > 0 && (h < i || h / i > 100_000)) fail(`metrics_history must hold 1 to 100000 samples of metrics_interval (${i / 1000}s), got ${h / 1000}s`);
+    },
+    start: async (host, o) =>
+      (await import('../metrics/local.ts')).startLocalMetrics(host, { intervalMs: o.metricsIntervalMs!, historyMs: o.metricsHistoryMs ?? DEFAULT_METRICS_HISTORY_MS }),
+    failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the metrics history' },
+  },
+  {
     // serf's statsd_addr / statsite_addr: the /metrics figures pushed every 10 s.
     name: 'telemetry',
     wanted: (o) => (o.statsdAddr ?? '') !== '' || (o.statsiteAddr ?? '') !== '',
@@ -223,6 +237,9 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
     failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the statsd/statsite sink' },
   },
 ];
+
+/** metrics_history default: an hour (360 samples at the default 10 s). */
+export const DEFAULT_METRICS_HISTORY_MS = 3_600_000;
 
 /** leave_drain default: long enough for balancers (gossip + their poll) to stop sending new work. */
 export const DEFAULT_LEAVE_DRAIN_MS = 2000;

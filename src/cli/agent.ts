@@ -111,6 +111,10 @@ Options:
   -http-token=token        Token every /v1 request must present as
                            "Authorization: Bearer <token>" or ?token=
                            (KODAMA_HTTP_TOKEN).
+  -metrics-interval=10s    Sample this host and the agent (load, CPU, memory,
+                           disk, network, RSS, event-loop delay) this often
+                           into an hour of history for \`kodama metrics\`
+                           (KODAMA_METRICS_INTERVAL; 0 turns it off).
 
 Traffic wiring (config file keys, kodama only):
 
@@ -243,6 +247,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'http-token', kind: 'string' },
   { name: 'discover', kind: 'string' },
   { name: 'iface', kind: 'string' },
+  { name: 'metrics-interval', kind: 'string' },
 ];
 
 const STRING_FLAGS: Record<string, keyof AgentConfig> = {
@@ -269,6 +274,9 @@ const STRING_FLAGS: Record<string, keyof AgentConfig> = {
   iface: 'iface',
 };
 
+/** metrics_interval when no file, env or flag sets it: every `kodama agent` keeps a history. */
+const DEFAULT_METRICS_INTERVAL_MS = 10_000;
+
 function intFlag(text: string, name: string): number {
   if (!/^-?\d+$/.test(text)) throw new CliError('ERR_CLI_USAGE', `invalid value "${text}" for flag -${name}: expected an integer`);
   return Number(text);
@@ -290,6 +298,8 @@ export function configFromFlags(args: readonly string[]): { config: AgentConfig;
   if (rm !== undefined) c.retryMaxAttempts = intFlag(rm, 'retry-max');
   const ri = f.strings.get('retry-interval');
   if (ri !== undefined) c.retryIntervalMs = parseDuration(ri, '-retry-interval');
+  const mi = f.strings.get('metrics-interval');
+  if (mi !== undefined) c.metricsIntervalMs = parseDuration(mi, '-metrics-interval');
   const bt = f.strings.get('broadcast-timeout');
   if (bt !== undefined) c.broadcastTimeoutMs = parseDuration(bt, '-broadcast-timeout');
   const tags = f.lists.get('tag');
@@ -359,6 +369,8 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void,
     userEventSizeLimit: c.userEventSizeLimit ?? 512,
     ...(c.services !== undefined ? { services: c.services } : {}),
     ...(c.leaveDrainMs !== undefined ? { leaveDrainMs: c.leaveDrainMs } : {}),
+    metricsIntervalMs: c.metricsIntervalMs ?? DEFAULT_METRICS_INTERVAL_MS,
+    ...(c.metricsHistoryMs !== undefined ? { metricsHistoryMs: c.metricsHistoryMs } : {}),
     ...(c.balancer !== undefined ? { balancer: c.balancer } : {}),
     ...(c.checks !== undefined && c.checks.length > 0 ? { checks: c.checks } : {}),
     ...(c.monitoring !== undefined ? { monitoring: c.monitoring } : {}),

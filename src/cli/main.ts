@@ -34,6 +34,7 @@ export const COMMANDS: Record<string, { synopsis: string; load: () => Promise<Co
   deploy: { synopsis: 'Blue-green deploys: start, status, abort, rollback, route', load: async () => (await import('./deploy.ts')).deployCommand },
   exec: { synopsis: 'Run a command on every node of a role (opt-in, authenticated)', load: async () => (await import('./exec.ts')).execCommand },
   rolling: { synopsis: 'Run a command on a role in batches, drained from the balancers', load: async () => (await import('./rolling.ts')).rollingCommand },
+  metrics: { synopsis: "Shows a role's performance over time", load: async () => (await import('./metrics.ts')).metricsCommand },
   inventory: { synopsis: 'Prints the cluster as an Ansible dynamic inventory', load: async () => (await import('./inventory.ts')).inventoryCommand },
   ssh: { synopsis: 'Runs a command over ssh on a role, or opens tmux panes to it', load: async () => (await import('./ssh.ts')).sshCommand },
   demo: { synopsis: 'Runs a local cluster with a load balancer and live traffic', load: async () => (await import('./demo.ts')).demoCommand },
