@@ -3,11 +3,12 @@
 // history on one grid (src/metrics/series.ts), and this prints per role and time step the
 // min / p50 / p95 / max over the role's nodes, and names the nodes that stand out.
 
-import type { RpcMember } from '../rpc/index.ts';
 import { parseTag } from '../serf/tags.ts';
-import { FIELD_INDEX, FIELD_NAMES, decodeSeries, planWindow, pointsThatFit, roleView } from '../metrics/series.ts';
-import type { FieldView, RoleView, Series } from '../metrics/series.ts';
-import { METRICS_QUERY, encodeMetricsRequest } from '../metrics/protocol.ts';
+import { FIELD_INDEX, FIELD_NAMES } from '../metrics/series.ts';
+import type { FieldView } from '../metrics/series.ts';
+import { METRICS_QUERY } from '../metrics/protocol.ts';
+import { DEFAULT_STEP_S, buildMetricsReport, metricsRequest } from '../metrics/report.ts';
+import type { MetricsReport } from '../metrics/report.ts';
 import { columnize } from './columnize.ts';
 import { collectAnswers, exactRegexp } from './checks.ts';
 import { positiveDurationFlag } from './duration.ts';
@@ -48,10 +49,6 @@ Options:
 Exit status: 0 when at least one node answered; 1 otherwise.
 `;
 
-/** The step the grid starts from (the agents' default sampling); other intervals still fall into buckets. */
-const SAMPLE_S = 10;
-/** Serf's default query_response_size_limit, less the response's own header and a long node name. */
-const ANSWER_BYTES = 1024 - 64 - 64;
 
 interface MetricsOptions {
   role: string | undefined;
@@ -63,35 +60,6 @@ interface MetricsOptions {
   stepFields: string[];
   format: 'text' | 'json';
   timeoutMs: number;
-}
-
-export interface MetricsReport {
-  /** The window asked for (Unix seconds). */
-  endS: number;
-  stepS: number;
-  n: number;
-  roles: RoleView[];
-  /** Alive members that matched but did not answer (sampling off, a serf agent, too slow). */
-  silent: string[];
-}
-
-/** Per role (the `role` tag; '' when none), the answers of its members. */
-export function buildReport(members: readonly RpcMember[], answers: ReadonlyMap<string, string>, grid: { endS: number; stepS: number; n: number }): MetricsReport {
-  const byRole = new Map<string, Map<string, Series>>();
-  const silent: string[] = [];
-  for (const m of members) {
-    const s = answers.has(m.name) ? decodeSeries(answers.get(m.name)!, FIELD_NAMES) : undefined;
-    if (s === undefined) {
-      silent.push(m.name);
-      continue;
-    }
-    const role = m.tags['role'] ?? '';
-    const map = byRole.get(role) ?? new Map<string, Series>();
-    map.set(m.name, s);
-    byRole.set(role, map);
-  }
-  const roles = [...byRole.keys()].sort().map((r) => roleView(r, byRole.get(r)!, grid, FIELD_NAMES));
-  return { ...grid, roles, silent: silent.sort() };
 }
 
 function fmt(v: number, unit: string): string {
@@ -151,13 +119,13 @@ export async function metricsRun(client: Parameters<typeof collectAnswers>[0], o
     io.stderr(`Error: no alive member matches (see kodama members${o.role !== undefined ? ` -role ${o.role}` : ''})\n`);
     return 1;
   }
-  const grid = planWindow(Math.floor(nowS), o.sinceS, o.sampleS, pointsThatFit(FIELD_NAMES.length, ANSWER_BYTES));
+  const { grid, payload } = metricsRequest(nowS, o.sinceS, o.sampleS);
   const names = new Set(members.map((m) => m.name));
   const { answers, interrupted } = await collectAnswers(
     client,
     {
       name: METRICS_QUERY,
-      payload: new TextEncoder().encode(encodeMetricsRequest({ ...grid, fields: [...FIELD_NAMES] })),
+      payload,
       filterNodes: o.nodes,
       filterTags: o.role === undefined ? {} : { role: exactRegexp(o.role) },
       requestAck: false,
@@ -168,7 +136,7 @@ export async function metricsRun(client: Parameters<typeof collectAnswers>[0], o
     { waitFor: names, askAgain: (got) => [...names].filter((n) => !got.has(n)) },
   );
   if (interrupted) return 1;
-  const report = buildReport(members, answers, grid);
+  const report = buildMetricsReport(members, answers, grid);
   io.stdout(o.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatText(report, o.stepFields));
   if (report.roles.length === 0) {
     io.stderr('Error: no node answered: sampling is off on them (-metrics-interval 0), or they are serf agents\n');
@@ -204,7 +172,7 @@ export const metricsCommand = rpcCommand<MetricsOptions>({
     }
     const sinceMs = positiveDurationFlag(f, 'since') ?? 15 * 60_000;
     if (sinceMs < 10_000 || sinceMs > 7 * 86_400_000) throw usage(`invalid -since: from 10s to 7 days (e.g. 5m, 1h)`);
-    const stepMs = positiveDurationFlag(f, 'step') ?? SAMPLE_S * 1000;
+    const stepMs = positiveDurationFlag(f, 'step') ?? DEFAULT_STEP_S * 1000;
     if (stepMs < 1000 || stepMs % 1000 !== 0) throw usage('invalid -step: whole seconds, at least 1s');
     const stepFields = (f.lists.get('field') ?? ['cpu']).flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
     for (const x of stepFields) if (!FIELD_INDEX.has(x)) throw usage(`unknown figure "${x}" for -field (one of ${FIELD_NAMES.join(', ')})`);

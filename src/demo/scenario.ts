@@ -224,6 +224,8 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
       httpAddr,
       tags: { role: 'balancer' },
       balancer: spec,
+      // As `kodama agent` does by default: the dashboard's "Roles over time" reads it.
+      metricsIntervalMs: 10_000,
       logSink: (line) => {
         balancerLog(line);
         // Warnings and errors (guard holds, driver trouble) belong in the live view.

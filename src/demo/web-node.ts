@@ -62,6 +62,8 @@ export function webNodeAgentOptions(opts: WebNodeOptions, pagePort: number): Age
     rpcAddr: opts.rpcAddr ?? null,
     tags: { role: 'web', ...(opts.tags ?? {}) },
     services: [service],
+    // As `kodama agent` does by default: `kodama metrics -role web` and the dashboard read it.
+    metricsIntervalMs: 10_000,
     // One monitoring check, so `kodama checks` and the dashboard's checks panel have something
     // real to show (history, state) in the demo.
     checks: [

@@ -15,6 +15,9 @@ import { mergeSilences, parseSilences } from '../cli/silence.ts';
 import { decodeDeploySummary } from './deploys-query.ts';
 import { DEPLOYS_QUERY } from './types.ts';
 import type { ChecksResponse, DeploySummary, DeploysResponse, ServicesResponse } from './types.ts';
+import { METRICS_QUERY } from '../metrics/protocol.ts';
+import { buildMetricsReport, metricsRequest } from '../metrics/report.ts';
+import type { MetricsReport } from '../metrics/report.ts';
 
 export interface ClusterReadsOptions {
   /** How long an answer is reused (default 1500 ms). */
@@ -57,6 +60,20 @@ export class ClusterReads {
 
   checks(): Promise<ChecksResponse> {
     return this.cached('checks', () => this.readChecks());
+  }
+
+  /**
+   * The last `sinceS` seconds of every alive member's figures (of `role` only, when given),
+   * by role: /v1/performance. Members with sampling off and serf agents are listed as silent.
+   */
+  performance(sinceS: number, role: string | undefined): Promise<MetricsReport> {
+    return this.cached(`performance:${sinceS}:${role ?? ''}`, async () => {
+      const members = this.agent.members().filter((m) => m.status === 'alive' && (role === undefined || m.tags['role'] === role));
+      const { grid, payload } = metricsRequest(Date.now() / 1000, sinceS);
+      const answers = await this.ask(METRICS_QUERY, payload, members.map((m) => m.name).sort());
+      const text = new Map([...answers].map(([n, p]) => [n, Buffer.from(p).toString('utf8')]));
+      return buildMetricsReport(members, text, grid);
+    });
   }
 
   async deploys(): Promise<DeploysResponse> {

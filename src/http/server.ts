@@ -7,6 +7,7 @@
 //   GET /v1/checks        checks reports and silences (cached cluster-wide read)
 //   GET /v1/events        the timeline (?since)   GET /v1/deploys   deploys and routes
 //   GET /v1/history       the last 15 minutes of figures, for the plots (history.ts)
+//   GET /v1/performance   every node's host and process figures over time, by role (?since, ?role)
 //   GET /v1/stream        server-sent events: hello, member, timeline, deploy, ping
 //
 // docs/api.md documents each with its JSON Schema; the tests validate live answers against it.
@@ -230,6 +231,8 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
         return sendJson(res, 200, await reads.deploys());
       case 'history':
         return sendJson(res, 200, history.response());
+      case 'performance':
+        return sendJson(res, 200, await reads.performance(sinceParam(q), roleParam(q)));
       case 'stream':
         return stream(req, res);
     }
@@ -372,9 +375,28 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
   };
 }
 
-type ApiRoute = 'agent' | 'members' | 'services' | 'checks' | 'events' | 'deploys' | 'history' | 'stream';
+type ApiRoute = 'agent' | 'members' | 'services' | 'checks' | 'events' | 'deploys' | 'history' | 'performance' | 'stream';
 const API_ROUTES = new Map<string, ApiRoute>(
-  (['agent', 'members', 'services', 'checks', 'events', 'deploys', 'history', 'stream'] as const).map((r) => [`${API_PREFIX}/${r}`, r]),
+  (['agent', 'members', 'services', 'checks', 'events', 'deploys', 'history', 'performance', 'stream'] as const).map((r) => [`${API_PREFIX}/${r}`, r]),
 );
+const UNIT_S: Record<string, number> = { s: 1, m: 60, h: 3600 };
+
+/** ?since of /v1/performance: `30s`, `15m`, `1h` (default 15m), 10 s to 7 days. */
+function sinceParam(q: URLSearchParams): number {
+  const raw = q.get('since');
+  if (raw === null) return 900;
+  const m = /^(\d{1,6})(s|m|h)$/.exec(raw);
+  const s = m === null ? NaN : Number(m[1]) * UNIT_S[m[2]!]!;
+  if (!(s >= 10 && s <= 7 * 86_400)) throw new HttpError('ERR_HTTP_BAD_PARAM', `since must be a duration from 10s to 7 days such as 30s, 15m or 1h, got ${JSON.stringify(raw.slice(0, 40))}`);
+  return s;
+}
+
+/** ?role: one role only (exact); absent: every role. */
+function roleParam(q: URLSearchParams): string | undefined {
+  const role = q.get('role');
+  if (role !== null && role.length > 256) throw new HttpError('ERR_HTTP_BAD_PARAM', 'role is longer than any tag value');
+  return role ?? undefined;
+}
+
 /** Every endpoint served (docs/api.md must document each: a test checks). */
 export const API_PATHS: readonly string[] = [...API_ROUTES.keys()];

@@ -239,6 +239,8 @@ export interface Outlier {
   /** The node's mean over the window, and the role's median of those means. */
   value: number;
   median: number;
+  /** The node's own value per step (NaN: no sample), to draw it beside the role's band. */
+  steps?: number[];
 }
 
 export interface FieldView {
@@ -326,7 +328,8 @@ export function roleView(role: string, answers: ReadonlyMap<string, Series>, gri
     }
     const all = [...perNode.values()].flat();
     const means = Object.fromEntries(nodes.map((n) => [n, mean(perNode.get(n)!)]));
-    views.push({ field, unit: spec.unit, label: spec.label, steps, window: statsOf(all), outliers: outliersOf(means, spec.minSpread), nodes: means });
+    const outliers = outliersOf(means, spec.minSpread).map((o) => ({ ...o, steps: perNode.get(o.node)! }));
+    views.push({ field, unit: spec.unit, label: spec.label, steps, window: statsOf(all), outliers, nodes: means });
   }
   return { role, nodes, endS: grid.endS, stepS: grid.stepS, n: grid.n, fields: views };
 }

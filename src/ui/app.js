@@ -3,7 +3,9 @@
 //   live     EventSource /v1/stream: member → that card updated at once, timeline → prepended,
 //            deploy → its progress; reconnects with backoff, #connection[data-live] tells
 //   refresh  services, checks and deploys every few seconds (cluster-wide reads, cached by the agent),
-//            and the agent's history (GET /v1/history) drawn as plots of the last 15 minutes
+//            and the agent's history (GET /v1/history) drawn as plots of the last 15 minutes;
+//            every node's figures by role (GET /v1/performance) as bands with the median and
+//            the outlier nodes marked, every third refresh
 //   token    a 401 asks for the agent's http_token (sessionStorage), sent as a Bearer header and
 //            as ?token= on the stream (EventSource cannot set headers)
 // The data-* attributes are what the end-to-end test reads (UI_SELECTORS in src/http/types.ts).
@@ -12,7 +14,7 @@ import {
   STATUSES, groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, eventTone, formatClock, formatAgo,
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments,
   valueColor, deploySteps, collectDeploys, backoffMs, withToken, FINAL_PHASES, formatDuration, formatRtt,
-  historySeries, niceMax, plotPoints,
+  historySeries, niceMax, plotPoints, roleBands, formatFigure,
 } from './model.js';
 import { h, s, replace, byId } from './dom.js';
 
@@ -31,6 +33,10 @@ const state = {
   checks: null,
   deploys: null,
   history: null,
+  performance: null,
+  /** What "Roles over time" shows: a figure of /v1/performance, over the last perfSince. */
+  perfField: 'cpu',
+  perfSince: '15m',
   streamedDeploys: [],
   events: [],
   eventsNext: 0,
@@ -363,6 +369,72 @@ function renderHistory() {
   setNote('history-note', r.points.length === 0 ? '' : `${r.points.length} points, every ${Math.round(r.stepMs / 1000)} s`);
 }
 
+// ---------------------------------------------------------------- roles over time
+
+/**
+ * One role's figure over the window: the band from each step's min to its max (every node of
+ * the role inside it), the median line, and each outlier node's own line, marked and named.
+ */
+function bandChart(b, field, t0, t1) {
+  const max = niceMax(Math.max(0, ...b.band.map((p) => p[2]), ...b.outliers.flatMap((o) => o.points.map((p) => p[1]))));
+  const r = (x) => Math.round(x * 10) / 10;
+  const x = (t) => r(((t - t0) / Math.max(1, t1 - t0)) * CHART_W);
+  const y = (v) => r(CHART_H - (Math.min(v, max) / max) * CHART_H);
+  const upper = b.band.map(([t, , hi]) => `${x(t)},${y(hi)}`);
+  const lower = b.band.map(([t, lo]) => `${x(t)},${y(lo)}`).reverse();
+  const last = b.median.length > 0 ? b.median[b.median.length - 1][1] : null;
+  const role = b.role === '' ? '(no role)' : b.role;
+  const outliers = b.outliers.map((o) => `${o.node} ${formatFigure(o.value, b.unit)} (median ${formatFigure(o.median, b.unit)})`);
+  const label = `${role}, ${b.label}: ${b.band.length === 0 ? 'no samples yet' : `median now ${formatFigure(last, b.unit)}`}${outliers.length > 0 ? `; outliers: ${outliers.join(', ')}` : ''}`;
+  return h('figure', { class: 'chart band-chart', 'data-role': b.role, 'data-field': field },
+    h('figcaption', {}, `${role} · ${b.nodes.length} node${b.nodes.length === 1 ? '' : 's'} · ${b.label}`),
+    s('svg', { width: CHART_W, height: CHART_H + 14, viewBox: `0 0 ${CHART_W} ${CHART_H + 14}`, role: 'img', 'aria-label': label },
+      s('title', {}, label),
+      s('line', { x1: 0, y1: CHART_H, x2: CHART_W, y2: CHART_H, class: 'axis' }),
+      s('line', { x1: 0, y1: 0.5, x2: CHART_W, y2: 0.5, class: 'grid' }),
+      s('text', { x: 2, y: 10, class: 'ymax' }, formatFigure(max, b.unit)),
+      b.band.length === 0 ? null : s('polygon', { points: [...upper, ...lower].join(' '), class: 'band', 'data-band': b.role, 'data-points': b.band.length }),
+      b.median.length === 0 ? null : s('polyline', { points: b.median.map(([t, v]) => `${x(t)},${y(v)}`).join(' '), class: 'ln median', 'data-median': b.role, 'data-points': b.median.length }),
+      b.outliers.map((o) => [
+        s('polyline', { points: o.points.map(([t, v]) => `${x(t)},${y(v)}`).join(' '), class: 'ln outlier', 'data-outlier': o.node }),
+        o.points.map(([t, v]) => s('circle', { cx: x(t), cy: y(v), r: 2.2, class: 'outlier-dot' })),
+      ]),
+      s('text', { x: 0, y: CHART_H + 12, class: 'tick' }, `−${formatDuration(t1 - t0)}`),
+      s('text', { x: CHART_W, y: CHART_H + 12, class: 'tick', 'text-anchor': 'end' }, 'now')),
+    b.band.length === 0
+      ? h('p', { class: 'empty' }, 'no samples yet')
+      : h('ul', { class: 'legend' },
+        h('li', { class: 'median' }, h('span', { class: 'key' }), 'median ', h('b', {}, formatFigure(last, b.unit))),
+        h('li', { class: 'band-key' }, h('span', { class: 'key box' }), 'min–max of the role'),
+        b.outliers.map((o) => h('li', { class: 'outlier', 'data-outlier-name': o.node }, h('span', { class: 'key' }), `outlier ${o.node} `, h('b', {}, formatFigure(o.value, b.unit)), ` vs median ${formatFigure(o.median, b.unit)}`))));
+}
+
+function renderPerformance() {
+  const r = state.performance;
+  if (r === null) return;
+  const select = byId('perf-field');
+  // The figures come from the answer (an agent knows which it samples).
+  const fields = r.roles[0]?.fields ?? [];
+  if (select.options.length !== fields.length && fields.length > 0) {
+    replace(select, fields.map((f) => h('option', { value: f.field }, `${f.field}${f.unit === '' ? '' : ` (${f.unit})`}`)));
+    select.value = state.perfField;
+  }
+  const t1 = r.endS * 1000;
+  const t0 = (r.endS - r.n * r.stepS) * 1000;
+  byId('roles').dataset.window = String(r.n * r.stepS);
+  replace(byId('roles'), r.roles.length === 0
+    ? h('p', { class: 'empty' }, 'no agent answered: sampling is off (-metrics-interval 0) or these are serf agents')
+    : roleBands(r, state.perfField).map((b) => bandChart(b, state.perfField, t0, t1)));
+  setNote('roles-note', `${r.n} steps of ${r.stepS} s${r.silent.length > 0 ? ` · no answer from ${r.silent.join(', ')}` : ''}`);
+}
+
+function setupPerformance() {
+  const field = byId('perf-field');
+  const since = byId('perf-since');
+  field.addEventListener('change', () => { state.perfField = field.value; renderPerformance(); });
+  since.addEventListener('change', () => { state.perfSince = since.value; void loadPerformance(); });
+}
+
 // ---------------------------------------------------------------- checks
 
 function sparkline(history) {
@@ -573,6 +645,14 @@ function loadHistory() {
     if (r !== undefined) { state.history = r; renderHistory(); }
   });
 }
+function loadPerformance() {
+  const since = state.perfSince;
+  return once(`performance:${since}`, async () => {
+    const r = await read(`/v1/performance?since=${encodeURIComponent(since)}`, 'roles-note');
+    // An answer for a window no longer chosen (the choice changed meanwhile) is dropped.
+    if (r !== undefined && since === state.perfSince) { state.performance = r; renderPerformance(); }
+  });
+}
 function loadDeploys() {
   return once('deploys', async () => {
     const r = await read('/v1/deploys', null);
@@ -600,7 +680,7 @@ async function boot() {
   state.booted = true;
   renderAgent();
   stream.start();
-  await Promise.all([loadMembers(), loadEvents(0), loadServices(), loadChecks(), loadDeploys(), loadHistory()]);
+  await Promise.all([loadMembers(), loadEvents(0), loadServices(), loadChecks(), loadDeploys(), loadHistory(), loadPerformance()]);
 }
 
 // ---------------------------------------------------------------- live stream
@@ -718,6 +798,8 @@ function refresh() {
   void loadChecks();
   void loadDeploys();
   void loadHistory();
+  // A cluster-wide query of every node's figures: every third refresh (the agents sample every 10 s).
+  if (ticks % 3 === 2) void loadPerformance();
   // Members normally arrive live; while the stream is down, poll them too. Live, a full read
   // now and then drops reaped members (the stream only says they left).
   ticks++;
@@ -734,6 +816,7 @@ function setupTimelineFilter() {
 function main() {
   setupTokenForm();
   setupTimelineFilter();
+  setupPerformance();
   void boot();
   setInterval(refresh, REFRESH_MS);
   setInterval(tickAgo, 1000);

@@ -50,3 +50,12 @@ export function historySeries(history: import('../http/types.ts').HistoryRespons
 };
 export function niceMax(max: number): number;
 export function plotPoints(points: [number, number][], t0: number, t1: number, yMax: number, width: number, height: number): string;
+export interface RoleBand {
+  role: string; nodes: string[]; unit: string; label: string;
+  /** [t ms, min, max] per step with a sample */
+  band: [number, number, number][];
+  median: [number, number][];
+  outliers: { node: string; value: number; median: number; points: [number, number][] }[];
+}
+export function roleBands(report: import('../metrics/report.ts').MetricsReport | null | undefined, field: string): RoleBand[];
+export function formatFigure(v: number | null | undefined, unit: string): string;

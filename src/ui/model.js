@@ -392,3 +392,47 @@ export function plotPoints(points, t0, t1, yMax, width, height) {
   const r = (x) => Math.round(x * 10) / 10;
   return points.map(([t, v]) => `${r(((t - t0) / span) * width)},${r(height - (Math.min(v, yMax) / yMax) * height)}`).join(' ');
 }
+
+/**
+ * One figure of GET /v1/performance drawn per role: the band from each step's min to its max,
+ * the median line, and the outlier nodes' own lines. Times in ms at each step's middle (the
+ * plots' unit); steps without a sample are left out.
+ */
+export function roleBands(report, field) {
+  if (report === null || report === undefined) return [];
+  const half = (report.stepS * 1000) / 2;
+  return report.roles.map((r) => {
+    const f = r.fields.find((x) => x.field === field);
+    if (f === undefined) return { role: r.role, nodes: r.nodes, band: [], median: [], outliers: [], unit: '', label: field };
+    const at = (s) => s.t * 1000 + half;
+    const steps = f.steps.filter((s) => s.count > 0 && s.min !== null && s.max !== null);
+    return {
+      role: r.role,
+      nodes: r.nodes,
+      unit: f.unit,
+      label: f.label,
+      band: steps.map((s) => [at(s), s.min, s.max]),
+      median: steps.map((s) => [at(s), s.p50]),
+      outliers: f.outliers.map((o) => ({
+        node: o.node,
+        value: o.value,
+        median: o.median,
+        points: o.steps.flatMap((v, i) => (v === null || f.steps[i] === undefined ? [] : [[at(f.steps[i]), v]])),
+      })),
+    };
+  });
+}
+
+/** A figure's value with its unit, short: bytes per second in KiB/MiB, percents to 0.1. */
+export function formatFigure(v, unit) {
+  if (v === null || v === undefined || Number.isNaN(v)) return '–';
+  if (unit === 'B/s') {
+    const units = ['B/s', 'KiB/s', 'MiB/s', 'GiB/s'];
+    let x = v;
+    let i = 0;
+    while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
+    return `${x.toFixed(x < 10 && i > 0 ? 1 : 0)} ${units[i]}`;
+  }
+  if (unit === '') return v.toFixed(2);
+  return `${v.toFixed(1)}${unit === '%' ? ' %' : ` ${unit}`}`;
+}

@@ -5,6 +5,8 @@ import {
   groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, formatClock, formatDuration, formatAgo, formatRtt,
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments, valueColor,
   deploySteps, deployPercent, collectDeploys, backoffMs, withToken, eventTone, historySeries, niceMax, plotPoints,
+  roleBands,
+  formatFigure,
 } from '../../src/ui/model.js';
 import type { ApiMember, ApiEvent, DeploysResponse, HistoryPoint } from '../../src/http/types.ts';
 import type { DeployState } from '../../src/deploy/types.ts';
@@ -232,4 +234,32 @@ test('plots: nice axis maxima and points in the box', () => {
   assert.deepEqual([0, 0.3, 1, 1.2, 3, 7, 10, 11, 480].map(niceMax), [1, 0.5, 1, 2, 5, 10, 10, 20, 500]);
   assert.equal(plotPoints([[0, 0], [50, 5], [100, 10]], 0, 100, 10, 200, 50), '0,50 100,25 200,0');
   assert.equal(plotPoints([[100, 20]], 0, 100, 10, 200, 50), '200,0', 'clipped at the top');
+});
+
+test('roleBands: per role the min-max band and median at each step\'s middle, outliers with their own points; empty steps left out', () => {
+  const report = {
+    endS: 130, stepS: 10, n: 3, silent: [],
+    roles: [{
+      role: 'web', nodes: ['w1', 'w2', 'w3'], endS: 130, stepS: 10, n: 3,
+      fields: [{
+        field: 'cpu', unit: '%', label: 'host CPU busy',
+        steps: [
+          { t: 100, count: 0, min: null, p50: null, p95: null, max: null },
+          { t: 110, count: 3, min: 1, p50: 2, p95: 90, max: 90 },
+          { t: 120, count: 3, min: 1, p50: 3, p95: 95, max: 95 },
+        ],
+        window: { count: 6, min: 1, p50: 2, p95: 95, max: 95 },
+        nodes: { w1: 1, w2: 2.5, w3: 92.5 },
+        outliers: [{ node: 'w3', value: 92.5, median: 2.5, steps: [null, 90, 95] }],
+      }],
+    }],
+  };
+  const [b] = roleBands(report as never, 'cpu');
+  assert.deepEqual(b!.band, [[115_000, 1, 90], [125_000, 1, 95]]);
+  assert.deepEqual(b!.median, [[115_000, 2], [125_000, 3]]);
+  assert.deepEqual(b!.outliers, [{ node: 'w3', value: 92.5, median: 2.5, points: [[115_000, 90], [125_000, 95]] }]);
+  assert.deepEqual(roleBands(report as never, 'load')[0]!.band, []);
+  assert.equal(formatFigure(3 * 1024 * 1024, 'B/s'), '3.0 MiB/s');
+  assert.equal(formatFigure(12.345, '%'), '12.3 %');
+  assert.equal(formatFigure(null, '%'), '–');
 });
