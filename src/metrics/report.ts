@@ -29,7 +29,7 @@ export interface Grid {
 /** The grid for the last `sinceS` seconds, and the query payload that asks for it (every figure). */
 export function metricsRequest(nowS: number, sinceS: number, stepS = DEFAULT_STEP_S): { grid: Grid; payload: Uint8Array } {
   const grid = planWindow(Math.floor(nowS), sinceS, stepS, pointsThatFit(FIELD_NAMES.length, ANSWER_BYTES));
-  return { grid, payload: new TextEncoder().encode(encodeMetricsRequest({ ...grid, fields: [...FIELD_NAMES] })) };
+  return { grid, payload: new TextEncoder().encode(encodeMetricsRequest({ ...grid, fields: [...FIELD_NAMES] }, FIELD_NAMES)) };
 }
 
 /** Per role (the `role` tag; '' when none), the answers of its members. */

@@ -162,7 +162,11 @@ export function encodeSeries(s: Series, fields: readonly string[] = [...s.fields
   return JSON.stringify({ e: s.endS, s: s.stepS, n: s.n, f });
 }
 
-/** Undefined for anything that is not a series of `fields` (a serf agent's or a hostile answer). */
+/**
+ * Undefined for anything that is not a series of `fields` (a serf agent's or a hostile answer).
+ * An answer with fewer fields (an older agent answering a count) fills the first ones; the rest
+ * are missing.
+ */
 export function decodeSeries(text: string, fields: readonly string[]): Series | undefined {
   let v: unknown;
   try {
@@ -173,9 +177,10 @@ export function decodeSeries(text: string, fields: readonly string[]): Series | 
   if (typeof v !== 'object' || v === null) return undefined;
   const { e, s, n, f } = v as { e?: unknown; s?: unknown; n?: unknown; f?: unknown };
   if (!Number.isInteger(e) || !Number.isInteger(s) || (s as number) <= 0 || !Number.isInteger(n) || (n as number) < 0 || (n as number) > 10_000) return undefined;
-  if (!Array.isArray(f) || f.length !== fields.length) return undefined;
+  if (!Array.isArray(f) || f.length > fields.length) return undefined;
   const out = new Map<string, Float64Array>();
-  for (let i = 0; i < fields.length; i++) {
+  for (const name of fields.slice(f.length)) out.set(name, new Float64Array(n as number).fill(NaN));
+  for (let i = 0; i < f.length; i++) {
     const val: unknown = f[i];
     if (!Array.isArray(val) || val.length !== 2) return undefined;
     const [k, b64] = val as [unknown, unknown];

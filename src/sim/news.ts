@@ -3,7 +3,9 @@
 // every input), to measure how fast user events and failure notices reach every node and what
 // that costs in packets — with eager forwarding (memberlist/eager.ts) on or off, same seed.
 //
-// Used by test/sim/eager-spread.test.ts (asserts) and bench/sim.bench.ts `spread` (figures).
+// Used by test/sim/eager-spread.test.ts (asserts), bench/sim.bench.ts `spread` and bench/scale.ts
+// (figures), and bench/metrics-query.bench.ts (queries: `answer` responds as an agent's
+// subsystem would, responses are recorded per query).
 //
 // The cluster is built settled (Cluster.seedTables with each node's encoded tags as meta) and
 // then left to run until quiet, so a measurement sees only the news it injects plus the
@@ -12,6 +14,7 @@
 import type { Delegate, MemberEvent } from '../memberlist/api.ts';
 import { lanConfig, localConfig, type MemberlistConfig } from '../memberlist/config.ts';
 import { Serf } from '../serf/serf.ts';
+import type { QueryParams } from '../serf/serf.ts';
 import { carryOutSerfOutputs } from '../transport/serf-outputs.ts';
 import type { TimerHandle } from '../transport/transport.ts';
 import type { Address } from '../wire/types.ts';
@@ -31,6 +34,18 @@ export interface NewsSimOptions {
    * Serf uses the default (3) whatever memberlist's is.
    */
   serfEagerGossipNodes?: number;
+  /** Answers a query delivered to `node` (undefined: no answer), as the agent's answerQuery does. */
+  answer?: (node: string, name: string, payload: Uint8Array, now: number) => Uint8Array | undefined;
+}
+
+/** What came back to one query this simulation sent. */
+export interface QueryRecord {
+  origin: string;
+  sentMs: number;
+  /** responder → virtual ms the origin received its answer, and the answer's size. */
+  responses: Map<string, { atMs: number; bytes: number }>;
+  /** Virtual ms Serf closed it (its timeout); undefined while open. */
+  doneMs: number | undefined;
 }
 
 /** Figures of one piece of news: per-node delays in ms, sorted ascending. */
@@ -61,10 +76,14 @@ export class NewsSim {
   readonly userSeen = new Map<string, Map<string, number>>();
   /** user events this node delivered (distinct), for the at-most-once check. */
   readonly delivered = new Map<string, number>();
+  /** origin + local query id → what came back. */
+  readonly queries = new Map<string, QueryRecord>();
   private readonly pumpQueued = new Set<string>();
   private readonly serfTimers = new Map<string, TimerHandle>();
+  private readonly answer: NewsSimOptions['answer'];
 
   constructor(opts: NewsSimOptions) {
+    this.answer = opts.answer;
     const profile = opts.profile ?? 'lan';
     const configFor = (name: string, addr: Address): MemberlistConfig => ({
       ...(profile === 'lan' ? lanConfig(name, addr) : localConfig(name, addr)),
@@ -135,6 +154,16 @@ export class NewsSim {
     this.serf(origin).userEvent(name, payload, false, now);
     this.pump(this.cluster.node(origin));
     return now;
+  }
+
+  /** A query from `origin`, now; its record fills in as answers arrive (see `queries`). */
+  query(origin: string, params: QueryParams): QueryRecord {
+    const now = this.cluster.clock.now();
+    const id = this.serf(origin).query(params, now);
+    const rec: QueryRecord = { origin, sentMs: now, responses: new Map(), doneMs: undefined };
+    this.queries.set(`${origin}/${id}`, rec);
+    this.pump(this.cluster.node(origin));
+    return rec;
   }
 
   /** Delays (ms after `sentMs`) at which the other live nodes delivered event `name`. */
@@ -242,6 +271,20 @@ export class NewsSim {
     });
     if (!go) return;
     for (let e = s.pollTypedEvent(), i = 0; e !== undefined && i < 100_000; e = s.pollTypedEvent(), i++) {
+      if (e.type === 'query') {
+        const a = this.answer?.(n.name, e.name, e.payload, clock.now());
+        if (a !== undefined) {
+          s.respond(e.id, a, clock.now());
+          this.schedulePump(n.name);
+        }
+        continue;
+      }
+      if (e.type === 'query-response' || e.type === 'query-done') {
+        const rec = this.queries.get(`${n.name}/${e.queryId}`);
+        if (rec !== undefined && e.type === 'query-response') rec.responses.set(e.from, { atMs: clock.now(), bytes: e.payload.length });
+        if (rec !== undefined && e.type === 'query-done') rec.doneMs = clock.now();
+        continue;
+      }
       if (e.type !== 'user') continue;
       let seen = this.userSeen.get(e.name);
       if (seen === undefined) this.userSeen.set(e.name, (seen = new Map()));

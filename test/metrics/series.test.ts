@@ -17,7 +17,7 @@ import {
   roleView,
 } from '../../src/metrics/series.ts';
 import type { Series } from '../../src/metrics/series.ts';
-import { parseMetricsRequest } from '../../src/metrics/protocol.ts';
+import { encodeMetricsRequest, parseMetricsRequest } from '../../src/metrics/protocol.ts';
 import { diskBytes, memUsedPercent, netBytes, procStatCpu, HostSampler } from '../../src/metrics/sampler.ts';
 
 const F = FIELDS.length;
@@ -73,9 +73,13 @@ test('the wire form round-trips to 1/65534 of each series\' largest value, keeps
     });
   }
   assert.ok([...back.fields.get('rss')!].every(Number.isNaN), 'a field the node lacks is all missing');
-  for (const bad of ['', 'null', '{"e":1,"s":0,"n":1,"f":[]}', '{"e":1,"s":1,"n":2,"f":[[0,"AAA="]]}', '{"e":1,"s":1,"n":1,"f":[[0,"AAA="]]}']) {
+  for (const bad of ['', 'null', '{"e":1,"s":0,"n":1,"f":[]}', '{"e":1,"s":1,"n":2,"f":[[0,"AAA="]]}', '{"e":1,"s":1,"n":1,"f":[[0,"AAA="],[0,"AAA="],[0,"AAA="]]}']) {
     assert.equal(decodeSeries(bad, ['cpu', 'load']), undefined, bad);
   }
+  // An older agent answering fewer fields: the first ones filled, the rest missing.
+  const older = decodeSeries(encodeSeries(s, ['cpu']), ['cpu', 'net'])!;
+  assert.equal(older.fields.get('cpu')![1]!.toFixed(2), '12.34');
+  assert.ok([...older.fields.get('net')!].every(Number.isNaN));
 });
 
 test('an answer of every figure at the points that fit stays under the response limit', () => {
@@ -115,7 +119,11 @@ test('roleView: percentiles per step across nodes on the asker grid, means per n
   assert.deepEqual(v2.fields[0]!.steps.map((s) => s.p50), [5, 5, 7, 7]);
 });
 
-test('a query payload is checked: bad ones refused with why, unknown fields dropped', () => {
+test('a query payload is checked: bad ones refused with why; fields by count or by name', () => {
+  assert.equal(encodeMetricsRequest({ endS: 100, stepS: 10, n: 3, fields: [...FIELD_NAMES] }, FIELD_NAMES), '{"e":100,"s":10,"n":3,"f":9}');
+  assert.deepEqual(parseMetricsRequest('{"e":100,"s":10,"n":3,"f":2}', FIELD_NAMES), { endS: 100, stepS: 10, n: 3, fields: ['cpu', 'load'] });
+  assert.deepEqual(parseMetricsRequest('{"e":100,"s":10,"n":3,"f":20}', ['cpu']), { endS: 100, stepS: 10, n: 3, fields: ['cpu'] }, 'an older agent answers what it knows');
+  assert.match(parseMetricsRequest('{"e":100,"s":10,"n":3,"f":0}', FIELD_NAMES) as string, /count must be 1 to 64/);
   assert.deepEqual(parseMetricsRequest('{"e":100,"s":10,"n":3,"f":["cpu","future"]}', FIELD_NAMES), { endS: 100, stepS: 10, n: 3, fields: ['cpu', 'future'] });
   assert.deepEqual(parseMetricsRequest('{"e":100,"s":10,"n":3}', FIELD_NAMES), { endS: 100, stepS: 10, n: 3, fields: [...FIELD_NAMES] });
   assert.match(parseMetricsRequest('nope', FIELD_NAMES) as string, /not JSON/);
