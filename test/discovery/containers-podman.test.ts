@@ -112,7 +112,7 @@ interface Lb {
   load?: LoadRun;
 }
 
-test('a labelled container is every balancer\'s backend within one check interval of turning healthy, and gone from all after podman stop; 0 failed requests under load', { timeout: 240_000 }, async (t) => {
+test('a labelled container is every balancer\'s backend within one check interval of turning healthy, and gone from all after podman stop; 0 failed requests under load (a killed one: only requests in flight at the kill)', { timeout: 240_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'kodama-podman-'));
   const containers: string[] = [];
   const lbs: Lb[] = [];
@@ -271,5 +271,47 @@ test('a labelled container is every balancer\'s backend within one check interva
     );
     assert.equal(total.failed, 0, `${lb.label}: failed requests: ${JSON.stringify(total.failures.slice(0, 5))}`);
     assert.ok(byContainer.length > 0 && total.ok > 0);
+  }
+
+  // --- a container killed outright (no grace period: nothing to drain): gone from every balancer
+  // at its die event; only requests in flight to it at that instant can fail (new connects to
+  // the dead port are refused, and both proxies send those to another backend).
+  const killPort = await freePort();
+  const killName = `kodama-test-web2-${TAG}`;
+  containers.push(killName);
+  const killLoadFrom = Date.now();
+  for (const lb of lbs) lb.load = startLoad({ url: lb.url, concurrency: 4, pauseMs: 5, durationMs: 60_000, timeoutMs: 5000 });
+  const ran = await run(
+    'podman',
+    ['run', ...RUN_FLAGS, '-d', '--name', killName, '--label', 'kodama.service=web', '--label', `kodama.port=${killPort}`, '--label', 'kodama.check=http:/', IMAGE, '/bin/busybox', 'httpd', '-f', '-p', `127.0.0.1:${killPort}`, '-h', '/www'],
+    60_000,
+  );
+  assert.equal(ran.code, 0, `podman run: ${ran.stderr}`);
+  await until('the second container is a ready backend of every balancer', 20_000, () => lbs.every((lb) => served(lb).includes(`${ctrName}:ready`)));
+  for (const lb of lbs) await until(`${lb.label}: the second container answers requests`, 10_000, () => lb.load!.records.some((r) => r.ok && r.node === undefined && r.startMs > killLoadFrom));
+  const killAt = Date.now();
+  const killed = await run('podman', ['kill', killName], 60_000);
+  assert.equal(killed.code, 0, `podman kill: ${killed.stderr}`);
+  const goneAt = new Map<string, number>();
+  await until('the killed container is gone from every balancer', 5_000, () => {
+    for (const lb of lbs) if (!goneAt.has(lb.label) && !served(lb).some((b) => b.startsWith(`${ctrName}:`))) goneAt.set(lb.label, Date.now());
+    return goneAt.size === lbs.length;
+  });
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const lb of lbs) {
+    const total = await lb.load!.stop();
+    const gone = goneAt.get(lb.label)!;
+    const failed = lb.load!.records.filter((r) => !r.ok);
+    const afterGone = lb.load!.records.filter((r) => r.startMs >= gone);
+    console.log(
+      `[containers-podman] ${lb.label}: podman kill → gone ${gone - killAt} ms after the command began; sent ${total.sent}, failed ${total.failed} ` +
+        `${JSON.stringify(failed.map((r) => ({ start: r.startMs - killAt, end: r.endMs - killAt, error: r.error })))}; counters ${JSON.stringify(lb.role.counters())}`,
+    );
+    // When the process dies exactly is the engine's business (the command takes a while to send
+    // SIGKILL): what may fail is what was in flight to it then — one request per client at most
+    // (4) — and nothing sent once the balancer had dropped it.
+    assert.ok(total.failed <= 4, `${lb.label}: at most the requests in flight at the kill fail (4 clients): ${total.failed}`);
+    assert.ok(failed.every((r) => r.startMs >= killAt && r.startMs < gone), `${lb.label}: failures only between the kill and the removal`);
+    assert.ok(afterGone.length > 0 && afterGone.every((r) => r.ok && r.node === 'steady'));
   }
 });
