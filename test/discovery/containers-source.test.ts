@@ -1,76 +1,17 @@
 // The container watcher against an engine that misbehaves in ways a real one rarely does on
 // demand: a socket that is not there yet, malformed JSON, a restart (socket gone, then back), a
-// garbage event line, a container with unusable labels. The "engine" is a node:http server on a
-// unix socket in a temp dir speaking the two Docker API calls the watcher uses; what the watcher
-// does against real Podman is test/discovery/containers-podman.test.ts.
+// garbage event line, a container with unusable labels (the engine: fake-engine.ts); what the
+// watcher does against real Podman is test/discovery/containers-podman.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { Server, ServerResponse } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startContainerSource } from '../../src/discovery/containers/source.ts';
 import type { ContainerService } from '../../src/discovery/containers/labels.ts';
 import { until } from '../cli/helpers.ts';
-
-interface FakeEngine {
-  containers: unknown[];
-  /** Answer the list with this text instead (malformed JSON). */
-  rawList: string | undefined;
-  lists: number;
-  /** Write one line to every open event stream. */
-  push(line: string): void;
-  streams(): number;
-  close(): Promise<void>;
-}
-
-async function fakeEngine(socket: string): Promise<FakeEngine> {
-  const open = new Set<ServerResponse>();
-  const e: FakeEngine = {
-    containers: [],
-    rawList: undefined,
-    lists: 0,
-    push: (line) => {
-      for (const r of open) r.write(line + '\n');
-    },
-    streams: () => open.size,
-    close: () =>
-      new Promise((resolve) => {
-        for (const r of open) r.destroy();
-        open.clear();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-  const server: Server = createServer((req, res) => {
-    if (req.url?.startsWith('/v1.41/containers/json?all=true&filters=') === true) {
-      e.lists++;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(e.rawList ?? JSON.stringify(e.containers));
-      return;
-    }
-    if (req.url?.startsWith('/v1.41/events') === true) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.flushHeaders();
-      open.add(res);
-      res.on('close', () => open.delete(res));
-      return;
-    }
-    res.writeHead(404).end('{"message":"no such route"}');
-  });
-  await new Promise<void>((resolve) => server.listen(socket, resolve));
-  return e;
-}
-
-const running = (id: string, service: string, port: string, more: Record<string, unknown> = {}): unknown => ({
-  Id: id,
-  Names: [`/${id}`],
-  Created: 1,
-  Labels: { 'kodama.service': service, 'kodama.port': port },
-  State: 'running',
-  ...more,
-});
+import { fakeEngine, running } from './fake-engine.ts';
+import type { FakeEngine } from './fake-engine.ts';
 
 test('socket missing, then there; malformed JSON and a restart keep the last known set with one line each; events list at once; bad labels one line', { timeout: 30_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'kodama-engine-'));
