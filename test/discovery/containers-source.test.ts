@@ -62,6 +62,14 @@ test('socket missing, then there; malformed JSON and a restart keep the last kno
   assert.equal(source.counters()['bad_events'], 1);
   assert.equal(lines.filter((l) => l.includes('ignoring container bad1')).length, 1, 'a bad container is one line, not one per list');
 
+  // 3b. A storm of events (one every 5 ms) does not keep postponing the list.
+  const beforeStorm = engine.lists;
+  for (let i = 0; i < 60; i++) {
+    engine.push(JSON.stringify({ Type: 'container', Action: 'exec_start', Actor: { ID: 'web1', Attributes: { 'kodama.service': 'web' } } }));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.ok(engine.lists - beforeStorm >= 2, `lists during a 300 ms storm of events: ${engine.lists - beforeStorm}`);
+
   // 4. A kill event with SIGTERM (Docker's sign of a stop): stopping while still "running".
   engine.push(JSON.stringify({ Type: 'container', Action: 'kill', Actor: { ID: 'web2', Attributes: { 'kodama.service': 'api', signal: '15' } } }));
   await until('web2 stopping', 5000, () => names().includes('web2:api:18081:stopping'));

@@ -73,10 +73,18 @@ export function startContainerSource(o: ContainerSourceOptions): ContainerSource
     return t;
   };
 
+  /** When the pending list runs (Infinity: none pending). */
+  let listDue = Infinity;
   const scheduleList = (ms: number): void => {
     if (stopped) return;
+    // A sooner list already pending stands: a storm of events must not keep postponing it.
+    if (listDue <= Date.now() + ms) return;
     clearTimeout(listTimer);
-    listTimer = later(() => void list(), ms);
+    listDue = Date.now() + ms;
+    listTimer = later(() => {
+      listDue = Infinity;
+      void list();
+    }, ms);
   };
 
   const list = async (): Promise<void> => {
@@ -87,6 +95,7 @@ export function startContainerSource(o: ContainerSourceOptions): ContainerSource
     }
     listing = true;
     clearTimeout(listTimer);
+    listDue = Infinity;
     let raw: unknown[] | undefined;
     let failure: Error | undefined;
     try {
