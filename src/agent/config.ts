@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { AgentError } from './errors.ts';
 import { nearest, parseDuration } from './config-fields.ts';
 import { parseBalancerSpec } from '../discovery/balancer-config.ts';
-import { parseServiceSpecs } from '../discovery/service-config.ts';
-import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
+import { parseContainersSpec, parseServiceSpecs } from '../discovery/service-config.ts';
+import type { BalancerSpec, ContainersSpec, ServiceSpec } from '../discovery/types.ts';
 import { findDuplicateCheck, parseCheckSpecs, parseMonitoringSpec, validateCheckHandlers } from '../checks/config.ts';
 import type { MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
 import { parseExecSpec } from '../exec/config.ts';
@@ -76,6 +76,10 @@ export interface AgentConfig {
   showInternalEvents?: boolean;
   /** kodama: services this node offers (list; appends across files like start_join). */
   services?: ServiceSpec[];
+  /** kodama: services of local containers (a later file's object replaces an earlier one). */
+  containers?: ContainersSpec;
+  /** kodama: -containers-socket / KODAMA_CONTAINERS_SOCKET (sets or overrides `containers.socket`). */
+  containersSocket?: string;
   /** kodama: how long `,drain` is gossiped before the Serf leave. */
   leaveDrainMs?: number;
   /** kodama: metrics_interval / -metrics-interval (default 10s; 0 = no sampling). */
@@ -133,7 +137,7 @@ export const DEFAULT_CONFIG: Readonly<Required<Pick<AgentConfig,
 export const MIN_RETRY_INTERVAL_MS = 1000;
 export const MIN_BROADCAST_TIMEOUT_MS = 1000;
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration' | 'services' | 'balancer' | 'checks' | 'monitoring' | 'exec';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'tags' | 'duration' | 'services' | 'containers' | 'balancer' | 'checks' | 'monitoring' | 'exec';
 interface KeySpec { field: keyof AgentConfig; kind: Kind }
 
 /** serf's JSON keys (mapstructure tags in serf's config.go) → our fields. */
@@ -186,6 +190,7 @@ const JSON_KEYS: Record<string, KeySpec> = {
   metrics_history: { field: 'metricsHistoryMs', kind: 'duration' },
   // kodama's traffic wiring (not serf keys)
   services: { field: 'services', kind: 'services' },
+  containers: { field: 'containers', kind: 'containers' },
   leave_drain: { field: 'leaveDrainMs', kind: 'duration' },
   balancer: { field: 'balancer', kind: 'balancer' },
   // kodama's monitoring
@@ -240,9 +245,11 @@ const ENV_KEYS: Record<string, string> = {
 
 /** Not a config file key: the exec token overrides the `exec` section's token. */
 const ENV_EXEC_TOKEN = 'KODAMA_EXEC_TOKEN';
+/** Not a config file key either: the engine socket, with or without a `containers` section. */
+const ENV_CONTAINERS_SOCKET = 'KODAMA_CONTAINERS_SOCKET';
 
 /** The env var names kodama reads, for --help. */
-export const ENV_VARS: readonly string[] = [...Object.keys(ENV_KEYS), ENV_EXEC_TOKEN];
+export const ENV_VARS: readonly string[] = [...Object.keys(ENV_KEYS), ENV_EXEC_TOKEN, ENV_CONTAINERS_SOCKET];
 
 export interface Decoded {
   config: AgentConfig;
@@ -299,6 +306,9 @@ function setField(cfg: AgentConfig, spec: KeySpec, key: string, v: unknown, sour
     }
     case 'services':
       rec[spec.field] = parseServiceSpecs(v, source);
+      break;
+    case 'containers':
+      rec[spec.field] = parseContainersSpec(v, source);
       break;
     case 'balancer':
       rec[spec.field] = parseBalancerSpec(v, source);
@@ -488,6 +498,8 @@ export function configFromEnv(env: Record<string, string | undefined>): Decoded 
   const d = decodeConfigJson(JSON.stringify(raw), 'environment');
   const token = env[ENV_EXEC_TOKEN];
   if (token !== undefined && token.trim() !== '') d.config.execToken = token.trim();
+  const socket = env[ENV_CONTAINERS_SOCKET];
+  if (socket !== undefined && socket.trim() !== '') d.config.containersSocket = socket.trim();
   return d;
 }
 
@@ -567,9 +579,17 @@ export function resolveConfig(layers: readonly AgentConfig[], defaultNodeName: s
       'configuration',
     );
   }
+  // -containers-socket / KODAMA_CONTAINERS_SOCKET: a socket alone turns the watcher on; over a
+  // file's section it replaces only the socket (the section's poll stays).
+  let containers = c.containers;
+  if (c.containersSocket !== undefined) {
+    containers = parseContainersSpec({ socket: c.containersSocket }, '-containers-socket');
+    if (c.containers !== undefined) containers = { ...c.containers, socket: containers.socket };
+  }
   const config: ResolvedConfig = {
     ...DEFAULT_CONFIG,
     ...c,
+    ...(containers !== undefined ? { containers } : {}),
     nodeName: c.nodeName !== undefined && c.nodeName !== '' ? c.nodeName : defaultNodeName,
     tags,
     startJoin: c.startJoin ?? [],

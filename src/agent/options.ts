@@ -4,7 +4,7 @@
 import type { Tags } from '../serf/tags.ts';
 import type { LogLevel, LogRecord } from './log.ts';
 import type { Lookup } from './address.ts';
-import type { BalancerSpec, ServiceSpec } from '../discovery/types.ts';
+import type { BalancerSpec, ContainersSpec, ServiceSpec } from '../discovery/types.ts';
 import type { MonitorCheckSpec, MonitoringSpec } from '../checks/types.ts';
 import type { ExecSpec } from '../exec/types.ts';
 import type { RouteSyncOptions } from '../deploy/route-sync.ts';
@@ -96,6 +96,12 @@ export interface AgentOptions {
    * as tag `s:<name>` only while its checks pass.
    */
   services?: ServiceSpec[];
+  /**
+   * Services of local containers (labels `kodama.service`, `kodama.port`, …) found through the
+   * engine's Docker-compatible API socket; advertised like `services` while healthy, drained when
+   * the container stops. Read only at start.
+   */
+  containers?: ContainersSpec;
   /** On leave with services: how long the `,drain` tags are gossiped before Serf's leave (default 2 s). */
   leaveDrainMs?: number;
   /** Run the load-balancer role on this node (validated spec, e.g. from parseBalancerSpec). */

@@ -62,7 +62,7 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
   },
   {
     name: 'services',
-    wanted: (o) => (o.services ?? []).length > 0,
+    wanted: (o) => (o.services ?? []).length > 0 || o.containers !== undefined,
     early: true,
     validate: (o) => {
       for (const sv of o.services ?? []) {
@@ -72,8 +72,11 @@ export const SUBSYSTEMS: readonly SubsystemEntry[] = [
       const names = (o.services ?? []).map((sv) => sv.name);
       const dup = names.find((n, i) => names.indexOf(n) !== i);
       if (dup !== undefined) fail(`service "${dup}" is configured twice`);
+      if (o.containers !== undefined && o.containers.socket.trim() === '') fail('containers: socket must not be empty (the engine\'s API socket, such as /run/podman/podman.sock)');
+      if (o.containers !== undefined && !(o.containers.pollMs >= 100)) fail(`containers: poll must be at least 100 ms, got ${o.containers.pollMs}`);
     },
-    start: async (host, o) => (await import('../discovery/local-services.ts')).startLocalServices(host, o.services ?? [], o.leaveDrainMs ?? DEFAULT_LEAVE_DRAIN_MS),
+    start: async (host, o) =>
+      (await import('../discovery/local-services.ts')).startLocalServices(host, o.services ?? [], o.leaveDrainMs ?? DEFAULT_LEAVE_DRAIN_MS, o.containers),
     failure: { code: 'ERR_AGENT_CONFIG', what: () => 'Failed to start the services' },
   },
   {

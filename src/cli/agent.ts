@@ -115,6 +115,9 @@ Options:
                            disk, network, RSS, event-loop delay) this often
                            into an hour of history for \`kodama metrics\`
                            (KODAMA_METRICS_INTERVAL; 0 turns it off).
+  -containers-socket=path  Offer the services of local containers found through
+                           this engine API socket (Docker or Podman; see
+                           "containers" below; KODAMA_CONTAINERS_SOCKET).
 
 Traffic wiring (config file keys, kodama only):
 
@@ -128,6 +131,16 @@ Traffic wiring (config file keys, kodama only):
                            tag s:<name>=<port>[,tcp][,w<weight>][,drain] only while
                            every check passes (script: Nagios exit codes, 1 =
                            warning still passes); no checks = healthy at once.
+  "containers": { "socket": "/run/podman/podman.sock", "poll": "1s" }
+                           Services of local containers (Docker or Podman, through
+                           the engine's Docker-compatible API socket): a running
+                           container labelled kodama.service=<name> and
+                           kodama.port=<port> (optional kodama.check=tcp|http:/path|
+                           none, kodama.interval, kodama.protocol, kodama.weight) is
+                           a service, advertised while its check passes, drained
+                           when it stops, withdrawn when it is gone. Same as
+                           -containers-socket=path (KODAMA_CONTAINERS_SOCKET).
+                           Read only at start. docs/traffic.md.
   "leave_drain": "2s"      On a graceful leave, services are gossiped with ",drain"
                            this long before the node leaves (KODAMA_LEAVE_DRAIN).
   "balancer": { "driver": "embedded"|"haproxy",
@@ -245,6 +258,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'data-dir', kind: 'string' },
   { name: 'http-addr', kind: 'string' },
   { name: 'http-token', kind: 'string' },
+  { name: 'containers-socket', kind: 'string' },
   { name: 'discover', kind: 'string' },
   { name: 'iface', kind: 'string' },
   { name: 'metrics-interval', kind: 'string' },
@@ -267,6 +281,7 @@ const STRING_FLAGS: Record<string, keyof AgentConfig> = {
   'data-dir': 'dataDir',
   'http-addr': 'httpAddr',
   'http-token': 'httpToken',
+  'containers-socket': 'containersSocket',
   'syslog-facility': 'syslogFacility',
   statsd: 'statsdAddr',
   statsite: 'statsiteAddr',
@@ -368,6 +383,7 @@ export function agentOptions(c: ResolvedConfig, logSink: (line: string) => void,
     querySizeLimit: c.querySizeLimit ?? 1024,
     userEventSizeLimit: c.userEventSizeLimit ?? 512,
     ...(c.services !== undefined ? { services: c.services } : {}),
+    ...(c.containers !== undefined ? { containers: c.containers } : {}),
     ...(c.leaveDrainMs !== undefined ? { leaveDrainMs: c.leaveDrainMs } : {}),
     metricsIntervalMs: c.metricsIntervalMs ?? DEFAULT_METRICS_INTERVAL_MS,
     ...(c.metricsHistoryMs !== undefined ? { metricsHistoryMs: c.metricsHistoryMs } : {}),
@@ -552,6 +568,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
       ...(config.services !== undefined && config.services.length > 0
         ? [`          Services: ${config.services.map((sv) => `${sv.name} (${sv.protocol} ${sv.port}, ${sv.checks.length} check${sv.checks.length === 1 ? '' : 's'})`).join(', ')}`]
         : []),
+      ...(config.containers !== undefined ? [`        Containers: ${config.containers.socket}`] : []),
       ...(config.balancer !== undefined
         ? [`          Balancer: ${config.balancer.driver}: ${config.balancer.services.map((b) => `${b.service} on ${b.bind.host}:${b.bind.port}`).join(', ')}`]
         : []),

@@ -6,13 +6,17 @@
 //                 { "tcp": true, "interval": "2s" },
 //                 { "script": "/usr/lib/nagios/plugins/check_load -w 5 -c 10", "timeout": "5s" } ] } ]
 //
+// and its `containers` section (services from local containers):
+//
+//   "containers": { "socket": "/run/podman/podman.sock", "poll": "1s" }
+//
 // Unknown keys are errors (as in the rest of the agent config): a typo must not silently turn a
 // health check off. Every error names the key path and says what would be accepted.
 
 import { checkKeys, configFail as fail, durationField, intIn, isObj } from '../agent/config-fields.ts';
 import type { Obj } from '../agent/config-fields.ts';
 import { DEFAULT_WEIGHT, MAX_SERVICE_NAME_LENGTH, MAX_WEIGHT, isValidServiceName } from './advertise.ts';
-import type { CheckSpec, ServiceProtocol, ServiceSpec } from './types.ts';
+import type { CheckSpec, ContainersSpec, ServiceProtocol, ServiceSpec } from './types.ts';
 
 /** Defaults of a check (Nerve's and HAProxy's usual figures). */
 export const CHECK_DEFAULTS = {
@@ -122,4 +126,22 @@ export function parseServiceSpecs(raw: unknown, source: string): ServiceSpec[] {
     seen.add(s.name);
   }
   return out;
+}
+
+/** Default re-list interval of the container engine: a stop's grace period (10 s) is far longer. */
+export const DEFAULT_CONTAINER_POLL_MS = 1000;
+
+const CONTAINERS_KEYS = new Set(['socket', 'poll']);
+
+/** Parse the `containers` value of an agent config. Throws AgentError('ERR_AGENT_CONFIG'). */
+export function parseContainersSpec(raw: unknown, source: string): ContainersSpec {
+  const where = `${source}: containers`;
+  if (!isObj(raw)) fail(where, `expected an object such as {"socket": "/run/podman/podman.sock"}, got ${JSON.stringify(raw)}`);
+  checkKeys(raw, CONTAINERS_KEYS, where);
+  const socket = raw['socket'];
+  if (typeof socket !== 'string' || socket.trim() === '') {
+    fail(where, `'socket' expected the path of the engine's API socket, such as "/run/podman/podman.sock" or "/var/run/docker.sock", got ${JSON.stringify(socket)}`);
+  }
+  const pollMs = durationField(raw, 'poll', where, 100) ?? DEFAULT_CONTAINER_POLL_MS;
+  return { socket: socket.trim().replace(/^unix:\/\//, ''), pollMs };
 }

@@ -6,7 +6,8 @@
 // Results feed a pure HealthTracker; on every transition the manager tells the agent, which
 // re-applies the `s:*` tags (advertise.ts) and emits its 'service' event.
 //
-// The manager owns exactly the tag keys `s:<name>` of its configured services, nothing else:
+// The manager owns exactly the tag keys `s:<name>` of its services (configured, or found on
+// local containers and fed in through reconfigure()), nothing else:
 // user tags (config, RPC `tags`, SIGHUP reload) pass through untouched — see mergeServiceTags().
 
 import { runProbe } from '../probes/index.ts';
@@ -200,6 +201,19 @@ export class ServiceManager {
         this.schedule(e, i, jitterMs);
       });
     }
+  }
+
+  /**
+   * One service to 'draining' (its container is stopping): its checks stop, and it carries
+   * `,drain` if it was serving, so balancers finish its requests and send it nothing new. Only a
+   * reconfigure without it, then with it, starts it over. False when unknown or already draining.
+   */
+  withdraw(name: string): boolean {
+    const e = this.entries.find((x) => x.spec.name === name);
+    if (e === undefined || e.tracker.health === 'draining') return false;
+    this.cancelEntry(e);
+    this.apply(e, e.tracker.drain(this.now()));
+    return true;
   }
 
   /** Every service to 'draining' (tag `,drain`); checks stop: nothing can bring it back. */

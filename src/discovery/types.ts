@@ -29,6 +29,18 @@ export interface ServiceSpec {
   checks: CheckSpec[];
 }
 
+/**
+ * Agent config `containers`: services found on local containers (labels `kodama.service`,
+ * `kodama.port`, …; src/discovery/containers/labels.ts) through the engine's Docker-compatible
+ * API socket (Docker or Podman).
+ */
+export interface ContainersSpec {
+  /** Path of the engine's API unix socket (/var/run/docker.sock, /run/podman/podman.sock). */
+  socket: string;
+  /** How often the whole list is read again besides the event stream (default 1 s). */
+  pollMs: number;
+}
+
 /** Health of one local service as its checks see it. */
 export type ServiceHealth = 'starting' | 'healthy' | 'unhealthy' | 'draining';
 

@@ -227,3 +227,45 @@ test('reconfigure (a reload): unchanged keeps its health, changed starts over, r
   await until('web healthy on its new port', 5000, () => m.status()[0]?.health === 'healthy' && (probes[4] ?? 0) > 0);
   assert.equal(m.tags()['s:web'], '4');
 });
+
+test('withdraw (a stopping container): that service alone drains (,drain if it served, nothing if not), its checks stop; out and in again starts it over', async (t) => {
+  const probes: Record<string, number> = {};
+  const events: string[] = [];
+  const tcp = { kind: 'tcp' as const, intervalMs: 20, timeoutMs: 100, rise: 1, fall: 1 };
+  let failPort3 = true;
+  const specs = [{ ...webSpec(1), checks: [tcp] }, { ...webSpec(2), name: 'api', checks: [tcp] }, { ...webSpec(3), name: 'sick', checks: [tcp] }];
+  const m = new ServiceManager({
+    services: specs,
+    host: '127.0.0.1',
+    log: () => {},
+    onTransition: (e) => events.push(`${e.name}:${e.health}`),
+    random: () => 0,
+    probe: async (_check, target) => {
+      probes[target.port] = (probes[target.port] ?? 0) + 1;
+      return target.port === 3 && failPort3 ? { status: 2, output: 'refused', durationMs: 1 } : { status: 0, output: 'ok', durationMs: 1 };
+    },
+  });
+  t.after(() => m.stop());
+  m.start();
+  await until('web and api healthy, sick unhealthy', 5000, () => m.status().map((s) => s.health).join() === 'healthy,healthy,unhealthy');
+  assert.equal(m.withdraw('api'), true);
+  assert.equal(m.withdraw('api'), false, 'already draining');
+  assert.equal(m.withdraw('nope'), false, 'unknown');
+  assert.equal(m.withdraw('sick'), true);
+  assert.deepEqual(m.tags(), { 's:web': '1', 's:api': '2,drain' }, 'api drains, sick (never served) stays out, web untouched');
+  assert.ok(events.includes('api:draining') && events.includes('sick:draining'));
+  const apiProbes = probes[2];
+  failPort3 = false;
+  await new Promise((res) => setTimeout(res, 150));
+  assert.equal(probes[2], apiProbes, 'a withdrawn service is probed no more');
+  assert.equal(m.status().find((s) => s.name === 'sick')?.health, 'draining', 'a passing check cannot bring it back');
+  // The same spec handed in again keeps it draining; out, then in again, starts it over.
+  assert.deepEqual(m.reconfigure(specs), { added: [], removed: [], changed: [] });
+  assert.equal(m.tags()['s:api'], '2,drain');
+  assert.deepEqual(m.reconfigure([specs[0]!, specs[2]!]).removed, ['api']);
+  assert.deepEqual(m.tags(), { 's:web': '1' }, 'a removed service has no tag');
+  assert.deepEqual(m.reconfigure(specs).added, ['api']);
+  await until('api healthy again', 5000, () => m.status().find((s) => s.name === 'api')?.health === 'healthy');
+  assert.equal(m.tags()['s:api'], '2');
+  assert.equal(m.status()[0]?.health, 'healthy', 'web kept its health throughout');
+});
