@@ -6,8 +6,6 @@
 // is NaN, never an error.
 
 import { readFileSync, readdirSync, statfsSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { IntervalHistogram } from 'node:perf_hooks';
 import { FIELDS } from './series.ts';
 
 function read(path: string): string | undefined {
@@ -75,21 +73,31 @@ function wholeDisks(): Set<string> {
 export class HostSampler {
   private readonly disks = wholeDisks();
   private prev: { tMs: number; cpu: { busy: number; total: number } | undefined; disk: number; net: number; proc: NodeJS.CpuUsage } | undefined;
-  private readonly loop: IntervalHistogram;
-  private readonly loopResolutionMs: number;
-
   /**
-   * `loopResolutionMs`: how often the event-loop delay monitor wakes (its only cost); a stall
-   * at least this long is always seen, a shorter one only when it covers a wake-up.
+   * The event-loop delay: a timer every `loopResolutionMs` notes how late it fires, and the
+   * worst since the last sample is kept. A stall at least this long is always seen, a shorter
+   * one only when it covers a wake-up. (node:perf_hooks' monitorEventLoopDelay does the same
+   * with an HDR histogram: 0.2 MiB more anonymous memory and 0.8 MiB more of the binary mapped,
+   * per agent, for a figure we keep one number of.)
    */
+  private readonly loopTimer: NodeJS.Timeout;
+  private loopLast = performance.now();
+  private loopMax = 0;
+  private loopTicks = 0;
+
   constructor(loopResolutionMs = 200) {
-    this.loopResolutionMs = loopResolutionMs;
-    this.loop = monitorEventLoopDelay({ resolution: loopResolutionMs });
-    this.loop.enable();
+    this.loopTimer = setInterval(() => {
+      const now = performance.now();
+      const late = now - this.loopLast - loopResolutionMs;
+      if (late > this.loopMax) this.loopMax = late;
+      this.loopLast = now;
+      this.loopTicks++;
+    }, loopResolutionMs);
+    this.loopTimer.unref();
   }
 
   stop(): void {
-    this.loop.disable();
+    clearInterval(this.loopTimer);
   }
 
   /** One sample, FIELDS order. */
@@ -118,10 +126,10 @@ export class HostSampler {
       // NaN: no such filesystem
     }
     out[6] = process.memoryUsage.rss() / (1 << 20);
-    // The worst delay since the last sample: the histogram records each wake-up's whole
-    // interval (ns), so the delay is what exceeds the resolution.
-    out[8] = this.loop.count > 0 ? Math.max(0, this.loop.max / 1e6 - this.loopResolutionMs) : NaN;
-    this.loop.reset();
+    // The worst delay since the last sample (none yet: no wake-up since).
+    out[8] = this.loopTicks > 0 ? Math.max(0, this.loopMax) : NaN;
+    this.loopMax = 0;
+    this.loopTicks = 0;
     this.prev = { tMs, cpu, disk, net, proc };
     return out;
   }
