@@ -2,11 +2,13 @@
 // /proc files read synchronously (each read is a few microseconds of kernel formatting, cheaper
 // than a thread-pool round trip), statfs for the disk, and Node's own counters for the process.
 // Rates (CPU, disk and network bytes) are differences from the previous sample, so the first
-// sample has none (NaN). Anything unreadable (not Linux, a container without /proc/diskstats)
+// sample has none (NaN). The event-loop delay is how late the agent's own timers fired
+// (transport/clock.ts notes it where they fire). Anything unreadable (not Linux, a container without /proc/diskstats)
 // is NaN, never an error.
 
 import { readFileSync, readdirSync, statfsSync } from 'node:fs';
 import { FIELDS } from './series.ts';
+import { takeTimerLateness } from '../transport/clock.ts';
 
 function read(path: string): string | undefined {
   try {
@@ -73,32 +75,8 @@ function wholeDisks(): Set<string> {
 export class HostSampler {
   private readonly disks = wholeDisks();
   private prev: { tMs: number; cpu: { busy: number; total: number } | undefined; disk: number; net: number; proc: NodeJS.CpuUsage } | undefined;
-  /**
-   * The event-loop delay: a timer every `loopResolutionMs` notes how late it fires, and the
-   * worst since the last sample is kept. A stall at least this long is always seen, a shorter
-   * one only when it covers a wake-up. (node:perf_hooks' monitorEventLoopDelay does the same
-   * with an HDR histogram: 0.2 MiB more anonymous memory and 0.8 MiB more of the binary mapped,
-   * per agent, for a figure we keep one number of.)
-   */
-  private readonly loopTimer: NodeJS.Timeout;
-  private loopLast = performance.now();
-  private loopMax = 0;
-  private loopTicks = 0;
-
-  constructor(loopResolutionMs = 200) {
-    this.loopTimer = setInterval(() => {
-      const now = performance.now();
-      const late = now - this.loopLast - loopResolutionMs;
-      if (late > this.loopMax) this.loopMax = late;
-      this.loopLast = now;
-      this.loopTicks++;
-    }, loopResolutionMs);
-    this.loopTimer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.loopTimer);
-  }
+  /** Nothing to release: the event-loop delay comes from the timers that fire anyway. */
+  stop(): void {}
 
   /** One sample, FIELDS order. */
   sample(tMs: number, diskPath = '/'): Float64Array {
@@ -126,10 +104,11 @@ export class HostSampler {
       // NaN: no such filesystem
     }
     out[6] = process.memoryUsage.rss() / (1 << 20);
-    // The worst delay since the last sample (none yet: no wake-up since).
-    out[8] = this.loopTicks > 0 ? Math.max(0, this.loopMax) : NaN;
-    this.loopMax = 0;
-    this.loopTicks = 0;
+    // The event-loop delay: how late the agent's own timers (gossip every 200 ms, probes, …)
+    // fired since the last sample, the worst of them. No wake-up of its own: a 200 ms timer
+    // for this alone cost an idle agent half again its CPU, and node:perf_hooks'
+    // monitorEventLoopDelay 1 MiB of memory.
+    out[8] = Math.max(0, takeTimerLateness() ?? NaN);
     this.prev = { tMs, cpu, disk, net, proc };
     return out;
   }

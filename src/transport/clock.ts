@@ -19,6 +19,20 @@ export function monotonicMs(): number {
   return process.uptime() * 1000;
 }
 
+// How late fired timers ran: the event-loop delay the agent's own timers (gossip, probes, every
+// driver's) see, for the metrics history (src/metrics/sampler.ts). Read where timers fire anyway,
+// so measuring it costs no wake-up of its own.
+let lateMaxMs = 0;
+let firedSinceTake = 0;
+
+/** The worst lateness (ms) of a timer fired since the last call; undefined when none fired. */
+export function takeTimerLateness(): number | undefined {
+  const out = firedSinceTake > 0 ? lateMaxMs : undefined;
+  lateMaxMs = 0;
+  firedSinceTake = 0;
+  return out;
+}
+
 /**
  * monotonicMs() based (see there).
  * Timers are unref'd so a pending wake-up alone never keeps the process alive; the sockets do.
@@ -36,7 +50,11 @@ export const systemClock: Clock = {
         handle = setTimeout(arm, MAX_TIMER_DELAY_MS);
       } else {
         handle = setTimeout(() => {
-          if (!cancelled) fn();
+          if (cancelled) return;
+          const late = monotonicMs() - atMs;
+          if (late > lateMaxMs) lateMaxMs = late;
+          firedSinceTake++;
+          fn();
         }, Math.ceil(delayMs));
       }
       handle.unref();

@@ -19,6 +19,7 @@ import {
 import type { Series } from '../../src/metrics/series.ts';
 import { encodeMetricsRequest, parseMetricsRequest } from '../../src/metrics/protocol.ts';
 import { diskBytes, memUsedPercent, netBytes, procStatCpu, HostSampler } from '../../src/metrics/sampler.ts';
+import { monotonicMs, systemClock } from '../../src/transport/clock.ts';
 
 const F = FIELDS.length;
 const row = (cpu: number): number[] => Array.from({ length: F }, (_, i) => (i === 0 ? cpu : i));
@@ -138,25 +139,21 @@ test('host readers parse /proc as Linux writes it', () => {
   assert.equal(netBytes('Inter-|   Receive\n face |bytes\n    lo: 999 1 0 0 0 0 0 0 999 1 0 0 0 0 0 0\n  eth0: 100 1 0 0 0 0 0 0 50 1 0 0 0 0 0 0\n'), 150);
 });
 
-test('a live sample has every figure on Linux (rates from the second sample on)', async () => {
-  const s = new HostSampler(50);
-  try {
-    const first = s.sample(Date.now());
-    assert.ok(Number.isNaN(first[0]!), 'no CPU rate from one sample');
-    // The monitor measures between its own wake-ups: let it run, then stall the loop.
-    await new Promise((r) => setTimeout(r, 150));
-    const t = Date.now();
-    while (Date.now() - t < 120);
-    return await new Promise<void>((resolve) =>
-      setTimeout(() => {
-        const second = s.sample(Date.now());
-        FIELD_NAMES.forEach((f, i) => assert.ok(Number.isFinite(second[i]!), `${f} = ${second[i]}`));
-        assert.ok(second[FIELD_NAMES.indexOf('rss')]! > 10, 'RSS in MiB');
-        assert.ok(second[FIELD_NAMES.indexOf('loop_delay')]! >= 20, `the 120 ms stall shows: ${second[FIELD_NAMES.indexOf('loop_delay')]} ms`);
-        resolve();
-      }, 200),
-    );
-  } finally {
-    setTimeout(() => s.stop(), 300);
-  }
+test('a live sample has every figure on Linux (rates from the second sample on); loop delay from a late timer', async () => {
+  const s = new HostSampler();
+  const first = s.sample(Date.now());
+  assert.ok(Number.isNaN(first[0]!), 'no CPU rate from one sample');
+  // An agent timer due in 30 ms while the loop is stalled for 120 ms fires ~90 ms late.
+  const fired = new Promise<void>((resolve) => systemClock.setTimer(monotonicMs() + 30, resolve));
+  const t = Date.now();
+  while (Date.now() - t < 120);
+  await fired;
+  await new Promise((r) => setTimeout(r, 50));
+  const second = s.sample(Date.now());
+  FIELD_NAMES.forEach((f, i) => assert.ok(Number.isFinite(second[i]!), `${f} = ${second[i]}`));
+  assert.ok(second[FIELD_NAMES.indexOf('rss')]! > 10, 'RSS in MiB');
+  assert.ok(second[FIELD_NAMES.indexOf('loop_delay')]! >= 60, `the 120 ms stall shows: ${second[FIELD_NAMES.indexOf('loop_delay')]} ms`);
+  // No timer fired since: no figure rather than a made-up 0.
+  assert.ok(Number.isNaN(s.sample(Date.now())[FIELD_NAMES.indexOf('loop_delay')]!));
+  s.stop();
 });
