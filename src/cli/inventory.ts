@@ -4,8 +4,7 @@
 
 import type { FlagSpec } from './flags.ts';
 import type { Command } from './io.ts';
-import { intFlag, rpcCommand, usage } from './rpc-command.ts';
-import { parseTag } from '../serf/tags.ts';
+import { RPC_HELP, intFlag, rpcCommand, tagFilterFrom, usage } from './rpc-command.ts';
 import { buildInventory, hostVars } from '../ops/inventory.ts';
 import type { SshDefaults } from '../ops/inventory.ts';
 
@@ -36,10 +35,7 @@ Options:
   -tag <key>=<regexp>       Only members with a matching tag (repeatable).
   -port=N                   ansible_port where a member has no ssh_port tag.
   -user=NAME                ansible_user where a member has no ssh_user tag.
-  -rpc-addr=127.0.0.1:7373  RPC address of the agent (env KODAMA_RPC_ADDR, then
-                            SERF_RPC_ADDR).
-  -rpc-auth=""              RPC auth token of the agent (env KODAMA_RPC_AUTH,
-                            then SERF_RPC_AUTH).
+${RPC_HELP}
 `;
 
 const FLAGS: FlagSpec[] = [
@@ -69,13 +65,7 @@ export const inventoryCommand: Command = rpcCommand<InventoryOptions>({
     const host = f.strings.get('host');
     const list = f.bools.has('list');
     if (list === (host !== undefined)) throw usage('say what to print: --list (the whole inventory) or --host NAME (one member)');
-    const tags: Record<string, string> = {};
-    const role = f.strings.get('role');
-    if (role !== undefined) tags['role'] = role;
-    for (const kv of f.lists.get('tag') ?? []) {
-      const [k, v] = parseTag(kv);
-      tags[k] = v;
-    }
+    const tags = tagFilterFrom(f);
     const port = f.strings.has('port') ? intFlag(f, 'port', 0) : undefined;
     if (port !== undefined && (port < 1 || port > 65535)) throw usage(`invalid -port ${port}: a TCP port is 1-65535`);
     const user = f.strings.get('user');

@@ -5,10 +5,9 @@
 
 import type { RpcMember } from '../rpc/index.ts';
 import { bytesToIp } from '../wire/index.ts';
-import { parseTag } from '../serf/tags.ts';
 import type { FlagSpec } from './flags.ts';
 import type { Command } from './io.ts';
-import { rpcCommand, usage } from './rpc-command.ts';
+import { rpcCommand, tagFilterFrom, usage } from './rpc-command.ts';
 import { columnize } from './columnize.ts';
 
 const help = `Usage: kodama members [options]
@@ -105,15 +104,7 @@ export const membersCommand: Command = rpcCommand({
     if (f.positional.length > 0) throw usage(`unexpected argument: ${f.positional[0]}`);
     const format = f.strings.get('format') ?? 'text';
     if (format !== 'text' && format !== 'json' && format !== 'hosts') throw usage(`Encoding error: Invalid output format "${format}"`);
-    const tags: Record<string, string> = {};
-    // serf deprecated -role (with a warning) for -tag role=…; kodama keeps it first-class, since
-    // acting on "all web servers" is what roles are for.
-    const role = f.strings.get('role');
-    if (role !== undefined) tags['role'] = role;
-    for (const kv of f.lists.get('tag') ?? []) {
-      const [k, v] = parseTag(kv);
-      tags[k] = v;
-    }
+    const tags = tagFilterFrom(f);
     const filter = { name: f.strings.get('name') ?? '', status: f.strings.get('status') ?? '', tags };
     return { filter, format, detailed: f.bools.has('detailed') };
   },

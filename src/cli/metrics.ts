@@ -3,7 +3,6 @@
 // history on one grid (src/metrics/series.ts), and this prints per role and time step the
 // min / p50 / p95 / max over the role's nodes, and names the nodes that stand out.
 
-import { parseTag } from '../serf/tags.ts';
 import { FIELD_INDEX, FIELD_NAMES } from '../metrics/series.ts';
 import type { FieldView } from '../metrics/series.ts';
 import { METRICS_QUERY } from '../metrics/protocol.ts';
@@ -13,7 +12,7 @@ import { columnize } from './columnize.ts';
 import { collectAnswers, exactRegexp } from './checks.ts';
 import { positiveDurationFlag } from './duration.ts';
 import type { CliIo } from './io.ts';
-import { rpcCommand, usage } from './rpc-command.ts';
+import { RPC_HELP, rpcCommand, tagFilterFrom, usage } from './rpc-command.ts';
 
 const help = `Usage: kodama metrics [options]
 
@@ -41,10 +40,7 @@ Options:
                             separated; default cpu). JSON has every figure.
   -format=text              text or json.
   -timeout=5s               How long to wait for answers.
-  -rpc-addr=127.0.0.1:7373  RPC address of the agent (env KODAMA_RPC_ADDR, then
-                            SERF_RPC_ADDR).
-  -rpc-auth=""              RPC auth token of the agent (env KODAMA_RPC_AUTH,
-                            then SERF_RPC_AUTH).
+${RPC_HELP}
 
 Exit status: 0 when at least one node answered; 1 otherwise.
 `;
@@ -164,12 +160,8 @@ export const metricsCommand = rpcCommand<MetricsOptions>({
   parse(f) {
     if (f.positional.length > 0) throw usage(`unexpected argument: ${f.positional[0]}`);
     const role = f.strings.get('role');
-    const tags: Record<string, string> = {};
-    if (role !== undefined) tags['role'] = exactRegexp(role);
-    for (const kv of f.lists.get('tag') ?? []) {
-      const [k, v] = parseTag(kv);
-      tags[k] = v;
-    }
+    // -role is a name here (the per-role view groups by it), not a pattern.
+    const tags = { ...tagFilterFrom(f), ...(role !== undefined ? { role: exactRegexp(role) } : {}) };
     const sinceMs = positiveDurationFlag(f, 'since') ?? 15 * 60_000;
     if (sinceMs < 10_000 || sinceMs > 7 * 86_400_000) throw usage(`invalid -since: from 10s to 7 days (e.g. 5m, 1h)`);
     const stepMs = positiveDurationFlag(f, 'step') ?? DEFAULT_STEP_S * 1000;

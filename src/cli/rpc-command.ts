@@ -4,6 +4,7 @@
 
 import { RpcClient, RpcError } from '../rpc/index.ts';
 import { SerfError } from '../serf/errors.ts';
+import { parseTag } from '../serf/tags.ts';
 import { CliError, parseFlags } from './flags.ts';
 import type { FlagSpec, ParsedFlags } from './flags.ts';
 import type { CliIo, Command } from './io.ts';
@@ -110,4 +111,20 @@ export function intFlag(f: ParsedFlags, name: string, dflt: number): number {
   if (s === undefined) return dflt;
   if (!/^[+-]?\d+$/.test(s)) throw usage(`invalid value "${s}" for flag -${name}: parse error`);
   return Number(s);
+}
+
+/**
+ * The member filter of -role and -tag key=regexp (repeatable), as serf's `members -tag` reads it:
+ * tag → regexp, anchored by the agent. kodama keeps -role first-class (serf deprecated it for
+ * -tag role=…): acting on "all web servers" is what roles are for.
+ */
+export function tagFilterFrom(f: ParsedFlags): Record<string, string> {
+  const tags: Record<string, string> = {};
+  const role = f.strings.get('role');
+  if (role !== undefined) tags['role'] = role;
+  for (const kv of f.lists.get('tag') ?? []) {
+    const [k, v] = parseTag(kv);
+    tags[k] = v;
+  }
+  return tags;
 }

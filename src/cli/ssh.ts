@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { RpcError } from '../rpc/index.ts';
 import type { RpcClient } from '../rpc/index.ts';
-import { parseTag } from '../serf/tags.ts';
 import { sshTarget } from '../ops/inventory.ts';
 import type { SshDefaults, SshTarget } from '../ops/inventory.ts';
 import { openTmuxWindow, runOverSsh } from '../ops/ssh.ts';
@@ -14,7 +13,7 @@ import type { SshResult } from '../ops/ssh.ts';
 import type { CliIo, Command } from './io.ts';
 import { columnize } from './columnize.ts';
 import { LineStreamer } from './exec.ts';
-import { intFlag, rpcCommand, usage } from './rpc-command.ts';
+import { RPC_HELP, intFlag, rpcCommand, tagFilterFrom, usage } from './rpc-command.ts';
 
 const help = `Usage: kodama ssh [options] [-- <command…>]
 
@@ -42,10 +41,7 @@ Options:
                             repeatable, passed to ssh.
   -parallel=16              At most this many ssh sessions at once.
   -ssh=ssh                  The ssh client to run.
-  -rpc-addr=127.0.0.1:7373  RPC address of the agent (env KODAMA_RPC_ADDR, then
-                            SERF_RPC_ADDR).
-  -rpc-auth=""              RPC auth token of the agent (env KODAMA_RPC_AUTH,
-                            then SERF_RPC_AUTH).
+${RPC_HELP}
 
 Exit status: 0 when every member's command exited 0; 1 otherwise (ssh could
 not connect: exit 255, or the command failed) or on errors.
@@ -146,13 +142,7 @@ export const sshCommand: Command = rpcCommand<SshCliOptions>({
     { name: 'ssh', kind: 'string' },
   ],
   parse(f) {
-    const tags: Record<string, string> = {};
-    const role = f.strings.get('role');
-    if (role !== undefined) tags['role'] = role;
-    for (const kv of f.lists.get('tag') ?? []) {
-      const [k, v] = parseTag(kv);
-      tags[k] = v;
-    }
+    const tags = tagFilterFrom(f);
     const nodes = f.lists.get('node') ?? [];
     if (Object.keys(tags).length === 0 && nodes.length === 0) throw usage('say where to go: -role NAME, -tag KEY=VALUE and/or -node NAME (kodama members lists them)');
     const port = f.strings.has('port') ? intFlag(f, 'port', 0) : undefined;
