@@ -68,10 +68,10 @@ export interface ReloadOptions {
   /**
    * The config sections subsystems read, as the reloaded configuration has them (a key absent:
    * none configured). Services, checks and monitoring change in place (what stays the same keeps
-   * its state); the balancer, read only at start, is compared and a change logged as needing a
-   * restart.
+   * its state); the balancer and containers sections, read only at start, are compared and a
+   * change logged as needing a restart. The metrics settings (absent: unchanged) likewise.
    */
-  sections?: Pick<AgentOptions, 'services' | 'checks' | 'monitoring' | 'balancer'>;
+  sections?: Pick<AgentOptions, 'services' | 'checks' | 'monitoring' | 'balancer' | 'containers' | 'metricsIntervalMs' | 'metricsHistoryMs'>;
 }
 
 /** What a deploy.* op says on an agent started without a data dir. */
@@ -869,9 +869,18 @@ export class Agent implements AgentHost {
     if (r.eventHandlers !== undefined) for (const h of r.eventHandlers) parseHandlerSpec(h);
     let next: AgentOptions | undefined;
     if (r.sections !== undefined) {
-      const { services, checks, monitoring, balancer } = r.sections;
-      const { services: _s, checks: _c, monitoring: _m, balancer: _b, ...rest } = this.opts;
-      next = { ...rest, ...(services !== undefined ? { services } : {}), ...(checks !== undefined ? { checks } : {}), ...(monitoring !== undefined ? { monitoring } : {}), ...(balancer !== undefined ? { balancer } : {}) };
+      const { services, checks, monitoring, balancer, containers } = r.sections;
+      const { services: _s, checks: _c, monitoring: _m, balancer: _b, containers: _ct, ...rest } = this.opts;
+      next = {
+        ...rest,
+        ...(services !== undefined ? { services } : {}),
+        ...(checks !== undefined ? { checks } : {}),
+        ...(monitoring !== undefined ? { monitoring } : {}),
+        ...(balancer !== undefined ? { balancer } : {}),
+        ...(containers !== undefined ? { containers } : {}),
+        ...(r.sections.metricsIntervalMs !== undefined ? { metricsIntervalMs: r.sections.metricsIntervalMs } : {}),
+        ...(r.sections.metricsHistoryMs !== undefined ? { metricsHistoryMs: r.sections.metricsHistoryMs } : {}),
+      };
       for (const sub of SUBSYSTEMS) sub.validate?.(next);
     }
     if (r.logLevel !== undefined) this.logger.setLevel(r.logLevel);
@@ -908,6 +917,13 @@ export class Agent implements AgentHost {
     }
     if (JSON.stringify(before.balancer) !== JSON.stringify(next.balancer)) {
       this.logger.log('WARN', 'agent: reload: the balancer configuration changed; the balancer reads it only at start: restart the agent to apply it');
+    }
+    // Read only at start too: say so rather than keep the old values in silence.
+    if (JSON.stringify(before.containers) !== JSON.stringify(next.containers) && this.started.has('services')) {
+      this.logger.log('WARN', 'agent: reload: the containers section changed; the container watcher reads it only at start: restart the agent to apply it');
+    }
+    if ((before.metricsIntervalMs !== next.metricsIntervalMs || before.metricsHistoryMs !== next.metricsHistoryMs) && this.started.has('metrics')) {
+      this.logger.log('WARN', 'agent: reload: metrics_interval or metrics_history changed; the metrics history keeps its start settings: restart the agent to apply them');
     }
     this.logger.log('INFO', 'agent: configuration reloaded');
   }

@@ -522,6 +522,9 @@ async function run(args: string[], io: CliIo): Promise<number> {
           ...(o.checks !== undefined ? { checks: o.checks } : {}),
           ...(o.monitoring !== undefined ? { monitoring: o.monitoring } : {}),
           ...(o.balancer !== undefined ? { balancer: o.balancer } : {}),
+          ...(o.containers !== undefined ? { containers: o.containers } : {}),
+          ...(o.metricsIntervalMs !== undefined ? { metricsIntervalMs: o.metricsIntervalMs } : {}),
+          ...(o.metricsHistoryMs !== undefined ? { metricsHistoryMs: o.metricsHistoryMs } : {}),
         };
         void agent
           .reload({
