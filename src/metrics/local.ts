@@ -72,7 +72,6 @@ export function startLocalMetrics(host: AgentHost, spec: MetricsSpec): LocalMetr
     history,
     stop(): void {
       clearInterval(timer);
-      sampler.stop();
       for (const off of offs) off();
     },
   };

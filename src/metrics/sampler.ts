@@ -75,9 +75,6 @@ function wholeDisks(): Set<string> {
 export class HostSampler {
   private readonly disks = wholeDisks();
   private prev: { tMs: number; cpu: { busy: number; total: number } | undefined; disk: number; net: number; proc: NodeJS.CpuUsage } | undefined;
-  /** Nothing to release: the event-loop delay comes from the timers that fire anyway. */
-  stop(): void {}
-
   /** One sample, FIELDS order. */
   sample(tMs: number, diskPath = '/'): Float64Array {
     const out = new Float64Array(FIELDS.length).fill(NaN);

@@ -2,26 +2,14 @@
 // -containers-socket flag and KODAMA_CONTAINERS_SOCKET, their precedence (flags > env > files),
 // errors that name the key, and that `kodama agent` hands it to the agent (and refuses bad specs
 // an embedder builds by hand).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ENV_VARS, decodeConfigJson } from '../../src/agent/config.ts';
-import { AgentError } from '../../src/agent/errors.ts';
+import { configError, configFiles } from './config-helpers.ts';
 import { agentOptions, readAgentConfig } from '../../src/cli/agent.ts';
 import { createAgent } from '../../src/index.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'kodama-config-containers-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, body: unknown): string {
-  const p = join(dir, name);
-  writeFileSync(p, JSON.stringify(body));
-  return p;
-}
-
-const configError = (re: RegExp) => (e: unknown) => e instanceof AgentError && e.code === 'ERR_AGENT_CONFIG' && re.test(e.message);
+const { file } = configFiles('kodama-config-containers-');
 
 test('containers section from a file reaches the agent options; none anywhere: none', () => {
   const f = file('c.json', { node_name: 'n', containers: { socket: '/run/podman/podman.sock', poll: '2s' } });

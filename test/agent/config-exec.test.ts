@@ -1,25 +1,13 @@
 // The agent config of deploys and actions by role: the `exec` section and `data_dir`, their flags
 // (-enable-exec, -exec-token, -data-dir) and env vars (KODAMA_EXEC_TOKEN, KODAMA_DATA_DIR), and
 // the precedence between them (flags > env > files) as `kodama agent` resolves them.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ENV_VARS, decodeConfigJson } from '../../src/agent/config.ts';
-import { AgentError } from '../../src/agent/errors.ts';
+import { configError, configFiles } from './config-helpers.ts';
 import { agentOptions, readAgentConfig } from '../../src/cli/agent.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'kodama-config-exec-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, body: unknown): string {
-  const p = join(dir, name);
-  writeFileSync(p, JSON.stringify(body));
-  return p;
-}
-
-const configError = (re: RegExp) => (e: unknown) => e instanceof AgentError && e.code === 'ERR_AGENT_CONFIG' && re.test(e.message);
+const { file } = configFiles('kodama-config-exec-');
 
 test('exec section and data_dir from a file reach the agent options', () => {
   const f = file('exec.json', {

@@ -1,24 +1,14 @@
 // Agent configuration as a user writes it: serf JSON files and directories, KODAMA_* env vars,
 // flags, and the precedence between them (flags > env > files > defaults).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configFromEnv, decodeConfigJson, readConfigPaths, resolveConfig } from '../../src/agent/config.ts';
-import { AgentError } from '../../src/agent/errors.ts';
+import { configError, configFiles } from './config-helpers.ts';
 import { readAgentConfig } from '../../src/cli/agent.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'kodama-config-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, body: unknown): string {
-  const p = join(dir, name);
-  writeFileSync(p, typeof body === 'string' ? body : JSON.stringify(body));
-  return p;
-}
-
-const configError = (re: RegExp) => (e: unknown) => e instanceof AgentError && e.code === 'ERR_AGENT_CONFIG' && re.test(e.message);
+const { dir, file } = configFiles('kodama-config-');
 
 test('a serf config file decodes with serf key names, durations and lists', () => {
   const d = decodeConfigJson(
