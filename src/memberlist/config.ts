@@ -25,7 +25,8 @@ export interface MemberlistConfig {
    * kodama (not memberlist): news about ourselves (new meta, a refutation, our leave) goes straight
    * to every live peer when there are at most this many, besides the queue (eager.ts). In a small
    * cluster the retransmit budget (retransmitMult × 1 below 10 nodes) lets a tag change miss a
-   * peer until the next push/pull in ~0.5–1 % of cases. 0 = off (also off with eagerGossipNodes 0).
+   * peer until the next push/pull in ~0.5–1 % of cases. The same bound covers news of a member
+   * back from the dead (memberlist.ts announceRevivals). 0 = off (also off with eagerGossipNodes 0).
    */
   ownNewsDirectMax: number;
   gossipToTheDeadMs: number;

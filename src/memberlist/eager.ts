@@ -35,6 +35,10 @@
 // node starts). Below 10 nodes the budget is retransmitMult × 1 sends per node, and a tag change
 // still missed some peer until the next push/pull in ~0.75 % of seeded 7-node runs
 // (test/sim/own-news.test.ts). Own news is rare; it costs at most 16 packets per change.
+// News that a member is back (dead, left or unknown to us, then alive) goes the same way from
+// every node that first hears it, by packet or push/pull (memberlist.ts announceRevivals): after a
+// partition heals, a Serf peer (no heal pings) hears of the other side only from the others.
+// At most 16 packets per node per revival, only in clusters of at most 17.
 // The packets are ordinary memberlist gossip: real serf agents take them like any other.
 
 /** Serf's message types (first byte of a memberlist user message) that travel by gossip as news. */

@@ -49,6 +49,14 @@ interface OpenStream {
   timer: TimerHandle;
 }
 
+/** What one push/pull merge brought to life (announceRevivals). */
+interface Revived {
+  /** Members whose join was emitted (they were dead, left or unknown to us)… */
+  names: string[];
+  /** …and the alive each queued, encoded. */
+  alives: Uint8Array[];
+}
+
 interface PendingJoin {
   pending: number;
   joined: number;
@@ -108,6 +116,15 @@ export class Memberlist implements MembershipCore {
   private readonly eagerSkip: Address[] = [];
   /** Source of the packet being handled: it has the news it sent us, no need to send it back. */
   private inboundFrom: Address | undefined;
+  /**
+   * While a packet is handled or a push/pull merged: the members it brought (back) to life and
+   * their alives, as queued (announceRevivals); null until the first. The alive queued last is
+   * kept to pair it with the join event that follows it.
+   */
+  private collectingRevivals = false;
+  private revived: Revived | null = null;
+  private lastAliveKey: string | undefined;
+  private lastAliveBytes: Uint8Array | undefined;
   private readonly seenNews = new SeenNews();
 
   constructor(
@@ -280,6 +297,11 @@ export class Memberlist implements MembershipCore {
   }
 
   private emit(e: MemberEvent): void {
+    if (e.type === 'join' && this.collectingRevivals && this.lastAliveKey === e.node.name && this.lastAliveBytes !== undefined) {
+      const r = (this.revived ??= { names: [], alives: [] });
+      r.names.push(e.node.name);
+      r.alives.push(this.lastAliveBytes);
+    }
     if (this.events.length - this.evHead >= MAX_PENDING_EVENTS) {
       this.evHead++;
       this.count('events-overflow');
@@ -318,6 +340,10 @@ export class Memberlist implements MembershipCore {
 
   private broadcast(key: string, msg: Message, finished?: () => void): void {
     const bytes = shareEncoded(encodeMessage(msg));
+    if (this.collectingRevivals && msg.type === 'alive') {
+      this.lastAliveKey = key;
+      this.lastAliveBytes = bytes;
+    }
     this.queue.queue({ key, msg: bytes, finished: finished === undefined ? undefined : () => finished() });
     const own = key === this.config.name;
     // News about ourselves in a small cluster: straight to every live peer (the queue still
@@ -346,6 +372,55 @@ export class Memberlist implements MembershipCore {
     for (const n of peers) this.sendParts(n.addr, [msg], n);
     this.count('own-news-direct', peers.length);
     return true;
+  }
+
+  /**
+   * Members a push/pull brought (back) to life — dead, left or unknown to us before it: in a
+   * small cluster, straight to every other live peer (at most ownNewsDirectMax of them), packed
+   * into as few datagrams as fit, besides the queue. This is how a healed partition's news
+   * crosses: each side learns the other from heal joins (push/pull), and only kodama nodes
+   * heal-ping; a Serf peer hears of the other side from the merging nodes' gossip alone, whose
+   * retransmit budget below 10 nodes (retransmitMult × 1 sends per node) missed it in ~2 % of
+   * seeded 7-node heals, leaving it to Serf's reconnect timer or push/pull, every 30 s
+   * (test/serf/heal-sim.test.ts). The partner of the push/pull and the revived members
+   * themselves are skipped: they told us.
+   */
+  private endRevivals(partner: Address): void {
+    this.collectingRevivals = false;
+    this.lastAliveKey = undefined;
+    this.lastAliveBytes = undefined;
+    const revived = this.revived;
+    if (revived === null) return;
+    this.revived = null;
+    this.announceRevivals(revived, partner);
+  }
+
+  private announceRevivals(revived: Revived, partner: Address): void {
+    const c = this.config;
+    if (c.eagerGossipNodes <= 0 || !(c.ownNewsDirectMax > 0) || !this.started || this.isShutdown) return;
+    const peers: NodeInfo[] = [];
+    for (const n of this.table.all()) {
+      if (n.name === c.name || (n.state !== 'alive' && n.state !== 'suspect')) continue;
+      if ((n.addr.ip === partner.ip && n.addr.port === partner.port) || revived.names.includes(n.name)) continue;
+      if (peers.length === c.ownNewsDirectMax) return;
+      peers.push(n);
+    }
+    for (const n of peers) {
+      const limit = this.budgetBytes(n, 0);
+      let parts: Uint8Array[] = [];
+      let used = 0;
+      for (const m of revived.alives) {
+        if (parts.length > 0 && used + m.length + COMPOUND_PART_OVERHEAD > limit) {
+          this.sendParts(n.addr, parts, n);
+          parts = [];
+          used = 0;
+        }
+        parts.push(m);
+        used += m.length + COMPOUND_PART_OVERHEAD;
+      }
+      this.sendParts(n.addr, parts, n);
+    }
+    this.count('revived-direct', peers.length);
   }
 
   /** CRC only for peers that understand it (memberlist protocol 5). */
@@ -524,9 +599,14 @@ export class Memberlist implements MembershipCore {
     }
     this.table.reserve(this.table.size + nodes.length - known - (listsUs ? 1 : 0));
     const forgotten = !listsUs && this.forgottenBy(nodes.length, known, now);
-    mergeState(this.states, this.config.name, nodes, slots, now, (name, detail) =>
-      this.drop('pushpull-bad-node', `${name}: ${detail}`, from),
-    );
+    this.collectingRevivals = true;
+    try {
+      mergeState(this.states, this.config.name, nodes, slots, now, (name, detail) =>
+        this.drop('pushpull-bad-node', `${name}: ${detail}`, from),
+      );
+    } finally {
+      this.endRevivals(from);
+    }
     if (msg.userState.length > 0) this.delegate?.mergeRemoteState(msg.userState, msg.join, now);
     if (forgotten) this.announceNewer(now);
     return null;
@@ -678,6 +758,7 @@ export class Memberlist implements MembershipCore {
     }
     for (const e of decoded.errors) this.drop('message-decode', errText(e), from);
     this.inboundFrom = from;
+    this.collectingRevivals = true;
     try {
       for (const msg of decoded.messages) {
         try {
@@ -690,6 +771,7 @@ export class Memberlist implements MembershipCore {
       }
     } finally {
       this.inboundFrom = undefined;
+      this.endRevivals(from);
     }
   }
 

@@ -150,3 +150,36 @@ test('Serf news triggers one round per new payload; a burst in one packet is one
   net.run(200 - (net.now - t1) + 5);
   assert.equal((a.ml.counters()['eager-rounds'] ?? 0) - (c1['eager-rounds'] ?? 0), 1, 'the second round came at its slot');
 });
+
+test('a member back from the dead, heard of by a packet, goes straight to every other live peer in a small cluster (not to its sender, not to itself); off with ownNewsDirectMax 0', () => {
+  const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+  for (const direct of [16, 0]) {
+    const net = Net.cluster(names, 5, (c) => {
+      c.ownNewsDirectMax = direct;
+    });
+    net.run(15_000);
+    // f goes quiet until everyone holds it dead; then b tells a it is back (a refutation).
+    net.rules.push((_kind, from, to) => from === 'f' || to === 'f');
+    for (let i = 0; i < 60 && !names.slice(0, 5).every((n) => net.stateOf(n, 'f')?.state === 'dead'); i++) net.run(1000);
+    assert.ok(names.slice(0, 5).every((n) => net.stateOf(n, 'f')?.state === 'dead'), 'everyone holds f dead');
+    net.rules.length = 0;
+    const f = net.stateOf('a', 'f')!;
+    const alive = encodeMessage({ type: 'alive', incarnation: f.incarnation + 1, node: 'f', addr: Uint8Array.from(f.addr.ip.split('.').map(Number)), port: f.addr.port, meta: f.meta, vsn: f.vsn });
+    const SEAL = { compress: false, keyring: null, crc: false, randomBytes: (n: number) => new Uint8Array(n) };
+    const sent = countPackets(net);
+    const t0 = net.now;
+    const c0 = net.get('a').ml.counters()['revived-direct'] ?? 0;
+    net.with('a', (ml, now) => ml.handlePacket(net.get('b').addr, encodePacket([alive], SEAL), now));
+    net.run(5);
+    assert.equal(net.stateOf('a', 'f')?.state, 'alive');
+    const told = names.filter((n) => n !== 'a' && n !== 'b' && n !== 'f' && net.stateOf(n, 'f')?.state === 'alive' && net.eventsOf(n, 'join').some((x) => x.at > t0 && x.at <= t0 + 5));
+    const atOnce = (sent.get('a') ?? []).filter((t) => t === t0).length;
+    if (direct > 0) {
+      assert.equal((net.get('a').ml.counters()['revived-direct'] ?? 0) - c0, 3, 'c, d and e told directly');
+      assert.deepEqual(told, ['c', 'd', 'e'], 'every other live peer has f alive within 5 ms (1 ms links)');
+      assert.ok(atOnce >= 3, `${atOnce} packets at once`);
+    } else {
+      assert.equal((net.get('a').ml.counters()['revived-direct'] ?? 0) - c0, 0, 'memberlist leaves it to gossip');
+    }
+  }
+});
