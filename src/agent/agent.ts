@@ -10,6 +10,7 @@
 // The protocol layers are sans-I/O; this file is where time (systemClock), randomness
 // (systemRandom) and sockets come in.
 
+import { joinAdvice, listenAdvice } from './join-advice.ts';
 import type { Delegate, MemberEvent } from '../memberlist/api.ts';
 import { Memberlist, lanConfig, localConfig, wanConfig } from '../memberlist/index.ts';
 import type { MemberlistConfig } from '../memberlist/index.ts';
@@ -243,7 +244,8 @@ export class Agent implements AgentHost {
       this.transport = await listenNodeTransport({ ip: this.bindHp.host, port: this.bindHp.port });
     } catch (e) {
       this.state = 'stopped';
-      throw new AgentError('ERR_AGENT_BIND', `Failed to bind ${this.bindHp.host}:${this.bindHp.port}: ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      throw new AgentError('ERR_AGENT_BIND', `Failed to bind ${this.bindHp.host}:${this.bindHp.port}: ${msg}${listenAdvice(msg, '-bind', this.bindHp.host, this.bindHp.port)}`);
     }
     const bound = this.transport.localAddress;
     let advertise: Address = { ip: pickAdvertiseIp(bound.ip), port: bound.port };
@@ -366,7 +368,8 @@ export class Agent implements AgentHost {
       } catch (e) {
         this.driver.stop();
         this.state = 'stopped';
-        throw new AgentError('ERR_AGENT_BIND', `Failed to start the RPC listener on ${rpcAddr}: ${(e as Error).message}`);
+        const msg = (e as Error).message;
+        throw new AgentError('ERR_AGENT_BIND', `Failed to start the RPC listener on ${rpcAddr}: ${msg}${listenAdvice(msg, '-rpc-addr', hp.host, hp.port)}`);
       }
     }
     this.state = 'running';
@@ -1034,7 +1037,9 @@ export class Agent implements AgentHost {
       members: () => this.members().map(toRpcMember),
       join: async (addrs, replay) => {
         const r = await this.join(addrs, replay);
-        return { num: r.num, error: r.num === 0 || r.errors.length > 0 ? r.errors.join('; ') : '' };
+        if (r.num > 0 && r.errors.length === 0) return { num: r.num, error: '' };
+        const advice = r.num === 0 ? joinAdvice(r.errors) : [];
+        return { num: r.num, error: [r.errors.join('; '), ...advice].join('\n') };
       },
       leave: async () => {
         await this.leave();
@@ -1303,10 +1308,8 @@ export class Agent implements AgentHost {
 
   private logJoinFailure(errors: string[]): void {
     for (const err of errors) this.logger.log('ERR', `agent: ${err}`);
-    const hint = this.keyring === null
-      ? 'if the cluster is encrypted, start with -encrypt <its key>'
-      : "check that -encrypt matches the cluster's key";
-    this.logger.log('ERR', `agent: Failed to join any node: ${errors.length} error(s); ${hint}`);
+    const advice = joinAdvice(errors);
+    this.logger.log('ERR', `agent: Failed to join any node: ${errors.length} error(s)${advice.length > 0 ? `; next: ${advice.join('; ')}` : ''}`);
   }
 
   /** Serf counts itself as a member; if the core did not announce us, do it from localNode(). */

@@ -7,6 +7,7 @@
 // (log level, event handlers, tags; kodama's services, checks and monitoring). A second INT/TERM
 // during the leave exits at once.
 
+import { joinAdvice } from '../agent/join-advice.ts';
 import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../agent/agent.ts';
 import type { AgentOptions, Profile } from '../agent/agent.ts';
@@ -591,7 +592,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
     io.stdout(`==> Joining cluster...(replay: ${config.replayOnJoin})\n`);
     const r = await agent.join(config.startJoin, config.replayOnJoin);
     if (r.num === 0) {
-      io.stderr(`==> Failed to join: ${r.errors.join('; ')}\n`);
+      io.stderr(`==> Failed to join: ${r.errors.join('; ')}\n${joinAdvice(r.errors).map((a) => `    ${a}\n`).join('')}`);
       await agent.stop();
       await finished;
       return 1;

@@ -2,6 +2,8 @@
 // like `-flag`; booleans take no separate value (`-flag` or `-flag=true`); repeatable flags
 // collect every occurrence; parsing stops at `--` or the first non-flag argument.
 
+import { nearest } from '../agent/config-fields.ts';
+
 export class CliError extends Error {
   constructor(
     readonly code: 'ERR_CLI_USAGE' | 'ERR_CLI_HELP',
@@ -48,7 +50,10 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
     let value: string | undefined = eq >= 0 ? body.slice(eq + 1) : undefined;
     if (HELP.has(name) && !byName.has(name)) throw new CliError('ERR_CLI_HELP', 'help requested');
     const spec = byName.get(name);
-    if (spec === undefined || name === '') throw new CliError('ERR_CLI_USAGE', `flag provided but not defined: -${name}`);
+    if (spec === undefined || name === '') {
+      const near = name === '' ? undefined : nearest(name, [...byName.keys()]);
+      throw new CliError('ERR_CLI_USAGE', `flag provided but not defined: -${name}${near !== undefined ? ` (did you mean -${near}?)` : ''}`);
+    }
     if (spec.kind === 'bool') {
       if (value === undefined || value === 'true' || value === '1') {
         out.bools.add(name);

@@ -33,7 +33,8 @@ test('unknown flags, missing values and help are errors with codes', () => {
       return `${e.code}:${e.message}`;
     }
   };
-  assert.equal(code(['-nope']), 'ERR_CLI_USAGE:flag provided but not defined: -nope');
+  assert.equal(code(['-nope']), 'ERR_CLI_USAGE:flag provided but not defined: -nope (did you mean -node?)', 'the nearest flag is suggested');
+  assert.equal(code(['-xyzzy']), 'ERR_CLI_USAGE:flag provided but not defined: -xyzzy', 'nothing near: no suggestion');
   assert.equal(code(['-node']), 'ERR_CLI_USAGE:flag needs an argument: -node');
   assert.equal(code(['-detailed=maybe']).split(':')[0], 'ERR_CLI_USAGE');
   assert.equal(code(['-h']).split(':')[0], 'ERR_CLI_HELP');
