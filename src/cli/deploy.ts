@@ -182,11 +182,16 @@ async function follow(client: RpcClient, id: string, io: CliIo, printedUpTo: Dep
       return 0;
     }
     await new Promise<void>((r) => {
-      const t = setTimeout(r, WATCH_POLL_MS);
-      signal?.addEventListener('abort', () => {
+      // One listener per wait, removed when the wait ends: a long follow must not pile them up.
+      const wake = (): void => {
         clearTimeout(t);
         r();
-      }, { once: true });
+      };
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', wake);
+        r();
+      }, WATCH_POLL_MS);
+      signal?.addEventListener('abort', wake, { once: true });
     });
   }
 }

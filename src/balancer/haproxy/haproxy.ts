@@ -9,7 +9,7 @@
 // Every change to HAProxy runs through one promise queue, so runtime commands never interleave
 // with a reload or restart and the slot tables always match what was applied.
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Backend, BackendStats, Balancer, BalancerSpec, Frontend } from '../../discovery/types.ts';
 import { HaproxyError } from './errors.ts';
 import { HaproxyMaster } from './master.ts';
@@ -95,14 +95,18 @@ class HaproxyDriver implements HaproxyBalancer {
   /** When the oldest change not yet reloaded arrived. */
   private pendingSince: number | undefined;
   private writeSeq = 0;
+  /** opts.dir, absolute. */
+  private readonly dir: string;
   /** Why the master died on its own, until restart() brings it back. */
   private masterDeath: string | undefined;
 
   constructor(private readonly opts: HaproxyBalancerOptions) {
-    this.configPath = join(opts.dir, 'haproxy.cfg');
-    this.adminSocket = join(opts.dir, 'admin.sock');
-    this.masterSocket = join(opts.dir, 'master.sock');
-    this.pidFile = join(opts.dir, 'haproxy.pid');
+    // Absolute: HAProxy reads a relative `stats socket haproxy/admin.sock` as host:port.
+    this.dir = resolve(opts.dir);
+    this.configPath = join(this.dir, 'haproxy.cfg');
+    this.adminSocket = join(this.dir, 'admin.sock');
+    this.masterSocket = join(this.dir, 'master.sock');
+    this.pidFile = join(this.dir, 'haproxy.pid');
     this.log = opts.log ?? (() => {});
     this.runtime = new RuntimeClient(this.adminSocket, {
       onCommand: () => {
@@ -133,16 +137,16 @@ class HaproxyDriver implements HaproxyBalancer {
     }
     // Unix socket paths are limited to ~107 bytes; say so instead of failing obscurely.
     if (Buffer.byteLength(this.masterSocket) > 100) {
-      throw new HaproxyError('ERR_HAPROXY_INPUT', `haproxy dir ${this.opts.dir} is too long for a unix socket path`);
+      throw new HaproxyError('ERR_HAPROXY_INPUT', `haproxy dir ${this.dir} is too long for a unix socket path`);
     }
-    await mkdir(this.opts.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true });
     // An HAProxy left running in this dir (say, by a kodama that was killed) would keep serving
     // its own copy next to ours (it binds with SO_REUSEPORT): refuse, and say who it is.
     const other = await this.master.showProc().catch(() => undefined);
     if (other !== undefined) {
       throw new HaproxyError(
         'ERR_HAPROXY_STATE',
-        `an HAProxy master (pid ${other.masterPid}) already runs from ${this.opts.dir}; stop it (kill ${other.masterPid}) or use another dir`,
+        `an HAProxy master (pid ${other.masterPid}) already runs from ${this.dir}; stop it (kill ${other.masterPid}) or use another dir`,
       );
     }
     this.services = new Map(frontends.map((f) => [f.service, this.newService(f)]));
