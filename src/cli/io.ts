@@ -13,6 +13,8 @@ export interface CliIo {
   interrupt?: () => AbortSignal;
   /** stdin and stdout are a terminal (a command may hand it to a program, as `ssh` to tmux). */
   interactive?: boolean;
+  /** stdout is a terminal (live output may repeat itself there; into a file it should not). */
+  terminal?: boolean;
 }
 
 export interface Command {
@@ -32,6 +34,9 @@ export const processIo: CliIo = {
   // A getter: touching process.stdin opens it, which only `ssh` should pay for.
   get interactive() {
     return process.stdin.isTTY === true && process.stdout.isTTY === true;
+  },
+  get terminal() {
+    return process.stdout.isTTY === true;
   },
   interrupt: () => {
     if (sigint === undefined) {
