@@ -2,6 +2,8 @@
 // that run until interrupted: monitor, query, reachability) an interrupt signal. Tests pass
 // buffers and their own AbortController; the binary passes the real process.
 
+import type { FlagSpec } from './flags.ts';
+
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
@@ -19,8 +21,16 @@ export interface CliIo {
 
 export interface Command {
   synopsis: string;
-  /** Full help text (serf style: `Usage: kodama <cmd> [options]` and the options). */
+  /**
+   * Full help text, serf's layout: `Usage: kodama <cmd> [options] …`, a blank line, paragraphs
+   * indented two spaces, then (when it takes flags) `Options:`, a blank line and one
+   * `  -flag=<placeholder>  text` line per flag, text at column 28 (test/cli/help-layout.test.ts).
+   */
   help: string;
+  /** The flags its parser accepts (every one listed in the help; the help and docs tests read it). */
+  flags: readonly FlagSpec[];
+  /** A command made of subcommands: each one, by name. */
+  subcommands?: Readonly<Record<string, Command>>;
   /** Returns the process exit code. */
   run(args: string[], io: CliIo): Promise<number>;
 }
