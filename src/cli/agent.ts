@@ -75,7 +75,8 @@ Options:
                            rejoin the cluster.
   -snapshot=path           Snapshot file: on restart, rejoin the known members
                            without -join and do not replay old events.
-  -log-level=info          Log level of the agent (trace, debug, info, warn, err).
+  -log-level=info          Log level of the agent (trace, debug, info, warn,
+                           err).
   -log-json                Log one JSON object per line (time, level, subsystem,
                            message, fields) instead of text (KODAMA_LOG_JSON).
   -syslog                  Also send log lines to the local syslog (tag kodama).
@@ -639,4 +640,4 @@ export async function retryJoin(agent: Agent, config: ResolvedConfig, stopped: (
   }
 }
 
-export const agentCommand: Command = { synopsis: 'Runs a kodama agent', help, run };
+export const agentCommand: Command = { synopsis: 'Runs a kodama agent', help, flags: FLAGS, run };

@@ -33,20 +33,15 @@ const help = `Usage: kodama checks [options]
 Options:
 
   -role=NAME                Only nodes with tag role=NAME.
-
   -node=NAME                Only this node (repeatable); a name no member has
                             is an error.
-
   -state=STATE              Only checks in this state: passing, warning,
                             critical or unknown (nodes without one are hidden).
-
   -format=text|json         Output format (default text).
-
   -aggregate                Per role instead of per node: check counts per
                             state, load 1/5/15 (avg and max), memory used/total
                             (sum and percent), CPU percent (avg and max).
                             Not combinable with -state.
-
   -timeout=5s               How long to wait for answers at most; the command
                             returns as soon as every node carrying a "${SUMMARY_TAG}"
                             tag has answered (the query is sent again, every

@@ -29,25 +29,26 @@ const help = `Usage: kodama demo [options]
 
 Options:
 
-  -once                Run the script and exit: 0 if every expectation held,
-                       1 otherwise (with the reason).
-  -haproxy             Balance with HAProxy (must be installed:
-                       apt-get install haproxy) instead of the embedded proxy.
-  -haproxy-binary=haproxy
-                       HAProxy binary to run with -haproxy.
-  -port=0              Port of the balancer's frontend for "web" (0 = free port).
-  -delay-ms=20         Delay of every page answer, so requests are in flight
-                       when a node leaves or dies.
-  -http-addr=127.0.0.1:8500
-                       Where the balancer serves the HTTP API and the
-                       dashboard. Without it: 127.0.0.1:8500, or a free port
-                       if 8500 is taken.
-  -no-script           Start the cluster and the load, print
-                       "cluster ready: web-1 pid N, web-2 pid N, web-3 pid N;
-                       dashboard: URL", then skip the script: the three web
-                       nodes keep serving until Ctrl-C (or SIGTERM). Kill a
-                       node by its pid (kill -9 PID) to watch the dashboard
-                       turn it failed. Cannot be used with -once.
+  -once                     Run the script and exit: 0 if every expectation
+                            held, 1 otherwise (with the reason).
+  -haproxy                  Balance with HAProxy (must be installed:
+                            apt-get install haproxy) instead of the embedded
+                            proxy.
+  -haproxy-binary=haproxy   HAProxy binary to run with -haproxy.
+  -port=0                   Port of the balancer's frontend for "web" (0 = a
+                            free port).
+  -delay-ms=20              Delay of every page answer, so requests are in
+                            flight when a node leaves or dies.
+  -http-addr=127.0.0.1:8500 Where the balancer serves the HTTP API and the
+                            dashboard. Without it: 127.0.0.1:8500, or a free
+                            port if 8500 is taken.
+  -no-script                Start the cluster and the load, print
+                            "cluster ready: web-1 pid N, web-2 pid N, web-3 pid
+                            N; dashboard: URL", then skip the script: the
+                            three web nodes keep serving until Ctrl-C (or
+                            SIGTERM). Kill a node by its pid (kill -9 PID) to
+                            watch the dashboard turn it failed. Cannot be used
+                            with -once.
 
 Subcommand:
 
@@ -69,14 +70,14 @@ const webNodeHelp = `Usage: kodama demo web-node -name NAME -join HOST:PORT [opt
 
 Options:
 
-  -name=NAME           Node name (required).
-  -join=HOST:PORT      Node to join; can be given more than once.
-  -port=0              Port of the page (0 = free port).
-  -serf-port=0         Gossip port (0 = free port).
-  -delay-ms=0          Delay of every page answer (ms).
-  -rpc-addr=ADDR       Listen for RPC (default: no RPC).
-  -watch-stdin         Leave and exit when stdin closes (used by the demo so
-                       that nodes never outlive it).
+  -name=NAME                Node name (required).
+  -join=HOST:PORT           Node to join; can be given more than once.
+  -port=0                   Port of the page (0 = a free port).
+  -serf-port=0              Gossip port (0 = a free port).
+  -delay-ms=0               Delay of every page answer (ms).
+  -rpc-addr=ADDR            Listen for RPC (default: no RPC).
+  -watch-stdin              Leave and exit when stdin closes (used by the demo
+                            so that nodes never outlive it).
 `;
 
 const DEMO_FLAGS: FlagSpec[] = [
@@ -179,5 +180,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
 export const demoCommand: Command = {
   synopsis: 'Runs a local cluster with a load balancer and live traffic',
   help,
+  flags: DEMO_FLAGS,
+  // Run through `run` (args[0] === 'web-node'); listed for the help tests.
+  subcommands: { 'web-node': { synopsis: 'One web node of the demo', help: webNodeHelp, flags: WEB_NODE_FLAGS, run: runWebNode } },
   run,
 };

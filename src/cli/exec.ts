@@ -23,12 +23,12 @@ const help = `Usage: kodama exec [options] -- <command…>
 
 Options:
 
-  -role=NAME        Only nodes with tag role=NAME.
-  -node=NAME        Only this node (repeatable).
-  -token=TOKEN      The exec token (default: env KODAMA_EXEC_TOKEN).
-  -timeout=60s      Kill the command on a node after this long (the node's own
-                    exec timeout caps it).
-  -lost-after=10s   A node that does not answer for this long is "lost".
+  -role=NAME                Only nodes with tag role=NAME.
+  -node=NAME                Only this node (repeatable).
+  -token=TOKEN              The exec token (default: env KODAMA_EXEC_TOKEN).
+  -timeout=60s              Kill the command on a node after this long (the
+                            node's own exec timeout caps it).
+  -lost-after=10s           A node that does not answer for this long is "lost".
 ${RPC_HELP}
 
 Exit status: 0 when every node exited 0; 1 otherwise (refused, lost, non-zero

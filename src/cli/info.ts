@@ -9,8 +9,7 @@ const help = `Usage: kodama info [options]
 
 Options:
 
-  -format                   If provided, output is returned in the specified
-                            format. Valid formats are 'json', and 'text' (default)
+  -format=text              Output format: text (default) or json.
 ${RPC_HELP}
 `;
 

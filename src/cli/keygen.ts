@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { CliError, parseFlags } from './flags.ts';
 import type { CliIo, Command } from './io.ts';
 
-const help = `Usage: kodama keygen [options]
+const help = `Usage: kodama keygen
 
   Generates a new encryption key that can be used to configure the agent
   to encrypt traffic (-encrypt, or kodama keys -install). The output is
@@ -27,4 +27,4 @@ async function run(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-export const keygenCommand: Command = { synopsis: 'Generates a new encryption key', help, run };
+export const keygenCommand: Command = { synopsis: 'Generates a new encryption key', help, flags: [], run };

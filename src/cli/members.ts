@@ -7,7 +7,7 @@ import type { RpcMember } from '../rpc/index.ts';
 import { bytesToIp } from '../wire/index.ts';
 import type { FlagSpec } from './flags.ts';
 import type { Command } from './io.ts';
-import { rpcCommand, tagFilterFrom, usage } from './rpc-command.ts';
+import { RPC_HELP, rpcCommand, tagFilterFrom, usage } from './rpc-command.ts';
 import { columnize } from './columnize.ts';
 
 const help = `Usage: kodama members [options]
@@ -18,34 +18,18 @@ Options:
 
   -detailed                 Additional information such as protocol versions
                             will be shown (only affects text output format).
-
-  -format                   If provided, output is returned in the specified
-                            format. Valid formats are 'json', 'hosts' (one
-                            "<ip> <name>" line per member, /etc/hosts style) and
-                            'text' (default)
-
-  -role=<regexp>            Only members whose tag "role" matches (anchored, full
-                            match), e.g. -role web -status alive -format hosts.
-                            Same as -tag role=<regexp>.
-
-  -name=<regexp>            If provided, only members matching the regexp are
-                            returned. The regexp is anchored at the start and end,
-                            and must be a full match.
-
-  -status=<regexp>          If provided, output is filtered to only nodes matching
-                            the regular expression for status
-
-  -tag <key>=<regexp>       If provided, output is filtered to only nodes with the
-                            tag <key> with value matching the regular expression.
-                            tag can be specified multiple times to filter on
-                            multiple keys. The regexp is anchored at the start and end,
-                            and must be a full match.
-
-  -rpc-addr=127.0.0.1:7373  RPC address of the agent (env KODAMA_RPC_ADDR, then
-                            SERF_RPC_ADDR).
-
-  -rpc-auth=""              RPC auth token of the agent (env KODAMA_RPC_AUTH,
-                            then SERF_RPC_AUTH).
+  -format=text              Output format: text (default), json, or hosts (one
+                            "<ip> <name>" line per member, /etc/hosts style).
+  -role=<regexp>            Only members whose tag "role" matches (anchored,
+                            full match), e.g. -role web -status alive -format
+                            hosts. Same as -tag role=<regexp>.
+  -name=<regexp>            Only members whose name matches the regexp
+                            (anchored at the start and end: a full match).
+  -status=<regexp>          Only members whose status matches the regexp.
+  -tag <key>=<regexp>       Only members with the tag <key> whose value matches
+                            the regexp (anchored: a full match). Can be given
+                            multiple times to filter on multiple keys.
+${RPC_HELP}
 `;
 
 const FLAGS: FlagSpec[] = [

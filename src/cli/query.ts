@@ -15,23 +15,15 @@ const help = `Usage: kodama query [options] name payload
 
 Options:
 
-  -format                   If provided, output is returned in the specified
-                            format. Valid formats are 'json', and 'text' (default)
-
-  -node=NAME                This flag can be provided multiple times to filter
-                            responses to only named nodes.
-
-  -tag key=regexp           This flag can be provided multiple times to filter
-                            responses to only nodes matching the tags.
-
+  -format=text              Output format: text (default) or json.
+  -node=NAME                Only this node answers (repeatable).
+  -tag key=regexp           Only nodes whose tag key matches the regexp answer
+                            (repeatable).
   -timeout="15s"            Providing a timeout overrides the default timeout.
-
-  -no-ack                   Setting this prevents nodes from sending an acknowledgement
-                            of the query.
-
-  -relay-factor             If provided, query responses will be relayed through this
-                            number of extra nodes for redundancy.
-
+  -no-ack                   Setting this prevents nodes from sending an
+                            acknowledgement of the query.
+  -relay-factor=0           Relay each response through this many extra nodes
+                            for redundancy.
 ${RPC_HELP}
 `;
 

@@ -25,18 +25,20 @@ const help = `Usage: kodama rolling [options] -- <command…>
 
 Options:
 
-  -role=NAME            Nodes with tag role=NAME (required unless -node).
-  -node=NAME            Only this node (repeatable).
-  -batch=1              Nodes per batch.
-  -service=NAME         The balanced service to drain (default: the role).
-  -token=TOKEN          The exec token (default: env KODAMA_EXEC_TOKEN).
-  -drain-timeout=30s    Longest wait for a batch to leave rotation; requests
-                        still in flight after it are warned about, a node still
-                        in rotation stops the run.
-  -health-timeout=60s   Longest wait for a batch to be ready again everywhere.
-  -timeout=10m          Kill the command on a node after this long.
-  -undrain              Run nothing: put the matching nodes back in rotation
-                        (after a stopped run) and wait until they are ready.
+  -role=NAME                Nodes with tag role=NAME (required unless -node).
+  -node=NAME                Only this node (repeatable).
+  -batch=1                  Nodes per batch.
+  -service=NAME             The balanced service to drain (default: the role).
+  -token=TOKEN              The exec token (default: env KODAMA_EXEC_TOKEN).
+  -drain-timeout=30s        Longest wait for a batch to leave rotation;
+                            requests still in flight after it are warned about,
+                            a node still in rotation stops the run.
+  -health-timeout=60s       Longest wait for a batch to be ready again
+                            everywhere.
+  -timeout=10m              Kill the command on a node after this long.
+  -undrain                  Run nothing: put the matching nodes back in
+                            rotation (after a stopped run) and wait until they
+                            are ready.
 ${RPC_HELP}
 
 Exit status: 0 when every batch is done; 1 otherwise.

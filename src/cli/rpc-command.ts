@@ -102,7 +102,7 @@ export function rpcCommand<T>(spec: RpcCommandSpec<T>): Command {
       client.close();
     }
   };
-  return { synopsis: spec.synopsis, help: spec.help, run };
+  return { synopsis: spec.synopsis, help: spec.help, flags: [...spec.flags, ...RPC_FLAGS], run };
 }
 
 /** Go strconv.Atoi-ish for small non-negative flag values. */

@@ -19,7 +19,7 @@ export const DEFAULT_EXPIRE_MS = 3_600_000;
 const MAX_FIELD_CHARS = 128;
 const MAX_REASON_CHARS = 256;
 
-const topHelp = `Usage: kodama silence [options] <subcommand> [<args>]
+const topHelp = `Usage: kodama silence <subcommand> [options]
 
   Silences stop alerts for the checks they match until they expire or are
   removed. Every monitor (agent with "monitoring" in its config) applies them.
@@ -75,6 +75,7 @@ const removeHelp = `Usage: kodama silence remove [options] <id>
   user event "${SILENCE_EVENT}".
 
 Options:
+
 ${RPC_HELP}
 `;
 

@@ -8,6 +8,8 @@ export function subcommandGroup(synopsis: string, help: string, subcommands: Rea
   return {
     synopsis,
     help,
+    flags: [],
+    subcommands,
     run: async (args: string[], io: CliIo): Promise<number> => {
       const [sub, ...rest] = args;
       if (sub === undefined || sub === '-h' || sub === '-help' || sub === '--help' || sub === 'help') {

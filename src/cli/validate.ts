@@ -11,6 +11,7 @@ import { syslogFacility } from '../agent/syslog.ts';
 import { agentOptions } from './agent.ts';
 import { CliError, parseFlags } from './flags.ts';
 import type { CliIo, Command } from './io.ts';
+import type { FlagSpec } from './flags.ts';
 
 const help = `Usage: kodama validate [options] <file or directory>...
 
@@ -28,14 +29,16 @@ const help = `Usage: kodama validate [options] <file or directory>...
 
 Options:
 
-  -quiet    Print nothing when the configuration is valid.
+  -quiet                    Print nothing when the configuration is valid.
 `;
+
+const FLAGS: FlagSpec[] = [{ name: 'quiet', kind: 'bool' }];
 
 async function run(args: string[], io: CliIo): Promise<number> {
   let paths: string[];
   let quiet: boolean;
   try {
-    const f = parseFlags(args, [{ name: 'quiet', kind: 'bool' }]);
+    const f = parseFlags(args, FLAGS);
     quiet = f.bools.has('quiet');
     paths = f.positional;
     if (paths.length === 0) throw new CliError('ERR_CLI_USAGE', 'Must specify at least one config file or directory');
@@ -77,4 +80,4 @@ async function run(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-export const validateCommand: Command = { synopsis: 'Validate config files or directories', help, run };
+export const validateCommand: Command = { synopsis: 'Validate config files or directories', help, flags: FLAGS, run };

@@ -6,7 +6,7 @@ import type { CliIo, Command } from './io.ts';
 export const VERSION = 'kodama v0.1.0';
 export const VERSION_TEXT = `${VERSION}\nAgent Protocol: 5 (Understands back to: 2)\n`;
 
-const help = `Usage: kodama version [options]
+const help = `Usage: kodama version
 
   Prints the kodama version and the Serf protocol versions it speaks.
 `;
@@ -27,4 +27,4 @@ async function run(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-export const versionCommand: Command = { synopsis: 'Prints the kodama version', help, run };
+export const versionCommand: Command = { synopsis: 'Prints the kodama version', help, flags: [], run };

@@ -1,6 +1,8 @@
 // The demo's live view: plain-text lines stamped with seconds since the start, readable in a
 // terminal and in a CI log. Three sources: cluster events as the balancer sees them, changes of
-// the balancer's backend set (polled), and requests per node per second from the load records.
+// the balancer's backend set (polled), and requests per node per second from the load records
+// (every second at a terminal; into a file or pipe only when they change, or every 10 s, so a
+// demo left running does not fill its log).
 
 import type { Agent } from '../agent/agent.ts';
 import type { Backend, Frontend } from '../discovery/types.ts';
@@ -55,9 +57,20 @@ export interface LiveViewOptions {
   printer: Printer;
   /** How often the backend set is compared (ms). */
   pollMs?: number;
-  /** Print a traffic line every this many ms (0 = never). */
+  /** Measure traffic every this many ms (0 = never). */
   trafficEveryMs?: number;
+  /**
+   * Whether the output is a terminal (default true): a traffic line at every measure. Otherwise
+   * (a log file, a CI log) only when it tells something new — the set of answering nodes
+   * changed, failures started or stopped — or TRAFFIC_QUIET_MAX_MS after the last one.
+   */
+  terminal?: boolean;
+  /** The clock (tests); default Date.now, as the load records'. */
+  now?: () => number;
 }
+
+/** Off a terminal, a traffic line at least this often while nothing changes. */
+export const TRAFFIC_QUIET_MAX_MS = 10_000;
 
 export interface BackendChange {
   atMs: number;
@@ -70,10 +83,15 @@ export class LiveView {
   private current = '';
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly offMember: () => void;
-  private trafficFrom = Date.now();
+  private readonly now: () => number;
+  private trafficFrom: number;
+  /** Off a terminal: what the last traffic line showed (answering nodes, failing or not) and when. */
+  private lastTraffic: { shape: string; atMs: number } | undefined;
   private quiet = false;
 
   constructor(private readonly o: LiveViewOptions) {
+    this.now = o.now ?? Date.now;
+    this.trafficFrom = this.now();
     this.offMember = o.agent.on('member', (e) => {
       if (this.quiet) return;
       for (const m of e.members) {
@@ -113,9 +131,9 @@ export class LiveView {
     if (!this.quiet) this.o.printer.line(`balancer: ${this.o.service} backends = ${text}`);
   }
 
-  /** requests per node per second since the last traffic line. */
+  /** Requests per node per second since the last measure; printed as the `terminal` option says. */
   traffic(): void {
-    const now = Date.now();
+    const now = this.now();
     const from = this.trafficFrom;
     this.trafficFrom = now;
     if (this.quiet) return;
@@ -135,10 +153,14 @@ export class LiveView {
       } else failed++;
     }
     const secs = Math.max(0.001, (now - from) / 1000);
-    const per = [...byNode.entries()]
-      .sort((a, b) => a[0].localeCompare(b[0]))
-      .map(([n, c]) => `${n} ${Math.round(c / secs)}`)
-      .join(' | ');
+    const nodes = [...byNode.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+    if (this.o.terminal === false) {
+      const shape = `${nodes.map(([n]) => n).join(' ')}${failed > 0 ? ' failing' : ''}`;
+      const last = this.lastTraffic;
+      if (last !== undefined && last.shape === shape && now - last.atMs < TRAFFIC_QUIET_MAX_MS) return;
+      this.lastTraffic = { shape, atMs: now };
+    }
+    const per = nodes.map(([n, c]) => `${n} ${Math.round(c / secs)}`).join(' | ');
     this.o.printer.line(`traffic: ${Math.round(ok / secs)} req/s  [${per || 'no answers'}]  failed ${failed}`);
   }
 

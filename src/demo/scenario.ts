@@ -245,7 +245,7 @@ export async function runDemo(opts: DemoOptions, io: CliIo): Promise<number> {
     const seed = `${a.bindAddress.ip}:${a.bindAddress.port}`;
     p.line(`balancer node up, gossip on ${seed}`);
     let records: readonly RequestRecord[] = [];
-    const v = new LiveView({ agent: a, role: roleOf, service: WEB_SERVICE, records: () => records, printer: p });
+    const v = new LiveView({ agent: a, role: roleOf, service: WEB_SERVICE, records: () => records, printer: p, terminal: io.terminal === true });
     view = v;
 
     const spawn = async (name: string): Promise<SpawnedWebNode> => {

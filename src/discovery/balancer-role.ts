@@ -14,9 +14,13 @@
 //     deploy knows when every balancer switched. Route changes are weight/state changes only:
 //     the HAProxy driver does them through the runtime API, never a reload;
 //   - a (re)started balancer knows no route until its agent synced the table from peers (Serf
-//     does not replay old events): until then it serves nothing rather than every healthy
-//     backend — serving blue and green while the cluster says green 100 would be a mixture no
-//     route asked for. It waits for the sync (or a route event), bounded by ROUTE_SYNC_WAIT_MS.
+//     does not replay old events): once it has a peer, it changes nothing it serves until then
+//     rather than serve every healthy backend — serving blue and green while the cluster says
+//     green 100 would be a mixture no route asked for. It waits for the sync (or a route event),
+//     bounded by ROUTE_SYNC_WAIT_MS from its first peer. A balancer with no peer (started first,
+//     or a one-node cluster) has no one to learn a route from: it serves what it sees (at most its
+//     own backends) at once, says nothing, and holds from its first peer on (a join it makes
+//     after its start brings the cluster's members and route sync together).
 // One cycle runs at a time; events during a cycle schedule one more.
 
 import type { AgentHost, AgentQuery } from '../agent/host.ts';
@@ -54,7 +58,7 @@ export interface BalancerRoleOptions {
   coalesceMs?: number;
   drainPollMs?: number;
   resyncMs?: number;
-  /** Longest wait for the agent's route sync before serving without a route (default 3 s). */
+  /** Longest wait for the agent's route sync, from the first peer, before serving without a route (default 3 s). */
   routeSyncWaitMs?: number;
   /** Serf's query response limit of the agent (default 1024, as serf's). */
   queryResponseSizeLimit?: number;
@@ -99,9 +103,9 @@ const DRAIN_POLL_MS = 200;
 /** Re-apply the desired sets now and then: heals a failed apply without waiting for an event. */
 const RESYNC_MS = 5_000;
 /**
- * Bound on the wait for the route sync. Kodama peers answer within a query round trip; a
- * cluster of serf agents only (nobody answers) or a lone node must not wait for the sync's
- * last round before serving.
+ * Bound on the wait for the route sync, from the first peer seen. Kodama peers answer within a
+ * query round trip; a cluster of serf agents only (nobody answers) must not wait for the sync's
+ * last round before serving. A lone node does not wait at all (see the header).
  */
 const ROUTE_SYNC_WAIT_MS = 3_000;
 const ROUTE_SYNC_POLL_MS = 50;
@@ -191,12 +195,16 @@ export async function startBalancerRole(agent: BalancerHost, spec: BalancerSpec,
   let pollTimer: NodeJS.Timeout | undefined;
   let routeWaitTimer: NodeJS.Timeout | undefined;
   const routeSyncWaitMs = opts.routeSyncWaitMs ?? ROUTE_SYNC_WAIT_MS;
-  const startedAt = Date.now();
   let firstPeerAt: number | undefined;
   let routesKnown = false;
   let sawRoute = false;
 
-  /** Whether this balancer may trust agent.routes (see the header); logs the moment it can. */
+  /**
+   * Whether this balancer may plan with agent.routes now (see the header): yes once they are
+   * known (logged that moment), and while it has never had a peer (nobody to learn a route from).
+   * Read in the same cycle as the members it plans with, so no peer's backend is ever planned
+   * before the routes are known.
+   */
   function routesSettled(): boolean {
     if (routesKnown) return true;
     const now = Date.now();
@@ -207,7 +215,8 @@ export async function startBalancerRole(agent: BalancerHost, spec: BalancerSpec,
     if (sawRoute) why = 'a route arrived';
     else if (sync === 'synced') why = 'route table synced from peers';
     else if (sync === 'gave-up') why = 'no peer answered the route sync';
-    else if (now - (firstPeerAt ?? startedAt) >= routeSyncWaitMs) why = `no route sync within ${routeSyncWaitMs} ms`;
+    else if (firstPeerAt === undefined) return true; // alone: serve, and hold from the first peer on
+    else if (now - firstPeerAt >= routeSyncWaitMs) why = `no route sync within ${routeSyncWaitMs} ms of the first peer`;
     if (why === undefined) return false;
     routesKnown = true;
     const known = agent.routes.all().map((r) => r.service);

@@ -175,7 +175,7 @@ test('usage errors and help', async () => {
   }
   const u = await kodama(['silence', 'mute']);
   assert.equal(u.code, 1);
-  assert.match(u.stderr, /^Unknown subcommand: mute\n\nUsage: kodama silence \[options\] <subcommand>/);
+  assert.match(u.stderr, /^Unknown subcommand: mute\n\nUsage: kodama silence <subcommand> \[options\]/);
   for (const sub of ['add', 'list', 'remove']) {
     const h = await kodama(['silence', sub, '-help']);
     assert.equal(h.code, 0);

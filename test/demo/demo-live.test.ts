@@ -1,5 +1,6 @@
 // `kodama demo -no-script` without a browser: the dashboard's address when the default port is
-// taken, the API behind it seeing the whole cluster, and a clean stop on SIGTERM.
+// taken, the API behind it seeing the whole cluster, steady traffic lines not repeated when stdout is
+// a pipe, and a clean stop on SIGTERM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,7 +17,7 @@ function hold8500(): Promise<Server | undefined> {
   });
 }
 
-test('kodama demo -no-script with 127.0.0.1:8500 taken: dashboard on a free port, API sees every member, SIGTERM stops every node', { timeout: 90_000 }, async (t) => {
+test('kodama demo -no-script with 127.0.0.1:8500 taken: dashboard on a free port, API sees every member, steady traffic not repeated into a pipe, SIGTERM stops every node', { timeout: 90_000 }, async (t) => {
   const held = await hold8500();
   t.after(() => held?.close());
   const proc = spawn(KODAMA, ['demo', '--no-script'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -28,12 +29,14 @@ test('kodama demo -no-script with 127.0.0.1:8500 taken: dashboard on a free port
   let out = '';
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const closed = new Promise<number | null>((r) => proc.once('close', r));
+  let readyAt = Date.now();
   const ready = await new Promise<RegExpExecArray | null>((resolve) => {
     const bound = setTimeout(() => resolve(null), 45_000);
     proc.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /cluster ready: (.*); dashboard: (\S+)\n/.exec(out);
       if (m !== null) {
+        readyAt = Date.now();
         clearTimeout(bound);
         resolve(m);
       }
@@ -65,6 +68,13 @@ test('kodama demo -no-script with 127.0.0.1:8500 taken: dashboard on a free port
   );
   assert.match(out, /Live view \(no script: web-1, web-2 and web-3 serve\); dashboard: http:\/\/127\.0\.0\.1:\d+\/ui\/\nPress Ctrl-C/);
   assert.doesNotMatch(out, /STEP 1/, 'no script step ran');
+
+  // Its stdout is a pipe, not a terminal: steady traffic is not repeated every second (a demo
+  // left running into a log file). The old view printed a line per second: 5+ here.
+  await new Promise((r) => setTimeout(r, Math.max(0, readyAt + 6000 - Date.now())));
+  const live = out.slice(out.indexOf('Press Ctrl-C'));
+  const trafficLines = live.split('\n').filter((l) => / traffic: /.test(l));
+  assert.ok(trafficLines.length <= 2, `traffic lines in the 6 s after "cluster ready" (the set did not change):\n${live}`);
 
   const termAt = Date.now();
   proc.kill('SIGTERM');
