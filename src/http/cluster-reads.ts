@@ -29,6 +29,11 @@ export interface ClusterReadsOptions {
 }
 
 const MAX_ROUNDS = 3;
+const LATE = Symbol('late');
+
+function performanceKey(sinceS: number, role: string | undefined): string {
+  return `performance:${sinceS}:${role ?? ''}`;
+}
 
 function byName(a: { name: string }, b: { name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
@@ -40,6 +45,8 @@ export class ClusterReads {
   private readonly resendAfterMs: number;
   private readonly cache = new Map<string, { at: number; value: Promise<unknown> }>();
   private readonly counts = { reads_cached: 0, reads_queried: 0, read_queries: 0, bad_answers: 0 };
+  /** Per read under way (its cache key): its answer from what has come in so far (within()). */
+  private readonly partial = new Map<string, () => unknown>();
 
   constructor(
     private readonly agent: HttpHost,
@@ -67,12 +74,15 @@ export class ClusterReads {
    * by role: /v1/performance. Members with sampling off and serf agents are listed as silent.
    */
   performance(sinceS: number, role: string | undefined): Promise<MetricsReport> {
-    return this.cached(`performance:${sinceS}:${role ?? ''}`, async () => {
+    const key = performanceKey(sinceS, role);
+    return this.cached(key, async () => {
       const members = this.agent.members().filter((m) => m.status === 'alive' && (role === undefined || m.tags['role'] === role));
       const { grid, payload } = metricsRequest(Date.now() / 1000, sinceS);
-      const answers = await this.ask(METRICS_QUERY, payload, members.map((m) => m.name).sort());
-      const text = new Map([...answers].map(([n, p]) => [n, Buffer.from(p).toString('utf8')]));
-      return buildMetricsReport(members, text, grid);
+      const answers = new Map<string, Uint8Array>();
+      const report = (): MetricsReport => buildMetricsReport(members, new Map([...answers].map(([n, p]) => [n, Buffer.from(p).toString('utf8')])), grid);
+      this.partial.set(key, report);
+      await this.ask(METRICS_QUERY, payload, members.map((m) => m.name).sort(), undefined, answers);
+      return report();
     });
   }
 
@@ -85,6 +95,41 @@ export class ClusterReads {
       routes: this.routes(),
       elsewhere,
     };
+  }
+
+  /**
+   * deploys() for a first look (GET /v1/snapshot): anyone may coordinate, so the full read of
+   * other coordinators waits its whole deadline for answers that may never come; here those in
+   * after `waitMs` are given (coordinators answer within milliseconds on a LAN).
+   */
+  async deploysWithin(waitMs: number): Promise<DeploysResponse> {
+    const runner = this.agent.deploys;
+    const elsewhere = await this.within('deploys', this.cached('deploys', () => this.readDeploysElsewhere()), waitMs);
+    return { current: runner?.current() ?? null, history: runner?.history() ?? [], routes: this.routes(), elsewhere };
+  }
+
+  /**
+   * performance() for a first look: members that do not sample (serf agents, -metrics-interval 0)
+   * never answer, and the full read waits its deadline for them; here members that have not
+   * answered after `waitMs` are listed silent.
+   */
+  performanceWithin(sinceS: number, role: string | undefined, waitMs: number): Promise<MetricsReport> {
+    return this.within(performanceKey(sinceS, role), this.performance(sinceS, role), waitMs);
+  }
+
+  /**
+   * A cached read, but after `waitMs` what has come in by then (its partial builder); the read
+   * goes on, and its complete answer is cached for its own endpoint.
+   */
+  private async within<T>(key: string, full: Promise<T>, waitMs: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<typeof LATE>((resolve) => {
+      timer = setTimeout(() => resolve(LATE), waitMs);
+    });
+    const first = await Promise.race([full, late]).finally(() => clearTimeout(timer));
+    if (first !== LATE) return first;
+    const soFar = this.partial.get(key);
+    return soFar !== undefined ? (soFar() as T) : full;
   }
 
   private routes(): RouteEntry[] {
@@ -123,8 +168,13 @@ export class ClusterReads {
    * (bounded rounds). Resolves as soon as all answered, else at the deadline. With `expected`
    * null anyone may answer and the whole deadline is waited.
    */
-  private ask(name: string, payload: Uint8Array, expected: string[] | null, filterTags?: Record<string, string>): Promise<Map<string, Uint8Array>> {
-    const answers = new Map<string, Uint8Array>();
+  private ask(
+    name: string,
+    payload: Uint8Array,
+    expected: string[] | null,
+    filterTags?: Record<string, string>,
+    answers = new Map<string, Uint8Array>(),
+  ): Promise<Map<string, Uint8Array>> {
     if (expected !== null && expected.length === 0) return Promise.resolve(answers);
     const deadline = Date.now() + this.timeoutMs;
     return new Promise((resolve) => {
@@ -240,16 +290,25 @@ export class ClusterReads {
 
   private async readDeploysElsewhere(): Promise<DeploySummary[]> {
     const self = this.agent.nodeName;
+    const answers = new Map<string, Uint8Array>();
+    this.partial.set('deploys', () => this.decodeElsewhere(answers, false));
     const others = this.alive((m) => m.name !== self);
     if (others.length === 0) return [];
     // Anyone may coordinate: no way to know who will answer, so the whole deadline is waited.
-    const answers = await this.ask(DEPLOYS_QUERY, new Uint8Array(0), null);
+    await this.ask(DEPLOYS_QUERY, new Uint8Array(0), null, undefined, answers);
+    return this.decodeElsewhere(answers, true);
+  }
+
+  /** Other coordinators' answers as summaries, newest first; `count`: bad answers are counted (once, by the full read). */
+  private decodeElsewhere(answers: ReadonlyMap<string, Uint8Array>, count: boolean): DeploySummary[] {
+    const self = this.agent.nodeName;
     const out: DeploySummary[] = [];
     for (const [from, p] of answers) {
       if (from === self) continue;
       const d = decodeDeploySummary(p);
-      if (d === undefined) this.counts.bad_answers++;
-      else out.push(d);
+      if (d === undefined) {
+        if (count) this.counts.bad_answers++;
+      } else out.push(d);
     }
     return out.sort((a, b) => b.updatedAt - a.updatedAt);
   }

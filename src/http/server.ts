@@ -8,6 +8,7 @@
 //   GET /v1/events        the timeline (?since)   GET /v1/deploys   deploys and routes
 //   GET /v1/history       the last 15 minutes of figures, for the plots (history.ts)
 //   GET /v1/performance   every node's host and process figures over time, by role (?since, ?role)
+//   GET /v1/snapshot      all of the above (but the stream) in one answer: the dashboard's first render
 //   GET /v1/stream        server-sent events: hello, member, timeline, deploy, ping
 //
 // docs/api.md documents each with its JSON Schema; the tests validate live answers against it.
@@ -30,7 +31,7 @@ import { SseClient, MAX_CLIENT_BUFFER_BYTES } from './sse.ts';
 import { loadUiFile } from './static.ts';
 import { fmtAddr } from './views.ts';
 import { API_PREFIX, METRICS_PATH, UI_PREFIX } from './types.ts';
-import type { AgentInfo, EventsResponse, MembersResponse, StreamMessage } from './types.ts';
+import type { AgentInfo, EventsResponse, MembersResponse, SnapshotResponse, StreamMessage } from './types.ts';
 
 export interface HttpApi {
   readonly address: { host: string; port: number };
@@ -57,6 +58,13 @@ export interface HttpApiOptions {
 }
 
 export const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * How long /v1/snapshot waits for answers that may never come: other coordinators' deploys (the
+ * full read waits 1.5 s for anyone) and figures from members that do not sample (serf agents).
+ */
+export const SNAPSHOT_WAIT_MS = 250;
+/** /v1/performance's default window, seconds (also the snapshot's). */
+const PERFORMANCE_SINCE_S = 900;
 const MEMBER_STATUSES = new Set(['alive', 'leaving', 'left', 'failed', 'none']);
 
 type Counters = Record<
@@ -165,6 +173,31 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
     return { events: feed.timeline.since(since), next: feed.timeline.next };
   };
 
+  /**
+   * Every panel's data in one answer (the dashboard's first render): the cluster-wide reads at
+   * once (shared with their own endpoints through the cache), then what this agent holds.
+   */
+  const snapshot = async (): Promise<SnapshotResponse> => {
+    const [services, checks, deploys, performance] = await Promise.all([
+      reads.services(),
+      reads.checks(),
+      reads.deploysWithin(SNAPSHOT_WAIT_MS),
+      reads.performanceWithin(PERFORMANCE_SINCE_S, undefined, SNAPSHOT_WAIT_MS),
+    ]);
+    // Read last: a stream opened after this answer misses nothing that is not in it.
+    return {
+      at: Date.now(),
+      agent: agentInfo(),
+      members: members(new URLSearchParams()).members,
+      events: events(new URLSearchParams()),
+      services,
+      checks,
+      deploys,
+      history: history.response(),
+      performance,
+    };
+  };
+
   const stream = (req: IncomingMessage, res: ServerResponse): void => {
     if (clients.size >= maxStreams) {
       counts.streams_refused++;
@@ -233,6 +266,8 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
         return sendJson(res, 200, history.response());
       case 'performance':
         return sendJson(res, 200, await reads.performance(sinceParam(q), roleParam(q)));
+      case 'snapshot':
+        return sendJson(res, 200, await snapshot());
       case 'stream':
         return stream(req, res);
     }
@@ -375,16 +410,16 @@ export async function startHttpApi(agent: HttpHost, opts: HttpApiOptions): Promi
   };
 }
 
-type ApiRoute = 'agent' | 'members' | 'services' | 'checks' | 'events' | 'deploys' | 'history' | 'performance' | 'stream';
+type ApiRoute = 'agent' | 'members' | 'services' | 'checks' | 'events' | 'deploys' | 'history' | 'performance' | 'snapshot' | 'stream';
 const API_ROUTES = new Map<string, ApiRoute>(
-  (['agent', 'members', 'services', 'checks', 'events', 'deploys', 'history', 'performance', 'stream'] as const).map((r) => [`${API_PREFIX}/${r}`, r]),
+  (['agent', 'members', 'services', 'checks', 'events', 'deploys', 'history', 'performance', 'snapshot', 'stream'] as const).map((r) => [`${API_PREFIX}/${r}`, r]),
 );
 const UNIT_S: Record<string, number> = { s: 1, m: 60, h: 3600 };
 
 /** ?since of /v1/performance: `30s`, `15m`, `1h` (default 15m), 10 s to 7 days. */
 function sinceParam(q: URLSearchParams): number {
   const raw = q.get('since');
-  if (raw === null) return 900;
+  if (raw === null) return PERFORMANCE_SINCE_S;
   const m = /^(\d{1,6})(s|m|h)$/.exec(raw);
   const s = m === null ? NaN : Number(m[1]) * UNIT_S[m[2]!]!;
   if (!(s >= 10 && s <= 7 * 86_400)) throw new HttpError('ERR_HTTP_BAD_PARAM', `since must be a duration from 10s to 7 days such as 30s, 15m or 1h, got ${JSON.stringify(raw.slice(0, 40))}`);

@@ -11,6 +11,7 @@
 
 import type { RouteEntry, BalancerReport, DeployState } from '../deploy/types.ts';
 import type { ChecksReport, Silence } from '../checks/types.ts';
+import type { MetricsReport } from '../metrics/report.ts';
 
 export const API_PREFIX = '/v1';
 export const UI_PREFIX = '/ui/';
@@ -116,6 +117,27 @@ export interface DeploysResponse { current: DeployState | null; history: DeployS
 
 /** Query answered by every agent that coordinates (or coordinated) a deploy: its latest, as a DeploySummary. */
 export const DEPLOYS_QUERY = 'kodama-deploys';
+
+/**
+ * GET /v1/snapshot — everything the dashboard's panels show, in one answer: the page's first
+ * render, before its live stream connects. Each part is what its own endpoint answers (with their
+ * defaults); members and the timeline are read last, so a stream opened after it (hello.next)
+ * tells whether anything happened since (`events.next`).
+ */
+export interface SnapshotResponse {
+  /** Date.now() ms on the agent when the answer was made. */
+  at: number;
+  agent: AgentInfo;
+  members: ApiMember[];
+  events: EventsResponse;
+  services: ServicesResponse;
+  checks: ChecksResponse;
+  /** As /v1/deploys, but `elsewhere` holds the coordinators that answered within 250 ms. */
+  deploys: DeploysResponse;
+  history: HistoryResponse;
+  /** As /v1/performance with its defaults (the last 15 minutes, every role); members that had not answered within 250 ms are silent. */
+  performance: MetricsReport;
+}
 
 /** GET /v1/stream — server-sent events: `event: <name>\ndata: <json>\n\n`. */
 export type StreamMessage =

@@ -1,7 +1,12 @@
 // The dashboard: reads the agent's HTTP API (src/http/types.ts) and keeps the page live.
-//   load     GET /v1/agent, members, services, checks, deploys, events
-//   live     EventSource /v1/stream: member → that card updated at once, timeline → prepended,
-//            deploy → its progress; reconnects with backoff, #connection[data-live] tells
+//   first    GET /v1/snapshot, every panel's data in one answer, drawn before anything else; read
+//            as a JSON module so that the page's load event waits for it (importSnapshot)
+//   live     then EventSource /v1/stream: member → that card updated at once, timeline →
+//            prepended, deploy → its progress; what happened between the snapshot and the
+//            stream's hello is read at once; reconnects with backoff; #connection[data-state]
+//            says what the stream is doing, and while it is not live how old the data shown is
+//   ages     every time shown says what it measures ("failed 1m 37s ago", "ran 4s ago"); a
+//            failed or left member's services and checks are shown muted as last known, with age
 //   refresh  services, checks and deploys every few seconds (cluster-wide reads, cached by the agent),
 //            and the agent's history (GET /v1/history) drawn as plots of the last 15 minutes;
 //            every node's figures by role (GET /v1/performance) as bands with the median and
@@ -11,10 +16,11 @@
 // The data-* attributes are what the end-to-end test reads (UI_SELECTORS in src/http/types.ts).
 
 import {
-  STATUSES, groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, eventTone, formatClock, formatAgo,
+  STATUSES, groupByRole, countByStatus, diffMembers, upsertMember, mergeEvents, eventTone, formatClock,
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments,
   valueColor, deploySteps, collectDeploys, backoffMs, withToken, FINAL_PHASES, formatDuration, formatRtt,
   historySeries, niceMax, plotPoints, roleBands, formatFigure,
+  agoText, isCurrent, statusAge, lastKnown, checksText, checkRanAge, streamLabel,
 } from './model.js';
 import { h, s, replace, byId } from './dom.js';
 
@@ -43,7 +49,31 @@ const state = {
   needToken: false,
   /** The first full read happened (until then a reconnect boots instead of only streaming). */
   booted: false,
+  /** This browser's clock minus the agent's (from the snapshot's `at`): ages are on the agent's clock. */
+  skewMs: 0,
+  /** When the data shown was last brought up to date (agent's clock); null before the first. */
+  dataAt: null,
+  /** What the live stream is doing (streamLabel): loading, connecting, live, reconnecting, offline, token. */
+  stream: 'loading',
+  /** While offline: seconds until the next try. */
+  retryInS: 0,
 };
+
+/** Now on the agent's clock: the times the API gives (statusSince, lastRunAt…) are its. */
+function serverNow() {
+  return Date.now() - state.skewMs;
+}
+
+/** A time that says what it measures ("failed {} ago"), kept up to date by tickAgo. */
+function ago(age) {
+  return h('span', { class: 'ago', 'data-since': age.since, 'data-ago': age.template }, agoText(age.template, age.since, serverNow()));
+}
+
+/** The data shown is current as of now (a full read, or a message on the live stream). */
+function markUpdated() {
+  state.dataAt = serverNow();
+  if (state.stream !== 'live') setStream(state.stream, state.retryInS);
+}
 
 class AuthError extends Error {}
 
@@ -90,7 +120,7 @@ function setNote(id, text, bad = false) {
 function askToken(message) {
   state.needToken = true;
   stream.stop();
-  setLive(false, 'token needed');
+  setStream('token');
   const form = byId('token-form');
   form.hidden = false;
   byId('token-error').textContent = message ?? (state.token ? 'The agent refused this token.' : '');
@@ -142,12 +172,26 @@ function renderCounts() {
   replace(byId('counts'), h('li', { class: 'count total' }, h('b', {}, String(state.members.length)), ' members'), items);
 }
 
-function setLive(live, label) {
+/**
+ * The header's word on the live stream, never waiting for it: the panels are drawn from the
+ * snapshot whatever it does. While not live, the age of the data shown is beside it.
+ */
+function setStream(st, retryInS = 0) {
+  state.stream = st;
+  state.retryInS = retryInS;
   const el = byId('connection');
-  el.dataset.live = live ? 'true' : 'false';
+  el.dataset.live = st === 'live' ? 'true' : 'false';
+  el.dataset.state = st;
   const text = el.querySelector('.label');
-  if (text) text.textContent = label;
-  el.title = live ? 'Live updates from the agent (server-sent events)' : 'Not receiving live updates';
+  if (text) text.textContent = streamLabel(st, retryInS);
+  const asOf = el.querySelector('.as-of');
+  if (asOf) {
+    const show = st !== 'live' && state.dataAt !== null;
+    asOf.hidden = !show;
+    if (show) replace(asOf, ' · ', ago({ template: 'updated {} ago', since: state.dataAt }));
+  }
+  el.title = st === 'live' ? 'Live updates from the agent (server-sent events)'
+    : state.dataAt === null ? 'Not receiving live updates' : 'Not receiving live updates: the page shows the data of its last read';
 }
 
 // ---------------------------------------------------------------- members (keyed: a card is updated in place)
@@ -157,10 +201,30 @@ const groupEls = new Map(); // role → section
 
 function memberCard(m, el) {
   const card = el ?? h('li', {});
+  const current = isCurrent(m);
   card.className = `member st-${m.status}`;
   card.dataset.member = m.name;
   card.dataset.status = m.status;
+  card.dataset.current = String(current);
   const failing = m.checks?.failing ?? [];
+  const startedAt = state.agent?.startedAt;
+  const age = statusAge(m, startedAt);
+  const services = m.services.length > 0
+    ? h('ul', { class: 'chips', 'aria-label': 'services' },
+      m.services.map((sv) => h('li', { class: `chip svc${sv.draining ? ' draining' : ''}` },
+        `${sv.name} :${sv.port}`, sv.protocol === 'tcp' ? ' tcp' : null,
+        // 100 is the default weight (src/discovery/advertise.ts): only a different one is news.
+        sv.weight !== 100 ? ` weight ${sv.weight}` : null, sv.draining ? ' draining' : null)))
+    : null;
+  const checks = m.checks === null
+    ? null
+    : failing.length === 0
+      ? h('p', { class: 'm-checks ok' }, checksText(m.checks))
+      : h('ul', { class: 'chips', 'aria-label': 'failing checks' },
+        failing.map((c) => h('li', { class: `chip chk ck-${c.state}`, title: `${c.name} ${c.state}${c.flapping ? ', flapping' : ''}` },
+          `${c.name} ${c.state}`, c.occurrences > 1 ? ` ×${c.occurrences}` : null, c.flapping ? ' flapping' : null)));
+  // A failed or left member cannot say otherwise: its services and checks are what it said last.
+  const known = lastKnown(m, startedAt);
   replace(
     card,
     h('div', { class: 'm-head' },
@@ -171,21 +235,11 @@ function memberCard(m, el) {
       m.rttMs !== null && m.rttMs !== undefined
         ? h('span', { class: 'rtt', title: 'estimated round trip from this agent (network coordinates)' }, ` · rtt ${formatRtt(m.rttMs)}`)
         : null,
-      m.statusSince !== null ? h('span', { class: 'ago', 'data-since': m.statusSince }, ` · ${formatAgo(m.statusSince, Date.now())}`) : null),
-    m.services.length > 0
-      ? h('ul', { class: 'chips', 'aria-label': 'services' },
-        m.services.map((sv) => h('li', { class: `chip svc${sv.draining ? ' draining' : ''}` },
-          `${sv.name} :${sv.port}`, sv.protocol === 'tcp' ? ' tcp' : null,
-          // 100 is the default weight (src/discovery/advertise.ts): only a different one is news.
-          sv.weight !== 100 ? ` weight ${sv.weight}` : null, sv.draining ? ' draining' : null)))
-      : null,
-    m.checks === null
-      ? null
-      : failing.length === 0
-        ? h('p', { class: 'm-checks ok' }, `checks: ${m.checks.total} passing`)
-        : h('ul', { class: 'chips', 'aria-label': 'failing checks' },
-          failing.map((c) => h('li', { class: `chip chk ck-${c.state}`, title: `${c.name} ${c.state}${c.flapping ? ', flapping' : ''}` },
-            `${c.name} ${c.state}`, c.occurrences > 1 ? ` ×${c.occurrences}` : null, c.flapping ? ' flapping' : null))),
+      age !== null ? [' · ', ago(age)] : null),
+    known === null || (services === null && checks === null)
+      ? [services, checks]
+      : h('div', { class: 'last-known', title: `What ${m.name} said last, before it ${m.status === 'left' ? 'left' : 'failed'}: no longer current` },
+        h('p', { class: 'lk-label' }, ago(known), ':'), services, checks),
   );
   return card;
 }
@@ -359,7 +413,7 @@ function renderHistory() {
   const r = state.history;
   if (r === null) return;
   const sr = historySeries(r);
-  const last = r.points.length > 0 ? r.points[r.points.length - 1].t : Date.now();
+  const last = r.points.length > 0 ? r.points[r.points.length - 1].t : serverNow();
   const t0 = last - r.windowMs;
   replace(byId('history'),
     sr.balancers.map((b) => chart(`backends-${b.node}`, `Requests/s by backend on ${b.node} (dashed: errors/s)`, b.series, t0, last)),
@@ -450,6 +504,12 @@ function sparkline(history) {
     bars.map((b) => s('rect', { x: b.x, y: b.y, width: b.w, height: b.h, class: `ck-${b.state}` })));
 }
 
+/** When the check last ran: the newest result in the sparkline is this old. */
+function ran(lastRunAt) {
+  const age = checkRanAge(lastRunAt);
+  return age === null ? h('small', { class: 'ran' }, 'not run yet') : h('small', { class: 'ran' }, ago(age));
+}
+
 function renderChecks() {
   const r = state.checks;
   // Silences expire by the clock: re-render at least once a minute even with the same data.
@@ -458,7 +518,7 @@ function renderChecks() {
 }
 
 function drawChecks(r) {
-  const now = Date.now();
+  const now = serverNow();
   setNote('checks-note', r.missing.length > 0 ? `no answer from ${r.missing.join(', ')}` : '', r.missing.length > 0);
   const rows = checkRows(r.nodes);
   const tally = { passing: 0, warning: 0, critical: 0, unknown: 0 };
@@ -480,7 +540,7 @@ function drawChecks(r) {
               c.occurrences > 1 && c.status !== 0 ? h('small', {}, ` ×${c.occurrences}`) : null,
               c.flapping ? h('span', { class: 'badge flap' }, 'flapping') : null,
               silenced ? h('span', { class: 'badge silenced' }, 'silenced') : null),
-            h('td', {}, sparkline(c.history)),
+            h('td', { class: 'hist' }, sparkline(c.history), ran(c.lastRunAt)),
             h('td', { class: 'output', title: c.output }, c.output));
         })))),
     );
@@ -514,8 +574,8 @@ function deployCard(d, big) {
       h('small', {}, ` steps ${d.steps.join(' → ')}`)),
     d.reason ? h('p', { class: `reason${ended && d.phase !== 'done' ? ' bad' : ''}` }, d.reason) : null,
     big && figures.length > 0 ? h('dl', { class: 'figures' }, figures.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])) : null,
-    h('p', { class: 'meta' }, `${d.id} · by ${d.coordinator} · started ${formatClock(d.startedAt)} · updated `,
-      h('span', { class: 'ago', 'data-since': d.updatedAt }, formatAgo(d.updatedAt, Date.now()))),
+    h('p', { class: 'meta' }, `${d.id} · by ${d.coordinator} · started ${formatClock(d.startedAt)} · `,
+      ago({ template: 'updated {} ago', since: d.updatedAt })),
   );
 }
 
@@ -569,13 +629,16 @@ async function loadMembers() {
   if (r === undefined) return;
   const d = diffMembers(state.members, r.members);
   state.members = r.members;
+  markUpdated();
   // The periodic full read usually changes nothing the stream did not already show.
   if (d.added.length + d.removed.length + d.changed.length > 0 || cards.size === 0) renderMembers();
 }
 
-async function loadEvents(since) {
+/** The timeline since `since`; `catchUp`: events the stream did not deliver, whose views are re-read too (soon). */
+async function loadEvents(since, catchUp = false) {
   const r = await read(since > 0 ? `/v1/events?since=${since}` : '/v1/events', null);
   if (r === undefined) return;
+  if (catchUp) for (const e of r.events) if (e.seq >= state.eventsNext) soon(e.kind);
   state.events = mergeEvents(state.events, r.events, MAX_EVENTS);
   state.eventsNext = Math.max(state.eventsNext, r.next);
   renderTimeline();
@@ -665,22 +728,94 @@ function loadDeploys() {
   });
 }
 
+// ---------------------------------------------------------------- the first render: one snapshot
+
 /**
- * Ask /v1/agent first, alone: with a token missing or refused that is the one 401 the page
- * causes (not six reads and a stream), then read everything and go live.
+ * The first snapshot is read as a JSON module (`import … with { type: 'json' }`) by a script
+ * element, not with fetch(): a module script being fetched holds the document's load event, so
+ * when `load` fires — what a headless screenshot or a slow link's spinner waits for — every panel
+ * is drawn. An import cannot send headers: the token rides as ?token= (as on the stream). Resolves
+ * undefined on any failure (refused, agent down, a browser without JSON modules: a SyntaxError),
+ * which fetch() then tells apart.
+ */
+function importSnapshot(url) {
+  return new Promise((resolve) => {
+    const key = `kodamaSnapshot${Math.random().toString(36).slice(2)}`;
+    const el = document.createElement('script');
+    const onError = (ev) => {
+      if (ev.error instanceof SyntaxError) done(undefined);
+    };
+    function done(snap) {
+      if (!(key in window)) return;
+      delete window[key];
+      window.removeEventListener('error', onError);
+      el.remove();
+      resolve(snap);
+    }
+    window[key] = done;
+    window.addEventListener('error', onError);
+    el.type = 'module';
+    el.textContent = `import snapshot from ${JSON.stringify(url)} with { type: 'json' };\nwindow[${JSON.stringify(key)}](snapshot);`;
+    el.addEventListener('error', () => done(undefined));
+    document.head.append(el);
+  });
+}
+
+let imported = false;
+async function readSnapshot() {
+  // Once, while the page loads (a module URL is imported once per document; later reads fetch).
+  if (!imported && document.readyState !== 'complete') {
+    imported = true;
+    const snap = await importSnapshot(withToken('/v1/snapshot', state.token));
+    if (snap !== undefined) return snap;
+  }
+  return read('/v1/snapshot', null);
+}
+
+/** Every panel from one snapshot (GET /v1/snapshot); the stream and the periodic reads update it afterwards. */
+function applySnapshot(snap) {
+  state.skewMs = Date.now() - snap.at;
+  state.agent = snap.agent;
+  state.members = snap.members;
+  state.events = mergeEvents([], snap.events.events, MAX_EVENTS);
+  state.eventsNext = snap.events.next;
+  state.services = snap.services;
+  state.checks = snap.checks;
+  state.deploys = snap.deploys;
+  state.streamedDeploys = [];
+  state.history = snap.history;
+  // The snapshot's figures are /v1/performance's default window; another one chosen meanwhile is read.
+  if (state.perfSince === '15m') state.performance = snap.performance;
+  renderAgent();
+  renderMembers();
+  renderTimeline();
+  renderServices();
+  renderChecks();
+  renderDeploys();
+  renderHistory();
+  renderPerformance();
+  markUpdated();
+}
+
+/**
+ * One snapshot, drawn, then the live stream. With a token missing or refused the snapshot is
+ * the one 401 the page causes (not a read per panel and a stream).
  */
 async function boot() {
-  const a = await read('/v1/agent', null);
-  if (a === undefined) {
+  const snap = await readSnapshot();
+  if (snap === undefined) {
     // Not a 401 (agent down?): the stream's backoff keeps trying and boots the rest when it is back.
     if (!state.needToken) stream.fail();
     return;
   }
-  state.agent = a;
+  applySnapshot(snap);
   state.booted = true;
-  renderAgent();
   stream.start();
-  await Promise.all([loadMembers(), loadEvents(0), loadServices(), loadChecks(), loadDeploys(), loadHistory(), loadPerformance()]);
+  // The snapshot waits 250 ms for answers that may never come (other coordinators, members that
+  // do not sample); the agent's full reads go on, and these join them (no new query).
+  void loadDeploys();
+  if (snap.performance.silent.length > 0) void loadPerformance();
+  if (state.perfSince !== '15m') void loadPerformance();
 }
 
 // ---------------------------------------------------------------- live stream
@@ -696,29 +831,32 @@ const stream = {
   start() {
     this.stop();
     if (state.needToken) return;
-    setLive(false, this.attempt === 0 ? 'connecting' : 'reconnecting');
+    setStream(this.attempt === 0 ? 'connecting' : 'reconnecting');
     const es = new EventSource(withToken('/v1/stream', state.token));
     this.es = es;
     this.touch();
     es.addEventListener('hello', (ev) => {
       this.touch();
       this.attempt = 0;
-      setLive(true, 'live');
       const hello = JSON.parse(ev.data);
-      // Whatever happened while we were not listening: members in full, events since the last seen.
-      if (this.connectedOnce) {
-        // A restarted agent numbers its timeline from 1 again: the old entries would shadow the new.
-        if (hello.next < state.eventsNext || (state.agent !== null && hello.node !== state.agent.node)) {
-          state.events = [];
-          state.eventsNext = 0;
-          void read('/v1/agent', null).then((a) => {
-            if (a !== undefined) { state.agent = a; renderAgent(); }
-          });
-        }
+      // A restarted agent numbers its timeline from 1 again: the old entries would shadow the new.
+      const restarted = hello.next < state.eventsNext || (state.agent !== null && hello.node !== state.agent.node);
+      if (restarted) {
+        state.events = [];
+        state.eventsNext = 0;
+        void read('/v1/agent', null).then((a) => {
+          if (a !== undefined) { state.agent = a; renderAgent(); }
+        });
+      }
+      // Whatever happened while we were not listening (since the snapshot, or while the stream
+      // was down): members in full, events since the last seen.
+      if (restarted || this.connectedOnce || hello.next !== state.eventsNext) {
         void loadMembers();
-        void loadEvents(state.eventsNext);
+        void loadEvents(state.eventsNext, true);
       }
       this.connectedOnce = true;
+      markUpdated();
+      setStream('live');
     });
     es.addEventListener('member', (ev) => {
       this.touch();
@@ -746,6 +884,8 @@ const stream = {
   },
 
   touch() {
+    // While live, the data shown is current: the stream would have said otherwise.
+    if (state.stream === 'live') state.dataAt = serverNow();
     clearTimeout(this.staleTimer);
     this.staleTimer = setTimeout(() => this.fail(), STALE_MS);
   },
@@ -755,10 +895,10 @@ const stream = {
     const delay = backoffMs(this.attempt, Math.random());
     this.attempt++;
     let left = Math.ceil(delay / 1000);
-    setLive(false, `offline · retry in ${left}s`);
+    setStream('offline', left);
     this.countdown = setInterval(() => {
       left--;
-      if (left > 0) setLive(false, `offline · retry in ${left}s`);
+      if (left > 0) setStream('offline', left);
     }, 1000);
     this.retryTimer = setTimeout(() => {
       if (!state.booted) return void boot();
@@ -781,11 +921,9 @@ const stream = {
 // ---------------------------------------------------------------- periodic
 
 function tickAgo() {
-  const now = Date.now();
-  for (const el of document.querySelectorAll('[data-since]')) {
-    const since = Number(el.getAttribute('data-since'));
-    const text = formatAgo(since, now);
-    el.textContent = el.textContent.startsWith(' · ') ? ` · ${text}` : text;
+  const now = serverNow();
+  for (const el of document.querySelectorAll('[data-ago][data-since]')) {
+    el.textContent = agoText(el.getAttribute('data-ago'), Number(el.getAttribute('data-since')), now);
   }
 }
 

@@ -19,6 +19,16 @@ export function eventTone(kind: ApiEvent['kind'], text?: string): 'bad' | 'warn'
 export function formatClock(ms: number): string;
 export function formatDuration(ms: number): string;
 export function formatAgo(ms: number | null | undefined, now: number): string;
+export function agoText(template: string, since: number, now: number): string;
+export const GONE_STATUSES: MemberStatus[];
+export function isCurrent(m: { status: MemberStatus }): boolean;
+export interface Age { template: string; since: number }
+export function statusAge(m: Pick<ApiMember, 'status' | 'statusSince'>, agentStartedAt: number | null | undefined): Age | null;
+export function lastKnown(m: Pick<ApiMember, 'status' | 'statusSince'>, agentStartedAt: number | null | undefined): Age | null;
+export function checksText(checks: ApiMember['checks']): string | null;
+export function checkRanAge(lastRunAt: number): Age | null;
+export type StreamState = 'loading' | 'connecting' | 'live' | 'reconnecting' | 'offline' | 'token';
+export function streamLabel(state: StreamState, retryInS?: number): string;
 export function formatRtt(ms: number | null | undefined): string;
 export function formatCount(n: number): string;
 export function formatErrorRate(errors: number, requests: number): string;

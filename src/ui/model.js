@@ -142,6 +142,82 @@ export function formatAgo(ms, now) {
   return `${formatDuration(now - ms)} ago`;
 }
 
+// ---------------------------------------------------------------- ages that say what they measure
+
+/**
+ * A time shown on the page, with what it measures: `{}` in the template is the age since `since`
+ * ("failed {} ago" → "failed 1m 37s ago", "alive for {}" → "alive for 3m 12s"). The page keeps
+ * template and time on the element (data-ago, data-since) and rewrites it every second with this.
+ */
+export function agoText(template, since, now) {
+  return template.replace('{}', formatDuration(now - since));
+}
+
+/** Statuses after which a member's tags (services, checks) are no longer current, only last known. */
+export const GONE_STATUSES = ['failed', 'left'];
+
+/** Are the member's services and checks current (it is there to say otherwise)? */
+export function isCurrent(m) {
+  return !GONE_STATUSES.includes(m.status);
+}
+
+const STATUS_AGE = { alive: 'alive for {}', leaving: 'leaving for {}', left: 'left {} ago', failed: 'failed {} ago', none: 'status unknown for {}' };
+const STATUS_AGE_OVER = { alive: 'alive for over {}', leaving: 'leaving for over {}', left: 'left over {} ago', failed: 'failed over {} ago', none: 'status unknown for over {}' };
+
+/**
+ * How long a member has been in its status, as { template, since } for agoText: "failed 1m 37s
+ * ago", "alive for 3m 12s". A status that changed before this agent started (statusSince null)
+ * is at least as old as the agent: "alive for over 5m 2s" (since = the agent's start); null when
+ * that is unknown too.
+ */
+export function statusAge(m, agentStartedAt) {
+  if (m.statusSince !== null && m.statusSince !== undefined) return { template: STATUS_AGE[m.status] ?? `${m.status} for {}`, since: m.statusSince };
+  if (agentStartedAt === null || agentStartedAt === undefined) return null;
+  return { template: STATUS_AGE_OVER[m.status] ?? `${m.status} for over {}`, since: agentStartedAt };
+}
+
+/**
+ * For a failed or left member, how old its services and checks are — what it said last, when it
+ * went: { template: "last known {} ago", since }; "last known over {} ago" from the agent's start
+ * when it went before that. null for a current member (its data is current), and when unknown
+ * the template carries no age ("last known").
+ */
+export function lastKnown(m, agentStartedAt) {
+  if (isCurrent(m)) return null;
+  if (m.statusSince !== null && m.statusSince !== undefined) return { template: 'last known {} ago', since: m.statusSince };
+  if (agentStartedAt === null || agentStartedAt === undefined) return { template: 'last known', since: 0 };
+  return { template: 'last known over {} ago', since: agentStartedAt };
+}
+
+/** A member's checks summary in words: "checks: 3 passing", "checks: 1 of 3 failing"; null without checks. */
+export function checksText(checks) {
+  if (checks === null || checks === undefined) return null;
+  const failing = checks.failing.length;
+  return failing === 0 ? `checks: ${checks.total} passing` : `checks: ${failing} of ${checks.total} failing`;
+}
+
+/** When a check last ran, for agoText: "ran 4s ago"; null when it has not run yet (lastRunAt 0). */
+export function checkRanAge(lastRunAt) {
+  return lastRunAt > 0 ? { template: 'ran {} ago', since: lastRunAt } : null;
+}
+
+/**
+ * What the header says of the live stream: 'loading' (no data yet), 'connecting', 'live',
+ * 'offline' (retry in n s), 'reconnecting', 'token' (needs the API token). Data shown while not
+ * live gets its age beside it (the page adds "updated 4s ago").
+ */
+export function streamLabel(state, retryInS) {
+  switch (state) {
+    case 'loading': return 'loading…';
+    case 'connecting': return 'live updates: connecting…';
+    case 'live': return 'live';
+    case 'reconnecting': return 'live updates: reconnecting…';
+    case 'offline': return retryInS > 0 ? `live updates: offline, retry in ${retryInS}s` : 'live updates: offline';
+    case 'token': return 'token needed';
+    default: return String(state);
+  }
+}
+
 /**
  * An estimated round trip, ms, to two significant figures: "0.42 ms", "3.1 ms", "120 ms";
  * "<0.01 ms" below; "" for none. Cards show it, and a member whose estimate moves within the

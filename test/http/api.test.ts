@@ -21,7 +21,7 @@ import { encodeSilenceOp } from '../../src/checks/silences.ts';
 import { SILENCE_EVENT } from '../../src/checks/types.ts';
 import { webNodeAgentOptions } from '../../src/demo/web-node.ts';
 import type {
-  AgentInfo, ApiEvent, ApiMember, ChecksResponse, DeploysResponse, EventsResponse, HistoryResponse, MembersResponse, ServicesResponse,
+  AgentInfo, ApiEvent, ApiMember, ChecksResponse, DeploysResponse, EventsResponse, HistoryResponse, MembersResponse, ServicesResponse, SnapshotResponse,
 } from '../../src/http/types.ts';
 import { apiValidator } from './schemas.ts';
 import { getJson, openStream, rawRequest, until } from './helpers.ts';
@@ -288,6 +288,37 @@ test('HTTP API: every endpoint of a real cluster matches docs/api.md and tells t
     const monEvents = (await getJson(mon.http!.url('/v1/events'))).body as EventsResponse;
     validate('EventsResponse', monEvents);
     assert.ok(monEvents.events.some((e) => e.kind === 'deploy' && e.text.includes(started.id) && e.text.includes('aborted')), 'the deploy phase is in the coordinator timeline');
+  });
+
+  await t.test('GET /v1/snapshot: every panel in one answer, the same as each endpoint says', async () => {
+    const t0 = Date.now();
+    const r = await getJson(url('/v1/snapshot'));
+    const t1 = Date.now();
+    assert.equal(r.status, 200);
+    validate('SnapshotResponse', r.body);
+    const snap = r.body as SnapshotResponse;
+    assert.ok(snap.at >= t0 && snap.at <= t1, `made during the request: ${snap.at} in [${t0}, ${t1}]`);
+    assert.equal(snap.agent.node, 'lb');
+    assert.deepEqual(snap.agent.roles, { balancer: true, monitor: false, exec: false, deploys: false });
+    const members = (await getJson(url('/v1/members'))).body as MembersResponse;
+    assert.deepEqual(snap.members.map((m) => [m.name, m.status, m.checks?.total ?? null]), members.members.map((m) => [m.name, m.status, m.checks?.total ?? null]));
+    const events = (await getJson(url('/v1/events'))).body as EventsResponse;
+    assert.ok(snap.events.next <= events.next && snap.events.next === snap.events.events[snap.events.events.length - 1]!.seq + 1);
+    assert.deepEqual(snap.events.events, events.events.filter((e) => e.seq < snap.events.next), 'the timeline as /v1/events had it then');
+    const web = snap.services.services.find((s) => s.name === 'web');
+    assert.deepEqual(web?.nodes.map((n) => n.node), ['web-1', 'web-2']);
+    assert.deepEqual(web?.balancers.map((b) => [b.node, b.backends.map((x) => x.id).sort()]), [['lb', ['web-1', 'web-2']]]);
+    assert.deepEqual(web?.route, route);
+    assert.deepEqual(snap.checks.nodes.map((n) => [n.node, n.checks.map((c) => c.name)]), [['web-1', ['page']], ['web-2', ['page']]]);
+    assert.deepEqual(snap.checks.silences.map((s) => s.id), ['s-http-test']);
+    assert.deepEqual(snap.deploys.routes.map((x) => x.service), ['web']);
+    const deploys = (await getJson(url('/v1/deploys'))).body as DeploysResponse;
+    const fullIds = deploys.elsewhere.map((d) => d.id);
+    assert.ok(snap.deploys.elsewhere.every((d) => fullIds.includes(d.id)), `snapshot's other coordinators ${JSON.stringify(snap.deploys.elsewhere.map((d) => d.id))} ⊆ ${JSON.stringify(fullIds)}`);
+    assert.ok(snap.history.points.length >= 1, 'the history has its first point');
+    const perf = new Set([...snap.performance.silent, ...snap.performance.roles.flatMap((x) => x.nodes)]);
+    assert.deepEqual([...perf].sort(), ['lb', 'mon', 'web-1', 'web-2'], 'every alive member is in the performance part, by role or silent');
+    t.diagnostic(`snapshot answered in ${t1 - t0} ms`);
   });
 
   await t.test('cluster-wide reads are shared: ten dashboards at once cost one query round', async () => {

@@ -129,7 +129,8 @@ test('docs/api.md documents every endpoint served, each with its response schema
   const schemas = readSchemas(doc);
   const expected: Record<string, string> = {
     '/v1/agent': 'AgentInfo', '/v1/members': 'MembersResponse', '/v1/services': 'ServicesResponse', '/v1/checks': 'ChecksResponse',
-    '/v1/events': 'EventsResponse', '/v1/deploys': 'DeploysResponse', '/v1/history': 'HistoryResponse', '/v1/performance': 'PerformanceResponse', '/v1/stream': 'StreamHello',
+    '/v1/events': 'EventsResponse', '/v1/deploys': 'DeploysResponse', '/v1/history': 'HistoryResponse', '/v1/performance': 'PerformanceResponse', '/v1/snapshot': 'SnapshotResponse',
+    '/v1/stream': 'StreamHello',
   };
   for (const p of API_PATHS) {
     const section = doc.split(/^## /m).find((x) => x.startsWith(`GET ${p}\n`)) ?? '';

@@ -6,7 +6,7 @@ import {
   formatCount, formatErrorRate, sparklineBars, silenceMatches, silenceScope, checkRows, routeSegments, valueColor,
   deploySteps, deployPercent, collectDeploys, backoffMs, withToken, eventTone, historySeries, niceMax, plotPoints,
   roleBands,
-  formatFigure,
+  formatFigure, agoText, isCurrent, statusAge, lastKnown, checksText, checkRanAge, streamLabel,
 } from '../../src/ui/model.js';
 import type { ApiMember, ApiEvent, DeploysResponse, HistoryPoint } from '../../src/http/types.ts';
 import type { DeployState } from '../../src/deploy/types.ts';
@@ -98,6 +98,59 @@ test('formatting: clock, durations, ago, counts, error rates', () => {
   assert.equal(formatErrorRate(0, 10), '0 %');
   assert.equal(formatErrorRate(1, 2000), '<0.1 %');
   assert.equal(formatErrorRate(41, 1000), '4.1 %');
+});
+
+test('every age says what it measures: a status, a check run, an update', () => {
+  const now = 1_000_000;
+  const at = (m: ApiMember, agentStartedAt: number | null = null): string | null => {
+    const a = statusAge(m, agentStartedAt);
+    return a === null ? null : agoText(a.template, a.since, now);
+  };
+  const since = (status: ApiMember['status'], ms: number | null): ApiMember => ({ ...member('web-2', 'web', status), statusSince: ms });
+  assert.equal(at(since('failed', now - 97_000)), 'failed 1m 37s ago');
+  assert.equal(at(since('left', now - 5_000)), 'left 5s ago');
+  assert.equal(at(since('alive', now - 192_000)), 'alive for 3m 12s');
+  assert.equal(at(since('leaving', now - 2_000)), 'leaving for 2s');
+  // Changed before this agent started: at least as old as the agent, and it says so.
+  assert.equal(at(since('alive', null), now - 302_000), 'alive for over 5m 2s');
+  assert.equal(at(since('failed', null), now - 60_000), 'failed over 1m 0s ago');
+  assert.equal(at(since('alive', null), null), null, 'nothing to say without either time');
+  const ran = checkRanAge(now - 4_000);
+  assert.equal(ran === null ? null : agoText(ran.template, ran.since, now), 'ran 4s ago');
+  assert.equal(checkRanAge(0), null, 'a check that has not run yet has no age');
+  assert.equal(agoText('updated {} ago', now - 2_000, now), 'updated 2s ago');
+  assert.equal(agoText('updated {} ago', now + 800, now), 'updated 0s ago', 'a clock a little ahead is not a negative age');
+});
+
+test('a failed or left member\'s services and checks are last known, with their age; an alive one\'s are current', () => {
+  const now = 1_000_000;
+  const web2: ApiMember = {
+    ...member('web-2', 'web', 'failed'), statusSince: now - 97_000,
+    services: [{ name: 'web', port: 35689, protocol: 'http', weight: 100, draining: false }], checks: { total: 1, failing: [] },
+  };
+  const lk = lastKnown(web2, now - 600_000);
+  assert.ok(lk !== null);
+  assert.equal(`${agoText(lk.template, lk.since, now)}: ${checksText(web2.checks)}`, 'last known 1m 37s ago: checks: 1 passing');
+  assert.equal(isCurrent(web2), false);
+  const left = { ...web2, status: 'left' as const, statusSince: null };
+  const lkLeft = lastKnown(left, now - 600_000);
+  assert.equal(lkLeft === null ? null : agoText(lkLeft.template, lkLeft.since, now), 'last known over 10m 0s ago', 'left before this agent started');
+  assert.equal(agoText(lastKnown(left, null)!.template, 0, now), 'last known', 'no age when neither time is known');
+  for (const status of ['alive', 'leaving', 'none'] as const) {
+    assert.equal(lastKnown({ ...web2, status }, now), null, `${status}: current`);
+    assert.equal(isCurrent({ status }), true);
+  }
+  assert.equal(checksText({ total: 3, failing: [{ name: 'disk', state: 'critical', occurrences: 2, flapping: false }] }), 'checks: 1 of 3 failing');
+  assert.equal(checksText(null), null);
+});
+
+test('the header names the live stream\'s state', () => {
+  assert.deepEqual(
+    (['loading', 'connecting', 'live', 'reconnecting', 'token'] as const).map((s) => streamLabel(s)),
+    ['loading…', 'live updates: connecting…', 'live', 'live updates: reconnecting…', 'token needed'],
+  );
+  assert.equal(streamLabel('offline', 3), 'live updates: offline, retry in 3s');
+  assert.equal(streamLabel('offline', 0), 'live updates: offline');
 });
 
 test('sparkline: one bar per result, newest at the right edge, height by severity', () => {

@@ -1,5 +1,6 @@
 // The dashboard in headless Chromium against a real agent whose API needs a token: the page asks
-// for it (a wrong one is refused, the right one kept for the tab), goes live, shows the member;
+// for it (a wrong one is refused, the right one kept for the tab), goes live, shows the member,
+// and after a reload draws it by the load event with the kept token;
 // when the agent dies the live indicator says so, and when it is back on the same address the
 // page reconnects by itself (backoff) — no reload.
 import { test } from 'node:test';
@@ -80,6 +81,16 @@ test('dashboard: asks for the token, goes live, says when the agent is gone, rec
   assert.equal(await page.isHidden('#token-form'), true);
   assert.equal(await page.evaluate('sessionStorage.getItem("kodama-http-token")'), TOKEN, 'kept for this tab');
   assert.match(await page.textContent('#agent') ?? '', /ui-t1/);
+
+  // A reload keeps the token (this tab): the first snapshot is read with it (?token=, the page's
+  // JSON-module read) and drawn by the load event — no token form, no wait for the stream.
+  await page.reload({ waitUntil: 'load', timeout: 10_000 });
+  assert.equal(await page.locator('[data-member="ui-t1"][data-status="alive"]').count(), 1, 'the member is drawn when the page has loaded');
+  assert.equal(await page.isHidden('#token-form'), true, 'the stored token was used');
+  const snapshotReads = (await page.evaluate("performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/v1/snapshot'))")) as string[];
+  assert.equal(snapshotReads.length, 1, `one snapshot read: ${JSON.stringify(snapshotReads)}`);
+  assert.match(snapshotReads[0]!, /\/v1\/snapshot\?token=/, 'the module read, with the token in its URL');
+  await page.waitForSelector('#connection[data-live="true"]', { timeout: 10_000 });
 
   await agent.kill();
   const down = Date.now();
