@@ -345,7 +345,8 @@ test('routes: a kodama-backends answer of many backends fits the response limit 
   assert.equal((bad?.backends.length ?? 0) + (bad?.truncated ?? 0), 14, 'a malformed filter gets the whole (fitted) set');
 });
 
-test('routes: a balancer started into a routed cluster learns the split by sync and never serves a mixture meanwhile', { timeout: 40_000 }, async () => {
+/** A blue web node b1 and a green one g1, joined, with the route blue 0 / green 100 known to both. */
+async function routedCluster(): Promise<{ b1: Agent; g1: Agent; r: { ltime: number } }> {
   const b1 = agent('b1', null, { tags: { 's:web': '8081', color: 'blue' } });
   await b1.start();
   const g1 = agent('g1', null, { tags: { 's:web': '8082', color: 'green' } });
@@ -353,6 +354,11 @@ test('routes: a balancer started into a routed cluster learns the split by sync 
   await g1.join([`127.0.0.1:${b1.bindAddress.port}`]);
   const r = await g1.publishRoute({ service: 'web', tag: 'color', weights: { blue: 0, green: 100 }, by: 'test' });
   await until('b1 knows the route', 5_000, () => b1.routes.get('web')?.ltime === r.ltime);
+  return { b1, g1, r };
+}
+
+test('routes: a balancer started into a routed cluster learns the split by sync and never serves a mixture meanwhile', { timeout: 40_000 }, async () => {
+  const { b1, r } = await routedCluster();
 
   // A fresh balancer (as after a restart without state): Serf does not replay the route event.
   const lines: string[] = [];
@@ -411,13 +417,7 @@ test('routes: a balancer alone for longer than the wait bound never logs "no rou
 });
 
 test('routes: a lone balancer serving its own backend that joins a routed cluster adds no peer until the route is known', { timeout: 40_000 }, async () => {
-  const b1 = agent('b1', null, { tags: { 's:web': '8081', color: 'blue' } });
-  await b1.start();
-  const g1 = agent('g1', null, { tags: { 's:web': '8082', color: 'green' } });
-  await g1.start();
-  await g1.join([`127.0.0.1:${b1.bindAddress.port}`]);
-  const r = await g1.publishRoute({ service: 'web', tag: 'color', weights: { blue: 0, green: 100 }, by: 'test' });
-  await until('b1 knows the route', 5_000, () => b1.routes.get('web')?.ltime === r.ltime);
+  const { b1, r } = await routedCluster();
 
   const lines: string[] = [];
   const lb = agent('lb', lines, { tags: { 's:web': '8080', color: 'green' } });

@@ -13,6 +13,7 @@ import { startWebServer } from '../../src/demo/web-server.ts';
 import type { WebServer } from '../../src/demo/web-server.ts';
 import { freePort, startKodama, stopAll } from '../lib/agents.ts';
 import type { AgentProcess } from '../lib/agents.ts';
+import { getText } from '../lib/http.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-balancer-start-'));
 const pages: WebServer[] = [];
@@ -22,21 +23,12 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The body of one GET through the proxy, undefined when it failed. */
-async function get(url: string): Promise<string | undefined> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return res.ok ? await res.text() : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Every node answers through the proxy within a few requests (round-robin). */
 async function answering(url: string, nodes: string[], out: () => string): Promise<void> {
   await waitFor(`${nodes.join(', ')} answering through ${url}`, 20_000, async () => {
     const seen = new Set<string>();
-    for (let i = 0; i < 4 * nodes.length; i++) seen.add((await get(url)) ?? 'failed');
+    for (let i = 0; i < 4 * nodes.length; i++) seen.add((await getText(url)) ?? 'failed');
     return nodes.every((n) => seen.has(`hello from ${n}\n`)) ? true : undefined;
   }, out);
 }

@@ -11,6 +11,7 @@ import { exitWithin, rpcMembers, waitFor } from '../interop/harness.ts';
 import { RpcClient } from '../../src/index.ts';
 import { startWebServer } from '../../src/demo/web-server.ts';
 import { KODAMA_BIN, REPO, freePort, startKodama, stopAll } from '../lib/agents.ts';
+import { getText } from '../lib/http.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kodama-services-cli-'));
 after(async () => {
@@ -18,14 +19,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function get(url: string): Promise<string | undefined> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return res.ok ? await res.text() : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 test('config services + balancer: page served through the proxy once healthy; tags survive RPC and SIGHUP; SIGTERM drains then leaves', { timeout: 60_000 }, async (t) => {
   const web = await startWebServer({ node: 'svc-cli' });
@@ -42,7 +35,7 @@ test('config services + balancer: page served through the proxy once healthy; ta
   const node = await startKodama('svc-cli', { args: [`-config-file=${conf}`] });
   const selfTags = async (): Promise<Record<string, string> | undefined> => (await rpcMembers(node.rpcAddr))?.find((m) => m.name === 'svc-cli')?.tags;
   await waitFor('s:web advertised', 15_000, async () => ((await selfTags())?.['s:web'] === String(web.port) ? true : undefined), () => node.output());
-  const body = await waitFor('the page through the embedded proxy', 15_000, () => get(`http://127.0.0.1:${lbPort}/`), () => node.output());
+  const body = await waitFor('the page through the embedded proxy', 15_000, () => getText(`http://127.0.0.1:${lbPort}/`), () => node.output());
   assert.equal(body, 'hello from svc-cli\n');
 
   const client = await RpcClient.connect(node.rpcAddr);

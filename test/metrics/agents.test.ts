@@ -14,11 +14,11 @@ import { KODAMA_BIN, REPO, freePort, startKodama, startSerf, stopAll } from '../
 import { apiValidator } from '../http/schemas.ts';
 import type { AgentProcess } from '../lib/agents.ts';
 import { RpcClient } from '../../src/rpc/client.ts';
+import { CHROMIUM } from '../lib/chromium.ts';
 
 const web: AgentProcess[] = [];
 let serf: AgentProcess;
 let http = '';
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(REPO, 'test-results', 'dashboard-roles.png');
 
 before(async () => {

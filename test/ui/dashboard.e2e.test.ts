@@ -3,11 +3,10 @@
 // reload, only through its live stream — turn a SIGKILLed web node failed within the detection
 // bound of the local profile. Leaves a screenshot in test-results/ for a human to look at.
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +14,8 @@ import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { UI_SELECTORS } from '../../src/http/types.ts';
 import { KODAMA, alive } from '../demo/helpers.ts';
+import { CHROMIUM, chromiumMissing } from '../lib/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCREENSHOT = join(REPO, 'test-results', 'dashboard-failed.png');
 const MEMBERS = ['balancer', 'web-1', 'web-2', 'web-3'];
@@ -105,13 +104,6 @@ async function closeBrowser(browser: Browser): Promise<void> {
   await Promise.race([browser.close(), new Promise((r) => setTimeout(r, 10_000).unref())]);
 }
 
-function chromiumMissing(t: TestContext): boolean {
-  if (existsSync(CHROMIUM)) return false;
-  const msg = `${CHROMIUM} is missing: install it with \`apt-get install chromium\``;
-  if (process.env.CI === 'true') assert.fail(msg);
-  t.skip(msg);
-  return true;
-}
 
 test('dashboard of `kodama demo`: every member alive, a SIGKILLed web node turns failed live, screenshot saved', { timeout: 120_000 }, async (t) => {
   if (chromiumMissing(t)) return;

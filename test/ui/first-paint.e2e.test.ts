@@ -7,9 +7,8 @@
 // header says the stream is connecting. The screenshot is taken right then
 // (test-results/dashboard-first-paint.png). Then the stream is let through and the page goes live.
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,8 +23,8 @@ import { webNodeAgentOptions } from '../../src/demo/web-node.ts';
 import { UI_SELECTORS } from '../../src/http/types.ts';
 import { freePort } from '../lib/agents.ts';
 import { until } from '../http/helpers.ts';
+import { CHROMIUM, chromiumMissing } from '../lib/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCREENSHOT = join(REPO, 'test-results', 'dashboard-first-paint.png');
 const quiet = { logLevel: 'WARN', logSink: () => undefined } as const;
@@ -86,13 +85,6 @@ const AT_LOAD_SCRIPT = `addEventListener('load', () => {
   };
 });`;
 
-function chromiumMissing(t: TestContext): boolean {
-  if (existsSync(CHROMIUM)) return false;
-  const msg = `${CHROMIUM} is missing: install it with \`apt-get install chromium\``;
-  if (process.env.CI === 'true') assert.fail(msg);
-  t.skip(msg);
-  return true;
-}
 
 async function startPage(): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {

@@ -4,14 +4,12 @@
 // when the agent dies the live indicator says so, and when it is back on the same address the
 // page reconnects by itself (backoff) — no reload.
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { freePort, startKodama } from '../lib/agents.ts';
 import type { AgentProcess } from '../lib/agents.ts';
+import { CHROMIUM, chromiumMissing } from '../lib/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'ui-test-token-7';
 /** node starts the agent on a shared 2-core machine. */
 const START_BOUND_MS = 30_000;
@@ -43,16 +41,9 @@ async function waitApi(base: string, agent: AgentProcess, boundMs: number): Prom
   throw new Error(`agent API not up within ${boundMs} ms:\n${agent.output()}`);
 }
 
-function skipWithoutChromium(t: TestContext): boolean {
-  if (existsSync(CHROMIUM)) return false;
-  const msg = `${CHROMIUM} is missing (apt-get install chromium)`;
-  if (process.env.CI === 'true') assert.fail(msg);
-  t.skip(msg);
-  return true;
-}
 
 test('dashboard: asks for the token, goes live, says when the agent is gone, reconnects by itself', async (t) => {
-  if (skipWithoutChromium(t)) return;
+  if (chromiumMissing(t)) return;
   const [httpPort, rpcPort] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${httpPort}`;
   let agent = await startAgent(httpPort, rpcPort);
