@@ -84,6 +84,11 @@ lists one) or a shown member is failed, 1 on errors.
 export const RESEND_AFTER_MS = 500;
 const MAX_ROUNDS = 5;
 
+/** A query to the nodes of `role` (all when unset) and/or the named `nodes`, without acks or relays. */
+export function roleQuery(name: string, payload: Uint8Array | null, o: { nodes: string[]; role?: string | undefined; timeoutMs: number }): QueryRequest {
+  return { name, payload, filterNodes: o.nodes, filterTags: o.role === undefined ? {} : { role: exactRegexp(o.role) }, requestAck: false, relayFactor: 0, timeoutMs: o.timeoutMs };
+}
+
 /**
  * Run a query and collect the responses by node. Queries travel by gossip, and in a small
  * cluster (retransmits = mult × log10(N+1), 2 in the local profile) a node is missed now and
@@ -529,15 +534,7 @@ export const checksCommand = rpcCommand({
     const alive = members.filter((m) => m.status === 'alive').map((m) => m.name);
     const { answers, interrupted } = await collectAnswers(
       client,
-      {
-        name: CHECKS_QUERY,
-        payload: null,
-        filterNodes: o.nodes,
-        filterTags: o.role === undefined ? {} : { role: exactRegexp(o.role) },
-        requestAck: false,
-        relayFactor: 0,
-        timeoutMs: o.timeoutMs,
-      },
+      roleQuery(CHECKS_QUERY, null, o),
       io,
       // Asking again costs one small gossip message: ask every alive member still silent.
       { waitFor: expected, askAgain: (got) => alive.filter((n) => !got.has(n)) },

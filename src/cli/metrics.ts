@@ -9,7 +9,7 @@ import { METRICS_QUERY } from '../metrics/protocol.ts';
 import { DEFAULT_STEP_S, buildMetricsReport, metricsRequest } from '../metrics/report.ts';
 import type { MetricsReport } from '../metrics/report.ts';
 import { columnize } from './columnize.ts';
-import { collectAnswers, exactRegexp } from './checks.ts';
+import { collectAnswers, exactRegexp, roleQuery } from './checks.ts';
 import { positiveDurationFlag } from './duration.ts';
 import type { CliIo } from './io.ts';
 import { RPC_HELP, rpcCommand, tagFilterFrom, usage } from './rpc-command.ts';
@@ -119,15 +119,7 @@ export async function metricsRun(client: Parameters<typeof collectAnswers>[0], o
   const names = new Set(members.map((m) => m.name));
   const { answers, interrupted } = await collectAnswers(
     client,
-    {
-      name: METRICS_QUERY,
-      payload,
-      filterNodes: o.nodes,
-      filterTags: o.role === undefined ? {} : { role: exactRegexp(o.role) },
-      requestAck: false,
-      relayFactor: 0,
-      timeoutMs: o.timeoutMs,
-    },
+    roleQuery(METRICS_QUERY, payload, o),
     io,
     { waitFor: names, askAgain: (got) => [...names].filter((n) => !got.has(n)) },
   );
