@@ -360,15 +360,8 @@ export class Memberlist implements MembershipCore {
    * of them (eager.ts). Returns false, sending nothing, when the cluster is larger or it is off.
    */
   private announceToAll(msg: Uint8Array): boolean {
-    const c = this.config;
-    if (c.eagerGossipNodes <= 0 || !(c.ownNewsDirectMax > 0) || !this.started || this.isShutdown) return false;
-    const peers: NodeInfo[] = [];
-    for (const n of this.table.all()) {
-      if (n.name === c.name || (n.state !== 'alive' && n.state !== 'suspect')) continue;
-      if (peers.length === c.ownNewsDirectMax) return false;
-      peers.push(n);
-    }
-    if (peers.length === 0) return false;
+    const peers = this.directPeers();
+    if (peers === undefined || peers.length === 0) return false;
     for (const n of peers) this.sendParts(n.addr, [msg], n);
     this.count('own-news-direct', peers.length);
     return true;
@@ -396,15 +389,8 @@ export class Memberlist implements MembershipCore {
   }
 
   private announceRevivals(revived: Revived, partner: Address): void {
-    const c = this.config;
-    if (c.eagerGossipNodes <= 0 || !(c.ownNewsDirectMax > 0) || !this.started || this.isShutdown) return;
-    const peers: NodeInfo[] = [];
-    for (const n of this.table.all()) {
-      if (n.name === c.name || (n.state !== 'alive' && n.state !== 'suspect')) continue;
-      if ((n.addr.ip === partner.ip && n.addr.port === partner.port) || revived.names.includes(n.name)) continue;
-      if (peers.length === c.ownNewsDirectMax) return;
-      peers.push(n);
-    }
+    const peers = this.directPeers((n) => (n.addr.ip === partner.ip && n.addr.port === partner.port) || revived.names.includes(n.name));
+    if (peers === undefined) return;
     for (const n of peers) {
       const limit = this.budgetBytes(n, 0);
       let parts: Uint8Array[] = [];
@@ -421,6 +407,22 @@ export class Memberlist implements MembershipCore {
       this.sendParts(n.addr, parts, n);
     }
     this.count('revived-direct', peers.length);
+  }
+
+  /**
+   * The live peers (alive or suspect, not `skip`ped) to tell directly, or undefined when direct
+   * sends are off or there are more than ownNewsDirectMax of them (eager.ts).
+   */
+  private directPeers(skip?: (n: NodeInfo) => boolean): NodeInfo[] | undefined {
+    const c = this.config;
+    if (c.eagerGossipNodes <= 0 || !(c.ownNewsDirectMax > 0) || !this.started || this.isShutdown) return undefined;
+    const peers: NodeInfo[] = [];
+    for (const n of this.table.all()) {
+      if (n.name === c.name || (n.state !== 'alive' && n.state !== 'suspect') || skip?.(n) === true) continue;
+      if (peers.length === c.ownNewsDirectMax) return undefined;
+      peers.push(n);
+    }
+    return peers;
   }
 
   /** CRC only for peers that understand it (memberlist protocol 5). */
